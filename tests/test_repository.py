@@ -1,0 +1,78 @@
+"""Repository-level contracts: the README's Quick start, CI wiring, pins, and layering."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _quick_start_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    match = re.search(r"^#+ .*quick ?start.*$", text, re.I | re.M)
+    assert match, "README has no Quick start section"
+    blocks = re.findall(r"```[a-z]*\n(.*?)```", text[match.end() :], re.S)
+    lines = [ln.strip() for ln in blocks[0].splitlines() if ln.strip() and not ln.strip().startswith("#")]
+    return lines
+
+
+def test_quick_start_has_exactly_two_one_line_commands() -> None:
+    commands = _quick_start_commands()
+    assert len(commands) == 2, commands
+    dashboard, tests = commands
+    assert "streamlit run dashboard/app.py" in dashboard
+    assert "pip install" in dashboard and "pip install" in tests
+    assert "pytest" in tests and "ruff" in tests and "mypy" in tests
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    ci = (ROOT / ".ci" / "run").read_text()
+    # .ci/run extracts the second Quick start line from the README and runs it
+    assert "quick ?start" in ci and "lines[1]" in ci
+
+
+def test_torch_is_pinned_exactly() -> None:
+    reqs = (ROOT / "requirements.txt").read_text().splitlines()
+    assert "torch==2.14.1" in reqs and "torchvision==0.29.1" in reqs
+    pyproject = (ROOT / "pyproject.toml").read_text()
+    assert '"torch>=2.4,<=2.14.1"' in pyproject
+
+
+def test_gvcore_never_imports_streamlit_or_plotly() -> None:
+    offenders = [
+        str(p.relative_to(ROOT))
+        for p in (ROOT / "gvcore").rglob("*.py")
+        if re.search(r"^\s*(import|from)\s+(streamlit|plotly)\b", p.read_text(), re.M)
+    ]
+    assert offenders == []
+
+
+def test_import_gvcore_is_cheap_and_lazy() -> None:
+    code = (
+        "import sys, gvcore; "
+        "heavy = [m for m in ('streamlit', 'plotly', 'triton', 'spandrel', 'pandas') if m in sys.modules]; "
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_unknown_public_name_raises_attribute_error() -> None:
+    import gvcore
+
+    try:
+        gvcore.no_such_function  # noqa: B018
+    except AttributeError as err:
+        assert "no_such_function" in str(err)
+    else:  # pragma: no cover
+        raise AssertionError("expected AttributeError")
+
+
+def test_every_lazy_export_resolves() -> None:
+    import gvcore
+
+    for name in gvcore._EXPORTS:
+        assert getattr(gvcore, name) is not None, name
