@@ -41,7 +41,28 @@ _EXPORTS: dict[str, str] = {
     "CheckpointError": "gvcore.checkpoint",
 }
 
-__all__ = sorted(_EXPORTS) + ["__version__"]
+__all__ = [
+    "CheckpointError",
+    "GRAY_WEIGHTS",
+    "GradientVarianceLoss",
+    "ImageLoadError",
+    "MODELS",
+    "build_model",
+    "gradient_maps",
+    "gradient_variance_loss",
+    "imresize",
+    "load_image",
+    "load_model",
+    "patch_variance",
+    "psnr",
+    "rgb_to_y",
+    "save_checkpoint",
+    "save_image",
+    "ssim",
+    "to_gray",
+    "variance_maps",
+    "__version__",
+]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from gvcore.checkpoint import CheckpointError, load_model, save_checkpoint
