@@ -1,0 +1,576 @@
+"""Checkpoints: our ``.safetensors`` format (written atomically) and safe loading of third-party weights.
+
+* :func:`save_checkpoint` writes a model's ``state_dict`` plus string metadata (``docs/ARCHITECTURE.md``,
+  "Checkpoint format") to a temporary file in the target directory, fsyncs it and renames it over ``path``; on
+  any failure the temporary file is removed and a previous checkpoint at ``path`` is left untouched.
+* :func:`load_model` reads our format, plain state dicts of our own architectures (``.pth``/``.pt``/``.ckpt``
+  or ``.safetensors`` without our metadata, e.g. BasicSR EDSR or the official GV VDSR) and anything spandrel
+  recognises (ESRGAN/RRDB, SwinIR, RCAN, HAT, SPAN, Real-ESRGAN compact, ...).
+
+Pickles are never executed: ``.pth`` files are read with ``torch.load(weights_only=True)``, whose unpickler
+only rebuilds tensors and plain containers; any other global (``os.system``, ``subprocess.*``, a class) makes
+the load fail with :class:`CheckpointError` before anything runs. TorchScript archives are refused too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pickle
+import re
+import tempfile
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import torch
+from torch import nn
+
+from gvcore._validation import check_floating_image
+from gvcore.models import MODELS, build_model
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "DEFAULT_MAX_BYTES",
+    "SUPPORTED_SUFFIXES",
+    "CheckpointError",
+    "SpandrelModel",
+    "load_model",
+    "save_checkpoint",
+]
+
+#: value of the ``format`` metadata key of our checkpoints.
+CHECKPOINT_FORMAT = "gvcore-checkpoint/1"
+#: files larger than this are refused by :func:`load_model` unless ``max_bytes`` says otherwise.
+DEFAULT_MAX_BYTES = 2 * 1024**3
+#: suffixes :func:`load_model` accepts (``.safetensors``: ours or foreign; the others: pickled state dicts).
+SUPPORTED_SUFFIXES: tuple[str, ...] = (".safetensors", ".pth", ".pt", ".ckpt")
+#: keys under which training frameworks nest the state dict, in order of preference.
+_WRAPPER_KEYS: tuple[str, ...] = ("params_ema", "params", "state_dict", "model_state_dict", "model", "net")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be written or loaded; the message says which file and why."""
+
+
+# --------------------------------------------------------------------------------------------------- saving
+def save_checkpoint(
+    path: str | os.PathLike[str],
+    model: nn.Module,
+    *,
+    arch: str | None = None,
+    arch_kwargs: Mapping[str, Any] | None = None,
+    scale: int | None = None,
+    loss: Mapping[str, Any] | None = None,
+    data: str | None = None,
+    steps: int | None = None,
+    seed: int | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    label: str | None = None,
+    half: bool = False,
+) -> Path:
+    """Write ``model`` to ``path`` (``.safetensors``) atomically, with the metadata of our checkpoint format.
+
+    Args:
+        path: target file; must end in ``.safetensors``; its directory must exist.
+        model: the network; its ``state_dict`` is stored (non-persistent buffers are not).
+        arch: a :data:`gvcore.models.MODELS` key; default ``model.arch`` (set by ``build_model``).
+        arch_kwargs: constructor options (JSON-serialisable); default ``model.arch_kwargs``.
+        scale: upscaling factor; default ``model.scale``.
+        loss: the loss recipe, e.g. ``{"pixel": "l1", "gv_weight": 0.1, "gv_patch_size": 8}``.
+        data: what it was trained on (``"bundled"``, a folder, ...).
+        steps: optimisation steps done.
+        seed: the run's seed.
+        metrics: final validation metrics, e.g. ``{"psnr": 30.1, "ssim": 0.91}``.
+        label: display name; default the file stem.
+        half: store floating tensors as float16 (loaded back as float32).
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        CheckpointError: bad suffix, unknown ``arch``, options not JSON-serialisable, missing or unwritable
+            directory, or a failed write (e.g. disk full); nothing is left behind and an existing file at
+            ``path`` is unchanged.
+
+    Example:
+        >>> import tempfile, gvcore
+        >>> model = gvcore.build_model("espcn", 2)
+        >>> with tempfile.TemporaryDirectory() as d:
+        ...     p = save_checkpoint(f"{d}/espcn.safetensors", model, steps=0)
+        ...     loaded, meta = load_model(p)
+        >>> meta["arch"], meta["scale"], meta["steps"], loaded.training
+        ('espcn', 2, 0, False)
+    """
+    from safetensors.torch import save as safetensors_bytes
+
+    target = Path(path)
+    if target.suffix != ".safetensors":
+        raise CheckpointError(f"checkpoint path must end in .safetensors; got {str(target)!r}")
+    arch = arch if arch is not None else getattr(model, "arch", None)
+    if arch not in MODELS:
+        valid = ", ".join(repr(n) for n in MODELS)
+        raise CheckpointError(f"arch must be one of {valid}; got {arch!r}")
+    arch_kwargs = dict(arch_kwargs if arch_kwargs is not None else getattr(model, "arch_kwargs", {}))
+    scale = scale if scale is not None else getattr(model, "scale", None)
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+        raise CheckpointError(f"scale must be a positive int (or the model must have one); got {scale!r}")
+
+    def to_json(name: str, value: Any) -> str:
+        try:
+            return json.dumps(value, sort_keys=True)
+        except (TypeError, ValueError) as err:
+            raise CheckpointError(f"{name} must be JSON-serialisable; got {value!r} ({err})") from err
+
+    from gvcore import __version__
+
+    metadata = {
+        "format": CHECKPOINT_FORMAT,
+        "arch": arch,
+        "arch_kwargs": to_json("arch_kwargs", arch_kwargs),
+        "scale": str(scale),
+        "loss": to_json("loss", dict(loss) if loss is not None else None),
+        "data": "" if data is None else str(data),
+        "steps": "" if steps is None else str(int(steps)),
+        "seed": "" if seed is None else str(int(seed)),
+        "gvcore_version": __version__,
+        "metrics": to_json("metrics", dict(metrics) if metrics is not None else None),
+        "label": target.stem if label is None else str(label),
+        "dtype": "float16" if half else "float32",
+    }
+    tensors: dict[str, torch.Tensor] = {}
+    for key, value in model.state_dict().items():
+        tensor = value.detach().to("cpu")
+        if half and tensor.is_floating_point():
+            tensor = tensor.half()
+        tensors[key] = tensor.contiguous().clone()
+    _atomic_write(target, safetensors_bytes(tensors, metadata=metadata))
+    return target
+
+
+def _write_all(handle: IO[bytes], payload: bytes) -> None:
+    """Write ``payload`` to ``handle`` (a seam for tests that simulate a full disk)."""
+    handle.write(payload)
+
+
+def _atomic_write(target: Path, payload: bytes) -> None:
+    """Write ``payload`` to a temp file beside ``target``, fsync, rename over ``target``; clean up on failure."""
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise CheckpointError(
+            f"cannot write checkpoint {str(target)!r}: directory {str(directory)!r} does not exist"
+        )
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
+    except OSError as err:
+        raise CheckpointError(
+            f"cannot write checkpoint {str(target)!r}: directory {str(directory)!r} is not writable ({err.strerror})"
+        ) from err
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), 0o644)
+            _write_all(handle, payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, target)
+    except BaseException as err:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(err, OSError):
+            raise CheckpointError(
+                f"could not write checkpoint {str(target)!r}: {err.strerror or err}; "
+                "no partial file was left and any previous checkpoint there is unchanged"
+            ) from err
+        raise
+    with contextlib.suppress(OSError):  # make the rename durable; not possible on every platform
+        dir_fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+# -------------------------------------------------------------------------------------------------- loading
+def load_model(
+    path: str | os.PathLike[str],
+    scale: int | None = None,
+    device: str | torch.device = "cpu",
+    arch: str | None = None,
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> tuple[nn.Module, dict[str, Any]]:
+    """Load a checkpoint as an ``nn.Module`` in eval mode, float32, on ``device``.
+
+    Args:
+        path: ``.safetensors`` (ours, or a foreign state dict) or ``.pth`` / ``.pt`` / ``.ckpt`` (state dict,
+            possibly nested under ``params_ema`` / ``params`` / ``state_dict`` / ``model``).
+        scale: the expected upscaling factor; a checkpoint of another scale is refused. Required for foreign
+            VDSR weights (VDSR works at any scale), unless the file name says it (``vdsr_2x.pth``, ``x4``).
+        device: where to put the model.
+        arch: the expected architecture: a :data:`~gvcore.models.MODELS` key or a spandrel architecture id
+            (``"ESRGAN"``, ``"Compact"``, ...); a checkpoint of another architecture is refused.
+        max_bytes: larger files are refused before anything is read.
+
+    Returns:
+        ``(model, metadata)``. The model maps ``(B, 3, h, w)`` in [0, 1] to ``(B, 3, s*h, s*w)`` and has
+        ``scale`` and ``arch``. For our format, ``metadata`` holds every key of the format with JSON values
+        parsed (``arch_kwargs``/``loss``/``metrics`` dicts or ``None``, ``scale``/``steps``/``seed`` ints or
+        ``None``) plus ``"source": "gvcore"``; for foreign files it is ``{"arch", "scale", "source", "label"}``
+        (``source`` ``"state_dict"`` for our own architectures, ``"spandrel"`` otherwise; ``arch_kwargs`` too
+        for the former).
+
+    Raises:
+        CheckpointError: missing, empty, oversized, truncated or non-checkpoint file; unsupported suffix; a
+            pickle that references anything but tensors and plain containers (nothing is executed); unknown
+            architecture; ``scale`` or ``arch`` not matching the checkpoint.
+    """
+    source = Path(path)
+    suffix = source.suffix.lower()
+    if suffix not in SUPPORTED_SUFFIXES:
+        raise CheckpointError(
+            f"unsupported checkpoint suffix {source.suffix!r} for {str(source)!r}; "
+            f"supported: {', '.join(SUPPORTED_SUFFIXES)}"
+        )
+    if not source.is_file():
+        raise CheckpointError(f"checkpoint not found: {str(source)!r}")
+    size = source.stat().st_size
+    if size == 0:
+        raise CheckpointError(f"checkpoint {str(source)!r} is empty")
+    if size > max_bytes:
+        raise CheckpointError(
+            f"checkpoint {str(source)!r} is {size} bytes, over the limit of {max_bytes} (raise max_bytes to allow it)"
+        )
+    torch_device = torch.device(device)
+
+    if suffix == ".safetensors":
+        tensors, file_metadata = _read_safetensors(source)
+        if file_metadata.get("format", "").startswith("gvcore-checkpoint/"):
+            model, metadata = _load_ours(source, tensors, file_metadata, scale, arch)
+            return model.to(torch_device).eval(), metadata
+        state_dict: dict[str, torch.Tensor] = tensors
+    else:
+        state_dict = _unwrap_state_dict(source, _read_pickle(source))
+
+    model, metadata = _load_foreign(source, state_dict, scale, arch)
+    return model.to(torch_device).eval(), metadata
+
+
+def _read_safetensors(source: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(source), framework="pt", device="cpu") as handle:
+            metadata = dict(handle.metadata() or {})
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    except Exception as err:  # safetensors raises its own SafetensorError, OSError or ValueError
+        raise CheckpointError(
+            f"{str(source)!r} is not a valid .safetensors file (truncated, corrupt or another format): {err}"
+        ) from err
+    return tensors, metadata
+
+
+def _read_pickle(source: Path) -> Any:
+    """``torch.load(weights_only=True)`` with every failure turned into a specific :class:`CheckpointError`."""
+    with source.open("rb") as handle:
+        head = handle.read(4)
+    is_zip = head == b"PK\x03\x04"
+    if not is_zip and not head.startswith(b"\x80"):
+        raise CheckpointError(
+            f"{str(source)!r} is not a PyTorch checkpoint (it starts with {head!r}, "
+            "neither a torch.save zip archive nor a pickle)"
+        )
+    if is_zip:
+        try:
+            with zipfile.ZipFile(source) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError) as err:
+            raise CheckpointError(f"{str(source)!r} is truncated or corrupt ({err})") from err
+        if any(name.endswith("constants.pkl") for name in names):
+            raise CheckpointError(
+                f"{str(source)!r} is a TorchScript archive; only state dicts are supported (TorchScript runs code)"
+            )
+    try:
+        return torch.load(source, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        text = str(err)
+        match = re.search(r"(?:Unsupported global|unsupported GLOBAL|GLOBAL) *:? *(?:GLOBAL )?([\w.]+)", text)
+        culprit = f" (it references {match.group(1)})" if match else ""
+        if "weights_only" in text or "Unsupported" in text or "GLOBAL" in text:
+            raise CheckpointError(
+                f"refused to load {str(source)!r}: its pickle asks for objects other than tensors and plain "
+                f"containers{culprit}; gvcore never executes pickled code. Re-save it as a plain state dict "
+                "or .safetensors"
+            ) from err
+        raise CheckpointError(f"{str(source)!r} is truncated or corrupt ({text.splitlines()[0]})") from err
+    except Exception as err:  # EOFError, RuntimeError from the zip reader, ...
+        first_line = (str(err).splitlines() or [type(err).__name__])[0]
+        raise CheckpointError(f"{str(source)!r} is truncated or corrupt ({first_line})") from err
+
+
+def _unwrap_state_dict(source: Path, obj: Any) -> dict[str, torch.Tensor]:
+    """Find the tensor dict in what ``torch.load`` returned (nested under a known key or not)."""
+    if not isinstance(obj, Mapping):
+        raise CheckpointError(f"{str(source)!r} does not hold a state dict (found {type(obj).__name__})")
+    for key in _WRAPPER_KEYS:
+        if isinstance(obj.get(key), Mapping):
+            obj = obj[key]
+            break
+    if len(obj) == 1 and isinstance(next(iter(obj.values())), Mapping):
+        obj = next(iter(obj.values()))
+    tensors = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+    if not tensors:
+        raise CheckpointError(f"{str(source)!r} does not hold a state dict (no tensors found)")
+    for prefix in ("module.", "netG."):
+        if all(k.startswith(prefix) for k in tensors):
+            tensors = {k[len(prefix) :]: v for k, v in tensors.items()}
+    return tensors
+
+
+def _float32(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.float() if v.is_floating_point() else v for k, v in state_dict.items()}
+
+
+def _check_scale(source: Path, requested: int | None, found: int) -> None:
+    if requested is not None and requested != found:
+        raise CheckpointError(
+            f"scale mismatch: asked for x{requested} but {str(source)!r} is a x{found} checkpoint"
+        )
+
+
+def _strict_load(source: Path, model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> None:
+    try:
+        model.load_state_dict(_float32(state_dict), strict=True)
+    except RuntimeError as err:
+        first_line = str(err).splitlines()[0]
+        raise CheckpointError(
+            f"weights in {str(source)!r} do not fit the architecture: {first_line} ..."
+        ) from err
+
+
+def _load_ours(
+    source: Path,
+    tensors: dict[str, torch.Tensor],
+    raw: dict[str, str],
+    scale: int | None,
+    arch: str | None,
+) -> tuple[nn.Module, dict[str, Any]]:
+    if raw["format"] != CHECKPOINT_FORMAT:
+        raise CheckpointError(
+            f"{str(source)!r} has format {raw['format']!r}; this gvcore reads {CHECKPOINT_FORMAT!r}"
+        )
+    try:
+        metadata: dict[str, Any] = dict(raw)
+        for key in ("arch_kwargs", "loss", "metrics"):
+            metadata[key] = json.loads(raw[key]) if raw.get(key) else None
+        metadata["arch_kwargs"] = metadata["arch_kwargs"] or {}
+        metadata["scale"] = int(raw["scale"])
+        for key in ("steps", "seed"):
+            metadata[key] = int(raw[key]) if raw.get(key) else None
+        metadata["data"] = raw.get("data") or None
+        metadata["label"] = raw.get("label") or source.stem
+        name = raw["arch"]
+    except (KeyError, ValueError) as err:
+        raise CheckpointError(f"{str(source)!r} has malformed gvcore metadata ({err!r})") from err
+    metadata["source"] = "gvcore"
+    if name not in MODELS:
+        raise CheckpointError(
+            f"unknown architecture {name!r} in {str(source)!r}; this gvcore knows {', '.join(MODELS)}"
+        )
+    if arch is not None and arch != name:
+        raise CheckpointError(f"architecture mismatch: asked for {arch!r} but {str(source)!r} holds {name!r}")
+    _check_scale(source, scale, metadata["scale"])
+    try:
+        model = build_model(name, metadata["scale"], **metadata["arch_kwargs"])
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"cannot build {name!r} from the options in {str(source)!r}: {err}") from err
+    _strict_load(source, model, tensors)
+    return model, metadata
+
+
+# ------------------------------------------------------------------------------ foreign state dicts
+def _indices(keys: set[str], pattern: str) -> list[int]:
+    regex = re.compile(pattern)
+    return sorted(int(m.group(1)) for k in keys if (m := regex.fullmatch(k)))
+
+
+def _recognise_vdsr(sd: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], int | None] | None:
+    keys = set(sd)
+    blocks = len(_indices(keys, r"residual_layer\.(\d+)\.conv\.weight"))
+    expected = {"input.weight", "output.weight"} | {f"residual_layer.{i}.conv.weight" for i in range(blocks)}
+    if keys != expected:
+        return None
+    w_in, w_out = sd["input.weight"], sd["output.weight"]
+    kwargs = {
+        "num_layers": blocks + 2,
+        "num_features": int(w_in.shape[0]),
+        "in_channels": int(w_in.shape[1]),
+        "out_channels": int(w_out.shape[0]),
+    }
+    return kwargs, None  # VDSR works at any scale: the weights do not say
+
+
+def _recognise_edsr(sd: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], int | None] | None:
+    keys = set(sd)
+    blocks = len(_indices(keys, r"body\.(\d+)\.conv1\.weight"))
+    stages = len(_indices(keys, r"upsample\.(\d+)\.weight"))
+    names = ["conv_first", "conv_after_body", "conv_last"]
+    names += [f"body.{i}.conv{j}" for i in range(blocks) for j in (1, 2)]
+    names += [f"upsample.{2 * i}" for i in range(stages)]
+    if stages == 0 or keys != {f"{n}.{p}" for n in names for p in ("weight", "bias")}:
+        return None
+    features = int(sd["conv_first.weight"].shape[0])
+    ratio = int(sd["upsample.0.weight"].shape[0]) // features
+    if stages == 1 and ratio in (4, 9):
+        scale = 2 if ratio == 4 else 3
+    elif ratio == 4:
+        scale = 2**stages
+    else:
+        return None
+    kwargs: dict[str, Any] = {
+        "num_blocks": blocks,
+        "num_features": features,
+        "channels": int(sd["conv_first.weight"].shape[1]),
+    }
+    if features == 256:  # BasicSR's EDSR_L configs (32 blocks, 256 features) train with res_scale 0.1
+        kwargs["res_scale"] = 0.1
+    return kwargs, scale
+
+
+def _recognise_espcn(sd: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], int | None] | None:
+    names = ("first_part.0", "first_part.2", "last_part.0")
+    if set(sd) != {f"{n}.{p}" for n in names for p in ("weight", "bias")}:
+        return None
+    channels = int(sd["first_part.0.weight"].shape[1])
+    features = int(sd["first_part.0.weight"].shape[0])
+    squared = int(sd["last_part.0.weight"].shape[0]) // channels
+    scale = round(squared**0.5)
+    if scale * scale != squared or int(sd["first_part.2.weight"].shape[0]) != features // 2:
+        return None
+    return {"channels": channels, "num_features": features}, scale
+
+
+_RECOGNISERS = {"vdsr": _recognise_vdsr, "edsr": _recognise_edsr, "espcn": _recognise_espcn}
+
+
+def _scale_from_name(source: Path) -> int | None:
+    match = re.search(r"(?:^|[^a-z0-9])(?:x(\d)|(\d)x)(?:[^a-z0-9]|$)", source.stem.lower())
+    return int(match.group(1) or match.group(2)) if match else None
+
+
+def _load_foreign(
+    source: Path, state_dict: dict[str, torch.Tensor], scale: int | None, arch: str | None
+) -> tuple[nn.Module, dict[str, Any]]:
+    family = None if arch is None else arch.split("-")[0]
+    for name, recognise in _RECOGNISERS.items():
+        found = recognise(state_dict)
+        if found is None:
+            continue
+        if arch is not None and family != name:
+            raise CheckpointError(
+                f"architecture mismatch: asked for {arch!r} but {str(source)!r} holds {name!r} weights"
+            )
+        kwargs, found_scale = found
+        if found_scale is None:
+            found_scale = scale if scale is not None else _scale_from_name(source)
+            if found_scale is None:
+                raise CheckpointError(
+                    f"{str(source)!r} holds {name!r} weights, which work at any scale, and neither the file "
+                    "nor its name says which; pass scale="
+                )
+        _check_scale(source, scale, found_scale)
+        try:
+            model = build_model(name, found_scale, **kwargs)
+        except (TypeError, ValueError) as err:
+            raise CheckpointError(f"cannot build {name!r} for the weights in {str(source)!r}: {err}") from err
+        _strict_load(source, model, state_dict)
+        metadata = {
+            "arch": name,
+            "arch_kwargs": kwargs,
+            "scale": found_scale,
+            "source": "state_dict",
+            "label": source.stem,
+        }
+        return model, metadata
+    if arch in MODELS:
+        raise CheckpointError(f"architecture mismatch: {str(source)!r} does not hold {arch!r} weights")
+    return _load_spandrel(source, state_dict, scale, arch)
+
+
+class SpandrelModel(nn.Module):
+    """An ``nn.Module`` around a spandrel ``ImageModelDescriptor``, with gvcore's model contract.
+
+    Inputs are padded as the architecture requires (reflect, then replicate) and the output cropped back; the
+    output is not clamped (like gvcore's own models).
+
+    Shape:
+        - Input: ``(B, 3, h, w)``, RGB in [0, 1], the dtype of the weights (float32).
+        - Output: ``(B, 3, scale*h, scale*w)``.
+    """
+
+    def __init__(self, descriptor: Any) -> None:
+        super().__init__()
+        self.net: nn.Module = descriptor.model
+        self.scale = int(descriptor.scale)
+        self.arch = str(descriptor.architecture.id)
+        self.arch_kwargs: dict[str, Any] = {}
+        self.size_requirements = descriptor.size_requirements
+        self._call_fn = descriptor._call_fn  # architecture-specific call, e.g. for models with extra inputs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Super-resolve ``x`` ``(B, 3, h, w)`` to ``(B, 3, scale*h, scale*w)``."""
+        check_floating_image("x", x, channels=3)
+        height, width = x.shape[-2:]
+        pad_w, pad_h = self.size_requirements.get_padding(width, height)
+        if pad_w or pad_h:
+            reflect_w, reflect_h = min(pad_w, width - 1), min(pad_h, height - 1)
+            x = nn.functional.pad(x, (0, reflect_w, 0, reflect_h), mode="reflect")
+            x = nn.functional.pad(x, (0, pad_w - reflect_w, 0, pad_h - reflect_h), mode="replicate")
+        out = self._call_fn(self.net, x)
+        return out[..., : height * self.scale, : width * self.scale]
+
+    def extra_repr(self) -> str:
+        return f"arch={self.arch!r}, scale={self.scale}"
+
+
+def _load_spandrel(
+    source: Path, state_dict: dict[str, torch.Tensor], scale: int | None, arch: str | None
+) -> tuple[nn.Module, dict[str, Any]]:
+    try:
+        import spandrel
+    except ImportError as err:
+        raise CheckpointError(
+            f"unknown architecture in {str(source)!r}: not a gvcore model, and spandrel (needed for "
+            "third-party architectures) is not installed: pip install 'gvcore[models]'"
+        ) from err
+    try:
+        descriptor = spandrel.ModelLoader(device="cpu").load_from_state_dict(_float32(state_dict))
+    except spandrel.UnsupportedModelError as err:
+        raise CheckpointError(
+            f"unknown architecture in {str(source)!r}: neither a gvcore model ({', '.join(MODELS)}) nor one "
+            f"spandrel recognises (first keys: {', '.join(list(state_dict)[:4])})"
+        ) from err
+    except Exception as err:  # spandrel recognised the keys but the shapes do not fit its model
+        raise CheckpointError(
+            f"spandrel could not load {str(source)!r}: {type(err).__name__}: {err}"
+        ) from err
+    if not isinstance(descriptor, spandrel.ImageModelDescriptor):
+        raise CheckpointError(
+            f"{str(source)!r} is a {descriptor.architecture.id} model, not an image-to-image one"
+        )
+    found = str(descriptor.architecture.id)
+    if arch is not None and arch.lower() != found.lower():
+        raise CheckpointError(
+            f"architecture mismatch: asked for {arch!r} but {str(source)!r} holds {found!r}"
+        )
+    if descriptor.input_channels != 3 or descriptor.output_channels != 3:
+        raise CheckpointError(
+            f"{str(source)!r} is a {found} model with {descriptor.input_channels} input and "
+            f"{descriptor.output_channels} output channels; gvcore models map RGB to RGB"
+        )
+    _check_scale(source, scale, int(descriptor.scale))
+    model = SpandrelModel(descriptor.to(torch.float32))
+    metadata = {"arch": found, "scale": int(descriptor.scale), "source": "spandrel", "label": source.stem}
+    return model, metadata
