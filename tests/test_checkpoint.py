@@ -1,0 +1,256 @@
+"""Checkpoints: our format round trip, atomic writes, foreign state dicts, spandrel, and refusing bad files."""
+
+from __future__ import annotations
+
+import errno
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+import gvcore
+from gvcore import checkpoint
+from gvcore.checkpoint import CHECKPOINT_FORMAT, CheckpointError, load_model, save_checkpoint
+from gvcore.models import build_model
+
+PNG_BYTES = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(64))
+
+
+def _output(model: torch.nn.Module, seed: int = 0) -> torch.Tensor:
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        return model.eval()(torch.rand(1, 3, 6, 5))
+
+
+# --------------------------------------------------------------------------------------- our format
+@pytest.mark.parametrize(("name", "scale"), [("vdsr-lite", 3), ("edsr-lite", 4), ("espcn", 2), ("edsr", 2)])
+def test_round_trip_our_format(tmp_path: Path, name: str, scale: int) -> None:
+    torch.manual_seed(0)
+    model = build_model(name, scale)
+    path = save_checkpoint(
+        tmp_path / "run.safetensors",
+        model,
+        loss={"pixel": "l1", "gv_weight": 0.1, "gv_patch_size": 8},
+        data="bundled",
+        steps=120,
+        seed=7,
+        metrics={"psnr": 28.5, "ssim": 0.81},
+        label="L1+GV",
+    )
+    loaded, meta = load_model(path, scale=scale)
+    assert not loaded.training and loaded.scale == scale and loaded.arch == name
+    torch.testing.assert_close(_output(loaded), _output(model), rtol=0, atol=0)
+    assert meta["format"] == CHECKPOINT_FORMAT and meta["source"] == "gvcore"
+    assert meta["arch"] == name and meta["arch_kwargs"] == {} and meta["scale"] == scale
+    assert meta["loss"] == {"pixel": "l1", "gv_weight": 0.1, "gv_patch_size": 8}
+    assert (meta["data"], meta["steps"], meta["seed"], meta["label"]) == ("bundled", 120, 7, "L1+GV")
+    assert meta["metrics"] == {"psnr": 28.5, "ssim": 0.81}
+    assert meta["gvcore_version"] == gvcore.__version__
+
+
+def test_round_trip_half_and_kwargs(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = build_model("edsr-lite", 2, num_blocks=2)
+    save_checkpoint(tmp_path / "m.safetensors", model, half=True)
+    loaded, meta = load_model(tmp_path / "m.safetensors", device=torch.device("cpu"))
+    assert meta["arch_kwargs"] == {"num_blocks": 2} and meta["label"] == "m" and meta["steps"] is None
+    assert meta["loss"] is None and meta["dtype"] == "float16"
+    assert all(p.dtype == torch.float32 for p in loaded.parameters())
+    torch.testing.assert_close(_output(loaded), _output(model), rtol=2e-3, atol=2e-3)
+
+
+def test_save_rejects_bad_arguments(tmp_path: Path) -> None:
+    model = build_model("espcn", 2)
+    with pytest.raises(CheckpointError, match=r"must end in \.safetensors"):
+        save_checkpoint(tmp_path / "m.pth", model)
+    with pytest.raises(CheckpointError, match="arch must be one of"):
+        save_checkpoint(tmp_path / "m.safetensors", torch.nn.Conv2d(3, 3, 1), scale=2)
+    with pytest.raises(CheckpointError, match="metrics must be JSON-serialisable"):
+        save_checkpoint(tmp_path / "m.safetensors", model, metrics={"psnr": torch.tensor(1.0)})
+    with pytest.raises(CheckpointError, match="does not exist"):
+        save_checkpoint(tmp_path / "missing" / "m.safetensors", model)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_disk_full_keeps_previous_checkpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "last.safetensors"
+    save_checkpoint(path, build_model("espcn", 2), steps=1)
+    before = path.read_bytes()
+
+    def disk_full(handle: IO[bytes], payload: bytes) -> None:
+        handle.write(payload[: len(payload) // 2])  # a partial write, then the disk is full
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(checkpoint, "_write_all", disk_full)
+    with pytest.raises(CheckpointError, match="No space left on device.*unchanged"):
+        save_checkpoint(path, build_model("espcn", 2), steps=2)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["last.safetensors"], "the temp file must be removed"
+    assert load_model(path)[1]["steps"] == 1
+
+
+def test_unwritable_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def denied(*args: Any, **kwargs: Any) -> Any:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
+
+    monkeypatch.setattr(
+        checkpoint.tempfile, "mkstemp", denied
+    )  # what a read-only directory does, even as root
+    with pytest.raises(CheckpointError, match="is not writable .Permission denied"):
+        save_checkpoint(tmp_path / "m.safetensors", build_model("espcn", 2))
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root ignores directory permissions")
+def test_read_only_directory(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        with pytest.raises(CheckpointError, match="not writable"):
+            save_checkpoint(locked / "m.safetensors", build_model("espcn", 2))
+    finally:
+        locked.chmod(0o700)
+
+
+def test_scale_and_arch_mismatch(tmp_path: Path) -> None:
+    path = save_checkpoint(tmp_path / "m.safetensors", build_model("espcn", 4))
+    with pytest.raises(CheckpointError, match=r"asked for x2 .* x4 checkpoint"):
+        load_model(path, scale=2)
+    with pytest.raises(CheckpointError, match="architecture mismatch"):
+        load_model(path, arch="vdsr")
+
+
+# ------------------------------------------------------------------------------- foreign state dicts
+def test_basicsr_edsr_nested_params_ema(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = build_model("edsr", 3, num_blocks=2, num_features=16)
+    torch.save({"params": {}, "params_ema": model.state_dict()}, tmp_path / "EDSR_Mx3_f16b2.pth")
+    loaded, meta = load_model(tmp_path / "EDSR_Mx3_f16b2.pth")
+    assert meta == {
+        "arch": "edsr",
+        "arch_kwargs": {"num_blocks": 2, "num_features": 16, "channels": 3},
+        "scale": 3,
+        "source": "state_dict",
+        "label": "EDSR_Mx3_f16b2",
+    }
+    torch.testing.assert_close(_output(loaded), _output(model), rtol=0, atol=0)
+    with pytest.raises(CheckpointError, match=r"asked for x2 .* x3 checkpoint"):
+        load_model(tmp_path / "EDSR_Mx3_f16b2.pth", scale=2)
+
+
+def test_official_gv_vdsr_scale_from_name_or_argument(tmp_path: Path) -> None:
+    model = build_model("vdsr", 2, out_channels=1)
+    torch.save(model.state_dict(), tmp_path / "vdsr_2x.pth")
+    loaded, meta = load_model(tmp_path / "vdsr_2x.pth")
+    assert meta["scale"] == 2 and meta["arch_kwargs"]["out_channels"] == 1
+    torch.testing.assert_close(_output(loaded), _output(model), rtol=0, atol=0)
+    torch.save(model.state_dict(), tmp_path / "weights.pth")
+    with pytest.raises(CheckpointError, match="pass scale="):
+        load_model(tmp_path / "weights.pth")
+    assert load_model(tmp_path / "weights.pth", scale=4)[0].scale == 4
+
+
+def test_foreign_safetensors_espcn(tmp_path: Path) -> None:
+    model = build_model("espcn", 4)
+    save_file(model.state_dict(), str(tmp_path / "espcn.safetensors"), metadata={"format": "pt"})
+    loaded, meta = load_model(tmp_path / "espcn.safetensors")
+    assert (meta["arch"], meta["scale"], meta["source"]) == ("espcn", 4, "state_dict")
+    torch.testing.assert_close(_output(loaded), _output(model), rtol=0, atol=0)
+
+
+def test_spandrel_compact_round_trip(tmp_path: Path) -> None:
+    from spandrel.architectures.Compact import Compact
+
+    torch.manual_seed(0)
+    net = Compact(num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=2)
+    torch.save(net.state_dict(), tmp_path / "realesr-compact.pth")
+    model, meta = load_model(tmp_path / "realesr-compact.pth", scale=2, arch="Compact")
+    assert meta == {"arch": "Compact", "scale": 2, "source": "spandrel", "label": "realesr-compact"}
+    x = torch.rand(2, 3, 7, 5)
+    with torch.no_grad():
+        out = model(x)
+        torch.testing.assert_close(out, net.eval()(x))
+    assert out.shape == (2, 3, 14, 10) and model.scale == 2 and not model.training
+    with pytest.raises(CheckpointError, match=r"asked for x4 .* x2 checkpoint"):
+        load_model(tmp_path / "realesr-compact.pth", scale=4)
+    with pytest.raises(CheckpointError, match="architecture mismatch"):
+        load_model(tmp_path / "realesr-compact.pth", arch="SwinIR")
+
+
+def test_unknown_architecture(tmp_path: Path) -> None:
+    torch.save({"encoder.weight": torch.zeros(4, 4), "decoder.bias": torch.zeros(4)}, tmp_path / "m.pth")
+    with pytest.raises(CheckpointError, match="unknown architecture"):
+        load_model(tmp_path / "m.pth")
+    torch.save([1, 2, 3], tmp_path / "list.pth")
+    with pytest.raises(CheckpointError, match="does not hold a state dict"):
+        load_model(tmp_path / "list.pth")
+
+
+# ------------------------------------------------------------------------------- never run a pickle
+class _Payload:
+    """Pickles to a call of ``func(*args)``: what a malicious checkpoint does on load."""
+
+    def __init__(self, func: Any, *args: Any) -> None:
+        self.func, self.args = func, args
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        return self.func, self.args
+
+
+@pytest.mark.parametrize("container", ["torch.save", "raw pickle"])
+@pytest.mark.parametrize("attack", ["os.system", "subprocess.call", "builtins.open"])
+def test_malicious_pickle_is_refused_and_never_runs(tmp_path: Path, container: str, attack: str) -> None:
+    marker = tmp_path / "PWNED"
+    payload = {
+        "os.system": _Payload(os.system, f"touch {marker}"),
+        "subprocess.call": _Payload(subprocess.call, [sys.executable, "-c", f"open({str(marker)!r}, 'w')"]),
+        "builtins.open": _Payload(open, str(marker), "w"),
+    }[attack]
+    evil = {"conv.weight": torch.zeros(1), "conv.bias": payload}
+    path = tmp_path / "model.pth"
+    if container == "torch.save":
+        torch.save(evil, path)
+    else:
+        path.write_bytes(pickle.dumps(evil, protocol=2))
+    with pytest.raises(CheckpointError, match="refused to load .*never executes pickled code"):
+        load_model(path)
+    assert not marker.exists()
+
+
+@pytest.mark.filterwarnings("ignore::FutureWarning")
+def test_torchscript_archive_is_refused(tmp_path: Path) -> None:
+    torch.jit.script(torch.nn.Conv2d(3, 3, 1)).save(str(tmp_path / "m.pt"))
+    with pytest.raises(CheckpointError, match="TorchScript"):
+        load_model(tmp_path / "m.pt")
+
+
+# --------------------------------------------------------------------------------------- bad files
+def test_bad_files(tmp_path: Path) -> None:
+    good = tmp_path / "good.pth"
+    torch.save(build_model("espcn", 2).state_dict(), good)
+    cases = {
+        "empty.pth": (b"", "is empty"),
+        "image.pth": (PNG_BYTES, "not a PyTorch checkpoint"),
+        "image.safetensors": (PNG_BYTES, "not a valid .safetensors"),
+        "cut.pth": (good.read_bytes()[: good.stat().st_size // 2], "truncated or corrupt"),
+        "model.onnx": (b"onnx", r"supported: \.safetensors, \.pth, \.pt, \.ckpt"),
+    }
+    ours = save_checkpoint(tmp_path / "ours.safetensors", build_model("espcn", 2)).read_bytes()
+    cases["cut.safetensors"] = (ours[: len(ours) - 100], "not a valid .safetensors")
+    cases["pickle.ckpt"] = (b"\x80\x02}q\x00(X", "truncated or corrupt")
+    for name, (content, message) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(CheckpointError, match=message):
+            load_model(tmp_path / name)
+    with pytest.raises(CheckpointError, match="not found"):
+        load_model(tmp_path / "missing.pth")
+    with pytest.raises(CheckpointError, match="over the limit of 100"):
+        load_model(good, max_bytes=100)
+    assert issubclass(CheckpointError, ValueError)
