@@ -1,0 +1,327 @@
+"""Pure computations behind the pages, all through :mod:`gvcore`: maps, statistics, degradations, inference.
+
+Inputs are ``(1, C, H, W)`` float tensors in [0, 1]; outputs are numpy arrays or pandas tables ready for
+:mod:`dashboard.figures`. Nothing here calls ``st.*`` (the cached wrappers live in :mod:`dashboard.loaders`).
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+__all__ = [
+    "DEGRADATIONS",
+    "GradientSettings",
+    "MapSet",
+    "bicubic_upscale",
+    "compute_maps",
+    "crop_to_multiple",
+    "degrade",
+    "error_map",
+    "gray_uint8",
+    "gv_distance",
+    "log_range_mask",
+    "make_lr",
+    "method_metrics",
+    "pool_for_display",
+    "resize_for_display",
+    "super_resolve",
+    "to_uint8",
+    "variance_deficit",
+    "variance_summary",
+]
+
+Degradation = Literal["bicubic down/up", "gaussian blur", "jpeg", "gaussian noise"]
+#: In-app degradations for the Variance explorer's second image, with their parameter's meaning.
+DEGRADATIONS: dict[str, str] = {
+    "bicubic down/up": "scale factor",
+    "gaussian blur": "sigma (pixels)",
+    "jpeg": "quality (1-95)",
+    "gaussian noise": "sigma (8-bit levels)",
+}
+_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class GradientSettings:
+    """How gradient and patch-variance maps are computed (defaults: the paper's)."""
+
+    patch_size: int = 8
+    stride: int | None = None
+    operator: str = "sobel"
+    gray: bool = True
+    unbiased: bool = True
+    padding: str = "zeros"
+
+    def gradient_kwargs(self) -> dict[str, object]:
+        return {"operator": self.operator, "padding": self.padding, "gray": self.gray}
+
+    def as_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class MapSet:
+    """Gradient and patch-variance maps of one image, as float32 numpy arrays of shape ``(C, h, w)``."""
+
+    gx: np.ndarray
+    gy: np.ndarray
+    magnitude: np.ndarray
+    vx: np.ndarray
+    vy: np.ndarray
+
+    @property
+    def variance(self) -> np.ndarray:
+        """Mean of the two directions' variance maps (what the deficit map and histograms use by default)."""
+        return 0.5 * (self.vx + self.vy)
+
+
+def to_uint8(x: torch.Tensor) -> np.ndarray:
+    """``(1, C, H, W)`` float in [0, 1] -> ``(H, W, 3)`` uint8 (clamped and rounded, gray repeated to RGB)."""
+    img = x.detach()[0].clamp(0, 1).mul(255).round().to(torch.uint8).cpu()
+    if img.shape[0] == 1:
+        img = img.expand(3, -1, -1)
+    return img.permute(1, 2, 0).contiguous().numpy()
+
+
+def crop_to_multiple(x: torch.Tensor, scale: int) -> torch.Tensor:
+    """Crop the bottom/right so ``H`` and ``W`` are multiples of ``scale`` (standard SR protocol)."""
+    h, w = x.shape[-2:]
+    return x[..., : h - h % scale, : w - w % scale]
+
+
+def make_lr(hr: torch.Tensor, scale: int) -> torch.Tensor:
+    """The LR input of an HR image: MATLAB-compatible bicubic downscale (:func:`gvcore.imresize`)."""
+    from gvcore.resize import imresize
+
+    return imresize(crop_to_multiple(hr, scale), 1 / scale).clamp(0, 1)
+
+
+def bicubic_upscale(lr: torch.Tensor, scale: int) -> torch.Tensor:
+    """The bicubic baseline: MATLAB-compatible bicubic upscale, clamped to [0, 1]."""
+    from gvcore.resize import imresize
+
+    return imresize(lr, scale).clamp(0, 1)
+
+
+@torch.no_grad()
+def super_resolve(
+    model: torch.nn.Module,
+    lr: torch.Tensor,
+    scale: int,
+    tile: int = 192,
+    overlap: int = 8,
+    progress: Callable[[float], None] | None = None,
+) -> torch.Tensor:
+    """Run ``model`` on ``lr`` tile by tile (bounded memory), returning a ``(1, 3, sH, sW)`` tensor in [0, 1].
+
+    Tiles of ``tile`` LR pixels overlap by ``overlap`` pixels on each side; only each tile's centre is kept,
+    so seams are invisible for models whose receptive field is below ``overlap`` LR pixels. Small images are
+    processed in one pass. Runs on the model's device.
+    """
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    dtype = param.dtype if param is not None else torch.float32
+    _, c, h, w = lr.shape
+    if h <= tile and w <= tile:
+        out = model(lr.to(device=device, dtype=dtype)).float().clamp(0, 1).cpu()
+        if progress:
+            progress(1.0)
+        return out
+    out = torch.zeros(1, c, h * scale, w * scale)
+    rows = list(range(0, h, tile))
+    cols = list(range(0, w, tile))
+    total, done = len(rows) * len(cols), 0
+    for top in rows:
+        for left in cols:
+            t0, l0 = max(top - overlap, 0), max(left - overlap, 0)
+            t1, l1 = min(top + tile + overlap, h), min(left + tile + overlap, w)
+            piece = model(lr[..., t0:t1, l0:l1].to(device=device, dtype=dtype)).float().clamp(0, 1).cpu()
+            bottom, right = min(top + tile, h), min(left + tile, w)
+            out[..., top * scale : bottom * scale, left * scale : right * scale] = piece[
+                ...,
+                (top - t0) * scale : (bottom - t0) * scale,
+                (left - l0) * scale : (right - l0) * scale,
+            ]
+            done += 1
+            if progress:
+                progress(done / total)
+    return out
+
+
+def compute_maps(x: torch.Tensor, settings: GradientSettings) -> MapSet:
+    """Gradient maps, gradient magnitude and patch-variance maps of one image under ``settings``."""
+    from gvcore.gradients import gradient_maps
+    from gvcore.variance import patch_variance
+
+    gx, gy = gradient_maps(x.float(), **settings.gradient_kwargs())  # type: ignore[arg-type]
+    vx = patch_variance(gx, settings.patch_size, settings.stride, settings.unbiased)
+    vy = patch_variance(gy, settings.patch_size, settings.stride, settings.unbiased)
+
+    def arr(t: torch.Tensor) -> np.ndarray:
+        return t[0].detach().float().cpu().numpy()
+
+    return MapSet(gx=arr(gx), gy=arr(gy), magnitude=arr(torch.hypot(gx, gy)), vx=arr(vx), vy=arr(vy))
+
+
+def variance_summary(maps: dict[str, np.ndarray]) -> pd.DataFrame:
+    """One row of summary statistics per named variance map (mean, median, percentiles, share of flat tiles)."""
+    rows = []
+    for name, values in maps.items():
+        v = np.asarray(values, dtype=np.float64).ravel()
+        rows.append(
+            {
+                "map": name,
+                "patches": v.size,
+                "mean": v.mean(),
+                "median": np.median(v),
+                "p05": np.percentile(v, 5),
+                "p95": np.percentile(v, 95),
+                "max": v.max(),
+                "flat share (<1e-3)": float((v < 1e-3).mean()),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def variance_deficit(v_sr: np.ndarray, v_hr: np.ndarray, eps: float = 1e-4) -> np.ndarray:
+    """Per-patch ``log10((V_sr + eps) / (V_hr + eps))``: negative where the SR image lost gradient variance."""
+    if v_sr.shape != v_hr.shape:
+        raise ValueError(f"variance maps differ in shape: {v_sr.shape} vs {v_hr.shape}")
+    return np.log10((v_sr.astype(np.float64) + eps) / (v_hr.astype(np.float64) + eps)).astype(np.float32)
+
+
+def gv_distance(sr: torch.Tensor, hr: torch.Tensor, settings: GradientSettings | None = None) -> float:
+    """The Gradient Variance loss between ``sr`` and ``hr`` (paper definition) under ``settings``."""
+    from gvcore.variance import variance_maps
+
+    s = settings or GradientSettings()
+    vx_sr, vy_sr = variance_maps(sr.float(), s.patch_size, s.stride, s.unbiased, **s.gradient_kwargs())
+    vx_hr, vy_hr = variance_maps(hr.float(), s.patch_size, s.stride, s.unbiased, **s.gradient_kwargs())
+    return float(F.mse_loss(vx_sr, vx_hr) + F.mse_loss(vy_sr, vy_hr))
+
+
+def error_map(sr: torch.Tensor, hr: torch.Tensor) -> np.ndarray:
+    """Absolute error averaged over channels, ``(H, W)`` float32, on the 8-bit scale."""
+    return (sr - hr).abs().mean(dim=1)[0].mul(255).float().cpu().numpy()
+
+
+def method_metrics(
+    outputs: dict[str, torch.Tensor],
+    hr: torch.Tensor | None,
+    scale: int,
+    protocol: str = "standard",
+    settings: GradientSettings | None = None,
+) -> pd.DataFrame:
+    """One row per method: PSNR/SSIM (8-bit quantised, ``protocol``), GV distance and gradient-variance stats.
+
+    With ``hr=None`` (LR-only input) the columns that need a reference are left empty (NaN).
+    """
+    from gvcore.metrics import evaluate_pair, quantize_8bit
+
+    s = settings or GradientSettings()
+    hr_var = None
+    if hr is not None:
+        hr_maps = compute_maps(hr, s)
+        hr_var = float(hr_maps.vx.mean() + hr_maps.vy.mean()) / 2
+    rows = []
+    for name, out in outputs.items():
+        maps = compute_maps(out, s)
+        var_gx, var_gy = float(maps.vx.mean()), float(maps.vy.mean())
+        row: dict[str, object] = {"method": name, "var_gx": var_gx, "var_gy": var_gy}
+        if hr is not None and hr_var is not None:
+            q = quantize_8bit(out.float())
+            pair = evaluate_pair(q, hr.float(), scale=scale, protocol=protocol)  # type: ignore[arg-type]
+            row |= {
+                "psnr": float(pair.psnr[0]),
+                "ssim": float(pair.ssim[0]),
+                "gv_distance": gv_distance(q, hr, s),
+                "var_ratio": (var_gx + var_gy) / 2 / max(hr_var, _EPS),
+            }
+        else:
+            row |= {"psnr": np.nan, "ssim": np.nan, "gv_distance": np.nan, "var_ratio": np.nan}
+        rows.append(row)
+    columns = ["method", "psnr", "ssim", "gv_distance", "var_gx", "var_gy", "var_ratio"]
+    return pd.DataFrame(rows)[columns]
+
+
+def degrade(x: torch.Tensor, kind: str, amount: float, seed: int = 0) -> torch.Tensor:
+    """A degraded copy of ``x`` (same size) for the deficit map: bicubic down/up, blur, JPEG or noise.
+
+    Args:
+        x: ``(1, 3, H, W)`` in [0, 1].
+        kind: a key of :data:`DEGRADATIONS`.
+        amount: the degradation's parameter (see :data:`DEGRADATIONS`).
+        seed: noise seed (the result is deterministic).
+    """
+    from gvcore.resize import imresize
+
+    if kind not in DEGRADATIONS:
+        raise ValueError(f"kind must be one of {', '.join(map(repr, DEGRADATIONS))}; got {kind!r}")
+    h, w = x.shape[-2:]
+    if kind == "bicubic down/up":
+        factor = max(float(amount), 1.0)
+        small = imresize(x, size=(max(round(h / factor), 1), max(round(w / factor), 1)))
+        return imresize(small, size=(h, w)).clamp(0, 1)
+    if kind == "gaussian blur":
+        sigma = max(float(amount), 0.1)
+        radius = max(int(3 * sigma + 0.5), 1)
+        t = torch.arange(-radius, radius + 1, dtype=x.dtype)
+        k = torch.exp(-(t**2) / (2 * sigma**2))
+        k = k / k.sum()
+        c = x.shape[1]
+        padded = F.pad(x, (radius, radius, radius, radius), mode="replicate")
+        out = F.conv2d(padded, k.view(1, 1, 1, -1).repeat(c, 1, 1, 1), groups=c)
+        return F.conv2d(out, k.view(1, 1, -1, 1).repeat(c, 1, 1, 1), groups=c).clamp(0, 1)
+    if kind == "jpeg":
+        quality = int(min(max(amount, 1), 95))
+        buffer = io.BytesIO()
+        Image.fromarray(to_uint8(x)).save(buffer, format="JPEG", quality=quality)
+        buffer.seek(0)
+        arr = np.asarray(Image.open(buffer).convert("RGB"), dtype=np.float32) / 255.0
+        return torch.from_numpy(arr).permute(2, 0, 1).unsqueeze(0)
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.randn(x.shape, generator=generator, dtype=x.dtype) * (float(amount) / 255.0)
+    return (x + noise).clamp(0, 1)
+
+
+def pool_for_display(values: np.ndarray, max_side: int) -> tuple[np.ndarray, int]:
+    """Average-pool a 2-D map by an integer factor so both sides are ``<= max_side``; return it and the factor."""
+    h, w = values.shape
+    factor = max(1, int(np.ceil(max(h, w) / max_side)))
+    if factor == 1:
+        return values, 1
+    hh, ww = h // factor * factor, w // factor * factor
+    pooled = values[:hh, :ww].reshape(hh // factor, factor, ww // factor, factor).mean(axis=(1, 3))
+    return pooled.astype(np.float32), factor
+
+
+def resize_for_display(image: np.ndarray, max_side: int) -> tuple[np.ndarray, int]:
+    """Shrink an ``(H, W, 3)`` uint8 image by an integer factor (area average) to fit ``max_side``."""
+    h, w = image.shape[:2]
+    factor = max(1, int(np.ceil(max(h, w) / max_side)))
+    if factor == 1:
+        return image, 1
+    small = Image.fromarray(image).reduce(factor)
+    return np.asarray(small), factor
+
+
+def gray_uint8(image: np.ndarray) -> np.ndarray:
+    """An ``(H, W, 3)`` uint8 image as 3-channel gray (the paper's weights), e.g. under an overlay."""
+    weights = np.array([0.2989, 0.5870, 0.1140], dtype=np.float32)
+    gray = np.clip(image.astype(np.float32) @ weights, 0, 255).round().astype(np.uint8)
+    return np.repeat(gray[..., None], 3, axis=2)
+
+
+def log_range_mask(values: np.ndarray, log_range: tuple[float, float], floor: float = 1e-6) -> np.ndarray:
+    """Boolean mask of the entries whose ``log10`` lies in ``log_range`` (inclusive)."""
+    logs = np.log10(np.maximum(values, floor))
+    return (logs >= log_range[0]) & (logs <= log_range[1])

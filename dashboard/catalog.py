@@ -1,0 +1,209 @@
+"""What is on disk: bundled checkpoints (metadata only), reproduction results, training runs, the paper's table.
+
+Plain functions over paths (formats: ``docs/ARCHITECTURE.md``); :mod:`dashboard.loaders` caches them.
+Reading a checkpoint's metadata never loads its weights, so listing is cheap.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from dashboard.state import REPO_ROOT
+
+__all__ = [
+    "CheckpointInfo",
+    "find_paper_markdown",
+    "find_run_dirs",
+    "list_checkpoints",
+    "pair_l1_gv",
+    "paper_table",
+    "read_checkpoint_info",
+    "read_eval_csv",
+    "read_run_log",
+]
+
+CheckpointInfo = dict[str, Any]
+_JSON_FIELDS = ("arch_kwargs", "loss", "metrics")
+EVAL_COLUMNS = [
+    "method",
+    "arch",
+    "loss",
+    "gv_weight",
+    "seed",
+    "scale",
+    "protocol",
+    "image",
+    "psnr",
+    "ssim",
+    "gv_distance",
+    "var_gx",
+    "var_gy",
+]
+LOG_COLUMNS = [
+    "step",
+    "epoch",
+    "lr",
+    "loss",
+    "loss_pixel",
+    "loss_gv",
+    "elapsed_s",
+    "val_psnr",
+    "val_ssim",
+    "val_gv",
+    "val_var_ratio",
+]
+
+
+def read_checkpoint_info(path: Path) -> CheckpointInfo:
+    """Metadata of a ``.safetensors`` checkpoint (JSON fields parsed) plus ``path``, ``gv_weight``, ``label``."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as handle:
+        meta: dict[str, Any] = dict(handle.metadata() or {})
+    for key in _JSON_FIELDS:
+        if isinstance(meta.get(key), str):
+            with contextlib.suppress(json.JSONDecodeError):
+                meta[key] = json.loads(meta[key])
+    loss = meta.get("loss") if isinstance(meta.get("loss"), dict) else {}
+    gv_weight = float(loss.get("gv_weight", 0.0) or 0.0)
+    scale = int(meta["scale"]) if str(meta.get("scale", "")).isdigit() else None
+    label = meta.get("label") or path.stem
+    pixel = str(loss.get("pixel", "l1")).upper()
+    return {
+        **meta,
+        "path": str(path),
+        "file": path.name,
+        "scale": scale,
+        "gv_weight": gv_weight,
+        "label": str(label),
+        "loss_name": f"{pixel}+GV (λ={gv_weight:g})" if gv_weight > 0 else pixel,
+    }
+
+
+def list_checkpoints(folder: Path) -> list[CheckpointInfo]:
+    """Infos of every readable ``*.safetensors`` in ``folder`` (unreadable files are reported as ``error``)."""
+    if not folder.is_dir():
+        return []
+    infos = []
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            infos.append(read_checkpoint_info(path))
+        except Exception as err:  # noqa: BLE001 - a broken file must not hide the others
+            infos.append({"path": str(path), "file": path.name, "label": path.stem, "error": str(err)})
+    return infos
+
+
+def pair_l1_gv(infos: list[CheckpointInfo], arch: str, scale: int, gv_weight: float | None = None):
+    """The (pixel-loss-only, pixel+GV) checkpoint pair of an architecture and scale, or ``None`` for each missing.
+
+    With several GV weights, ``gv_weight`` picks one; by default the largest seed-0 one listed first wins.
+    """
+    same = [i for i in infos if "error" not in i and i.get("arch") == arch and i.get("scale") == scale]
+    base = [i for i in same if i["gv_weight"] == 0]
+    gv = [i for i in same if i["gv_weight"] > 0]
+    if gv_weight is not None:
+        gv = [i for i in gv if abs(i["gv_weight"] - gv_weight) < 1e-12]
+
+    def first(items: list[CheckpointInfo]) -> CheckpointInfo | None:
+        return sorted(items, key=lambda i: (str(i.get("seed", "0")) != "0", i["file"]))[0] if items else None
+
+    return first(base), first(gv)
+
+
+def read_eval_csv(path: Path) -> pd.DataFrame:
+    """A tidy evaluation table (one row per method and image); raises ``ValueError`` on missing columns."""
+    table = pd.read_csv(path)
+    missing = [c for c in ("method", "image", "psnr", "ssim") if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path.name} lacks column(s) {', '.join(missing)}")
+    return table
+
+
+def find_run_dirs(roots: list[Path], max_depth: int = 3) -> list[Path]:
+    """Run directories (folders holding ``log.csv``) under ``roots``, at most ``max_depth`` levels down."""
+    found: list[Path] = []
+    for root in roots:
+        if not root.is_dir():
+            continue
+        base = root.resolve()
+        for depth in range(max_depth + 1):
+            pattern = "/".join(["*"] * depth + ["log.csv"])
+            for log in sorted(base.glob(pattern)):
+                run = log.parent.resolve()
+                if (run == base or base in run.parents) and run not in found:
+                    found.append(run)
+    return found
+
+
+def read_run_log(run_dir: Path) -> pd.DataFrame:
+    """A run's ``log.csv`` with numeric columns (empty ``val_*`` cells become NaN) and a ``run`` column."""
+    table = pd.read_csv(run_dir / "log.csv")
+    for column in table.columns:
+        table[column] = pd.to_numeric(table[column], errors="coerce")
+    table["run"] = run_dir.name
+    return table
+
+
+def read_run_config(run_dir: Path) -> dict[str, Any]:
+    """A run's ``config.json`` (``{}`` when absent or unreadable)."""
+    try:
+        return json.loads((run_dir / "config.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
+def find_paper_markdown() -> Path | None:
+    """``PAPER.md``: ``docs/PAPER.md``, ``PAPER.md`` in the repository, or the shared copy beside it."""
+    for candidate in (
+        REPO_ROOT / "docs" / "PAPER.md",
+        REPO_ROOT / "PAPER.md",
+        REPO_ROOT.parent / "shared" / "PAPER.md",
+    ):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def paper_table(text: str) -> pd.DataFrame:
+    """Parse PAPER.md's results table into tidy rows ``set, scale, arch, loss, psnr, ssim``.
+
+    Example:
+        >>> md = "| Set | Scale | VDSR | VDSR+GV |\\n|---|---|---|---|\\n| Set5 | 2 | 30.38/0.9100 | 31.21/0.9171 |"
+        >>> paper_table(md)[["arch", "loss", "psnr"]].values.tolist()
+        [['VDSR', 'L2', 30.38], ['VDSR', 'L2+GV', 31.21]]
+    """
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip().startswith("|")]
+    header: list[str] | None = None
+    rows = []
+    for line in lines:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if cells[:2] == ["Set", "Scale"]:
+            header = cells
+            continue
+        if header is None or set("".join(cells)) <= set("-: "):
+            continue
+        if len(cells) != len(header):
+            header = None
+            continue
+        for name, cell in zip(header[2:], cells[2:]):
+            match = re.fullmatch(r"([\d.]+)\s*/\s*([\d.]+)", cell.replace("*", ""))
+            if not match:
+                continue
+            arch, _, gv = name.partition("+")
+            rows.append(
+                {
+                    "set": cells[0],
+                    "scale": int(cells[1]),
+                    "arch": arch,
+                    "loss": "L2+GV" if gv else "L2",
+                    "psnr": float(match.group(1)),
+                    "ssim": float(match.group(2)),
+                }
+            )
+    return pd.DataFrame(rows, columns=["set", "scale", "arch", "loss", "psnr", "ssim"])

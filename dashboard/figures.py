@@ -1,0 +1,404 @@
+"""Pure Plotly figure builders: data in, ``go.Figure`` out. They never call ``st.*`` and never mutate inputs.
+
+Images go to the browser as lossless PNG (``go.Image(source=...)``) so pixels are exact; maps go as heatmaps
+with hover text naming the patch position and value. :data:`PLOTLY_CONFIG` turns on PNG/SVG export.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from dashboard.compare_slider import png_data_uri
+
+__all__ = [
+    "crop_figure",
+    "deficit_overlay",
+    "gain_scatter",
+    "heatmap_grid",
+    "histogram_overlay",
+    "image_grid",
+    "mean_variance_bars",
+    "metric_bars",
+    "plotly_config",
+    "training_curves",
+    "variance_heatmap",
+]
+
+_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+_LOG_FLOOR = 1e-6
+
+
+def plotly_config(export_format: str = "png", filename: str = "figure") -> dict[str, object]:
+    """``st.plotly_chart(config=...)``: the camera button exports PNG or SVG at 2x."""
+    return {
+        "displaylogo": False,
+        "toImageButtonOptions": {"format": export_format, "filename": filename, "scale": 2},
+    }
+
+
+def _axes_as_image(fig: go.Figure) -> None:
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed")
+
+
+def image_grid(
+    images: dict[str, np.ndarray], columns: int = 4, height: int = 360, title: str | None = None
+) -> go.Figure:
+    """Side-by-side uint8 images with **synchronised zoom and pan** (all subplots share their axes)."""
+    names = list(images)
+    cols = max(1, min(columns, len(names)))
+    rows = -(-len(names) // cols)
+    fig = make_subplots(
+        rows=rows, cols=cols, subplot_titles=names, horizontal_spacing=0.01, vertical_spacing=0.06
+    )
+    for index, name in enumerate(names):
+        img = images[name]
+        fig.add_trace(
+            go.Image(
+                source=png_data_uri(img),
+                name=name,
+                hovertemplate=f"{name}<br>x=%{{x}}, y=%{{y}}<extra></extra>",
+            ),
+            row=index // cols + 1,
+            col=index % cols + 1,
+        )
+    fig.update_xaxes(matches="x", showticklabels=False, showgrid=False)
+    fig.update_yaxes(matches="y", showticklabels=False, showgrid=False, scaleanchor="x")
+    fig.update_layout(height=height * rows, margin={"l": 4, "r": 4, "t": 40, "b": 4}, title=title)
+    return fig
+
+
+def _patch_hover(shape: tuple[int, int], patch: int, stride: int, factor: int = 1) -> np.ndarray:
+    rows, cols = np.indices(shape)
+    step = stride * factor
+    top, left = rows * step, cols * step
+    return np.char.add(
+        np.char.add(np.char.add("patch (row ", rows.astype(str)), np.char.add(", col ", cols.astype(str))),
+        np.char.add(
+            np.char.add(") at pixel y=", top.astype(str)),
+            np.char.add(np.char.add(", x=", left.astype(str)), f", {patch}x{patch}" if factor == 1 else ""),
+        ),
+    )
+
+
+def variance_heatmap(
+    values: np.ndarray,
+    title: str,
+    patch_size: int,
+    stride: int,
+    log: bool = True,
+    highlight: np.ndarray | None = None,
+    height: int = 380,
+    colorscale: str = "Viridis",
+) -> go.Figure:
+    """A patch-variance map (log10 colour scale by default); hover names the patch's position and value.
+
+    Args:
+        values: ``(h, w)`` map, one value per patch.
+        title: figure title.
+        patch_size: patch side in pixels (for the hover text).
+        stride: patch step in pixels (for the hover text).
+        log: colour by ``log10(value)``.
+        highlight: optional boolean ``(h, w)`` mask; those patches are outlined in white.
+    """
+    z = np.log10(np.maximum(values, _LOG_FLOOR)) if log else values
+    hover = _patch_hover(values.shape, patch_size, stride)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            customdata=values,
+            text=hover,
+            colorscale=colorscale,
+            colorbar={"title": "log10 var" if log else "var"},
+            hovertemplate="%{text}<br>variance=%{customdata:.4g}<extra></extra>",
+        )
+    )
+    if highlight is not None and highlight.any():
+        mask = np.where(highlight, 1.0, np.nan)
+        fig.add_trace(
+            go.Heatmap(
+                z=mask,
+                colorscale=[[0, "rgba(255,255,255,0.85)"], [1, "rgba(255,255,255,0.85)"]],
+                showscale=False,
+                hoverinfo="skip",
+                name="selected",
+            )
+        )
+    fig.update_layout(title=title, height=height, margin={"l": 4, "r": 4, "t": 40, "b": 4})
+    _axes_as_image(fig)
+    fig.update_yaxes(scaleanchor="x")
+    return fig
+
+
+def heatmap_grid(
+    maps: dict[str, np.ndarray],
+    columns: int = 3,
+    height: int = 320,
+    colorscale: str = "RdBu",
+    symmetric: bool = True,
+    title: str | None = None,
+    zmax: float | None = None,
+) -> go.Figure:
+    """Full-resolution maps (e.g. Gx/Gy) side by side with one shared colour range and synchronised zoom."""
+    names = list(maps)
+    cols = max(1, min(columns, len(names)))
+    rows = -(-len(names) // cols)
+    limit = (
+        zmax if zmax is not None else max(float(np.percentile(np.abs(m), 99.5)) for m in maps.values()) or 1.0
+    )
+    fig = make_subplots(
+        rows=rows, cols=cols, subplot_titles=names, horizontal_spacing=0.02, vertical_spacing=0.08
+    )
+    for index, name in enumerate(names):
+        fig.add_trace(
+            go.Heatmap(
+                z=maps[name].astype(np.float32),
+                colorscale=colorscale,
+                zmin=-limit if symmetric else 0.0,
+                zmax=limit,
+                showscale=index == 0,
+                name=name,
+                hovertemplate=f"{name}<br>x=%{{x}}, y=%{{y}}<br>value=%{{z:.3g}}<extra></extra>",
+            ),
+            row=index // cols + 1,
+            col=index % cols + 1,
+        )
+    fig.update_xaxes(matches="x", showticklabels=False, showgrid=False)
+    fig.update_yaxes(matches="y", showticklabels=False, showgrid=False, autorange="reversed", scaleanchor="x")
+    fig.update_layout(height=height * rows, margin={"l": 4, "r": 4, "t": 40, "b": 4}, title=title)
+    return fig
+
+
+def histogram_overlay(
+    samples: dict[str, np.ndarray],
+    title: str = "Patch variance (log10)",
+    bins: int = 60,
+    highlight: tuple[float, float] | None = None,
+    height: int = 340,
+) -> go.Figure:
+    """Overlaid histograms of ``log10`` patch variances (shared bins, counts on a log axis)."""
+    logs = {
+        n: np.log10(np.maximum(np.asarray(v, dtype=np.float64).ravel(), _LOG_FLOOR))
+        for n, v in samples.items()
+    }
+    every = np.concatenate([v for v in logs.values() if v.size]) if logs else np.zeros(1)
+    edges = np.linspace(float(every.min()), float(every.max()) + 1e-9, bins + 1)
+    centres = 0.5 * (edges[1:] + edges[:-1])
+    fig = go.Figure()
+    for index, (name, values) in enumerate(logs.items()):
+        counts, _ = np.histogram(values, bins=edges)
+        fig.add_trace(
+            go.Bar(
+                x=centres,
+                y=counts,
+                name=name,
+                opacity=0.55,
+                marker_color=_COLORS[index % len(_COLORS)],
+                width=float(edges[1] - edges[0]),
+                hovertemplate=f"{name}<br>log10 var=%{{x:.2f}}<br>patches=%{{y}}<extra></extra>",
+            )
+        )
+    if highlight is not None:
+        fig.add_vrect(x0=highlight[0], x1=highlight[1], fillcolor="orange", opacity=0.2, line_width=0)
+    fig.update_layout(
+        barmode="overlay",
+        title=title,
+        height=height,
+        xaxis_title="log10 patch variance",
+        yaxis_title="patches",
+        yaxis_type="log",
+        dragmode="select",
+        margin={"l": 4, "r": 4, "t": 40, "b": 4},
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return fig
+
+
+def mean_variance_bars(table: pd.DataFrame, title: str = "Mean gradient variance per method") -> go.Figure:
+    """Grouped bars of mean Gx and Gy patch variance per method (``method, var_gx, var_gy`` columns)."""
+    fig = go.Figure()
+    for column, label, color in (("var_gx", "Gx", _COLORS[0]), ("var_gy", "Gy", _COLORS[1])):
+        fig.add_trace(go.Bar(x=table["method"], y=table[column], name=label, marker_color=color))
+    fig.update_layout(
+        barmode="group",
+        title=title,
+        yaxis_title="mean patch variance",
+        height=340,
+        margin={"l": 4, "r": 4, "t": 40, "b": 4},
+    )
+    return fig
+
+
+def metric_bars(
+    table: pd.DataFrame,
+    metric: str,
+    group: str = "method",
+    color: str | None = None,
+    title: str | None = None,
+) -> go.Figure:
+    """Bars of ``metric`` per ``group`` (optionally coloured by a second column), mean over rows."""
+    keys = [group] + ([color] if color and color != group else [])
+    summary = table.groupby(keys, dropna=False, sort=False)[metric].mean().reset_index()
+    fig = go.Figure()
+    if color and color != group:
+        for index, (name, part) in enumerate(summary.groupby(color, sort=False)):
+            fig.add_trace(
+                go.Bar(
+                    x=part[group].astype(str),
+                    y=part[metric],
+                    name=str(name),
+                    marker_color=_COLORS[index % len(_COLORS)],
+                )
+            )
+    else:
+        fig.add_trace(go.Bar(x=summary[group].astype(str), y=summary[metric], marker_color=_COLORS[0]))
+    fig.update_layout(
+        barmode="group",
+        title=title or f"mean {metric}",
+        yaxis_title=metric,
+        height=340,
+        margin={"l": 4, "r": 4, "t": 40, "b": 4},
+    )
+    return fig
+
+
+def gain_scatter(gains: pd.DataFrame, metric: str = "psnr") -> go.Figure:
+    """Per-image L1 -> L1+GV gain: x = the pixel-loss model's score, y = GV model minus it (0 line drawn)."""
+    fig = go.Figure()
+    for index, (name, part) in enumerate(gains.groupby("pair", sort=False)):
+        fig.add_trace(
+            go.Scatter(
+                x=part[f"{metric}_base"],
+                y=part[f"{metric}_gain"],
+                mode="markers",
+                name=str(name),
+                text=part["image"],
+                marker={"size": 9, "color": _COLORS[index % len(_COLORS)]},
+                hovertemplate="%{text}<br>base=%{x:.3f}<br>gain=%{y:+.3f}<extra>" + str(name) + "</extra>",
+            )
+        )
+    fig.add_hline(y=0, line_dash="dash", line_color="gray")
+    fig.update_layout(
+        title=f"Per-image {metric.upper()} gain of GV over the pixel loss",
+        xaxis_title=f"{metric} (pixel loss only)",
+        yaxis_title=f"{metric} gain",
+        height=380,
+        margin={"l": 4, "r": 4, "t": 40, "b": 4},
+    )
+    return fig
+
+
+def training_curves(logs: pd.DataFrame, columns: Sequence[str], title: str, log_y: bool = False) -> go.Figure:
+    """One line per (run, column) over ``step``; rows where a column is empty are skipped."""
+    fig = go.Figure()
+    dashes = ("solid", "dash", "dot", "dashdot")
+    for run_index, (run, part) in enumerate(logs.groupby("run", sort=False)):
+        for col_index, column in enumerate(columns):
+            if column not in part or part[column].notna().sum() == 0:
+                continue
+            data = part[["step", column]].dropna()
+            fig.add_trace(
+                go.Scatter(
+                    x=data["step"],
+                    y=data[column],
+                    mode="lines+markers" if len(data) < 30 else "lines",
+                    name=f"{run} · {column}",
+                    line={
+                        "color": _COLORS[run_index % len(_COLORS)],
+                        "dash": dashes[col_index % len(dashes)],
+                    },
+                )
+            )
+    fig.update_layout(
+        title=title,
+        xaxis_title="step",
+        height=360,
+        margin={"l": 4, "r": 4, "t": 40, "b": 4},
+        legend={"orientation": "h", "y": -0.25},
+    )
+    if log_y:
+        fig.update_yaxes(type="log")
+    return fig
+
+
+def deficit_overlay(
+    gray: np.ndarray,
+    deficit: np.ndarray,
+    patch_size: int,
+    stride: int,
+    title: str = "Variance deficit",
+    opacity: float = 0.6,
+    height: int = 420,
+    display_factor: int = 1,
+) -> go.Figure:
+    """The per-patch ``log10(V_sr / V_hr)`` map over the (gray) image: blue = variance lost, red = gained.
+
+    ``display_factor`` is how much ``gray`` was downsampled from the analysed image (patch centres follow).
+    """
+    ph, pw = deficit.shape
+    x = (np.arange(pw) * stride + patch_size / 2) / display_factor
+    y = (np.arange(ph) * stride + patch_size / 2) / display_factor
+    limit = max(float(np.nanmax(np.abs(deficit))), 1e-3)
+    fig = go.Figure()
+    fig.add_trace(go.Image(source=png_data_uri(gray), hoverinfo="skip"))
+    fig.add_trace(
+        go.Heatmap(
+            z=deficit,
+            x=x,
+            y=y,
+            text=_patch_hover(deficit.shape, patch_size, stride),
+            colorscale="RdBu_r",
+            zmin=-limit,
+            zmax=limit,
+            opacity=opacity,
+            colorbar={"title": "log10 SR/HR"},
+            hovertemplate="%{text}<br>log10(V_sr/V_hr)=%{z:+.2f}<extra></extra>",
+        )
+    )
+    fig.update_layout(title=title, height=height, margin={"l": 4, "r": 4, "t": 40, "b": 4})
+    _axes_as_image(fig)
+    fig.update_yaxes(scaleanchor="x")
+    return fig
+
+
+def crop_figure(
+    images: dict[str, np.ndarray], box: tuple[int, int, int, int], reference: str, height: int = 260
+) -> go.Figure:
+    """A paper-style zoom figure: ``reference`` with the crop box drawn, then the same crop of every image.
+
+    Args:
+        images: name -> ``(H, W, 3)`` uint8, all the same size.
+        box: ``(top, left, size_y, size_x)`` in pixels.
+        reference: the name of the image drawn whole, with the box.
+    """
+    top, left, size_y, size_x = box
+    names = list(images)
+    fig = make_subplots(
+        rows=1, cols=len(names) + 1, subplot_titles=[f"{reference} (full)"] + names, horizontal_spacing=0.01
+    )
+    fig.add_trace(go.Image(source=png_data_uri(images[reference]), hoverinfo="skip"), row=1, col=1)
+    fig.add_shape(
+        type="rect",
+        x0=left - 0.5,
+        y0=top - 0.5,
+        x1=left + size_x - 0.5,
+        y1=top + size_y - 0.5,
+        line={"color": "red", "width": 2},
+        row=1,
+        col=1,
+    )
+    for index, name in enumerate(names):
+        crop = np.ascontiguousarray(images[name][top : top + size_y, left : left + size_x])
+        fig.add_trace(go.Image(source=png_data_uri(crop), hoverinfo="skip"), row=1, col=index + 2)
+    fig.update_xaxes(showticklabels=False, showgrid=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False)
+    for col in range(2, len(names) + 2):
+        fig.update_xaxes(matches="x2", row=1, col=col)
+        fig.update_yaxes(matches="y2", row=1, col=col)
+    fig.update_layout(height=height, margin={"l": 4, "r": 4, "t": 40, "b": 4})
+    return fig

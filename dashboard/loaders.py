@@ -1,0 +1,154 @@
+"""Cached loaders: ``st.cache_resource`` for models, ``st.cache_data`` for images, arrays and tables.
+
+Every cached function is keyed by plain strings and numbers (paths plus modification times, so a rewritten
+file is reloaded); tensors that would be slow to hash are passed as ``_``-prefixed arguments next to a key
+that identifies them. The work itself is done by :mod:`dashboard.analysis` and :mod:`dashboard.catalog`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+import torch
+
+from dashboard import analysis, catalog, state
+
+__all__ = [
+    "bundled_images",
+    "checkpoint_infos",
+    "eval_table",
+    "file_key",
+    "load_image_file",
+    "load_model",
+    "maps_for",
+    "observation_bundle",
+    "paper_results",
+    "run_logs",
+    "sr_output",
+]
+
+
+def file_key(path: Path | str) -> float:
+    """Modification time of ``path`` (0 when missing): part of cache keys so rewritten files reload."""
+    try:
+        return Path(path).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def folder_key(folder: Path, pattern: str = "*") -> str:
+    """A signature of a folder's matching files (names and mtimes)."""
+    if not folder.is_dir():
+        return ""
+    return ";".join(f"{p.name}:{p.stat().st_mtime:.0f}" for p in sorted(folder.glob(pattern)))
+
+
+@st.cache_data(show_spinner=False)
+def checkpoint_infos(folder: str, signature: str) -> list[dict[str, Any]]:
+    """Metadata of the checkpoints in ``folder`` (``signature`` = :func:`folder_key`, for invalidation)."""
+    del signature
+    return catalog.list_checkpoints(Path(folder))
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=16)
+def load_model(path: str, mtime: float) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """A bundled checkpoint's model (eval mode, on the dashboard's device) and metadata."""
+    del mtime
+    from gvcore.checkpoint import load_model as gv_load_model
+
+    return gv_load_model(path, device=state.device())
+
+
+@st.cache_data(show_spinner=False)
+def bundled_images() -> dict[str, str]:
+    """Bundled test-split image name -> path (``{}`` when scikit-image's data is missing)."""
+    from gvcore.bundled import bundled_image_paths
+
+    try:
+        return {p.stem: str(p) for p in bundled_image_paths("test")}
+    except FileNotFoundError:
+        return {}
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def load_image_file(path: str, mtime: float) -> torch.Tensor:
+    """A server-side image as ``(1, 3, H, W)`` float32 in [0, 1]."""
+    del mtime
+    from gvcore.io import load_image
+
+    return load_image(path, max_pixels=state.max_upload_pixels())
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def sr_output(model_path: str, mtime: float, image_key: str, scale: int, _lr: torch.Tensor) -> torch.Tensor:
+    """The super-resolved output of a bundled model on an LR image identified by ``image_key``."""
+    model, _ = load_model(model_path, mtime)
+    return analysis.super_resolve(model, _lr, scale, tile=state.INFERENCE_TILE)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def maps_for(image_key: str, settings: analysis.GradientSettings, _x: torch.Tensor) -> analysis.MapSet:
+    """Gradient and variance maps of the image identified by ``image_key`` under ``settings``."""
+    return analysis.compute_maps(_x, settings)
+
+
+@st.cache_data(show_spinner="Computing the observation…", max_entries=16)
+def observation_bundle(
+    image_path: str, scale: int, base_path: str | None, gv_path: str | None, protocol: str
+) -> dict[str, Any]:
+    """Everything the landing page shows for one image and scale, computed once.
+
+    Returns a dict with ``images`` (name -> uint8), ``maps`` (name -> :class:`analysis.MapSet`),
+    ``metrics`` (table) and ``size``. Methods: HR, bicubic, and each given checkpoint.
+    """
+    hr = analysis.crop_to_multiple(load_image_file(image_path, file_key(image_path)), scale)
+    lr = analysis.make_lr(hr, scale)
+    outputs: dict[str, torch.Tensor] = {"HR": hr, "bicubic": analysis.bicubic_upscale(lr, scale)}
+    image_key = f"{image_path}:{file_key(image_path)}:x{scale}"
+    for path in (base_path, gv_path):
+        if path:
+            _, meta = load_model(path, file_key(path))
+            label = str(meta.get("label") or Path(path).stem)
+            outputs[label] = sr_output(path, file_key(path), image_key, scale, lr)
+    settings = analysis.GradientSettings()
+    metrics = analysis.method_metrics(
+        {k: v for k, v in outputs.items()}, hr, scale, protocol=protocol, settings=settings
+    )
+    return {
+        "images": {k: analysis.to_uint8(v) for k, v in outputs.items()},
+        "maps": {k: analysis.compute_maps(v, settings) for k, v in outputs.items()},
+        "metrics": metrics,
+        "size": tuple(hr.shape[-2:]),
+    }
+
+
+@st.cache_data(show_spinner=False)
+def eval_table(path: str, mtime: float) -> pd.DataFrame:
+    """A tidy evaluation CSV (``assets/results/eval_*.csv`` or a ``gvcore eval`` output)."""
+    del mtime
+    return catalog.read_eval_csv(Path(path))
+
+
+@st.cache_data(show_spinner=False)
+def run_logs(run_dirs: tuple[str, ...], signature: str) -> pd.DataFrame:
+    """The ``log.csv`` of every run directory, concatenated with a ``run`` column."""
+    del signature
+    frames = []
+    for run in run_dirs:
+        try:
+            frames.append(catalog.read_run_log(Path(run)))
+        except (OSError, ValueError, pd.errors.ParserError):
+            continue
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+@st.cache_data(show_spinner=False)
+def paper_results() -> pd.DataFrame:
+    """The paper's results table, parsed from PAPER.md (empty when PAPER.md is not found)."""
+    path = catalog.find_paper_markdown()
+    if path is None:
+        return pd.DataFrame(columns=["set", "scale", "arch", "loss", "psnr", "ssim"])
+    return catalog.paper_table(path.read_text())

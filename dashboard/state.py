@@ -1,0 +1,106 @@
+"""Dashboard configuration and session state: where things live, what the limits are, which device runs.
+
+Everything is read from the environment at call time (never at import), so tests can point the dashboard at
+fixtures with ``monkeypatch.setenv``:
+
+- ``GVLAB_ASSETS``: the assets root holding ``checkpoints/*.safetensors`` and ``results/*.csv``
+  (default ``<repo>/assets``, the bundled reproduction's output);
+- ``GVLAB_RUNS``: folders holding training run directories, separated by ``os.pathsep``
+  (default ``<repo>/runs`` and ``<assets>/runs``);
+- ``GVLAB_DATA_ROOTS``: server-side image folders the Benchmark page may browse, separated by ``os.pathsep``
+  (default ``<repo>/data``); browsing never leaves these roots (see :mod:`dashboard.safety`);
+- ``GVLAB_MAX_PIXELS``: the largest image (in pixels) an upload may have (default 16 MP).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "DISPLAY_MAX_SIDE",
+    "HEATMAP_MAX_SIDE",
+    "INFERENCE_TILE",
+    "MIN_IMAGE_SIDE",
+    "REPO_ROOT",
+    "assets_root",
+    "checkpoints_dir",
+    "data_roots",
+    "device",
+    "max_upload_pixels",
+    "results_dir",
+    "runs_roots",
+    "session_default",
+]
+
+#: The repository root (the folder holding ``dashboard/`` and ``pages/``).
+REPO_ROOT: Path = Path(__file__).resolve().parent.parent
+
+#: Smallest image side accepted for analysis (a few 8x8 patches; smaller images say nothing about variance).
+MIN_IMAGE_SIDE = 16
+#: Images wider or taller than this are downsampled for display (a note says so); computation uses full size.
+DISPLAY_MAX_SIDE = 768
+#: Full-resolution maps (gradients, errors) sent to the browser as heatmaps are pooled down to this side.
+HEATMAP_MAX_SIDE = 256
+#: Tile side (in LR pixels) for tiled super-resolution, which keeps peak memory bounded on large images.
+INFERENCE_TILE = 192
+
+_DEFAULT_MAX_PIXELS = 16_000_000
+
+
+def _paths_from_env(name: str, default: list[Path]) -> list[Path]:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    return [Path(part).expanduser() for part in raw.split(os.pathsep) if part.strip()]
+
+
+def assets_root() -> Path:
+    """The assets root: ``$GVLAB_ASSETS`` or ``<repo>/assets``."""
+    raw = os.environ.get("GVLAB_ASSETS", "").strip()
+    return Path(raw).expanduser() if raw else REPO_ROOT / "assets"
+
+
+def checkpoints_dir() -> Path:
+    """Folder of the bundled checkpoints (``<assets>/checkpoints``)."""
+    return assets_root() / "checkpoints"
+
+
+def results_dir() -> Path:
+    """Folder of the bundled reproduction results (``<assets>/results``)."""
+    return assets_root() / "results"
+
+
+def runs_roots() -> list[Path]:
+    """Folders searched for training run directories (``$GVLAB_RUNS`` or ``<repo>/runs``, ``<assets>/runs``)."""
+    return _paths_from_env("GVLAB_RUNS", [REPO_ROOT / "runs", assets_root() / "runs"])
+
+
+def data_roots() -> list[Path]:
+    """Server-side image folders the Benchmark page may browse (``$GVLAB_DATA_ROOTS`` or ``<repo>/data``)."""
+    return _paths_from_env("GVLAB_DATA_ROOTS", [REPO_ROOT / "data"])
+
+
+def max_upload_pixels() -> int:
+    """Largest accepted image, in pixels (``$GVLAB_MAX_PIXELS``, default 16 MP)."""
+    raw = os.environ.get("GVLAB_MAX_PIXELS", "").strip()
+    try:
+        value = int(raw) if raw else _DEFAULT_MAX_PIXELS
+    except ValueError:
+        value = _DEFAULT_MAX_PIXELS
+    return max(value, MIN_IMAGE_SIDE * MIN_IMAGE_SIDE)
+
+
+def device() -> str:
+    """``"cuda"`` when a GPU is available, else ``"cpu"``."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def session_default(state: Any, key: str, value: Any) -> Any:
+    """Set ``state[key] = value`` unless present; return the stored value (works on ``st.session_state``)."""
+    if key not in state:
+        state[key] = value
+    return state[key]

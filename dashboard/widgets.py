@@ -1,0 +1,110 @@
+"""Small Streamlit building blocks shared by the pages: charts with PNG/SVG export, tables with CSV download,
+image pickers (bundled sample or upload) and the downsampling note. These are the only dashboard helpers
+that call ``st.*``; the figures themselves come from :mod:`dashboard.figures`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+import torch
+
+from dashboard import figures, loaders, state
+from dashboard.safety import IMAGE_SUFFIXES, UploadError, decode_image_upload
+
+__all__ = ["ChosenImage", "chart", "choose_image", "downsample_note", "export_format", "table"]
+
+FIGURE_FORMAT_KEY = "figure_format"
+
+
+def export_format() -> str:
+    """The figure export format chosen in the sidebar (``"png"`` or ``"svg"``)."""
+    return str(st.session_state.get(FIGURE_FORMAT_KEY, "png"))
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "figure"
+
+
+def chart(fig: go.Figure, name: str, key: str | None = None, **kwargs: object) -> object:
+    """``st.plotly_chart`` with the export button set to the sidebar's format and a file name from ``name``."""
+    return st.plotly_chart(
+        fig,
+        config=figures.plotly_config(export_format(), _slug(name)),
+        key=key or f"chart-{_slug(name)}",
+        **kwargs,
+    )
+
+
+def table(frame: pd.DataFrame, name: str, key: str | None = None, **kwargs: object) -> None:
+    """A dataframe and a button that downloads it as CSV."""
+    st.dataframe(frame, hide_index=True, **kwargs)
+    st.download_button(
+        f"Download {name} (CSV)",
+        frame.to_csv(index=False).encode(),
+        file_name=f"{_slug(name)}.csv",
+        mime="text/csv",
+        key=key or f"csv-{_slug(name)}",
+        on_click="ignore",
+    )
+
+
+def downsample_note(factor: int, size: tuple[int, int], what: str = "images") -> None:
+    """Tell the reader when a view shows fewer pixels than were computed."""
+    if factor > 1:
+        st.caption(
+            f"ℹ️ The {what} are {size[1]}x{size[0]} pixels; shown downsampled by {factor}x for display "
+            "(computation uses full resolution)."
+        )
+
+
+@dataclass(frozen=True)
+class ChosenImage:
+    """An image picked by :func:`choose_image`: tensor, a cache key and a display name."""
+
+    tensor: torch.Tensor
+    key: str
+    name: str
+
+
+def choose_image(prefix: str, label: str = "Image", allow_upload: bool = True) -> ChosenImage | None:
+    """A bundled sample or an uploaded image. Upload problems show ``st.error`` and return ``None``."""
+    samples = loaders.bundled_images()
+    options = ["Bundled sample"] + (["Upload"] if allow_upload else [])
+    source = st.radio(f"{label} source", options, horizontal=True, key=f"{prefix}-source")
+    if source == "Upload":
+        upload = st.file_uploader(
+            f"{label} (PNG, JPEG, BMP, TIFF, WebP)",
+            type=[s.lstrip(".") for s in IMAGE_SUFFIXES],
+            key=f"{prefix}-upload",
+        )
+        if upload is None:
+            st.info("Upload an image, or switch to a bundled sample.")
+            return None
+        data = upload.getvalue()
+        try:
+            tensor = decode_image_upload(upload.name, data, state.max_upload_pixels())
+        except UploadError as err:
+            st.error(f"Cannot use this image — {err}")
+            return None
+        digest = hashlib.sha256(data).hexdigest()[:16]
+        return ChosenImage(tensor, f"upload:{digest}", upload.name)
+    if not samples:
+        st.error("No bundled sample images found (scikit-image's data folder is missing).")
+        return None
+    name = st.selectbox(label, list(samples), key=f"{prefix}-sample")
+    path = samples[name]
+    return ChosenImage(loaders.load_image_file(path, loaders.file_key(path)), f"file:{path}", name)
+
+
+def as_display(image: np.ndarray) -> tuple[np.ndarray, int]:
+    """Downsample an ``(H, W, 3)`` uint8 image for display when larger than :data:`state.DISPLAY_MAX_SIDE`."""
+    from dashboard.analysis import resize_for_display
+
+    return resize_for_display(image, state.DISPLAY_MAX_SIDE)

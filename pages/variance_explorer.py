@@ -1,0 +1,235 @@
+"""Variance explorer: pick or upload an image, choose how gradients and patch variances are computed, and read
+Gx, Gy, magnitude and variance maps, histograms and statistics; add a second image (an SR output or a degraded
+copy) to see the per-patch variance deficit and the GV loss; download the maps."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import streamlit as st
+
+from dashboard import analysis, downloads, figures, loaders, state, widgets
+from dashboard.safety import IMAGE_SUFFIXES, UploadError, decode_image_upload
+
+st.title("Variance explorer")
+st.caption(
+    "How much local structure does an image's gradient field carry? Patch variance of Sobel-type "
+    "gradients, as in the Gradient Variance loss."
+)
+
+# --- the image and the settings ------------------------------------------------------------------------------
+col_image, col_settings = st.columns([2, 3])
+with col_image:
+    chosen = widgets.choose_image("vx", "Image")
+with col_settings:
+    c1, c2, c3 = st.columns(3)
+    patch_size = c1.select_slider("Patch size", options=[4, 8, 16, 32], value=8, key="vx-patch")
+    overlapping = c1.toggle(
+        "Overlapping patches",
+        value=False,
+        key="vx-overlap",
+        help="Off: non-overlapping tiles (the paper). On: choose the stride.",
+    )
+    stride = (
+        c1.select_slider(
+            "Stride",
+            options=[s for s in (1, 2, 4, 8, 16) if s < patch_size] or [1],
+            value=max(1, patch_size // 2),
+            key="vx-stride",
+        )
+        if overlapping
+        else patch_size
+    )
+    operator = c2.selectbox("Gradient operator", ["sobel", "scharr", "central"], key="vx-operator")
+    gray = c2.radio("Channels", ["gray (paper)", "per channel (RGB)"], key="vx-gray") == "gray (paper)"
+    unbiased = c3.radio("Variance", ["unbiased (p²−1, paper)", "biased (p²)"], key="vx-unbiased").startswith(
+        "un"
+    )
+    log_colour = c3.toggle("Log colour scale", value=True, key="vx-log")
+
+if chosen is None:
+    st.stop()
+image = chosen.tensor
+height, width = image.shape[-2:]
+if min(height, width) < patch_size:
+    st.error(
+        f"The image ({width}x{height}) is smaller than one {patch_size}x{patch_size} patch; pick a smaller "
+        "patch size or a larger image."
+    )
+    st.stop()
+
+settings = analysis.GradientSettings(
+    patch_size=patch_size,
+    stride=None if stride == patch_size else stride,
+    operator=operator,
+    gray=gray,
+    unbiased=unbiased,
+)
+maps = loaders.maps_for(chosen.key, settings, image)
+channels = maps.vx.shape[0]
+channel = 0
+if channels > 1:
+    channel = ["R", "G", "B"].index(st.radio("Channel shown", ["R", "G", "B"], horizontal=True, key="vx-ch"))
+vx, vy = maps.vx[channel], maps.vy[channel]
+st.caption(
+    f"Variance maps: {vx.shape[0]} x {vx.shape[1]} patches of {patch_size}x{patch_size} pixels, stride "
+    f"{stride}, from a {width}x{height} image ({operator}, {'gray' if gray else 'per channel'}, "
+    f"{'unbiased' if unbiased else 'biased'})."
+)
+
+# --- gradient maps -------------------------------------------------------------------------------------------
+pooled = {}
+for name, values in (("Gx", maps.gx[channel]), ("Gy", maps.gy[channel]), ("|G|", maps.magnitude[channel])):
+    pooled[name], factor = analysis.pool_for_display(values, state.HEATMAP_MAX_SIDE)
+widgets.downsample_note(factor, (height, width), "gradient maps")
+gradient_fig = figures.heatmap_grid({k: pooled[k] for k in ("Gx", "Gy")}, columns=3, title="Gradient maps")
+col_g, col_m = st.columns([2, 1])
+with col_g:
+    widgets.chart(gradient_fig, "gradient maps", key="vx-gradients")
+with col_m:
+    widgets.chart(
+        figures.heatmap_grid(
+            {"|G|": pooled["|G|"]}, columns=1, colorscale="Greys", symmetric=False, title="Gradient magnitude"
+        ),
+        "gradient magnitude",
+        key="vx-magnitude",
+    )
+
+# --- histogram range -> highlighted patches ------------------------------------------------------------------
+log_all = np.log10(np.maximum(np.concatenate([vx.ravel(), vy.ravel()]), 1e-6))
+low, high = float(np.floor(log_all.min() * 10) / 10), float(np.ceil(log_all.max() * 10) / 10 + 0.1)
+selected = st.session_state.get("vx-hist-select")
+box = getattr(getattr(selected, "selection", None), "box", None) if selected is not None else None
+chosen_range = st.slider(
+    "Highlight patches with log10 variance in",
+    low,
+    high,
+    (low, low),
+    step=0.1,
+    key="vx-range",
+    help="Or drag a box on the histogram.",
+)
+if box:
+    xs = box[0].get("x", [])
+    if len(xs) == 2:
+        chosen_range = (min(xs), max(xs))
+highlight_on = chosen_range[1] > chosen_range[0]
+
+
+def mask_for(values: np.ndarray) -> np.ndarray | None:
+    return analysis.log_range_mask(values, chosen_range) if highlight_on else None
+
+
+col_vx, col_vy = st.columns(2)
+with col_vx:
+    widgets.chart(
+        figures.variance_heatmap(
+            vx, "Variance of Gx", patch_size, stride, log=log_colour, highlight=mask_for(vx)
+        ),
+        "variance gx",
+        key="vx-var-gx",
+    )
+with col_vy:
+    widgets.chart(
+        figures.variance_heatmap(
+            vy, "Variance of Gy", patch_size, stride, log=log_colour, highlight=mask_for(vy)
+        ),
+        "variance gy",
+        key="vx-var-gy",
+    )
+if highlight_on:
+    count = int(mask_for(vx).sum() + mask_for(vy).sum())  # type: ignore[union-attr]
+    st.caption(
+        f"{count} patches highlighted (log10 variance in [{chosen_range[0]:.1f}, {chosen_range[1]:.1f}])."
+    )
+
+# --- optional second image: the variance deficit -------------------------------------------------------------
+st.subheader("Second image: variance deficit")
+second_mode = st.radio(
+    "Compare with", ["nothing", "a degraded copy", "an uploaded SR output"], horizontal=True, key="vx-second"
+)
+second = None
+if second_mode == "a degraded copy":
+    d1, d2 = st.columns(2)
+    kind = d1.selectbox("Degradation", list(analysis.DEGRADATIONS), key="vx-degrade")
+    defaults = {
+        "bicubic down/up": (2.0, 1.0, 8.0),
+        "gaussian blur": (1.5, 0.1, 8.0),
+        "jpeg": (20.0, 1.0, 95.0),
+        "gaussian noise": (10.0, 0.0, 64.0),
+    }
+    value, lo, hi = defaults[kind]
+    amount = d2.slider(analysis.DEGRADATIONS[kind], lo, hi, value, key=f"vx-amount-{kind}")
+    second = (analysis.degrade(image, kind, amount), f"{kind} {amount:g}")
+elif second_mode == "an uploaded SR output":
+    upload = st.file_uploader(
+        "SR output (same size as the image)",
+        type=[s.lstrip(".") for s in IMAGE_SUFFIXES],
+        key="vx-second-upload",
+    )
+    if upload is not None:
+        try:
+            sr = decode_image_upload(upload.name, upload.getvalue(), state.max_upload_pixels())
+            if sr.shape != image.shape:
+                raise UploadError(
+                    f"{upload.name}: the image is {sr.shape[-1]}x{sr.shape[-2]}, but the reference is "
+                    f"{width}x{height}; they must be the same size"
+                )
+            second = (sr, upload.name)
+        except UploadError as err:
+            st.error(f"Cannot use this image — {err}")
+
+hist_samples = {"Gx": vx, "Gy": vy}
+if second is not None:
+    other, other_name = second
+    other_key = f"{chosen.key}|{other_name}|{hashlib.sha256(other.numpy().tobytes()).hexdigest()[:12]}"
+    other_maps = loaders.maps_for(other_key, settings, other)
+    deficit = analysis.variance_deficit(other_maps.variance[channel], maps.variance[channel])
+    gv_value = analysis.gv_distance(other, image, settings)
+    m1, m2, m3 = st.columns(3)
+    m1.metric("GV loss (second vs first)", f"{gv_value:.4g}")
+    m2.metric("Mean log10 variance ratio", f"{float(deficit.mean()):+.3f}")
+    m3.metric("Patches that lost variance", f"{float((deficit < 0).mean()):.0%}")
+    base_img, dfactor = widgets.as_display(analysis.gray_uint8(analysis.to_uint8(image)))
+    widgets.downsample_note(dfactor, (height, width), "image under the deficit map")
+    widgets.chart(
+        figures.deficit_overlay(
+            base_img,
+            deficit,
+            patch_size,
+            stride,
+            display_factor=dfactor,
+            title=f"Variance deficit: log10(V[{other_name}] / V[image])",
+        ),
+        "variance deficit",
+        key="vx-deficit",
+    )
+    hist_samples |= {f"{other_name} Gx": other_maps.vx[channel], f"{other_name} Gy": other_maps.vy[channel]}
+
+st.plotly_chart(
+    figures.histogram_overlay(hist_samples, highlight=chosen_range if highlight_on else None),
+    key="vx-hist-select",
+    on_select="rerun",
+    selection_mode="box",
+    config=figures.plotly_config(widgets.export_format(), "variance-histograms"),
+)
+
+# --- statistics and downloads --------------------------------------------------------------------------------
+st.subheader("Summary statistics")
+widgets.table(analysis.variance_summary(hist_samples).round(6), "variance statistics", key="vx-stats")
+st.subheader("Download the maps")
+d1, d2 = st.columns(2)
+which = d1.selectbox("Map", ["variance Gx", "variance Gy", "Gx", "Gy", "|G|"], key="vx-dl-map")
+fmt = d2.radio("Format", ["NPY", "CSV", "PNG"], horizontal=True, key="vx-dl-format")
+arrays = {
+    "variance Gx": vx,
+    "variance Gy": vy,
+    "Gx": maps.gx[channel],
+    "Gy": maps.gy[channel],
+    "|G|": maps.magnitude[channel],
+}
+payload, file_name, mime = downloads.encode_map(arrays[which], which, fmt, log=which.startswith("variance"))
+st.download_button(
+    f"Download {which} ({fmt})", payload, file_name=file_name, mime=mime, key="vx-dl", on_click="ignore"
+)
