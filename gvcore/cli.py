@@ -1,0 +1,214 @@
+"""The ``gvcore`` command line: ``train``, ``eval`` and ``reproduce``, thin wrappers over library calls.
+
+Bad input (missing or empty data folder, no images, images smaller than the crop, unknown architecture or
+loss, a checkpoint of another scale, an unwritable output) ends with exit code 2 and one line on stderr,
+``gvcore <command>: error: <what is wrong>``; nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+__all__ = ["build_parser", "main"]
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train", help="train an SR model", description="Train an SR model into a run directory."
+    )
+    p.add_argument("--arch", required=True, help="model name (vdsr, vdsr-lite, edsr, edsr-lite, espcn)")
+    p.add_argument("--scale", type=int, required=True, help="SR factor (2, 3, 4)")
+    p.add_argument("--loss", default="l1", help="loss recipe: l1, mse, l1+gv, mse+gv (default l1)")
+    p.add_argument("--data", default="bundled", help="HR image folder, DIV2K folder, or 'bundled' (default)")
+    p.add_argument("--steps", type=int, default=1000, help="optimizer steps (default 1000)")
+    p.add_argument("--batch-size", type=int, default=16, help="global batch per step (default 16)")
+    p.add_argument("--crop", type=int, default=64, help="HR patch side, a multiple of --scale (default 64)")
+    p.add_argument("--out", required=True, help="run directory (config.json, log.csv, last.safetensors)")
+    p.add_argument("--seed", type=int, default=0, help="seed of weights, data order and augmentation")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
+    p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
+    p.add_argument(
+        "--gv-weight", type=float, default=None, help="lambda (default: 0.01 with mse, 0.1 with l1)"
+    )
+    p.add_argument("--gv-patch-size", type=int, default=8, help="GV tile side (default 8)")
+    p.add_argument("--gv-distance", default="mse", help="GV distance: mse (paper), l1, charbonnier")
+    p.add_argument(
+        "--protocol", default="standard", help="LR synthesis: standard (bicubic) or official (bilinear)"
+    )
+    p.add_argument("--optimizer", default="auto", help="auto (SGD for VDSR, Adam otherwise), adam, sgd")
+    p.add_argument("--lr", type=float, default=None, help="learning rate (default 0.1 SGD, 5e-4 Adam)")
+    p.add_argument("--schedule", default="auto", help="auto, constant, multistep (x0.1 at 1/3, 2/3), cosine")
+    p.add_argument(
+        "--grad-clip", type=float, default=None, help="gradient-norm clip (default 0.4 SGD, off Adam)"
+    )
+    p.add_argument("--weight-decay", type=float, default=None, help="weight decay (default 1e-4 SGD, 0 Adam)")
+    p.add_argument("--amp", default="auto", help="CUDA autocast: auto (bf16, else fp16), bf16, fp16, off")
+    p.add_argument("--log-every", type=int, default=10, help="steps per log.csv row (default 10)")
+    p.add_argument("--val-every", type=int, default=100, help="steps per validation, 0 = never (default 100)")
+    p.add_argument("--ckpt-every", type=int, default=100, help="steps per checkpoint (default 100)")
+    p.add_argument(
+        "--val-data", default=None, help="validation images (default: bundled test split), or none"
+    )
+    p.add_argument("--val-images", type=int, default=4, help="validation images used (default 4)")
+    p.add_argument(
+        "--val-crop", type=int, default=128, help="HR centre crop of validation images (default 128)"
+    )
+    p.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default 0)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    p.add_argument("--label", default=None, help="display name stored in the checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)  # testing: simulated kill
+    p.set_defaults(func=_train)
+
+
+def _add_eval(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("eval", help="evaluate checkpoints", description="Score HR, bicubic and checkpoints.")
+    p.add_argument("--ckpt", action="append", default=[], help="checkpoint file (repeat for several)")
+    p.add_argument(
+        "--data", default="bundled", help="image folder, DIV2K folder, image, or 'bundled' (test split)"
+    )
+    p.add_argument("--scale", type=int, default=None, help="SR factor (default: the first checkpoint's)")
+    p.add_argument("--protocol", default="standard", help="standard (BasicSR) or official (the GV code's)")
+    p.add_argument("--csv", default=None, help="write the tidy per-image table here")
+    p.add_argument("--lr-only", action="store_true", help="the images are LR inputs without HR")
+    p.add_argument("--tile", type=int, default=256, help="tile side in LR pixels (default 256)")
+    p.add_argument("--overlap", type=int, default=16, help="tile overlap in LR pixels (default 16)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--per-image", action="store_true", help="print the per-image table too")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_eval)
+
+
+def _add_reproduce(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "reproduce", help="the bundled reproduction", description="Train the grid, evaluate, write assets/."
+    )
+    p.add_argument("--out", default="assets", help="assets folder (checkpoints/, results/)")
+    p.add_argument("--work", default=None, help="run directories (default runs/reproduce, or a temp dir)")
+    p.add_argument("--smoke", action="store_true", help="a few steps of the same pipeline, into a temp dir")
+    p.add_argument("--jobs", type=int, default=2, help="trainings run in parallel (default 2)")
+    p.add_argument(
+        "--verify", action="store_true", help="re-evaluate shipped checkpoints against shipped CSVs"
+    )
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_reproduce)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``gvcore`` argument parser (sub-commands ``train``, ``eval``, ``reproduce``)."""
+    parser = argparse.ArgumentParser(prog="gvcore", description="Gradient Variance Lab command line.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_train(sub)
+    _add_eval(sub)
+    _add_reproduce(sub)
+    return parser
+
+
+def _train(args: argparse.Namespace) -> int:
+    from gvcore.train import TrainConfig, train
+
+    config = TrainConfig(
+        arch=args.arch,
+        scale=args.scale,
+        out=args.out,
+        loss=args.loss,
+        data=args.data,
+        steps=args.steps,
+        batch_size=args.batch_size,
+        crop=args.crop,
+        seed=args.seed,
+        resume=args.resume,
+        device=args.device,
+        gv_weight=args.gv_weight,
+        gv_patch_size=args.gv_patch_size,
+        gv_distance=args.gv_distance,
+        protocol=args.protocol,
+        optimizer=args.optimizer,
+        lr=args.lr,
+        schedule=args.schedule,
+        grad_clip=args.grad_clip,
+        weight_decay=args.weight_decay,
+        amp=args.amp,
+        log_every=args.log_every,
+        val_every=args.val_every,
+        ckpt_every=args.ckpt_every,
+        val_data=args.val_data,
+        val_images=args.val_images,
+        val_crop=args.val_crop,
+        workers=args.workers,
+        threads=args.threads,
+        label=args.label,
+        progress=not args.no_progress,
+        stop_after=args.stop_after,
+    )
+    result = train(config)
+    if int(os.environ.get("RANK", "0")) == 0:
+        metrics = ", ".join(f"{k} {v:.4g}" for k, v in result.metrics.items())
+        print(f"trained {result.steps} steps in {result.elapsed_s:.1f} s -> {result.checkpoint}  {metrics}")
+    return 0
+
+
+def _check_writable_file(path: Path) -> None:
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise ValueError(f"cannot write {path}: folder {parent} does not exist")
+    if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise ValueError(f"cannot write {path}: permission denied")
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from gvcore.evaluate import evaluate, summarize, to_markdown, write_csv
+
+    if args.csv:
+        _check_writable_file(Path(args.csv))
+    frame = evaluate(
+        args.ckpt,
+        args.data,
+        scale=args.scale,
+        protocol=args.protocol,
+        lr_only=args.lr_only,
+        tile=args.tile,
+        overlap=args.overlap,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+    print(to_markdown(summarize(frame)))
+    if args.per_image:
+        print()
+        print(
+            to_markdown(frame, columns=("method", "image", "psnr", "ssim", "gv_distance", "var_gx", "var_gy"))
+        )
+    if args.csv:
+        write_csv(frame, args.csv)
+        print(f"wrote {args.csv}")
+    return 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from gvcore.reproduce import reproduce, verify
+
+    if args.verify:
+        report = verify(args.out, progress=not args.no_progress)
+        print(report.message)
+        return 0 if report.ok else 1
+    reproduce(out=args.out, work=args.work, smoke=args.smoke, jobs=args.jobs, progress=not args.no_progress)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``gvcore`` console script and of ``python -m gvcore``; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except (ValueError, TypeError, OSError) as err:
+        message = " ".join(str(err).split()) or type(err).__name__
+        print(f"gvcore {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"gvcore {args.command}: interrupted", file=sys.stderr)
+        return 130

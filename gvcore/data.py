@@ -1,0 +1,378 @@
+"""Training and evaluation data: image folders, the DIV2K layout, the bundled split, LR synthesis, patches.
+
+Where the images come from (:func:`resolve_images`):
+
+- ``"bundled"``: the scikit-image sample files of :mod:`gvcore.bundled` (``train`` split for training,
+  ``test`` split for validation and evaluation);
+- a folder of HR images (``png``, ``jpg``/``jpeg``, ``bmp``, ``tif``/``tiff``, ``webp``; not recursive);
+- the DIV2K layout: a folder ``X_HR`` (or a folder holding ``X_HR`` sub-folders) with a sibling
+  ``X_LR_bicubic/X{s}/{name}x{s}.png``; the shipped LR images are used when present (standard protocol only).
+
+How LR images are made (:func:`make_lr`), once per image when the data set is built, in memory:
+
+- ``"standard"``: MATLAB-compatible bicubic downscale (:func:`gvcore.imresize`, antialiased), BasicSR/MATLAB;
+- ``"official"``: the official GV code's bilinear downscale, here ``F.interpolate(mode="bilinear",
+  antialias=True)``, which is what PIL's ``Image.BILINEAR`` computes when shrinking (a triangle filter
+  stretched by the scale factor). VDSR brings it back to HR size itself (its ``interpolation`` option).
+
+Both are clamped to [0, 1] and rounded to 8 bits, as if saved to PNG (DIV2K's shipped LR images are 8-bit too),
+and the HR image is first cropped to a multiple of the scale (``mod_crop``), so ``HR = scale * LR`` exactly.
+
+Training patches (:class:`PatchDataset`): sample ``k`` of the stream (``k = step * batch_size + slot``) is
+image ``perm(seed, epoch)[k % N]`` with ``epoch = k // N``; its crop position, flips and 90-degree rotation come
+from a generator seeded by ``(seed, epoch, k % N)``. Every sample is therefore a pure function of its index:
+data order and augmentation do not depend on the number of workers or processes, and a resumed run only needs
+its step to continue the stream exactly where it stopped.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import Dataset, Sampler
+
+from gvcore._validation import check_choice, check_positive_int
+from gvcore.metrics import quantize_8bit
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "PROTOCOLS",
+    "ImagePair",
+    "ImageSource",
+    "PatchDataset",
+    "Protocol",
+    "StepBatchSampler",
+    "center_crop_pair",
+    "load_pairs",
+    "make_lr",
+    "mod_crop",
+    "resolve_images",
+    "seed_worker",
+]
+
+Protocol = Literal["standard", "official"]
+PROTOCOLS: tuple[str, ...] = ("standard", "official")
+
+#: file suffixes read as images (lower case).
+IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """One HR image on disk and, where the DIV2K layout ships them, its LR images by scale."""
+
+    name: str
+    hr_path: Path
+    lr_paths: dict[int, Path] = field(default_factory=dict)
+
+
+def _as_float(x: torch.Tensor) -> torch.Tensor:
+    return x.float() / 255.0 if x.dtype == torch.uint8 else x.float()
+
+
+@dataclass(frozen=True)
+class ImagePair:
+    """A decoded image pair, ``(3, H, W)`` HR and ``(3, H/s, W/s)`` LR, ``uint8`` (or float32 in [0, 1])."""
+
+    name: str
+    hr: torch.Tensor
+    lr: torch.Tensor
+
+    def as_float(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(lr, hr)`` as float32 ``(1, 3, h, w)`` / ``(1, 3, H, W)`` in [0, 1]."""
+        return _as_float(self.lr).unsqueeze(0), _as_float(self.hr).unsqueeze(0)
+
+
+def mod_crop(x: torch.Tensor, scale: int) -> torch.Tensor:
+    """Crop the bottom/right of ``(..., H, W)`` so ``H`` and ``W`` are multiples of ``scale`` (BasicSR)."""
+    h, w = x.shape[-2] - x.shape[-2] % scale, x.shape[-1] - x.shape[-1] % scale
+    return x[..., :h, :w]
+
+
+def make_lr(
+    hr: torch.Tensor, scale: int, protocol: Protocol = "standard", quantize: bool = True
+) -> torch.Tensor:
+    """Synthesise the LR image of an HR batch.
+
+    Args:
+        hr: ``(B, C, H, W)`` float in [0, 1]; ``H`` and ``W`` must be multiples of ``scale`` (see
+            :func:`mod_crop`).
+        scale: integer downscaling factor.
+        protocol: ``"standard"`` (MATLAB bicubic, :func:`gvcore.imresize`) or ``"official"`` (antialiased
+            bilinear, as PIL's ``Image.BILINEAR`` of the official GV code).
+        quantize: clamp and round to 8 bits, as an LR image saved to PNG.
+
+    Returns:
+        ``(B, C, H / scale, W / scale)``, same dtype and device.
+
+    Example:
+        >>> make_lr(torch.rand(1, 3, 8, 12), 2).shape
+        torch.Size([1, 3, 4, 6])
+    """
+    check_positive_int("scale", scale)
+    check_choice("protocol", protocol, PROTOCOLS)
+    h, w = hr.shape[-2], hr.shape[-1]
+    if h % scale or w % scale:
+        raise ValueError(f"hr size {h}x{w} must be a multiple of scale {scale}; crop it with mod_crop first")
+    size = (h // scale, w // scale)
+    if protocol == "standard":
+        from gvcore.resize import imresize
+
+        lr = imresize(hr, size=size)
+    else:
+        lr = F.interpolate(hr, size=size, mode="bilinear", align_corners=False, antialias=True)
+    return quantize_8bit(lr) if quantize else lr
+
+
+def _list_images(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def _div2k_hr_dir(folder: Path, split: str) -> Path | None:
+    """The ``*_HR`` folder of a DIV2K-style layout rooted at (or being) ``folder``, else ``None``."""
+    if folder.name.endswith("_HR"):
+        return folder
+    candidates = sorted(p for p in folder.iterdir() if p.is_dir() and p.name.endswith("_HR"))
+    if len(candidates) <= 1:
+        return candidates[0] if candidates else None
+    wanted = ("train",) if split == "train" else ("valid", "val", "test")
+    for candidate in candidates:
+        if any(word in candidate.name.lower() for word in wanted):
+            return candidate
+    return candidates[0]
+
+
+def _div2k_sources(hr_dir: Path) -> list[ImageSource]:
+    prefix = hr_dir.name[: -len("_HR")]
+    lr_root = hr_dir.parent / f"{prefix}_LR_bicubic"
+    sources = []
+    for path in _list_images(hr_dir):
+        lr_paths: dict[int, Path] = {}
+        if lr_root.is_dir():
+            for scale_dir in sorted(lr_root.glob("X*")):
+                if not scale_dir.name[1:].isdigit():
+                    continue
+                s = int(scale_dir.name[1:])
+                candidate = scale_dir / f"{path.stem}x{s}.png"
+                if candidate.is_file():
+                    lr_paths[s] = candidate
+        sources.append(ImageSource(path.stem, path, lr_paths))
+    return sources
+
+
+def resolve_images(data: str | Path, split: Literal["train", "test"] = "train") -> list[ImageSource]:
+    """The images a ``--data`` argument names, in a fixed (sorted) order.
+
+    Args:
+        data: ``"bundled"``, a folder of images, a DIV2K-style folder, or a single image file.
+        split: which bundled split (and which DIV2K ``*_HR`` folder, when there are several) to use.
+
+    Raises:
+        ValueError: the folder is missing, empty or holds no images.
+    """
+    check_choice("split", split, ("train", "test"))
+    if str(data) == "bundled":
+        from gvcore.bundled import bundled_image_paths
+
+        return [ImageSource(p.stem, p) for p in bundled_image_paths(split)]
+    path = Path(data)
+    if path.is_file():
+        if path.suffix.lower() not in IMAGE_EXTENSIONS:
+            raise ValueError(f"data file {path} is not an image ({', '.join(IMAGE_EXTENSIONS)})")
+        return [ImageSource(path.stem, path)]
+    if not path.exists():
+        raise ValueError(f"data folder {path} does not exist")
+    if not path.is_dir():
+        raise ValueError(f"data {path} is neither a folder nor an image file")
+    if not any(path.iterdir()):
+        raise ValueError(f"data folder {path} is empty")
+    hr_dir = _div2k_hr_dir(path, split)
+    if hr_dir is not None:
+        sources = _div2k_sources(hr_dir)
+    else:
+        sources = [ImageSource(p.stem, p) for p in _list_images(path)]
+    if not sources:
+        where = hr_dir if hr_dir is not None else path
+        raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in data folder {where}")
+    return sources
+
+
+def _compact(x: torch.Tensor) -> torch.Tensor:
+    """``uint8`` when every value is on the 8-bit grid (4x less memory), else float32 (16-bit sources)."""
+    as_8bit = (x.clamp(0.0, 1.0) * 255.0).round()
+    if torch.allclose(as_8bit / 255.0, x, rtol=0.0, atol=1e-6):
+        return as_8bit.to(torch.uint8)
+    return x.float()
+
+
+def load_pairs(
+    sources: Sequence[ImageSource],
+    scale: int,
+    protocol: Protocol = "standard",
+    min_size: int = 1,
+    use_shipped_lr: bool = True,
+) -> list[ImagePair]:
+    """Decode HR images and synthesise (or read) their LR images.
+
+    Args:
+        sources: from :func:`resolve_images`.
+        scale: SR factor.
+        protocol: how LR images are made (see :func:`make_lr`); shipped DIV2K LR images are bicubic, so they
+            are only used for ``"standard"``.
+        min_size: smallest allowed HR height and width (the training crop).
+        use_shipped_lr: read DIV2K's ``*_LR_bicubic`` images when present.
+
+    Raises:
+        ValueError: an image smaller than ``min_size`` (naming the file and both sizes), or a shipped LR
+            image whose size is not the HR size divided by ``scale``.
+        gvcore.io.ImageLoadError: an unreadable image.
+    """
+    from gvcore.io import load_image
+
+    check_positive_int("scale", scale)
+    check_choice("protocol", protocol, PROTOCOLS)
+    pairs = []
+    for source in sources:
+        hr = load_image(source.hr_path)
+        h, w = hr.shape[-2], hr.shape[-1]
+        if h < min_size or w < min_size:
+            raise ValueError(
+                f"image {source.hr_path} is {h}x{w}, smaller than the crop {min_size}x{min_size}; "
+                "use a smaller --crop or remove the image"
+            )
+        hr = mod_crop(hr, scale)
+        lr_path = source.lr_paths.get(scale)
+        if lr_path is not None and use_shipped_lr and protocol == "standard":
+            lr = load_image(lr_path)
+            want = (hr.shape[-2] // scale, hr.shape[-1] // scale)
+            if tuple(lr.shape[-2:]) != want:
+                raise ValueError(
+                    f"LR image {lr_path} is {lr.shape[-2]}x{lr.shape[-1]}; expected {want[0]}x{want[1]} "
+                    f"(HR {source.hr_path} / {scale})"
+                )
+        else:
+            lr = make_lr(hr, scale, protocol)
+        pairs.append(ImagePair(source.name, _compact(hr[0]), _compact(lr[0])))
+    return pairs
+
+
+def center_crop_pair(pair: ImagePair, scale: int, crop: int) -> ImagePair:
+    """Aligned centre crop of at most ``crop`` HR pixels (rounded down to a multiple of ``scale``)."""
+    lr_h, lr_w = pair.lr.shape[-2], pair.lr.shape[-1]
+    ch, cw = min(crop // scale, lr_h), min(crop // scale, lr_w)
+    top, left = (lr_h - ch) // 2, (lr_w - cw) // 2
+    lr = pair.lr[:, top : top + ch, left : left + cw]
+    hr = pair.hr[:, top * scale : (top + ch) * scale, left * scale : (left + cw) * scale]
+    return ImagePair(pair.name, hr, lr)
+
+
+def _augment(x: torch.Tensor, hflip: bool, vflip: bool, transpose: bool) -> torch.Tensor:
+    if hflip:
+        x = x.flip(-1)
+    if vflip:
+        x = x.flip(-2)
+    if transpose:
+        x = x.transpose(-1, -2)
+    return x
+
+
+class PatchDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
+    """Random aligned ``(lr, hr)`` patches of preloaded image pairs, a pure function of the sample index.
+
+    Args:
+        pairs: decoded images (:func:`load_pairs`), each at least ``crop`` pixels on both sides.
+        scale: SR factor.
+        crop: HR patch side; must be a multiple of ``scale`` (the LR patch is ``crop / scale``).
+        seed: the run's seed.
+        augment: random horizontal/vertical flips and transposition (the 8 dihedral transforms).
+
+    ``dataset[k]`` is sample ``k`` of the stream (any ``k >= 0``; ``len`` is the epoch size, the number of
+    images): ``(lr, hr)`` float32 in [0, 1], shapes ``(3, crop/scale, crop/scale)`` and ``(3, crop, crop)``.
+    """
+
+    def __init__(
+        self, pairs: Sequence[ImagePair], scale: int, crop: int, seed: int, augment: bool = True
+    ) -> None:
+        check_positive_int("scale", scale)
+        check_positive_int("crop", crop)
+        if crop % scale:
+            raise ValueError(f"crop must be a multiple of scale {scale}; got {crop}")
+        if not pairs:
+            raise ValueError("pairs must hold at least one image")
+        for pair in pairs:
+            if min(pair.hr.shape[-2:]) < crop:
+                raise ValueError(
+                    f"image {pair.name} is {pair.hr.shape[-2]}x{pair.hr.shape[-1]}, smaller than the crop {crop}"
+                )
+        self.pairs = list(pairs)
+        self.scale, self.crop, self.seed, self.augment = scale, crop, int(seed), augment
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def epoch_order(self, epoch: int) -> np.ndarray:
+        """The image order of one epoch (a permutation seeded by ``(seed, epoch)``)."""
+        return np.random.default_rng([self.seed, 0, epoch]).permutation(len(self.pairs))
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        epoch, position = divmod(int(index), len(self.pairs))
+        pair = self.pairs[int(self.epoch_order(epoch)[position])]
+        rng = np.random.default_rng([self.seed, 1, epoch, position])
+        lc = self.crop // self.scale
+        top = int(rng.integers(0, pair.lr.shape[-2] - lc + 1))
+        left = int(rng.integers(0, pair.lr.shape[-1] - lc + 1))
+        s = self.scale
+        lr = pair.lr[:, top : top + lc, left : left + lc]
+        hr = pair.hr[:, top * s : (top + lc) * s, left * s : (left + lc) * s]
+        if self.augment:
+            hflip, vflip, transpose = (bool(b) for b in rng.integers(0, 2, size=3))
+            lr, hr = _augment(lr, hflip, vflip, transpose), _augment(hr, hflip, vflip, transpose)
+        return _as_float(lr), _as_float(hr)
+
+
+class StepBatchSampler(Sampler[list[int]]):
+    """Yields, for each step in ``[start_step, steps)``, this rank's share of the step's global batch.
+
+    Step ``t`` covers samples ``t * batch_size + j`` for ``j < batch_size``; rank ``r`` of ``world_size``
+    takes ``j = r, r + world_size, ...``, so the union over ranks is the single-process batch.
+    """
+
+    def __init__(
+        self, batch_size: int, steps: int, start_step: int = 0, rank: int = 0, world_size: int = 1
+    ) -> None:
+        check_positive_int("batch_size", batch_size)
+        check_positive_int("world_size", world_size)
+        if batch_size % world_size:
+            raise ValueError(
+                f"batch_size {batch_size} must be divisible by the number of processes {world_size}"
+            )
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank must be in [0, {world_size}); got {rank}")
+        self.batch_size, self.steps, self.start_step = batch_size, steps, start_step
+        self.rank, self.world_size = rank, world_size
+
+    def __len__(self) -> int:
+        return max(0, self.steps - self.start_step)
+
+    def __iter__(self) -> Iterator[list[int]]:
+        for step in range(self.start_step, self.steps):
+            base = step * self.batch_size
+            yield [base + j for j in range(self.rank, self.batch_size, self.world_size)]
+
+
+def seed_worker(worker_id: int) -> None:
+    """``DataLoader`` ``worker_init_fn``: seed ``random`` and NumPy from the worker's torch seed.
+
+    Samples do not draw from these generators (see :class:`PatchDataset`); seeding them keeps any user
+    transform deterministic too.
+    """
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
