@@ -325,3 +325,59 @@ def log_range_mask(values: np.ndarray, log_range: tuple[float, float], floor: fl
     """Boolean mask of the entries whose ``log10`` lies in ``log_range`` (inclusive)."""
     logs = np.log10(np.maximum(values, floor))
     return (logs >= log_range[0]) & (logs <= log_range[1])
+
+
+def evaluate_image(
+    hr: torch.Tensor,
+    image_name: str,
+    scale: int,
+    models: dict[str, tuple[torch.nn.Module, dict[str, object]]],
+    protocol: str = "standard",
+) -> pd.DataFrame:
+    """Tidy evaluation rows (format of ``docs/ARCHITECTURE.md``) of bicubic and ``models`` on one HR image.
+
+    Args:
+        hr: ``(1, 3, H, W)`` in [0, 1] (cropped here to a multiple of ``scale``).
+        image_name: the ``image`` column.
+        scale: the models' scale.
+        models: label -> (model, checkpoint info with ``arch``, ``gv_weight``, ``seed``, ``loss_name``).
+        protocol: ``"standard"`` or ``"official"``.
+    """
+    hr = crop_to_multiple(hr, scale)
+    lr = make_lr(hr, scale)
+    outputs = {"bicubic": bicubic_upscale(lr, scale)}
+    outputs |= {label: super_resolve(model, lr, scale) for label, (model, _) in models.items()}
+    table = method_metrics(outputs, hr, scale, protocol=protocol)
+    infos = {label: info for label, (_, info) in models.items()}
+    table.insert(1, "arch", [str(infos.get(m, {}).get("arch", "")) for m in table["method"]])
+    table.insert(2, "loss", [str(infos.get(m, {}).get("loss_name", "")) for m in table["method"]])
+    table.insert(
+        3, "gv_weight", [infos[m].get("gv_weight", np.nan) if m in infos else np.nan for m in table["method"]]
+    )
+    table.insert(4, "seed", [infos[m].get("seed", np.nan) if m in infos else np.nan for m in table["method"]])
+    table.insert(5, "scale", scale)
+    table.insert(6, "protocol", protocol)
+    table.insert(7, "image", image_name)
+    return table
+
+
+def gv_gains(table: pd.DataFrame, metric: str = "psnr") -> pd.DataFrame:
+    """Per-image gain of each GV-trained model over the pixel-loss model of the same arch, scale (and seed).
+
+    Returns columns ``pair, image, <metric>_base, <metric>_gv, <metric>_gain`` (empty when no pair exists).
+    """
+    columns = ["pair", "image", f"{metric}_base", f"{metric}_gv", f"{metric}_gain"]
+    if "gv_weight" not in table or "arch" not in table:
+        return pd.DataFrame(columns=columns)
+    rows = table[pd.to_numeric(table["gv_weight"], errors="coerce").notna()].copy()
+    rows["gv_weight"] = pd.to_numeric(rows["gv_weight"])
+    keys = [k for k in ("arch", "scale", "seed", "protocol", "image") if k in rows]
+    base = rows[rows["gv_weight"] == 0][[*keys, metric]].rename(columns={metric: f"{metric}_base"})
+    gv = rows[rows["gv_weight"] > 0][[*keys, "gv_weight", metric]].rename(columns={metric: f"{metric}_gv"})
+    merged = gv.merge(base, on=keys)
+    if merged.empty:
+        return pd.DataFrame(columns=columns)
+    merged[f"{metric}_gain"] = merged[f"{metric}_gv"] - merged[f"{metric}_base"]
+    scale_part = merged["scale"].map(lambda s: f" x{int(s)}") if "scale" in merged else ""
+    merged["pair"] = merged["arch"].astype(str) + scale_part + merged["gv_weight"].map(lambda w: f" λ={w:g}")
+    return merged[columns].reset_index(drop=True)

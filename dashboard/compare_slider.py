@@ -5,7 +5,7 @@ Both images are embedded as lossless PNG data URIs (no CDN, no JPEG re-encoding)
 Dragging the handle (or using the arrow keys on the range input) only moves a CSS ``clip-path`` in the browser:
 no round trip to the server, so it stays instant on large images.
 
-:func:`slider_html` is pure (testable); :func:`render_compare_slider` hands it to ``st.components.v1.html``.
+:func:`slider_html` is pure (testable); :func:`render_compare_slider` hands it to ``st.iframe``.
 """
 
 from __future__ import annotations
@@ -131,12 +131,14 @@ def slider_html(
 def render_compare_slider(
     left: np.ndarray, right: np.ndarray, left_label: str, right_label: str, zoom: int = 1
 ) -> None:
-    """Show the slider in the current Streamlit container (the only function here that touches Streamlit)."""
-    import streamlit.components.v1 as components
+    """Show the slider in the current Streamlit container (the only function here that touches Streamlit).
+
+    The HTML is ours (labels are escaped), embedded with ``st.iframe``.
+    """
+    import streamlit as st
 
     frame_height = min(left.shape[0] * zoom, 640)
-    components.html(
+    st.iframe(
         slider_html(left, right, left_label, right_label, zoom=zoom, frame_height=frame_height),
         height=frame_height + 48,
-        scrolling=False,
     )

@@ -23,6 +23,7 @@ __all__ = [
     "histogram_overlay",
     "image_grid",
     "mean_variance_bars",
+    "sweep_figure",
     "metric_bars",
     "plotly_config",
     "training_curves",
@@ -401,4 +402,36 @@ def crop_figure(
         fig.update_xaxes(matches="x2", row=1, col=col)
         fig.update_yaxes(matches="y2", row=1, col=col)
     fig.update_layout(height=height, margin={"l": 4, "r": 4, "t": 40, "b": 4})
+    return fig
+
+
+def sweep_figure(sweep: pd.DataFrame, x: str, y: str) -> go.Figure:
+    """A λ-sweep curve: ``y`` against ``x``, one line per architecture/scale group when those columns exist."""
+    groups = [c for c in ("arch", "scale", "protocol") if c in sweep and sweep[c].nunique() > 1]
+    fig = go.Figure()
+    parts = sweep.groupby(groups, sort=False) if groups else [("all", sweep)]
+    for index, (name, part) in enumerate(parts):
+        part = part.sort_values(x)
+        label = " ".join(map(str, name)) if isinstance(name, tuple) else str(name)
+        text = part["gv_weight"].map(lambda w: f"λ={w:g}") if "gv_weight" in part else None
+        fig.add_trace(
+            go.Scatter(
+                x=part[x],
+                y=part[y],
+                mode="lines+markers+text" if text is not None else "lines+markers",
+                text=text,
+                textposition="top center",
+                name=label,
+                line={"color": _COLORS[index % len(_COLORS)]},
+            )
+        )
+    if x in ("gv_weight", "lambda") and (sweep[x] > 0).all():
+        fig.update_xaxes(type="log")
+    fig.update_layout(
+        title=f"{y} vs {x}",
+        xaxis_title=x,
+        yaxis_title=y,
+        height=380,
+        margin={"l": 4, "r": 4, "t": 40, "b": 4},
+    )
     return fig

@@ -7,6 +7,7 @@ that identifies them. The work itself is done by :mod:`dashboard.analysis` and :
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +16,24 @@ import streamlit as st
 import torch
 
 from dashboard import analysis, catalog, state
+from dashboard.safety import LoadedCheckpoint, load_checkpoint_upload
 
 __all__ = [
     "bundled_images",
     "checkpoint_infos",
     "eval_table",
+    "eval_table_any",
     "file_key",
     "load_image_file",
     "load_model",
     "maps_for",
+    "metrics_for",
     "observation_bundle",
     "paper_results",
     "run_logs",
     "sr_output",
+    "sr_with",
+    "uploaded_model",
 ]
 
 
@@ -87,6 +93,38 @@ def sr_output(model_path: str, mtime: float, image_key: str, scale: int, _lr: to
     """The super-resolved output of a bundled model on an LR image identified by ``image_key``."""
     model, _ = load_model(model_path, mtime)
     return analysis.super_resolve(model, _lr, scale, tile=state.INFERENCE_TILE)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def sr_with(
+    model_key: str,
+    image_key: str,
+    scale: int,
+    _model: torch.nn.Module,
+    _lr: torch.Tensor,
+    _progress: Callable[[float], None] | None = None,
+) -> torch.Tensor:
+    """The output of ``_model`` (identified by ``model_key``) on the LR image identified by ``image_key``,
+    computed tile by tile; ``_progress`` receives the finished fraction (only on a cache miss)."""
+    return analysis.super_resolve(_model, _lr, scale, tile=state.INFERENCE_TILE, progress=_progress)
+
+
+@st.cache_resource(show_spinner="Loading the uploaded checkpoint…", max_entries=8)
+def uploaded_model(name: str, digest: str, scale: int, _data: bytes) -> LoadedCheckpoint:
+    """An uploaded checkpoint, loaded safely (see :func:`dashboard.safety.load_checkpoint_upload`).
+
+    Raises :class:`dashboard.safety.UploadError` (not cached) when the file is refused.
+    """
+    del digest
+    return load_checkpoint_upload(name, _data, scale, device=state.device())
+
+
+@st.cache_data(show_spinner="Scoring…", max_entries=32)
+def metrics_for(
+    outputs_key: str, scale: int, protocol: str, _outputs: dict[str, torch.Tensor], _hr: torch.Tensor | None
+) -> pd.DataFrame:
+    """:func:`dashboard.analysis.method_metrics` of outputs identified by ``outputs_key``."""
+    return analysis.method_metrics(_outputs, _hr, scale, protocol=protocol)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -152,3 +190,10 @@ def paper_results() -> pd.DataFrame:
     if path is None:
         return pd.DataFrame(columns=["set", "scale", "arch", "loss", "psnr", "ssim"])
     return catalog.paper_table(path.read_text())
+
+
+@st.cache_data(show_spinner=False)
+def eval_table_any(path: str, mtime: float) -> pd.DataFrame:
+    """Any CSV results table (e.g. ``lambda_sweep.csv``), read as is."""
+    del mtime
+    return pd.read_csv(path)

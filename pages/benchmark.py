@@ -1,0 +1,157 @@
+"""Benchmark: the bundled reproduction's tables next to the paper's, and a live evaluation of selected checkpoints
+over the bundled test split or a server-side folder, with per-image and mean tables, bar charts and the per-image
+L1 -> L1+GV gain scatter. Every table downloads as CSV."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import analysis, figures, loaders, state, widgets
+from dashboard.safety import UploadError, list_images_under
+
+st.title("Benchmark")
+MEAN_COLUMNS = ["psnr", "ssim", "gv_distance", "var_gx", "var_gy"]
+
+
+def show_results(table: pd.DataFrame, prefix: str) -> None:
+    """Mean table, bar chart, gain scatter and per-image table of a tidy evaluation table."""
+    group = [c for c in ("method", "arch", "loss", "scale", "protocol") if c in table]
+    present = [c for c in MEAN_COLUMNS if c in table]
+    finite = table.replace([float("inf")], float("nan"))
+    means = finite.groupby(group, dropna=False, sort=False)[present].mean().reset_index()
+    means.insert(len(group), "images", finite.groupby(group, dropna=False, sort=False).size().values)
+    st.markdown("**Mean over images** (HR's PSNR is infinite and left out of the mean)")
+    widgets.table(means.round(4), f"{prefix} means", key=f"{prefix}-means")
+    metric = st.radio("Metric", present, horizontal=True, key=f"{prefix}-metric")
+    col_bar, col_gain = st.columns(2)
+    shown = finite[finite["method"] != "HR"] if metric in ("psnr", "ssim", "gv_distance") else finite
+    color = "scale" if "scale" in shown and shown["scale"].nunique() > 1 else None
+    with col_bar:
+        widgets.chart(
+            figures.metric_bars(shown, metric, color=color), f"{prefix} {metric} bars", key=f"{prefix}-bars"
+        )
+    with col_gain:
+        gains = analysis.gv_gains(finite, metric if metric in ("psnr", "ssim") else "psnr")
+        if gains.empty:
+            st.info("No L1 / L1+GV pair of the same architecture and scale in this table: no gain to plot.")
+        else:
+            widgets.chart(
+                figures.gain_scatter(gains, metric if metric in ("psnr", "ssim") else "psnr"),
+                f"{prefix} gain scatter",
+                key=f"{prefix}-gain",
+            )
+    with st.expander("Per-image table"):
+        widgets.table(table, f"{prefix} per image", key=f"{prefix}-per-image")
+
+
+tab_shipped, tab_live = st.tabs(["Bundled reproduction vs the paper", "Evaluate checkpoints"])
+
+# --- the shipped reproduction next to the paper's table --------------------------------------------------------
+with tab_shipped:
+    protocol = st.radio(
+        "Protocol",
+        ["standard", "official"],
+        horizontal=True,
+        key="bench-protocol",
+        help="standard: Y channel, border = scale (BasicSR). official: the GV paper's code.",
+    )
+    results = state.results_dir() / f"eval_{protocol}.csv"
+    if not results.is_file():
+        st.info(
+            f"No bundled results at `{results}`. The bundled reproduction (`python -m gvcore reproduce`) "
+            "writes them; the live evaluation tab works without them."
+        )
+    else:
+        try:
+            shipped = loaders.eval_table(str(results), loaders.file_key(results))
+        except (ValueError, OSError, pd.errors.ParserError) as err:
+            st.error(f"Cannot read {results.name}: {err}")
+        else:
+            st.caption(
+                f"`{results}` — {len(shipped)} rows, images: {', '.join(map(str, shipped['image'].unique()))}"
+            )
+            show_results(shipped, "shipped")
+        summary = state.results_dir() / "summary.md"
+        if summary.is_file():
+            with st.expander("Reproduction summary (summary.md)"):
+                st.markdown(summary.read_text())
+    st.subheader("The paper's table (PSNR dB / SSIM, official protocol, DIV2K-trained, full-size models)")
+    paper = loaders.paper_results()
+    if paper.empty:
+        st.info("PAPER.md was not found (looked in docs/, the repository root and ../shared/).")
+    else:
+        wide = paper.pivot_table(index=["set", "scale"], columns=["arch", "loss"], values="psnr", sort=False)
+        wide.columns = [f"{a} {loss} PSNR" for a, loss in wide.columns]
+        widgets.table(wide.reset_index(), "paper table psnr", key="paper-psnr")
+        with st.expander("SSIM and the tidy table"):
+            widgets.table(paper, "paper table", key="paper-tidy")
+        st.caption(
+            "Not directly comparable with the bundled reproduction: the paper trains on DIV2K with "
+            "full-size models and scores with its own protocol; the reproduction trains small models on "
+            "the bundled images. Compare directions (does GV help?), not absolute numbers."
+        )
+
+# --- live evaluation -----------------------------------------------------------------------------------------
+with tab_live:
+    infos = loaders.checkpoint_infos(
+        str(state.checkpoints_dir()), loaders.folder_key(state.checkpoints_dir())
+    )
+    usable = {i["label"]: i for i in infos if "error" not in i and i.get("scale")}
+    if not usable:
+        st.info(
+            f"No bundled checkpoints in `{state.checkpoints_dir()}`; the evaluation then scores bicubic only."
+        )
+    l1, l2 = st.columns(2)
+    chosen = l1.multiselect("Checkpoints", list(usable), default=list(usable)[:4], key="live-ckpts")
+    live_protocol = l1.radio("Protocol", ["standard", "official"], horizontal=True, key="live-protocol")
+    source = l2.radio("Images", ["bundled test split", "server folder"], key="live-source")
+    paths: list[Path] = []
+    if source == "bundled test split":
+        paths = [Path(p) for p in loaders.bundled_images().values()]
+    else:
+        roots = [r for r in state.data_roots() if r.is_dir()]
+        if not roots:
+            st.info(
+                "No server-side image folder is configured: set GVLAB_DATA_ROOTS (folders separated by "
+                f"'{os.pathsep}') or create `{state.data_roots()[0]}`."
+            )
+        else:
+            root = l2.selectbox("Root", [str(r) for r in roots], key="live-root")
+            sub = l2.text_input("Subfolder (inside the root)", "", key="live-sub")
+            try:
+                paths = list_images_under(Path(root), sub)
+            except UploadError as err:
+                st.error(f"Cannot browse this folder — {err}")
+            else:
+                st.caption(f"{len(paths)} image(s) found.")
+    scales = sorted({usable[c]["scale"] for c in chosen}) or [2]
+    if st.button("Evaluate", type="primary", key="live-run", disabled=not paths):
+        bar = st.progress(0.0, text="Evaluating…")
+        frames, total, done = [], len(paths) * len(scales), 0
+        for scale in scales:
+            models = {}
+            for label in chosen:
+                if usable[label]["scale"] == scale:
+                    model, _ = loaders.load_model(
+                        usable[label]["path"], loaders.file_key(usable[label]["path"])
+                    )
+                    models[label] = (model, usable[label])
+            for path in paths:
+                try:
+                    hr = loaders.load_image_file(str(path), loaders.file_key(path))
+                    frames.append(analysis.evaluate_image(hr, path.stem, scale, models, live_protocol))
+                except (ValueError, OSError) as err:
+                    st.warning(f"Skipped {path.name}: {err}")
+                done += 1
+                bar.progress(done / total, text=f"Evaluating x{scale}: {path.name} ({done}/{total})")
+        bar.empty()
+        st.session_state["live-results"] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    live = st.session_state.get("live-results")
+    if live is not None and not live.empty:
+        show_results(live, "live")
+    elif live is None:
+        st.caption("Choose checkpoints and images, then press Evaluate.")

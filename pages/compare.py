@@ -1,0 +1,218 @@
+"""Compare checkpoints: pick two or more models (bundled or uploaded) and an image, then read their outputs side by
+side with synchronised zoom, a before/after slider with exact pixels, paper-style zoom crops, error maps, variance
+and variance-deficit maps, histograms and a PSNR/SSIM/GV table."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import streamlit as st
+
+from dashboard import analysis, figures, loaders, state, widgets
+from dashboard.compare_slider import render_compare_slider
+from dashboard.safety import CHECKPOINT_SUFFIXES, UploadError
+
+st.title("Compare checkpoints")
+
+# --- scale, input mode, protocol -----------------------------------------------------------------------------
+infos = loaders.checkpoint_infos(str(state.checkpoints_dir()), loaders.folder_key(state.checkpoints_dir()))
+usable = [i for i in infos if "error" not in i and i.get("scale")]
+c1, c2, c3 = st.columns(3)
+scales = sorted({i["scale"] for i in usable} | {2, 3, 4})
+scale = c1.selectbox("Scale", scales, format_func=lambda s: f"x{s}", key="cmp-scale")
+mode = c2.radio("Input", ["HR (LR made by bicubic imresize)", "LR only (no reference)"], key="cmp-mode")
+has_reference = mode.startswith("HR")
+protocol = c3.radio(
+    "Protocol", ["standard", "official"], horizontal=True, key="cmp-protocol", disabled=not has_reference
+)
+
+# --- the image -----------------------------------------------------------------------------------------------
+chosen = widgets.choose_image("cmp", "Image" if has_reference else "LR image")
+
+# --- the checkpoints -----------------------------------------------------------------------------------------
+st.subheader("Checkpoints")
+at_scale = {i["label"]: i for i in usable if i["scale"] == scale}
+if not usable:
+    st.info(
+        f"No bundled checkpoints in `{state.checkpoints_dir()}` — upload checkpoints below, or run the bundled "
+        "reproduction (`python -m gvcore reproduce`)."
+    )
+k1, k2 = st.columns(2)
+picked = k1.multiselect(
+    f"Bundled checkpoints at x{scale}", list(at_scale), default=list(at_scale)[:2], key=f"cmp-bundled-{scale}"
+)
+include_bicubic = k1.checkbox("Include bicubic", value=True, key="cmp-bicubic")
+uploads = k2.file_uploader(
+    "Upload checkpoints (.safetensors ours or any spandrel architecture; .pth/.pt)",
+    type=[s.lstrip(".") for s in CHECKPOINT_SUFFIXES],
+    accept_multiple_files=True,
+    key="cmp-uploads",
+)
+models: dict[str, tuple[str, object]] = {}  # label -> (cache key, model)
+for label in picked:
+    info = at_scale[label]
+    model, _ = loaders.load_model(info["path"], loaders.file_key(info["path"]))
+    models[label] = (f"bundled:{info['path']}:{loaders.file_key(info['path'])}", model)
+for upload in uploads or []:
+    data = upload.getvalue()
+    digest = hashlib.sha256(data).hexdigest()[:16]
+    try:
+        loaded = loaders.uploaded_model(upload.name, digest, scale, data)
+    except UploadError as err:
+        st.error(f"Cannot use this checkpoint — {err}")
+        continue
+    models[loaded.label] = (f"upload:{digest}", loaded.model)
+
+method_count = len(models) + int(include_bicubic)
+if chosen is None:
+    st.stop()
+if method_count < 2:
+    st.info("Pick at least two methods to compare (bundled or uploaded checkpoints, or bicubic).")
+    st.stop()
+
+# --- super-resolve -------------------------------------------------------------------------------------------
+image = chosen.tensor
+if has_reference:
+    hr = analysis.crop_to_multiple(image, scale)
+    if min(hr.shape[-2:]) < 2 * scale * 8:
+        st.error(f"The image is too small for x{scale} (LR would be under 8x8 pixels).")
+        st.stop()
+    lr = analysis.make_lr(hr, scale)
+else:
+    hr, lr = None, image
+out_pixels = lr.shape[-2] * lr.shape[-1] * scale * scale
+if out_pixels > state.max_upload_pixels():
+    st.error(
+        f"The output would be {lr.shape[-1] * scale}x{lr.shape[-2] * scale} pixels, over the limit of "
+        f"{state.max_upload_pixels():,}; use a smaller image or scale."
+    )
+    st.stop()
+image_key = f"{chosen.key}:x{scale}:{'hr' if has_reference else 'lr'}"
+outputs = {}
+if hr is not None:
+    outputs["HR"] = hr
+if include_bicubic:
+    outputs["bicubic"] = analysis.bicubic_upscale(lr, scale)
+progress = st.progress(0.0, text="Super-resolving…")
+for index, (label, (model_key, model)) in enumerate(models.items()):
+
+    def report(fraction: float, index: int = index, label: str = label) -> None:
+        progress.progress((index + fraction) / len(models), text=f"Super-resolving with {label}…")
+
+    outputs[label] = loaders.sr_with(model_key, image_key, scale, model, lr, report)
+progress.empty()
+methods = [m for m in outputs if m != "HR"]
+images = {name: analysis.to_uint8(t) for name, t in outputs.items()}
+height, width = next(iter(images.values())).shape[:2]
+
+# --- side by side with synchronised zoom/pan -----------------------------------------------------------------
+st.subheader("Side by side (zoom and pan are synchronised)")
+shown, factor = {}, 1
+for name, img in images.items():
+    shown[name], factor = widgets.as_display(img)
+widgets.downsample_note(factor, (height, width), "outputs")
+widgets.chart(
+    figures.image_grid(shown, columns=min(4, len(shown)), height=320), "outputs side by side", key="cmp-grid"
+)
+
+# --- before/after slider -------------------------------------------------------------------------------------
+st.subheader("Before / after")
+names = list(images)
+s1, s2, s3 = st.columns([2, 2, 1])
+left_name = s1.selectbox("Left", names, index=0, key="cmp-left")
+right_name = s2.selectbox(
+    "Right", names, index=min(1, len(names) - 1) if names[0] != "HR" else len(names) - 1, key="cmp-right"
+)
+zoom = s3.select_slider("Zoom", options=[1, 2, 3, 4], value=1, key="cmp-zoom")
+render_compare_slider(images[left_name], images[right_name], left_name, right_name, zoom=zoom)
+st.caption("Exact 8-bit output pixels (lossless PNG, nearest-neighbour zoom); dragging runs in the browser.")
+
+# --- zoom-in crops like a paper figure -----------------------------------------------------------------------
+st.subheader("Zoom-in crops")
+z1, z2, z3 = st.columns(3)
+size = z1.slider(
+    "Crop size (pixels)", 16, max(16, min(height, width, 256)), min(64, height, width), key="cmp-crop"
+)
+top = z2.slider("Top", 0, max(height - size, 0), max(height - size, 0) // 2, key="cmp-top")
+left = z3.slider("Left", 0, max(width - size, 0), max(width - size, 0) // 2, key="cmp-left-px")
+reference = "HR" if "HR" in images else names[0]
+widgets.chart(figures.crop_figure(images, (top, left, size, size), reference), "zoom crops", key="cmp-crops")
+
+# --- error, variance and deficit maps ------------------------------------------------------------------------
+maps = {
+    name: loaders.maps_for(f"{image_key}|{name}", analysis.GradientSettings(), t)
+    for name, t in outputs.items()
+}
+tabs = st.tabs(["Error maps", "Variance maps", "Variance deficit", "Histograms"])
+with tabs[0]:
+    if hr is None:
+        st.info("Error maps need an HR reference (switch the input to HR).")
+    else:
+        errors = {}
+        for name in methods:
+            errors[name], efactor = analysis.pool_for_display(
+                analysis.error_map(outputs[name], hr), state.HEATMAP_MAX_SIDE
+            )
+        widgets.downsample_note(efactor, (height, width), "error maps")
+        widgets.chart(
+            figures.heatmap_grid(
+                errors,
+                columns=min(4, len(errors)),
+                colorscale="Inferno",
+                symmetric=False,
+                title="|output − HR| (8-bit levels)",
+            ),
+            "error maps",
+            key="cmp-errors",
+        )
+with tabs[1]:
+    log_var = {name: np.log10(np.maximum(m.variance[0], 1e-6)) for name, m in maps.items()}
+    widgets.chart(
+        figures.heatmap_grid(
+            log_var,
+            columns=min(4, len(log_var)),
+            colorscale="Viridis",
+            symmetric=False,
+            zmax=max(float(v.max()) for v in log_var.values()),
+            title="log10 patch variance (mean of Gx, Gy), 8x8 patches",
+        ),
+        "variance maps",
+        key="cmp-variance",
+    )
+with tabs[2]:
+    if hr is None:
+        st.info("The variance deficit needs an HR reference (switch the input to HR).")
+    else:
+        deficits = {
+            name: analysis.variance_deficit(maps[name].variance[0], maps["HR"].variance[0])
+            for name in methods
+        }
+        widgets.chart(
+            figures.heatmap_grid(
+                deficits,
+                columns=min(4, len(deficits)),
+                colorscale="RdBu",
+                title="log10(V_output / V_HR): blue = variance lost",
+            ),
+            "variance deficit",
+            key="cmp-deficit",
+        )
+with tabs[3]:
+    widgets.chart(
+        figures.histogram_overlay({name: m.variance for name, m in maps.items()}),
+        "variance histograms",
+        key="cmp-hist",
+    )
+
+# --- the table -----------------------------------------------------------------------------------------------
+outputs_key = f"{image_key}|" + "|".join(f"{n}={models[n][0] if n in models else n}" for n in outputs)
+metrics = loaders.metrics_for(outputs_key, scale, protocol, {n: outputs[n] for n in methods}, hr)
+if hr is None:
+    metrics = metrics.drop(columns=["psnr", "ssim", "gv_distance", "var_ratio"])
+    st.caption("LR-only input: PSNR, SSIM and GV distance need an HR reference and are hidden.")
+st.subheader(
+    f"Metrics ({protocol} protocol, outputs rounded to 8 bits)" if hr is not None else "Gradient variance"
+)
+widgets.table(metrics.round(4), "comparison metrics", key="cmp-table")
+widgets.chart(figures.mean_variance_bars(metrics), "mean variance per method", key="cmp-bars")
