@@ -7,7 +7,6 @@ that identifies them. The work itself is done by :mod:`dashboard.analysis` and :
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -102,11 +101,11 @@ def sr_with(
     scale: int,
     _model: torch.nn.Module,
     _lr: torch.Tensor,
-    _progress: Callable[[float], None] | None = None,
 ) -> torch.Tensor:
     """The output of ``_model`` (identified by ``model_key``) on the LR image identified by ``image_key``,
-    computed tile by tile; ``_progress`` receives the finished fraction (only on a cache miss)."""
-    return analysis.super_resolve(_model, _lr, scale, tile=state.INFERENCE_TILE, progress=_progress)
+    computed tile by tile (bounded memory). Pages report progress per model around the call: a cached
+    function must not write into elements created outside it."""
+    return analysis.super_resolve(_model, _lr, scale, tile=state.INFERENCE_TILE)
 
 
 @st.cache_resource(show_spinner="Loading the uploaded checkpoint…", max_entries=8)

@@ -96,11 +96,8 @@ if include_bicubic:
     outputs["bicubic"] = analysis.bicubic_upscale(lr, scale)
 progress = st.progress(0.0, text="Super-resolving…")
 for index, (label, (model_key, model)) in enumerate(models.items()):
-
-    def report(fraction: float, index: int = index, label: str = label) -> None:
-        progress.progress((index + fraction) / len(models), text=f"Super-resolving with {label}…")
-
-    outputs[label] = loaders.sr_with(model_key, image_key, scale, model, lr, report)
+    progress.progress(index / len(models), text=f"Super-resolving with {label} ({index + 1}/{len(models)})…")
+    outputs[label] = loaders.sr_with(model_key, image_key, scale, model, lr)
 progress.empty()
 methods = [m for m in outputs if m != "HR"]
 images = {name: analysis.to_uint8(t) for name, t in outputs.items()}

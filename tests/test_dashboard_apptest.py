@@ -1,0 +1,256 @@
+"""The dashboard under ``streamlit.testing.v1.AppTest``: every page runs on fixture assets and without assets,
+widgets change the output, and bad uploads show ``st.error`` while the rest of the page keeps working.
+
+The assets are a tiny stand-in made by :mod:`tests.dashboard_fixtures` (``GVLAB_ASSETS`` points at it), so the
+tests neither need nor touch the bundled reproduction.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+from tests.dashboard_fixtures import make_fixture_assets  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = ROOT / "dashboard" / "app.py"
+PAGES = ("observation", "variance_explorer", "compare", "benchmark", "training_runs")
+TIMEOUT = 120
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    root = make_fixture_assets(tmp_path_factory.mktemp("assets"))
+    data = tmp_path_factory.mktemp("data")
+    (data / "set").mkdir()
+    for index in range(2):
+        rng = np.random.default_rng(index)
+        Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(
+            data / "set" / f"img{index}.png"
+        )
+    saved = {k: os.environ.get(k) for k in ("GVLAB_ASSETS", "GVLAB_RUNS", "GVLAB_DATA_ROOTS")}
+    os.environ["GVLAB_ASSETS"] = str(root)
+    os.environ["GVLAB_RUNS"] = str(root / "runs")
+    os.environ["GVLAB_DATA_ROOTS"] = str(data)
+    yield root
+    for key, value in saved.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
+
+
+def open_page(page: str) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    if page != "observation":
+        at.switch_page(f"../pages/{page}.py").run()
+    return at
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.message for e in at.exception]
+
+
+def png_bytes(array: np.ndarray, mode: str | None = None) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array, mode=mode).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def charts(at: AppTest) -> int:
+    return len(at.get("plotly_chart"))
+
+
+def texts(elements: object) -> str:
+    return " | ".join(str(e.value) for e in elements)  # type: ignore[attr-defined]
+
+
+# --- every page, with and without assets ---------------------------------------------------------------------
+@pytest.mark.parametrize("page", PAGES)
+def test_page_runs_on_fixture_assets(assets: Path, page: str) -> None:
+    at = open_page(page)
+    assert_clean(at)
+    assert not at.error, texts(at.error)
+    assert charts(at) >= 1
+    if page == "observation":
+        table = at.dataframe[0].value
+        assert list(table["method"]) == ["HR", "bicubic", "ESPCN L1 x2", "ESPCN L1+GV x2"]
+        assert np.isfinite(table["psnr"].iloc[1:]).all()
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_explains_missing_assets(assets: Path, tmp_path: Path, page: str) -> None:
+    saved = os.environ["GVLAB_ASSETS"], os.environ["GVLAB_RUNS"]
+    os.environ["GVLAB_ASSETS"], os.environ["GVLAB_RUNS"] = str(tmp_path), str(tmp_path / "runs")
+    try:
+        at = open_page(page)
+    finally:
+        os.environ["GVLAB_ASSETS"], os.environ["GVLAB_RUNS"] = saved
+    assert_clean(at)
+    assert not at.error, texts(at.error)
+    if page != "variance_explorer":  # the explorer needs no assets
+        assert at.info, f"{page} should explain that the bundled assets are missing"
+
+
+# --- widgets change the output -------------------------------------------------------------------------------
+def test_patch_size_changes_variance_map_shape(assets: Path) -> None:
+    at = open_page("variance_explorer")
+    assert "64 x 64 patches of 8x8" in texts(at.caption)
+    at.select_slider(key="vx-patch").set_value(16).run()
+    assert_clean(at)
+    assert "32 x 32 patches of 16x16" in texts(at.caption)
+    at.toggle(key="vx-overlap").set_value(True).run()
+    at.select_slider(key="vx-stride").set_value(4).run()
+    assert "125 x 125 patches of 16x16 pixels, stride 4" in texts(at.caption)
+
+
+def test_degraded_copy_shows_deficit_and_gv_loss(assets: Path) -> None:
+    at = open_page("variance_explorer")
+    before = charts(at)
+    at.radio(key="vx-second").set_value("a degraded copy").run()
+    assert_clean(at)
+    assert charts(at) == before + 1
+    gv = next(m for m in at.metric if m.label.startswith("GV loss"))
+    assert float(gv.value) > 0
+    highlight = at.slider(key="vx-range")
+    highlight.set_value((highlight.min, highlight.max)).run()
+    assert "patches highlighted" in texts(at.caption)
+
+
+def test_compare_lr_only_hides_reference_metrics(assets: Path) -> None:
+    at = open_page("compare")
+    assert "psnr" in at.dataframe[0].value.columns
+    at.radio(key="cmp-mode").set_value("LR only (no reference)").run()
+    assert_clean(at)
+    columns = at.dataframe[0].value.columns
+    assert "psnr" not in columns and "var_gx" in columns
+
+
+# --- uploads: good and bad images ----------------------------------------------------------------------------
+def _upload_image(name: str, data: bytes) -> AppTest:
+    at = open_page("variance_explorer")
+    at.radio(key="vx-source").set_value("Upload").run()
+    at.file_uploader(key="vx-upload").upload(name, data, "image/png")
+    at.run()
+    assert_clean(at)
+    return at
+
+
+rng = np.random.default_rng(0)
+GOOD_UPLOADS = {
+    "rgb.png": png_bytes(rng.integers(0, 256, (40, 48, 3), dtype=np.uint8)),
+    "gray.png": png_bytes(rng.integers(0, 256, (40, 48), dtype=np.uint8)),
+    "rgba.png": png_bytes(rng.integers(0, 256, (40, 48, 4), dtype=np.uint8)),
+    "gray16.png": png_bytes(rng.integers(0, 65536, (40, 48), dtype=np.uint16)),
+}
+
+
+@pytest.mark.parametrize("name", list(GOOD_UPLOADS))
+def test_good_image_uploads_are_analysed(assets: Path, name: str) -> None:
+    at = _upload_image(name, GOOD_UPLOADS[name])
+    assert not at.error, texts(at.error)
+    assert "5 x 6 patches of 8x8 pixels" in texts(at.caption)
+
+
+BAD_UPLOADS = {
+    "truncated.png": (GOOD_UPLOADS["rgb.png"][:200], "truncated.png"),
+    "not_an_image.png": (b"hello, I am text pretending to be a PNG", "not_an_image.png"),
+    "empty.png": (b"", "empty"),
+    "tiny.png": (png_bytes(np.zeros((8, 8, 3), dtype=np.uint8)), "8x8"),
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_UPLOADS))
+def test_bad_image_uploads_show_an_error(assets: Path, name: str) -> None:
+    data, expected = BAD_UPLOADS[name]
+    at = _upload_image(name, data)
+    assert at.error, f"no st.error for {name}"
+    message = texts(at.error)
+    assert name in message and expected.split(".")[0] in message
+    assert at.select_slider(key="vx-patch").value == 8  # the controls are still there
+
+
+def test_image_over_the_pixel_limit_is_refused(assets: Path) -> None:
+    os.environ["GVLAB_MAX_PIXELS"] = "1000"
+    try:
+        at = _upload_image("big.png", GOOD_UPLOADS["rgb.png"])
+    finally:
+        os.environ.pop("GVLAB_MAX_PIXELS")
+    assert at.error and "big.png" in texts(at.error)
+
+
+# --- uploads: checkpoints ------------------------------------------------------------------------------------
+class _Hostile:
+    def __reduce__(self) -> tuple[object, tuple[str]]:
+        return (os.mkdir, (str(Path(os.environ["GVLAB_ASSETS"]) / "pwned"),))
+
+
+def _checkpoint_bytes(tmp_path: Path, arch: str, scale: int) -> bytes:
+    import gvcore
+
+    path = tmp_path / f"{arch}_x{scale}.safetensors"
+    gvcore.save_checkpoint(path, gvcore.build_model(arch, scale), label=f"my {arch}")
+    return path.read_bytes()
+
+
+def _upload_checkpoints(files: list[tuple[str, bytes]]) -> AppTest:
+    at = open_page("compare")
+    for name, data in files:
+        at.file_uploader(key="cmp-uploads").upload(name, data, "application/octet-stream")
+    at.run()
+    assert_clean(at)
+    return at
+
+
+def test_good_checkpoint_upload_joins_the_comparison(assets: Path, tmp_path: Path) -> None:
+    at = _upload_checkpoints([("mine.safetensors", _checkpoint_bytes(tmp_path, "espcn", 2))])
+    assert not at.error, texts(at.error)
+    assert "my espcn (uploaded)" in list(at.dataframe[0].value["method"])
+
+
+def test_bad_checkpoint_uploads_show_errors_and_page_keeps_working(assets: Path, tmp_path: Path) -> None:
+    hostile = io.BytesIO()
+    torch.save({"weight": torch.zeros(1), "evil": _Hostile()}, hostile)
+    unknown = io.BytesIO()
+    torch.save({"mystery.layer.weight": torch.zeros(3, 3)}, unknown)
+    files = [
+        ("hostile.pth", hostile.getvalue()),
+        ("unknown.pth", unknown.getvalue()),
+        ("x4.safetensors", _checkpoint_bytes(tmp_path, "espcn", 4)),
+        ("garbage.safetensors", b"\x00" * 64),
+        ("notes.pth", pickle.dumps("just a string")),
+    ]
+    at = _upload_checkpoints(files)
+    message = texts(at.error)
+    for name, _ in files:
+        assert name in message, f"no error naming {name}: {message}"
+    assert not (Path(os.environ["GVLAB_ASSETS"]) / "pwned").exists(), "the hostile pickle was executed"
+    assert charts(at) >= 5  # the bundled comparison is still drawn
+    assert list(at.dataframe[0].value["method"]) == ["bicubic", "ESPCN L1 x2", "ESPCN L1+GV x2"]
+
+
+# --- benchmark: live evaluation and folder confinement -------------------------------------------------------
+def test_live_benchmark_on_a_server_folder(assets: Path) -> None:
+    at = open_page("benchmark")
+    at.radio(key="live-source").set_value("server folder").run()
+    at.text_input(key="live-sub").set_value("../..").run()
+    assert "outside the allowed folder" in texts(at.error)
+    at.text_input(key="live-sub").set_value("set").run()
+    assert not at.error
+    at.button(key="live-run").click().run()
+    assert_clean(at)
+    per_image = at.dataframe[-1].value
+    assert set(per_image["image"]) == {"img0", "img1"}
+    assert set(per_image["method"]) == {"bicubic", "ESPCN L1 x2", "ESPCN L1+GV x2"}
