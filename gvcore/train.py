@@ -44,6 +44,7 @@ from torch import nn
 from gvcore._validation import check_choice, check_positive_int
 from gvcore.data import (
     PROTOCOLS,
+    ImagePair,
     PatchDataset,
     Protocol,
     StepBatchSampler,
@@ -62,9 +63,11 @@ __all__ = [
     "SimulatedKill",
     "TrainConfig",
     "lr_factor",
+    "make_optimizer",
     "parse_loss",
     "resolve_config",
     "train",
+    "train_step",
 ]
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -460,12 +463,53 @@ def _resolve_device(kind: str, ctx_local_rank: int) -> torch.device:
     return torch.device("cpu")
 
 
-def _make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    """The optimizer of a resolved config (:func:`resolve_config`): SGD with momentum, or Adam."""
     lr = float(config.lr or 0.0)
     wd = float(config.weight_decay or 0.0)
     if config.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=lr, momentum=config.momentum, weight_decay=wd)
     return torch.optim.Adam(model.parameters(), lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=wd)
+
+
+def train_step(
+    net: nn.Module,
+    terms: list[LossTerm],
+    optimizer: torch.optim.Optimizer,
+    lr_batch: torch.Tensor,
+    hr_batch: torch.Tensor,
+    *,
+    scaler: torch.amp.GradScaler | None = None,
+    grad_clip: float = 0.0,
+    amp_dtype: torch.dtype | None = None,
+) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """One optimisation step: forward (under autocast when ``amp_dtype``), ``sum(weight * term)``, backward,
+    optional gradient-norm clip, optimizer step. Losses are computed in float32.
+
+    Returns:
+        ``(loss, values)``: the weighted total and each term's unweighted value, detached.
+    """
+    with torch.autocast(
+        lr_batch.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None
+    ):
+        sr = net(lr_batch)
+    sr = sr.float()
+    values = [t.fn(sr, hr_batch) for t in terms]
+    loss = sum((t.weight * v for t, v in zip(terms, values)), torch.zeros((), device=sr.device))
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None and scaler.is_enabled():
+        scaler.scale(loss).backward()
+        if grad_clip:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        if grad_clip:
+            nn.utils.clip_grad_norm_(net.parameters(), grad_clip)
+        optimizer.step()
+    return loss.detach(), [v.detach() for v in values]
 
 
 def _broadcast_error(ctx: _Dist, error: str | None) -> None:
@@ -476,6 +520,32 @@ def _broadcast_error(ctx: _Dist, error: str | None) -> None:
         error = box[0]
     if error is not None:
         raise ValueError(error)
+
+
+#: decoded training images by (files, scale, protocol): runs in one process (the reproduction) decode once.
+_PAIR_CACHE: dict[tuple[Any, ...], list[ImagePair]] = {}
+
+
+def _training_pairs(config: TrainConfig) -> list[ImagePair]:
+    sources = resolve_images(config.data, "train")
+    key = (
+        tuple((str(s.hr_path), s.hr_path.stat().st_mtime_ns, s.hr_path.stat().st_size) for s in sources),
+        config.scale,
+        config.protocol,
+    )
+    if key not in _PAIR_CACHE:
+        if len(_PAIR_CACHE) >= 4:
+            _PAIR_CACHE.pop(next(iter(_PAIR_CACHE)))
+        _PAIR_CACHE[key] = load_pairs(sources, config.scale, config.protocol)
+    pairs = _PAIR_CACHE[key]
+    for source, pair in zip(sources, pairs):
+        h, w = pair.hr.shape[-2:]
+        if min(h, w) < config.crop:
+            raise ValueError(
+                f"image {source.hr_path} is {h}x{w} (after cropping to a multiple of the scale), smaller than "
+                f"the crop {config.crop}x{config.crop}; use a smaller --crop or remove the image"
+            )
+    return pairs
 
 
 def train(config: TrainConfig) -> RunResult:
@@ -495,9 +565,7 @@ def train(config: TrainConfig) -> RunResult:
     device = _resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0")))
     terms = parse_loss(config.loss, config.gv_weight, config.gv_patch_size, config.gv_distance)
     # everything that can fail on bad input happens before the run directory is touched
-    pairs = load_pairs(
-        resolve_images(config.data, "train"), config.scale, config.protocol, min_size=config.crop
-    )
+    pairs = _training_pairs(config)
     dataset = PatchDataset(pairs, config.scale, config.crop, config.seed)
     val_pairs = []
     if config.val_every and config.val_data != "none":
@@ -538,7 +606,7 @@ def _run(
             error = str(err)
     _broadcast_error(ctx, error)
     resume_path, ckpt_path, log_path = out / "resume.pt", out / "last.safetensors", out / "log.csv"
-    optimizer = _make_optimizer(model, config)
+    optimizer = make_optimizer(model, config)
     use_amp = device.type == "cuda" and config.amp != "off"
     amp_dtype = torch.float16 if config.amp == "fp16" else torch.bfloat16
     if use_amp and config.amp == "auto" and not torch.cuda.is_bf16_supported():
@@ -624,20 +692,16 @@ def _run(
             factor = lr_factor(step, config.steps, config.schedule, config.milestones, config.gamma)
             for group in optimizer.param_groups:
                 group["lr"] = float(config.lr or 0.0) * factor
-            lr_batch = lr_batch.to(device, non_blocking=True)
-            hr_batch = hr_batch.to(device, non_blocking=True)
-            with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-                sr = net(lr_batch)
-            sr = sr.float()
-            values = [t.fn(sr, hr_batch) for t in terms]
-            loss = sum((t.weight * v for t, v in zip(terms, values)), torch.zeros((), device=device))
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            if config.grad_clip:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_(model.parameters(), float(config.grad_clip))
-            scaler.step(optimizer)
-            scaler.update()
+            loss, values = train_step(
+                net,
+                terms,
+                optimizer,
+                lr_batch.to(device, non_blocking=True),
+                hr_batch.to(device, non_blocking=True),
+                scaler=scaler,
+                grad_clip=float(config.grad_clip or 0.0),
+                amp_dtype=amp_dtype if use_amp else None,
+            )
             step += 1
             window["n"] += 1
             window["loss"] += float(loss.detach())
