@@ -46,7 +46,7 @@ _TEMPLATE = """<!doctype html>
   .gv-controls {{ display: flex; gap: 8px; align-items: center; margin-top: 4px; }}
   .gv-controls input {{ flex: 1; }}
 </style></head><body>
-<div class="gv-frame"><div class="gv-stage" id="gv-stage" data-pos="{initial}">
+<div class="gv-frame"><div class="gv-stage" id="gv-stage" data-pos="{initial}" data-zoom="{zoom}">
   <img id="gv-right" alt="{right_label}" src="{right_src}">
   <img id="gv-left" alt="{left_label}" src="{left_src}" style="clip-path: inset(0 {clip_right}% 0 0)">
   <div class="gv-handle" id="gv-handle" style="left: {initial}%"></div>
@@ -116,6 +116,7 @@ def slider_html(
     initial = float(min(max(initial, 0.0), 100.0))
     return _TEMPLATE.format(
         width=width * zoom,
+        zoom=zoom,
         height=height * zoom,
         frame_height=frame_height,
         initial=f"{initial:.2f}",

@@ -113,17 +113,24 @@ widgets.chart(
     figures.image_grid(shown, columns=min(4, len(shown)), height=320), "outputs side by side", key="cmp-grid"
 )
 
-# --- before/after slider -------------------------------------------------------------------------------------
-st.subheader("Before / after")
-names = list(images)
-s1, s2, s3 = st.columns([2, 2, 1])
-left_name = s1.selectbox("Left", names, index=0, key="cmp-left")
-right_name = s2.selectbox(
-    "Right", names, index=min(1, len(names) - 1) if names[0] != "HR" else len(names) - 1, key="cmp-right"
-)
-zoom = s3.select_slider("Zoom", options=[1, 2, 3, 4], value=1, key="cmp-zoom")
-render_compare_slider(images[left_name], images[right_name], left_name, right_name, zoom=zoom)
-st.caption("Exact 8-bit output pixels (lossless PNG, nearest-neighbour zoom); dragging runs in the browser.")
+
+# --- before/after slider (a fragment: changing its controls reruns only this section) ----------------------------
+@st.fragment
+def before_after(images: dict[str, np.ndarray]) -> None:
+    st.subheader("Before / after")
+    names = list(images)
+    s1, s2, s3 = st.columns([2, 2, 1])
+    left_name = s1.selectbox("Left", names, index=0, key="cmp-left")
+    right_default = len(names) - 1 if names[0] == "HR" else min(1, len(names) - 1)
+    right_name = s2.selectbox("Right", names, index=right_default, key="cmp-right")
+    zoom = s3.select_slider("Zoom", options=[1, 2, 3, 4], value=1, key="cmp-zoom")
+    render_compare_slider(images[left_name], images[right_name], left_name, right_name, zoom=zoom)
+    st.caption(
+        "Exact 8-bit output pixels (lossless PNG, nearest-neighbour zoom); dragging runs in the browser."
+    )
+
+
+before_after(images)
 
 # --- zoom-in crops like a paper figure -----------------------------------------------------------------------
 st.subheader("Zoom-in crops")
@@ -133,7 +140,7 @@ size = z1.slider(
 )
 top = z2.slider("Top", 0, max(height - size, 0), max(height - size, 0) // 2, key="cmp-top")
 left = z3.slider("Left", 0, max(width - size, 0), max(width - size, 0) // 2, key="cmp-left-px")
-reference = "HR" if "HR" in images else names[0]
+reference = "HR" if "HR" in images else next(iter(images))
 widgets.chart(figures.crop_figure(images, (top, left, size, size), reference), "zoom crops", key="cmp-crops")
 
 # --- error, variance and deficit maps ------------------------------------------------------------------------
@@ -141,66 +148,73 @@ maps = {
     name: loaders.maps_for(f"{image_key}|{name}", analysis.GradientSettings(), t)
     for name, t in outputs.items()
 }
-tabs = st.tabs(["Error maps", "Variance maps", "Variance deficit", "Histograms"])
-with tabs[0]:
-    if hr is None:
-        st.info("Error maps need an HR reference (switch the input to HR).")
-    else:
-        errors = {}
-        for name in methods:
-            errors[name], efactor = analysis.pool_for_display(
-                analysis.error_map(outputs[name], hr), state.HEATMAP_MAX_SIDE
+tab_deficit, tab_variance, tab_histograms, tab_errors = st.tabs(
+    ["Variance deficit", "Variance maps", "Histograms", "Error maps"], key="cmp-tabs", on_change="rerun"
+)
+if tab_deficit.open:
+    with tab_deficit:
+        if hr is None:
+            st.info("The variance deficit needs an HR reference (switch the input to HR).")
+        else:
+            deficits = {
+                name: analysis.variance_deficit(maps[name].variance[0], maps["HR"].variance[0])
+                for name in methods
+            }
+            widgets.chart(
+                figures.heatmap_grid(
+                    deficits,
+                    columns=min(4, len(deficits)),
+                    colorscale="RdBu",
+                    title="log10(V_output / V_HR): blue = variance lost",
+                ),
+                "variance deficit",
+                key="cmp-deficit",
             )
-        widgets.downsample_note(efactor, (height, width), "error maps")
+if tab_variance.open:
+    with tab_variance:
+        log_var = {name: np.log10(np.maximum(m.variance[0], 1e-6)) for name, m in maps.items()}
         widgets.chart(
             figures.heatmap_grid(
-                errors,
-                columns=min(4, len(errors)),
-                colorscale="Inferno",
+                log_var,
+                columns=min(4, len(log_var)),
+                colorscale="Viridis",
                 symmetric=False,
-                title="|output − HR| (8-bit levels)",
+                zmax=max(float(v.max()) for v in log_var.values()),
+                title="log10 patch variance (mean of Gx, Gy), 8x8 patches",
             ),
-            "error maps",
-            key="cmp-errors",
+            "variance maps",
+            key="cmp-variance",
         )
-with tabs[1]:
-    log_var = {name: np.log10(np.maximum(m.variance[0], 1e-6)) for name, m in maps.items()}
-    widgets.chart(
-        figures.heatmap_grid(
-            log_var,
-            columns=min(4, len(log_var)),
-            colorscale="Viridis",
-            symmetric=False,
-            zmax=max(float(v.max()) for v in log_var.values()),
-            title="log10 patch variance (mean of Gx, Gy), 8x8 patches",
-        ),
-        "variance maps",
-        key="cmp-variance",
-    )
-with tabs[2]:
-    if hr is None:
-        st.info("The variance deficit needs an HR reference (switch the input to HR).")
-    else:
-        deficits = {
-            name: analysis.variance_deficit(maps[name].variance[0], maps["HR"].variance[0])
-            for name in methods
-        }
+if tab_histograms.open:
+    with tab_histograms:
         widgets.chart(
-            figures.heatmap_grid(
-                deficits,
-                columns=min(4, len(deficits)),
-                colorscale="RdBu",
-                title="log10(V_output / V_HR): blue = variance lost",
-            ),
-            "variance deficit",
-            key="cmp-deficit",
+            figures.histogram_overlay({name: m.variance for name, m in maps.items()}),
+            "variance histograms",
+            key="cmp-hist",
         )
-with tabs[3]:
-    widgets.chart(
-        figures.histogram_overlay({name: m.variance for name, m in maps.items()}),
-        "variance histograms",
-        key="cmp-hist",
-    )
+
+if tab_errors.open:
+    with tab_errors:
+        if hr is None:
+            st.info("Error maps need an HR reference (switch the input to HR).")
+        else:
+            errors = {}
+            for name in methods:
+                errors[name], efactor = analysis.pool_for_display(
+                    analysis.error_map(outputs[name], hr), state.HEATMAP_MAX_SIDE
+                )
+            widgets.downsample_note(efactor, (height, width), "error maps")
+            widgets.chart(
+                figures.heatmap_grid(
+                    errors,
+                    columns=min(4, len(errors)),
+                    colorscale="Inferno",
+                    symmetric=False,
+                    title="|output − HR| (8-bit levels)",
+                ),
+                "error maps",
+                key="cmp-errors",
+            )
 
 # --- the table -----------------------------------------------------------------------------------------------
 outputs_key = f"{image_key}|" + "|".join(f"{n}={models[n][0] if n in models else n}" for n in outputs)

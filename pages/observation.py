@@ -77,41 +77,37 @@ for name, img in images.items():
 widgets.downsample_note(factor, (height, width))
 widgets.chart(figures.image_grid(shown, columns=4, height=300), "outputs", key="obs-images")
 
-# --- gradient maps and variance maps -------------------------------------------------------------------------
-tab_gx, tab_gy, tab_var = st.tabs(["Gx gradient", "Gy gradient", "Patch variance (log10)"])
-pool = {}
-for name, m in maps.items():
-    pool[f"{name} Gx"], gfactor = analysis.pool_for_display(m.gx[0], state.HEATMAP_MAX_SIDE)
-    pool[f"{name} Gy"], _ = analysis.pool_for_display(m.gy[0], state.HEATMAP_MAX_SIDE)
-with tab_gx:
-    widgets.downsample_note(gfactor, (height, width), "gradient maps")
-    widgets.chart(
-        figures.heatmap_grid({k: v for k, v in pool.items() if k.endswith("Gx")}, columns=4),
-        "gx maps",
-        key="obs-gx",
-    )
-with tab_gy:
-    widgets.downsample_note(gfactor, (height, width), "gradient maps")
-    widgets.chart(
-        figures.heatmap_grid({k: v for k, v in pool.items() if k.endswith("Gy")}, columns=4),
-        "gy maps",
-        key="obs-gy",
-    )
-with tab_var:
-    log_var = {name: np.log10(np.maximum(m.variance[0], 1e-6)) for name, m in maps.items()}
-    hr_log = log_var["HR"]
-    widgets.chart(
-        figures.heatmap_grid(
-            log_var,
-            columns=4,
-            colorscale="Viridis",
-            symmetric=False,
-            zmax=float(hr_log.max()),
-            title="log10 patch variance (mean of Gx, Gy), 8x8 patches",
-        ),
-        "variance maps",
-        key="obs-var",
-    )
+# --- variance maps and gradient maps (only the open tab is computed and sent) ---------------------------------
+tab_var, tab_gx, tab_gy = st.tabs(
+    ["Patch variance (log10)", "Gx gradient", "Gy gradient"], key="obs-tabs", on_change="rerun"
+)
+if tab_var.open:
+    with tab_var:
+        log_var = {name: np.log10(np.maximum(m.variance[0], 1e-6)) for name, m in maps.items()}
+        widgets.chart(
+            figures.heatmap_grid(
+                log_var,
+                columns=4,
+                colorscale="Viridis",
+                symmetric=False,
+                zmax=float(log_var["HR"].max()),
+                title="log10 patch variance (mean of Gx, Gy), 8x8 patches",
+            ),
+            "variance maps",
+            key="obs-var",
+        )
+for tab, direction in ((tab_gx, "gx"), (tab_gy, "gy")):
+    if tab.open:
+        with tab:
+            pooled, gfactor = {}, 1
+            for name, m in maps.items():
+                pooled[f"{name} {direction.upper()}"], gfactor = analysis.pool_for_display(
+                    getattr(m, direction)[0], state.HEATMAP_MAX_SIDE
+                )
+            widgets.downsample_note(gfactor, (height, width), "gradient maps")
+            widgets.chart(
+                figures.heatmap_grid(pooled, columns=4), f"{direction} maps", key=f"obs-{direction}"
+            )
 
 # --- histograms, bars, table ---------------------------------------------------------------------------------
 col_hist, col_bar = st.columns(2)
