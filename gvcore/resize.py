@@ -11,9 +11,9 @@ OpenCV and PIL bicubic differ and shift PSNR by tenths of a dB. This module re-d
   sum to 1; out-of-range indices are mirrored symmetrically (``1 2 3 ... n n ... 3 2 1``, edge repeated) --
   MATLAB's ``contributions`` function.
 
-Instead of gathering rows per output pixel, the contributions of each axis are folded into a dense
-``(out, in)`` weight matrix (mirror padding included), built once in float64, and the image is resized by two
-matrix products: ``Y = A_h @ X @ A_w^T``. MATLAB resizes the dimension with the *smaller* scale factor first
+Instead of gathering rows per output pixel, the contributions of each axis are folded into a weight matrix
+(mirror padding included), built once in float64 and cached, and the image is resized by two matrix products,
+``Y = A_h @ X @ A_w^T``, each computed block-banded (only the non-zero band of ``A`` is multiplied). MATLAB resizes the dimension with the *smaller* scale factor first
 (ties: height first) and so does this function; BasicSR's port always does height first, which is the same
 order whenever both axes share one scale. The order only changes rounding (products are associative).
 """
@@ -167,13 +167,71 @@ def imresize(
     (out_h, out_w), (scale_h, scale_w) = _output_size((in_h, in_w), scale, size)
 
     compute_dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
-    mat_h = resize_matrix(in_h, out_h, scale_h, antialiasing, x.device).to(compute_dtype)
-    mat_w = resize_matrix(in_w, out_w, scale_w, antialiasing, x.device).to(compute_dtype)
-    y = x.to(compute_dtype)
+    y = x.to(compute_dtype).reshape(-1, in_h, in_w)
+    along_h = _BandedResizer.get(in_h, out_h, scale_h, antialiasing)
+    along_w = _BandedResizer.get(in_w, out_w, scale_w, antialiasing)
     if scale_h <= scale_w:  # MATLAB: smaller scale factor first, ties -> height first
-        y = torch.matmul(mat_h, y)
-        y = torch.matmul(y, mat_w.T)
+        y = along_w.apply_last(along_h.apply_middle(y))
     else:
-        y = torch.matmul(y, mat_w.T)
-        y = torch.matmul(mat_h, y)
-    return y.to(x.dtype)
+        y = along_h.apply_middle(along_w.apply_last(y))
+    return y.reshape(*x.shape[:-2], out_h, out_w).to(x.dtype)
+
+
+class _BandedResizer:
+    """One axis of ``imresize`` as a block-banded matrix product.
+
+    The dense ``(out, in)`` matrix of :func:`resize_matrix` is mostly zeros (each output sample has
+    ``ceil(width) + 2`` taps). Output samples are grouped in blocks of ``BLOCK`` consecutive rows; each block
+    only reads a window of ``window`` consecutive inputs, so the axis is resized by one batched matrix product
+    of ``(blocks, BLOCK, window)`` weights with the gathered input windows -- the same weights and sums as the
+    dense product, a fraction of the work when upscaling. When the window is not much smaller than the input,
+    the dense matrix is used directly. Matrices are built once per geometry (float64, CPU) and cached.
+    """
+
+    BLOCK = 32
+    _cache: dict[tuple[int, int, float, bool], _BandedResizer] = {}
+
+    def __init__(self, in_length: int, out_length: int, scale: float, antialiasing: bool) -> None:
+        dense = resize_matrix(in_length, out_length, scale, antialiasing)
+        self.out_length = out_length
+        blocks = -(-out_length // self.BLOCK)
+        padded = torch.zeros(blocks * self.BLOCK, in_length, dtype=torch.float64)
+        padded[:out_length] = dense
+        rows = padded.view(blocks, self.BLOCK, in_length)
+        used = rows.ne(0).any(dim=1)  # (blocks, in): inputs each block reads
+        cols = torch.arange(in_length)
+        first = torch.where(used, cols, in_length).amin(dim=1)
+        last = torch.where(used, cols, -1).amax(dim=1)
+        window = int((last - first).clamp(min=0).max()) + 1
+        self.dense: torch.Tensor | None = None
+        if blocks == 1 or 2 * window > in_length:
+            self.dense = dense
+            return
+        start = first.clamp(max=in_length - window)
+        self.index = start.unsqueeze(1) + torch.arange(window)  # (blocks, window)
+        self.weights = rows.gather(2, self.index.unsqueeze(1).expand(blocks, self.BLOCK, window))
+
+    @classmethod
+    def get(cls, in_length: int, out_length: int, scale: float, antialiasing: bool) -> _BandedResizer:
+        key = (in_length, out_length, float(scale), antialiasing)
+        resizer = cls._cache.get(key)
+        if resizer is None:
+            if len(cls._cache) > 256:
+                cls._cache.clear()
+            resizer = cls._cache[key] = cls(in_length, out_length, scale, antialiasing)
+        return resizer
+
+    def apply_middle(self, y: torch.Tensor) -> torch.Tensor:
+        """Resize ``(N, L, M)`` along ``L`` (the middle axis)."""
+        if self.dense is not None:
+            return torch.matmul(self.dense.to(y.device, y.dtype), y)
+        index = self.index.to(y.device)
+        windows = y[:, index, :]  # (N, blocks, window, M)
+        out = torch.matmul(self.weights.to(y.device, y.dtype), windows)  # (N, blocks, BLOCK, M)
+        return out.reshape(y.shape[0], -1, y.shape[2])[:, : self.out_length]
+
+    def apply_last(self, y: torch.Tensor) -> torch.Tensor:
+        """Resize ``(N, M, L)`` along ``L`` (the last axis)."""
+        if self.dense is not None:
+            return torch.matmul(y, self.dense.to(y.device, y.dtype).T)
+        return self.apply_middle(y.transpose(1, 2).contiguous()).transpose(1, 2).contiguous()
