@@ -25,7 +25,6 @@ so both paths share them. ``backend="triton"``/``"auto"`` can hand the whole los
 
 from __future__ import annotations
 
-import functools
 import importlib
 from collections.abc import Sequence
 from typing import Any, Literal
@@ -36,7 +35,7 @@ from torch import nn
 from gvcore._validation import check_choice, check_floating_image, check_positive_int, check_same_shape
 from gvcore.color import GRAY_WEIGHTS
 from gvcore.gradients import OPERATORS, PADDINGS, Operator, Padding, smoothing_weights
-from gvcore.variance import variance_maps
+from gvcore.variance import _expand_columns, _smooth_into, fused_variance_maps, variance_maps
 
 __all__ = ["GradientVarianceLoss", "gradient_variance_loss"]
 
@@ -48,108 +47,12 @@ REDUCTIONS: tuple[str, ...] = ("mean", "sum", "none")
 DISTANCES: tuple[str, ...] = ("mse", "l1", "charbonnier")
 BACKENDS: tuple[str, ...] = ("auto", "torch", "triton")
 
-_LOW_PRECISION = (torch.float16, torch.bfloat16)
 _TRITON_MODULE = "gvcore.kernels.triton_gv"
 _DEFAULT_EPS = 1e-4
 _DEFAULT_CHARBONNIER_EPS = 1e-3
 
 
 # --------------------------------------------------------------------------------------------- fast path
-def _zero_border(t: torch.Tensor, rows: int, cols: int) -> None:
-    """Zero everything of ``t[..., R, C]`` outside ``[1, 1 + rows) x [1, 1 + cols)``."""
-    t[..., 0, :].zero_()
-    t[..., 1 + rows :, :].zero_()
-    t[..., :, 0].zero_()
-    t[..., :, 1 + cols :].zero_()
-
-
-def _smooth_into(src: torch.Tensor, s: tuple[float, float, float], dim: int, out: torch.Tensor) -> None:
-    """``out = s[0] src[k] + s[1] src[k+1] + s[2] src[k+2]`` along ``dim`` (``out`` is 2 shorter there)."""
-    n = src.shape[dim] - 2
-    a, b, c = (src.narrow(dim, k, n) for k in range(3))
-    if s[0] == 0.0 and s[2] == 0.0:
-        torch.mul(b, s[1], out=out)
-        return
-    if s[0] == s[2] == 1.0:
-        torch.add(a, c, out=out)
-    else:
-        torch.mul(a, s[0], out=out)
-        out.add_(c, alpha=s[2])
-    out.add_(b, alpha=s[1])
-
-
-def _tile_sums(t: torch.Tensor, p: int) -> torch.Tensor:
-    """Sums over non-overlapping ``p x p`` tiles of ``t[..., Hc, Wc]`` (``Hc``, ``Wc`` multiples of ``p``)."""
-    *lead, hc, wc = t.shape
-    rows = t.reshape(-1, hc // p, p, wc).sum(2)
-    return rows.view(-1, hc // p, wc // p, p).sum(-1).view(*lead, hc // p, wc // p)
-
-
-def _expand_columns(t: torch.Tensor, p: int) -> torch.Tensor:
-    """Repeat every element of the last dim ``p`` times: ``(..., W') -> (..., W' * p)`` (tile value per column)."""
-    return t.unsqueeze(-1).expand(*t.shape, p).reshape(*t.shape[:-1], t.shape[-1] * p)
-
-
-def _fast_variance(
-    images: tuple[torch.Tensor, ...],
-    p: int,
-    s: tuple[float, float, float],
-    weights: tuple[float, float, float] | None,
-    divisor: int,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Variance maps of ``gx`` and ``gy`` (zero padding, non-overlapping tiles) of same-shaped images at once.
-
-    Returns ``(v, centred)``: ``v`` is ``(K, 2, B, C', H//p, W//p)`` (K images; index 0 of dim 1 = x, 1 = y) and
-    ``centred[0]`` is ``(2, B, C', Hc, Wc)``, the first image's gradients in the kept region minus their tile
-    means (what the backward needs; the other images' buffers are reused as scratch). The computation dtype is
-    the images' promoted dtype, float32 for float16/bfloat16.
-    """
-    dtype = functools.reduce(torch.promote_types, (x.dtype for x in images))
-    if dtype in _LOW_PRECISION:
-        dtype = torch.float32
-    k = len(images)
-    b, c, h, w = images[0].shape
-    hp, wp = h // p, w // p
-    hc, wc = hp * p, wp * p
-    # one extra input row/column beyond the kept region feeds the last kept gradients; beyond that is unused
-    h1, w1 = min(h, hc + 1), min(w, wc + 1)
-    cg = c if weights is None else 1
-    padded = images[0].new_zeros(k, b, cg, hc + 2, wc + 2, dtype=dtype)  # the paper's zero padding
-    for i, x in enumerate(images):
-        inner = padded[i, :, :, 1 : 1 + h1, 1 : 1 + w1]
-        src = x[:, :, :h1, :w1]
-        if src.dtype != dtype:
-            src = src.to(dtype)
-        if weights is None:
-            inner.copy_(src)
-        else:
-            torch.mul(src[:, 0:1], weights[0], out=inner)
-            inner.add_(src[:, 1:2], alpha=weights[1])
-            inner.add_(src[:, 2:3], alpha=weights[2])
-    grads = padded.new_empty(k, 2, b, cg, hc, wc)  # each image's two directions side by side in memory
-    tmp = padded.new_empty(k, b, cg, hc + 2, wc)
-    torch.sub(padded[..., 2:], padded[..., :-2], out=tmp)  # right minus left
-    _smooth_into(tmp, s, -2, grads[:, 0])
-    _smooth_into(padded, s, -1, tmp)
-    torch.sub(tmp[..., :-2, :], tmp[..., 2:, :], out=grads[:, 1])  # top minus bottom
-    m = 2 * k * b * cg
-    # tile sums: reduce the p rows of a tile first (long contiguous inner loops), then groups of p columns
-    rows = grads.view(m, hp, p, wc)
-    mean = rows.sum(2).view(m, hp, wp, p).sum(-1).div_(p * p)
-    rows.sub_(_expand_columns(mean, p)[:, :, None, :])  # centred: accurate variance, reused by the backward
-    # squares of the centred values: in place for the images after the first (not needed by any backward),
-    # into the dead ``tmp`` buffer for the first one
-    numel = grads[0].numel()
-    sq_first = (tmp.view(-1)[:numel] if tmp.numel() >= numel else tmp.new_empty(numel)).view(grads[0].shape)
-    torch.mul(grads[0], grads[0], out=sq_first)
-    v = _tile_sums(sq_first, p).unsqueeze(0)
-    if k > 1:
-        v = torch.cat([v, _tile_sums(grads[1:].square_(), p)])
-    del padded, tmp, sq_first
-    v = v.div_(divisor)
-    return v.view(k, 2, b, cg, hp, wp), grads
-
-
 class _FastVariance(torch.autograd.Function):
     """``(sr, hr) -> (v_sr, v_hr)``, each ``(2, B, C', H//p, W//p)``; hand-derived backward for ``sr`` only."""
 
@@ -163,7 +66,7 @@ class _FastVariance(torch.autograd.Function):
         weights: tuple[float, float, float] | None,
         divisor: int,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        v, centred = _fast_variance((sr, hr), p, s, weights, divisor)
+        v, centred = fused_variance_maps((sr, hr), p, s, weights, divisor)
         ctx.save_for_backward(centred[0])
         ctx.p, ctx.s, ctx.weights, ctx.divisor = p, s, weights, divisor
         ctx.in_shape, ctx.in_dtype = tuple(sr.shape), sr.dtype
@@ -296,7 +199,7 @@ def _variance_pairs(
         if sr.requires_grad and torch.is_grad_enabled():
             v_sr, v_hr = _FastVariance.apply(sr, hr, p, s, weights, divisor)
             return v_sr, v_hr
-        v = _fast_variance((sr, hr), p, s, weights, divisor)[0]
+        v = fused_variance_maps((sr, hr), p, s, weights, divisor)[0]
         return v[0], v[1]
     maps = dict(operator=operator, padding=padding, gray=gray)
     v_sr = torch.stack(variance_maps(sr, p, stride, unbiased, **maps))

@@ -122,3 +122,20 @@ class TestErrors:
             patch_variance(torch.rand(8, 8))
         with pytest.raises(ValueError, match="operator must be one of"):
             variance_maps(torch.rand(1, 3, 8, 8), operator="sobol")
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"gray": False}, {"operator": "central", "normalized": True}, {"unbiased": False}]
+)
+@pytest.mark.parametrize("shape", [(2, 3, 19, 21), (1, 1, 8, 8)])
+def test_fused_path_equals_plain_path(kwargs: dict, shape: tuple[int, ...]) -> None:
+    # without autograd variance_maps takes the fused kernel; with it, gradient_maps + patch_variance
+    torch.manual_seed(4)
+    x = torch.rand(*shape, dtype=torch.float64)
+    fused = variance_maps(x, 4, **kwargs)
+    plain = variance_maps(x.clone().requires_grad_(), 4, **kwargs)
+    for a, b in zip(fused, plain):
+        torch.testing.assert_close(a, b.detach())
+    half = variance_maps(x.half(), 4, **kwargs)
+    assert half[0].dtype == torch.float32
+    torch.testing.assert_close(half[0], variance_maps(x.half().float(), 4, **kwargs)[0])
