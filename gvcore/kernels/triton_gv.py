@@ -50,10 +50,11 @@ __all__ = ["MAX_PATCH_SIZE", "gradient_variance_loss_triton", "is_available", "u
 MAX_PATCH_SIZE = 32
 _GRAY_WEIGHTS = (0.2989, 0.5870, 0.1140)  # PAPER.md step 1; same constants as gvcore.color.GRAY_WEIGHTS
 _SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
-# Register budget: about 2 pixels per thread keeps the forward near 100 registers without spills on sm_90
-# (4 per thread needs ~220 registers and halves occupancy), measured with ptxas -v on the compiled kernels.
-_TILE_BLOCK_ELEMENTS = 512  # pixels per forward program (P2 * TW * P2), at least one tile
-_PIXELS_PER_THREAD = 2
+# Forward block: 256 pixels, one per thread (8 warps). Measured on an H200 (bench/README.md): the forward is
+# instruction-bound (48 masked loads per pixel), and 1 pixel/thread beat 2 or 4 by ~15% (2 needs ~66-100
+# registers, 4 needs ~220 and halves occupancy; ptxas -v on the compiled kernels).
+_TILE_BLOCK_ELEMENTS = 256  # pixels per forward program (``TW * P2 * P2``), at least one tile
+_PIXELS_PER_THREAD = 1
 _BACKWARD_BLOCK = (16, 64)  # (BH, BW) pixels per backward program
 _BACKWARD_WARPS = 8
 _INT32_LIMIT = 2**31 - 1
@@ -102,27 +103,27 @@ def _gv_forward_kernel(
     ti = rest % n_th
     b = (rest // n_th).to(tl.int64)
 
-    # (row in tile, tile, column in tile): the last two axes are contiguous in memory when P == P2.
-    r = tl.arange(0, P2)[:, None, None]
-    t = tl.arange(0, TW)[None, :, None]
-    c = tl.arange(0, P2)[None, None, :]
-    tj = twb * TW + t
+    # One row per tile, its P2*P2 pixels along the row: the per-tile sums reduce along axis 1, inside a warp.
+    k = tl.arange(0, P2 * P2)[None, :]
+    r = k // P2
+    c = k % P2
+    tj = twb * TW + tl.arange(0, TW)[:, None]
     row = ti * P + r
     col = tj * P + c
     valid = (r < P) & (c < P) & (tj < n_tw)
 
     sr_base = sr_ptr + b * sr_sb
     hr_base = hr_ptr + b * hr_sb
-    gx_s = tl.zeros([P2, TW, P2], dtype=tl.float32)
-    gy_s = tl.zeros([P2, TW, P2], dtype=tl.float32)
-    gx_h = tl.zeros([P2, TW, P2], dtype=tl.float32)
-    gy_h = tl.zeros([P2, TW, P2], dtype=tl.float32)
-    for k in tl.static_range(9):
-        da = k // 3 - 1  # tap row offset
-        db = k % 3 - 1  # tap column offset
+    gx_s = tl.zeros([TW, P2 * P2], dtype=tl.float32)
+    gy_s = tl.zeros([TW, P2 * P2], dtype=tl.float32)
+    gx_h = tl.zeros([TW, P2 * P2], dtype=tl.float32)
+    gy_h = tl.zeros([TW, P2 * P2], dtype=tl.float32)
+    for tap in tl.static_range(9):
+        da = tap // 3 - 1  # tap row offset
+        db = tap % 3 - 1  # tap column offset
         wx = db * (2 - da * da)  # Kx[da+1][db+1]
         wy = -da * (2 - db * db)  # Ky[da+1][db+1]
-        if k != 4:  # the centre tap is 0 in both kernels
+        if tap != 4:  # the centre tap is 0 in both kernels
             rr = row + da
             cc = col + db
             if REPLICATE:
@@ -156,16 +157,12 @@ def _gv_forward_kernel(
 
     # Per-tile mean and variance, two-pass in registers (no cancellation from sum-of-squares).
     inv_n = 1.0 / (P * P)
-    cx_s = tl.where(valid, gx_s - (tl.sum(tl.sum(gx_s, axis=2), axis=0) * inv_n)[None, :, None], 0.0)
-    cy_s = tl.where(valid, gy_s - (tl.sum(tl.sum(gy_s, axis=2), axis=0) * inv_n)[None, :, None], 0.0)
-    cx_h = tl.where(valid, gx_h - (tl.sum(tl.sum(gx_h, axis=2), axis=0) * inv_n)[None, :, None], 0.0)
-    cy_h = tl.where(valid, gy_h - (tl.sum(tl.sum(gy_h, axis=2), axis=0) * inv_n)[None, :, None], 0.0)
-    dvx = (
-        tl.sum(tl.sum(cx_s * cx_s, axis=2), axis=0) - tl.sum(tl.sum(cx_h * cx_h, axis=2), axis=0)
-    ) * inv_den
-    dvy = (
-        tl.sum(tl.sum(cy_s * cy_s, axis=2), axis=0) - tl.sum(tl.sum(cy_h * cy_h, axis=2), axis=0)
-    ) * inv_den
+    cx_s = tl.where(valid, gx_s - (tl.sum(gx_s, axis=1) * inv_n)[:, None], 0.0)
+    cy_s = tl.where(valid, gy_s - (tl.sum(gy_s, axis=1) * inv_n)[:, None], 0.0)
+    cx_h = tl.where(valid, gx_h - (tl.sum(gx_h, axis=1) * inv_n)[:, None], 0.0)
+    cy_h = tl.where(valid, gy_h - (tl.sum(gy_h, axis=1) * inv_n)[:, None], 0.0)
+    dvx = (tl.sum(cx_s * cx_s, axis=1) - tl.sum(cx_h * cx_h, axis=1)) * inv_den
+    dvy = (tl.sum(cy_s * cy_s, axis=1) - tl.sum(cy_h * cy_h, axis=1)) * inv_den
 
     if L1:
         tile_loss = tl.abs(dvx) + tl.abs(dvy)
@@ -179,8 +176,8 @@ def _gv_forward_kernel(
     tl.store(tile_loss_ptr + (b * n_th + ti) * n_tw + tj1, tile_loss, mask=tj1 < n_tw)
 
     # dGV_b/dGx(q) = d'(dVx) * 2 (gx(q) - mean) / den / n_tiles, for q in a kept tile.
-    kx = (ddx * grad_coef)[None, :, None]
-    ky = (ddy * grad_coef)[None, :, None]
+    kx = (ddx * grad_coef)[:, None]
+    ky = (ddy * grad_coef)[:, None]
     wk = n_tw * P
     plane = n_th * P * wk
     goff = row * wk + col
