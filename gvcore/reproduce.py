@@ -56,6 +56,7 @@ class ReproPlan:
     val_every: int = 100
     train_images: int | None = None  # None = the whole bundled train split
     eval_images: int | None = None  # None = the whole bundled test split
+    image_crop: int | None = None  # centre-crop the images used (smoke only)
 
 
 #: the shipped reproduction (measured budget: see bench/README.md and the report in reproduce_meta.json).
@@ -71,6 +72,7 @@ SMOKE_PLAN = ReproPlan(
     val_every=2,
     train_images=2,
     eval_images=1,
+    image_crop=96,
 )
 
 #: The paper's L1 -> L1+GV change on DIV2K val (official protocol), (dPSNR dB, dSSIM), by preset and scale.
@@ -208,19 +210,27 @@ def _export(work: Path, spec: RunSpec, target: Path) -> Path:
 def _eval_data(plan: ReproPlan, work: Path) -> str:
     from gvcore.bundled import bundled_image_paths
 
-    return _subset(bundled_image_paths("test"), plan.eval_images, work / "data" / "test")
+    return _subset(bundled_image_paths("test"), plan.eval_images, work / "data" / "test", plan.image_crop)
 
 
-def _subset(paths: list[Path], count: int | None, folder: Path) -> str:
-    if count is None:
+def _subset(paths: list[Path], count: int | None, folder: Path, crop: int | None) -> str:
+    """``"bundled"``, or a folder with the first ``count`` images (centre-cropped to ``crop`` if given)."""
+    if count is None and crop is None:
         return "bundled"
+    from PIL import Image
+
     folder.mkdir(parents=True, exist_ok=True)
     for path in paths[:count]:
-        shutil.copyfile(path, folder / path.name)
+        with Image.open(path) as image:
+            region = image.copy()
+        if crop is not None:
+            left, top = max(0, (region.width - crop) // 2), max(0, (region.height - crop) // 2)
+            region = region.crop((left, top, left + min(crop, region.width), top + min(crop, region.height)))
+        region.save(folder / f"{path.stem}.png")
     return str(folder)
 
 
-def _evaluate_all(checkpoints: dict[int, list[Path]], data: str, protocol: str, progress: bool) -> Any:
+def _evaluate_all(checkpoints: dict[int, list[Path]], data: str, protocol: Protocol, progress: bool) -> Any:
     import pandas as pd
 
     from gvcore.evaluate import evaluate
@@ -266,7 +276,9 @@ def reproduce(
     ckpt_dir, results = out_dir / "checkpoints", out_dir / "results"
     for folder in (ckpt_dir / "sweep", results / "logs", work_dir / "runs"):
         folder.mkdir(parents=True, exist_ok=True)
-    train_data = _subset(bundled_image_paths("train"), plan.train_images, work_dir / "data" / "train")
+    train_data = _subset(
+        bundled_image_paths("train"), plan.train_images, work_dir / "data" / "train", plan.image_crop
+    )
     eval_data = _eval_data(plan, work_dir)
 
     grid_l1 = [RunSpec(a, s, "l1", plan.seed) for a in plan.presets for s in plan.scales]

@@ -23,19 +23,16 @@ CUDA): every step's global batch of ``batch_size`` samples is split across the p
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import math
 import os
-import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
@@ -52,6 +49,15 @@ from gvcore.data import (
     load_pairs,
     resolve_images,
     seed_worker,
+)
+from gvcore.runstate import (
+    CsvLog,
+    atomic_write_bytes,
+    atomic_write_text,
+    prepare_run_dir,
+    rng_state,
+    set_rng_state,
+    truncate_log,
 )
 
 __all__ = [
@@ -305,113 +311,6 @@ def _loss_dict(config: TrainConfig) -> dict[str, Any]:
     }
 
 
-# ----------------------------------------------------------------------------------------------- run directory
-
-
-def _atomic_write_bytes(path: Path, write: Callable[[Any], None]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    _atomic_write_bytes(path, lambda fh: fh.write(text.encode()))
-
-
-def _prepare_run_dir(out: Path, resume: bool) -> bool:
-    """Create ``out`` (checking it is writable); return whether it was created here."""
-    has_run = (out / "config.json").exists() or (out / "resume.pt").exists()
-    if has_run and not resume:
-        raise ValueError(
-            f"--out {out} already holds a run; pass --resume to continue it or choose another --out"
-        )
-    created = not out.exists()
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        probe = out / f".write-probe-{os.getpid()}"
-        probe.write_bytes(b"")
-        probe.unlink()
-    except OSError as err:
-        raise ValueError(f"--out {out} is not writable: {err.strerror or err}") from err
-    return created
-
-
-def _truncate_log(path: Path, step: int) -> None:
-    """Keep the header and the rows with ``step <= step`` (a resumed run re-logs the steps after it)."""
-    if not path.exists():
-        return
-    with open(path, newline="") as fh:
-        rows = list(csv.reader(fh))
-    kept = [rows[0]] if rows else []
-    kept += [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= step]
-    lines = [",".join(r) for r in kept]
-    _atomic_write_text(path, "".join(line + "\n" for line in lines))
-
-
-class _CsvLog:
-    """``log.csv`` in append mode, one flushed row per call."""
-
-    def __init__(self, path: Path) -> None:
-        new = not path.exists() or path.stat().st_size == 0
-        self.fh = open(path, "a", newline="")  # noqa: SIM115 - closed by close()
-        self.writer = csv.writer(self.fh, lineterminator="\n")
-        if new:
-            self.writer.writerow(LOG_COLUMNS)
-            self.fh.flush()
-
-    def write(self, row: dict[str, Any]) -> None:
-        self.writer.writerow([_fmt(row.get(c)) for c in LOG_COLUMNS])
-        self.fh.flush()
-
-    def close(self) -> None:
-        self.fh.close()
-
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return format(value, ".8g")
-    return str(value)
-
-
-# ------------------------------------------------------------------------------------------ state and RNGs
-
-
-def _rng_state() -> dict[str, Any]:
-    _, keys, pos, has_gauss, cached = np.random.get_state()  # type: ignore[misc]
-    version, py_state, gauss = random.getstate()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {
-            "keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)),
-            "pos": int(pos),
-            "has_gauss": int(has_gauss),
-            "cached": float(cached),
-        },
-        "python": {"version": version, "state": list(py_state), "gauss": gauss},
-    }
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    n = state["numpy"]
-    keys = n["keys"].numpy().astype(np.uint32)
-    np.random.set_state(("MT19937", keys, n["pos"], n["has_gauss"], n["cached"]))
-    p = state["python"]
-    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
-
-
 def _load_resume(path: Path, config: TrainConfig) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -555,13 +454,21 @@ def train(config: TrainConfig) -> RunResult:
         ValueError: a bad option, data (missing/empty folder, no images, images smaller than the crop),
             an existing run without ``resume``, an unwritable ``out``, or a resume state of another config.
     """
+    config = resolve_config(config)
+    threads_before = torch.get_num_threads()
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    try:
+        return _setup_and_run(config)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _setup_and_run(config: TrainConfig) -> RunResult:
     from gvcore.checkpoint import save_checkpoint
     from gvcore.evaluate import validate
     from gvcore.models import build_model
 
-    config = resolve_config(config)
-    if config.threads:
-        torch.set_num_threads(config.threads)
     device = _resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0")))
     terms = parse_loss(config.loss, config.gv_weight, config.gv_patch_size, config.gv_distance)
     # everything that can fail on bad input happens before the run directory is touched
@@ -601,7 +508,7 @@ def _run(
     error = None
     if ctx.main:
         try:
-            _prepare_run_dir(out, config.resume)
+            prepare_run_dir(out, config.resume)
         except ValueError as err:
             error = str(err)
     _broadcast_error(ctx, error)
@@ -621,10 +528,10 @@ def _run(
             scaler.load_state_dict(state["scaler"])
         start, elapsed_before = int(state["step"]), float(state["elapsed_s"])
         window = dict(state["window"])
-        _set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
     if ctx.main:
         if config.resume:
-            _truncate_log(log_path, start)
+            truncate_log(log_path, start)
         elif log_path.exists():
             log_path.unlink()
         meta = {
@@ -632,7 +539,7 @@ def _run(
             "world_size": ctx.world_size,
             "torch_version": torch.__version__,
         }
-        _atomic_write_text(out / "config.json", json.dumps(meta, indent=2) + "\n")
+        atomic_write_text(out / "config.json", json.dumps(meta, indent=2) + "\n")
     net: nn.Module = model
     if ctx.world_size > 1:
         net = nn.parallel.DistributedDataParallel(
@@ -648,7 +555,7 @@ def _run(
         pin_memory=device.type == "cuda",
         persistent_workers=False,
     )
-    log = _CsvLog(log_path) if ctx.main else None
+    log = CsvLog(log_path, LOG_COLUMNS) if ctx.main else None
     bar = tqdm(
         total=config.steps, initial=start, disable=not (config.progress and ctx.main), desc=config.label
     )
@@ -681,10 +588,10 @@ def _run(
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "scaler": scaler.state_dict() if scaler.is_enabled() else {},
-            "rng": _rng_state(),
+            "rng": rng_state(),
             "window": dict(window),
         }
-        _atomic_write_bytes(resume_path, lambda fh: torch.save(state, fh))
+        atomic_write_bytes(resume_path, lambda fh: torch.save(state, fh))
 
     try:
         net.train()
