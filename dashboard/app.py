@@ -17,19 +17,48 @@ if (
 
 import streamlit as st  # noqa: E402
 
+from dashboard import state, widgets  # noqa: E402
+
 PAGES = ROOT / "pages"
 
-st.set_page_config(page_title="Gradient Variance Lab", page_icon="📐", layout="wide")
+st.set_page_config(page_title="Gradient Variance Lab", page_icon=":material/blur_on:", layout="wide")
 
 navigation = st.navigation(
     [
         st.Page(
-            PAGES / "observation.py", title="The observation", icon="🔍", url_path="observation", default=True
+            PAGES / "observation.py",
+            title="The observation",
+            icon=":material/visibility:",
+            url_path="observation",
+            default=True,
         ),
-        st.Page(PAGES / "variance_explorer.py", title="Variance explorer", icon="🧭", url_path="explorer"),
-        st.Page(PAGES / "compare.py", title="Compare checkpoints", icon="⚖️", url_path="compare"),
-        st.Page(PAGES / "benchmark.py", title="Benchmark", icon="📊", url_path="benchmark"),
-        st.Page(PAGES / "training_runs.py", title="Training runs", icon="📈", url_path="training"),
+        st.Page(
+            PAGES / "variance_explorer.py",
+            title="Variance explorer",
+            icon=":material/grid_on:",
+            url_path="explorer",
+        ),
+        st.Page(
+            PAGES / "compare.py", title="Compare checkpoints", icon=":material/compare:", url_path="compare"
+        ),
+        st.Page(
+            PAGES / "benchmark.py", title="Benchmark", icon=":material/leaderboard:", url_path="benchmark"
+        ),
+        st.Page(
+            PAGES / "training_runs.py",
+            title="Training runs",
+            icon=":material/show_chart:",
+            url_path="training",
+        ),
     ]
 )
+with st.sidebar:
+    st.radio(
+        "Figure export format",
+        ["png", "svg"],
+        horizontal=True,
+        key=widgets.FIGURE_FORMAT_KEY,
+        help="What the camera button of every chart downloads.",
+    )
+    st.caption(f"Assets: `{state.assets_root()}`")
 navigation.run()

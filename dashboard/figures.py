@@ -144,14 +144,25 @@ def heatmap_grid(
     symmetric: bool = True,
     title: str | None = None,
     zmax: float | None = None,
+    zmin: float | None = None,
 ) -> go.Figure:
-    """Full-resolution maps (e.g. Gx/Gy) side by side with one shared colour range and synchronised zoom."""
+    """Maps (e.g. Gx/Gy, log variance) side by side with one shared colour range and synchronised zoom.
+
+    ``symmetric``: the range is ``[-zmax, zmax]`` (diverging maps); otherwise ``[zmin, zmax]``, by default the
+    0.5th and 99.5th percentiles over all maps.
+    """
     names = list(maps)
     cols = max(1, min(columns, len(names)))
     rows = -(-len(names) // cols)
-    limit = (
-        zmax if zmax is not None else max(float(np.percentile(np.abs(m), 99.5)) for m in maps.values()) or 1.0
-    )
+    every = np.concatenate([np.asarray(m, dtype=np.float32).ravel() for m in maps.values()])
+    if symmetric:
+        limit = zmax if zmax is not None else float(np.percentile(np.abs(every), 99.5)) or 1.0
+        low = -limit
+    else:
+        limit = zmax if zmax is not None else float(np.percentile(every, 99.5))
+        low = zmin if zmin is not None else float(np.percentile(every, 0.5))
+        if low >= limit:
+            limit = low + 1.0
     fig = make_subplots(
         rows=rows, cols=cols, subplot_titles=names, horizontal_spacing=0.02, vertical_spacing=0.08
     )
@@ -160,7 +171,7 @@ def heatmap_grid(
             go.Heatmap(
                 z=maps[name].astype(np.float32),
                 colorscale=colorscale,
-                zmin=-limit if symmetric else 0.0,
+                zmin=low,
                 zmax=limit,
                 showscale=index == 0,
                 name=name,

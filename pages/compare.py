@@ -179,7 +179,6 @@ if tab_variance.open:
                 columns=min(4, len(log_var)),
                 colorscale="Viridis",
                 symmetric=False,
-                zmax=max(float(v.max()) for v in log_var.values()),
                 title="log10 patch variance (mean of Gx, Gy), 8x8 patches",
             ),
             "variance maps",

@@ -90,7 +90,6 @@ if tab_var.open:
                 columns=4,
                 colorscale="Viridis",
                 symmetric=False,
-                zmax=float(log_var["HR"].max()),
                 title="log10 patch variance (mean of Gx, Gy), 8x8 patches",
             ),
             "variance maps",

@@ -154,7 +154,7 @@ def _wait_until_done(page: object, min_charts: int) -> None:
 
 
 def _open(browser: object, url: str, min_charts: int) -> tuple[object, object, float]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    context = browser.new_context(viewport={"width": 1400, "height": 1800})
     page = context.new_page()
     start = time.perf_counter()
     page.goto(url, wait_until="domcontentloaded")

@@ -1,0 +1,250 @@
+"""Unit tests of the dashboard's plain modules: safety checks, the offline slider, pure figure builders,
+downloads, the paper table parser and the analysis helpers. No Streamlit server needed."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import io
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+import torch
+from PIL import Image
+
+from dashboard import analysis, catalog, downloads, figures
+from dashboard.compare_slider import png_data_uri, slider_html
+from dashboard.safety import (
+    UploadError,
+    check_suffix,
+    decode_image_upload,
+    list_images_under,
+    load_checkpoint_upload,
+    resolve_under_root,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def png(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(array).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+# --- safety --------------------------------------------------------------------------------------------------
+def test_check_suffix_names_the_file_and_the_valid_types() -> None:
+    assert check_suffix("a.PNG", (".png",), "image") == ".png"
+    with pytest.raises(
+        UploadError, match=r"notes\.txt: not a supported image file \(\.txt\); use one of \.png"
+    ):
+        check_suffix("notes.txt", (".png",), "image")
+
+
+def test_decode_image_upload_accepts_gray_and_16_bit() -> None:
+    gray16 = np.arange(40 * 48, dtype=np.uint16).reshape(40, 48) * 20
+    image = decode_image_upload("g.png", png(gray16), max_pixels=10_000)
+    assert image.shape == (1, 3, 40, 48) and image.dtype == torch.float32
+    assert float(image.max()) <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "match"),
+    [
+        ("a.txt", b"text", "not a supported image"),
+        ("a.png", b"", "empty"),
+        ("a.png", b"\x89PNG\r\n\x1a\n" + b"\x00" * 30, "a.png"),
+        ("a.png", png(np.zeros((8, 8, 3), np.uint8)), "8x8 pixels; at least 16x16"),
+        ("a.png", png(np.zeros((200, 200, 3), np.uint8)), "a.png"),
+    ],
+)
+def test_decode_image_upload_refuses_bad_files(name: str, data: bytes, match: str) -> None:
+    with pytest.raises(UploadError, match=match):
+        decode_image_upload(name, data, max_pixels=10_000)
+
+
+def test_hostile_pickle_is_refused_not_executed(tmp_path: Path) -> None:
+    marker = tmp_path / "executed"
+
+    class Hostile:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (Path.mkdir, (marker,))  # type: ignore[return-value]
+
+    buffer = io.BytesIO()
+    torch.save({"w": torch.zeros(1), "x": Hostile()}, buffer)
+    with pytest.raises(UploadError, match="evil.pth"):
+        load_checkpoint_upload("evil.pth", buffer.getvalue(), scale=2)
+    assert not marker.exists()
+
+
+def test_checkpoint_of_another_scale_is_refused(tmp_path: Path) -> None:
+    import gvcore
+
+    path = gvcore.save_checkpoint(tmp_path / "m.safetensors", gvcore.build_model("espcn", 4))
+    with pytest.raises(UploadError, match="m.safetensors"):
+        load_checkpoint_upload("m.safetensors", path.read_bytes(), scale=2)
+    loaded = load_checkpoint_upload("m.safetensors", path.read_bytes(), scale=4)
+    assert loaded.label == "m (uploaded)" and loaded.model.scale == 4
+
+
+def test_folder_browsing_is_confined_to_the_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "sub").mkdir(parents=True)
+    (tmp_path / "secret").mkdir()
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(root / "sub" / "a.png")
+    Image.fromarray(np.zeros((4, 4, 3), np.uint8)).save(tmp_path / "secret" / "b.png")
+    (root / "escape").symlink_to(tmp_path / "secret")
+    (root / "sub" / "link.png").symlink_to(tmp_path / "secret" / "b.png")
+    assert resolve_under_root(root, "sub") == (root / "sub").resolve()
+    assert [p.name for p in list_images_under(root, "sub")] == ["a.png"]  # the symlink out is skipped
+    for bad in ("..", "../secret", "sub/../../secret", str(tmp_path / "secret"), "escape"):
+        with pytest.raises(UploadError, match="outside the allowed folder"):
+            resolve_under_root(root, bad)
+    with pytest.raises(UploadError, match="does not exist"):
+        resolve_under_root(root, "nope")
+
+
+# --- the slider ----------------------------------------------------------------------------------------------
+def test_slider_embeds_exact_pixels_offline() -> None:
+    rng = np.random.default_rng(0)
+    left = rng.integers(0, 256, (12, 10, 3), dtype=np.uint8)
+    right = rng.integers(0, 256, (12, 10, 3), dtype=np.uint8)
+    page = slider_html(left, right, "A <b>", "B", zoom=3)
+    assert "http" not in page and "jpeg" not in page.lower() and "jpg" not in page.lower()
+    assert "image-rendering: pixelated" in page and "A &lt;b&gt;" in page
+    uris = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(uris) == 2
+    decoded = [np.asarray(Image.open(io.BytesIO(base64.b64decode(u)))) for u in uris]
+    np.testing.assert_array_equal(decoded[0], right)
+    np.testing.assert_array_equal(decoded[1], left)
+    assert "width: 30px; height: 36px" in page
+
+
+def test_slider_refuses_bad_input() -> None:
+    a = np.zeros((4, 4, 3), np.uint8)
+    with pytest.raises(ValueError, match="same size"):
+        slider_html(a, np.zeros((5, 4, 3), np.uint8), "a", "b")
+    with pytest.raises(ValueError, match="zoom"):
+        slider_html(a, a, "a", "b", zoom=0)
+    with pytest.raises(TypeError, match="uint8"):
+        png_data_uri(a.astype(np.float32))
+
+
+# --- figures are pure ----------------------------------------------------------------------------------------
+def test_figure_builders_return_figures_and_do_not_mutate_inputs() -> None:
+    rng = np.random.default_rng(1)
+    images = {"HR": rng.integers(0, 256, (32, 32, 3), dtype=np.uint8), "SR": np.zeros((32, 32, 3), np.uint8)}
+    maps = {"a": rng.random((4, 4)).astype(np.float32), "b": rng.random((4, 4)).astype(np.float32)}
+    table = pd.DataFrame(
+        {"method": ["HR", "SR"], "var_gx": [1.0, 0.5], "var_gy": [1.2, 0.4], "psnr": [np.inf, 30]}
+    )
+    logs = pd.DataFrame(
+        {"run": ["r"] * 3, "step": [0, 1, 2], "loss": [3.0, 2.0, 1.0], "val_psnr": [np.nan, 20, 21]}
+    )
+    gains = pd.DataFrame({"pair": ["p"], "image": ["i"], "psnr_base": [30.0], "psnr_gain": [0.2]})
+    inputs = [images, maps, table, logs, gains]
+    before = copy.deepcopy(inputs)
+    built = [
+        figures.image_grid(images),
+        figures.heatmap_grid(maps),
+        figures.heatmap_grid(maps, symmetric=False),
+        figures.variance_heatmap(maps["a"], "v", 8, 8, highlight=maps["a"] > 0.5),
+        figures.histogram_overlay(maps, highlight=(-1.0, 0.0)),
+        figures.mean_variance_bars(table),
+        figures.metric_bars(table, "psnr"),
+        figures.gain_scatter(gains),
+        figures.training_curves(logs, ["loss", "val_psnr"], "t", log_y=True),
+        figures.deficit_overlay(images["HR"], maps["a"], 8, 8),
+        figures.crop_figure(images, (4, 4, 8, 8), "HR"),
+        figures.sweep_figure(pd.DataFrame({"gv_weight": [0, 0.1], "psnr": [1, 2]}), "gv_weight", "psnr"),
+    ]
+    assert all(isinstance(fig, go.Figure) for fig in built)
+    for original, now in zip(before, inputs):
+        if isinstance(original, pd.DataFrame):
+            pd.testing.assert_frame_equal(original, now)
+        else:
+            for key in original:
+                np.testing.assert_array_equal(original[key], now[key])
+
+
+def test_variance_heatmap_hover_names_patch_position() -> None:
+    fig = figures.variance_heatmap(np.ones((2, 3)), "v", patch_size=8, stride=4)
+    assert fig.data[0].text[1][2] == "patch (row 1, col 2) at pixel y=4, x=8, 8x8"
+
+
+# --- downloads, paper table, analysis ------------------------------------------------------------------------
+@pytest.mark.parametrize("fmt", ["NPY", "CSV", "PNG"])
+def test_encode_map_round_trips(fmt: str) -> None:
+    values = np.arange(6, dtype=np.float32).reshape(2, 3)
+    payload, name, _ = downloads.encode_map(values, "Variance Gx", fmt, log=True)
+    assert name == f"variance_gx.{fmt.lower()}"
+    if fmt == "NPY":
+        np.testing.assert_array_equal(np.load(io.BytesIO(payload)), values)
+    elif fmt == "CSV":
+        assert pd.read_csv(io.BytesIO(payload))["value"].tolist() == values.ravel().tolist()
+    else:
+        assert np.asarray(Image.open(io.BytesIO(payload))).shape == (2, 3)
+
+
+def test_paper_table_matches_paper_md() -> None:
+    path = catalog.find_paper_markdown()
+    if path is None:
+        pytest.skip("PAPER.md not found")
+    table = catalog.paper_table(path.read_text())
+    assert len(table) == 4 * 3 * 6
+    row = table[(table["set"] == "Set5") & (table["scale"] == 2) & (table["arch"] == "VDSR")]
+    assert row.set_index("loss")["psnr"].to_dict() == {"L2": 30.38, "L2+GV": 31.21}
+
+
+def test_method_metrics_and_deficit() -> None:
+    torch.manual_seed(0)
+    hr = torch.randint(0, 256, (1, 3, 48, 48)).float() / 255  # on the 8-bit grid, like a decoded file
+    blurred = analysis.degrade(hr, "gaussian blur", 2.0)
+    table = analysis.method_metrics({"HR": hr, "blur": blurred}, hr, scale=2)
+    assert table.loc[0, "psnr"] == np.inf and table.loc[0, "var_ratio"] == pytest.approx(1.0)
+    assert table.loc[1, "var_ratio"] < 0.5 and table.loc[1, "gv_distance"] > 0
+    no_ref = analysis.method_metrics({"blur": blurred}, None, scale=2)
+    assert np.isnan(no_ref.loc[0, "psnr"]) and no_ref.loc[0, "var_gx"] > 0
+    settings = analysis.GradientSettings()
+    deficit = analysis.variance_deficit(
+        analysis.compute_maps(blurred, settings).variance, analysis.compute_maps(hr, settings).variance
+    )
+    assert deficit.shape == (1, 6, 6) and (deficit < 0).all()
+
+
+@pytest.mark.parametrize("kind", list(analysis.DEGRADATIONS))
+def test_degradations_keep_size_and_range(kind: str) -> None:
+    x = torch.rand(1, 3, 20, 24)
+    y = analysis.degrade(x, kind, {"jpeg": 10}.get(kind, 2.0))
+    assert y.shape == x.shape and float(y.min()) >= 0 and float(y.max()) <= 1
+    assert torch.equal(y, analysis.degrade(x, kind, {"jpeg": 10}.get(kind, 2.0)))
+
+
+def test_tiled_super_resolution_matches_one_pass() -> None:
+    import gvcore
+
+    torch.manual_seed(0)
+    model = gvcore.build_model("espcn", 2).eval()
+    lr = torch.rand(1, 3, 40, 52)
+    whole = analysis.super_resolve(model, lr, 2, tile=64)
+    tiled = analysis.super_resolve(model, lr, 2, tile=16, overlap=8)
+    torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=0)
+
+
+def test_gv_gains_pairs_l1_and_gv_rows() -> None:
+    table = pd.DataFrame(
+        {
+            "method": ["a", "b", "a", "b"],
+            "arch": ["espcn"] * 4,
+            "gv_weight": [0.0, 0.1, 0.0, 0.1],
+            "scale": [2] * 4,
+            "image": ["i", "i", "j", "j"],
+            "psnr": [30.0, 30.5, 20.0, 19.0],
+        }
+    )
+    gains = analysis.gv_gains(table)
+    assert gains["psnr_gain"].tolist() == [0.5, -1.0] and gains["pair"].iloc[0] == "espcn x2 λ=0.1"
