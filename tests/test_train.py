@@ -195,9 +195,10 @@ class TestRun:
         proc = subprocess.Popen([*args, str(victim)], cwd=ROOT, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and proc.poll() is None:
-            if (victim / "resume.pt").exists() and (victim / "log.csv").exists():
-                if len((victim / "log.csv").read_text().splitlines()) >= 6:  # a few steps past a checkpoint
-                    break
+            log = victim / "log.csv"
+            # a few steps past the first checkpoint (step 3), before the end
+            if (victim / "resume.pt").exists() and log.exists() and len(log.read_text().splitlines()) >= 6:
+                break
             time.sleep(0.02)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
