@@ -13,9 +13,11 @@ OpenCV and PIL bicubic differ and shift PSNR by tenths of a dB. This module re-d
 
 Instead of gathering rows per output pixel, the contributions of each axis are folded into a weight matrix
 (mirror padding included), built once in float64 and cached, and the image is resized by two matrix products,
-``Y = A_h @ X @ A_w^T``, each computed block-banded (only the non-zero band of ``A`` is multiplied). MATLAB resizes the dimension with the *smaller* scale factor first
-(ties: height first) and so does this function; BasicSR's port always does height first, which is the same
-order whenever both axes share one scale. The order only changes rounding (products are associative).
+``Y = A_h @ X @ A_w^T``, computed as one small GEMM over
+strided windows when the geometry is periodic (integer scales), densely otherwise. MATLAB resizes the dimension with the *smaller* scale factor first
+(ties: height first); BasicSR's port always does height first. Here the order is picked for speed (height first
+when the image shrinks, width first when it grows): the products are associative, so the order only changes
+float rounding (~1e-7 in float32, ~1e-15 in float64).
 """
 
 from __future__ import annotations
@@ -81,6 +83,21 @@ def resize_matrix(
         >>> tuple(m.shape), [round(v, 6) for v in m.sum(dim=1).tolist()]
         ((2, 4), [1.0, 1.0])
     """
+    indices, weights = _contributions(out_length, scale, antialiasing, device)
+    k = _mirror(indices, in_length)
+    matrix = torch.zeros(out_length, in_length, dtype=torch.float64, device=device)
+    matrix.scatter_add_(1, k, weights)
+    return matrix
+
+
+def _contributions(
+    out_length: int, scale: float, antialiasing: bool, device: torch.device | str | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """MATLAB's ``contributions``: 0-based input indices (not yet mirrored) and normalised weights.
+
+    Returns:
+        ``(indices, weights)``, each ``(out_length, taps)``; ``indices`` int64, ``weights`` float64.
+    """
     width = KERNEL_WIDTH
     stretch = 1.0
     if scale < 1 and antialiasing:
@@ -93,13 +110,14 @@ def resize_matrix(
     indices = left.unsqueeze(1) + torch.arange(taps, dtype=torch.float64, device=device)  # 1-based
     weights = stretch * cubic(stretch * (u.unsqueeze(1) - indices))
     weights = weights / weights.sum(dim=1, keepdim=True)
-    # Symmetric mirror: aux = [1..n, n..1]; index -> aux[(index - 1) mod 2n] (0-based result below).
-    period = 2 * in_length
-    k = torch.remainder(indices.long() - 1, period)
-    k = torch.where(k < in_length, k, period - 1 - k)
-    matrix = torch.zeros(out_length, in_length, dtype=torch.float64, device=device)
-    matrix.scatter_add_(1, k, weights)
-    return matrix
+    return indices.long() - 1, weights
+
+
+def _mirror(indices: torch.Tensor, length: int) -> torch.Tensor:
+    """Fold 0-based indices into ``[0, length)`` by symmetric mirroring (``0 1 .. n-1 n-1 .. 1 0``)."""
+    period = 2 * length
+    k = torch.remainder(indices, period)
+    return torch.where(k < length, k, period - 1 - k)
 
 
 def _output_size(
@@ -168,51 +186,73 @@ def imresize(
 
     compute_dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
     y = x.to(compute_dtype).reshape(-1, in_h, in_w)
-    along_h = _BandedResizer.get(in_h, out_h, scale_h, antialiasing)
-    along_w = _BandedResizer.get(in_w, out_w, scale_w, antialiasing)
-    if scale_h <= scale_w:  # MATLAB: smaller scale factor first, ties -> height first
-        y = along_w.apply_last(along_h.apply_middle(y))
+    along_h = _AxisResizer.get(in_h, out_h, scale_h, antialiasing)
+    along_w = _AxisResizer.get(in_w, out_w, scale_w, antialiasing)
+    # Both passes gather whole rows (the fast direction); the W pass runs on a transposed copy. Upscaling
+    # resizes W first so the transposed copies are of the smaller images. The order only changes rounding.
+    if out_h * out_w <= in_h * in_w:
+        y = along_h.resize_rows(y)
+        y = along_w.resize_rows(y.transpose(1, 2).contiguous()).transpose(1, 2)
     else:
-        y = along_h.apply_middle(along_w.apply_last(y))
+        y = along_w.resize_rows(y.transpose(1, 2).contiguous())
+        y = along_h.resize_rows(y.transpose(1, 2).contiguous())
     return y.reshape(*x.shape[:-2], out_h, out_w).to(x.dtype)
 
 
-class _BandedResizer:
-    """One axis of ``imresize`` as a block-banded matrix product.
+class _AxisResizer:
+    """One axis of ``imresize``: the same weights and sums as ``resize_matrix(...) @ signal``, computed fast.
 
-    The dense ``(out, in)`` matrix of :func:`resize_matrix` is mostly zeros (each output sample has
-    ``ceil(width) + 2`` taps). Output samples are grouped in blocks of ``BLOCK`` consecutive rows; each block
-    only reads a window of ``window`` consecutive inputs, so the axis is resized by one batched matrix product
-    of ``(blocks, BLOCK, window)`` weights with the gathered input windows -- the same weights and sums as the
-    dense product, a fraction of the work when upscaling. When the window is not much smaller than the input,
-    the dense matrix is used directly. Matrices are built once per geometry (float64, CPU) and cached.
+    * **Periodic geometry** (integer up- or down-scaling, the SR case): the contributions repeat -- every
+      ``period`` outputs use the same weights, shifted by ``shift`` inputs. The input is mirror-padded once
+      (an index gather), cut into overlapping windows by a strided view, and all windows are multiplied by
+      one small ``(outputs_per_group, window)`` weight matrix: a single GEMM.
+    * **Otherwise** (``size=`` with arbitrary ratios): the dense ``(out, in)`` matrix product.
+
+    Instances are built once per geometry in float64 on the CPU and cached.
     """
 
-    BLOCK = 32
-    _cache: dict[tuple[int, int, float, bool], _BandedResizer] = {}
+    GROUP = 16  # outputs per weight group in the periodic path (a GEMM-friendly size)
+    _cache: dict[tuple[int, int, float, bool], _AxisResizer] = {}
 
     def __init__(self, in_length: int, out_length: int, scale: float, antialiasing: bool) -> None:
-        dense = resize_matrix(in_length, out_length, scale, antialiasing)
         self.out_length = out_length
-        blocks = -(-out_length // self.BLOCK)
-        padded = torch.zeros(blocks * self.BLOCK, in_length, dtype=torch.float64)
-        padded[:out_length] = dense
-        rows = padded.view(blocks, self.BLOCK, in_length)
-        used = rows.ne(0).any(dim=1)  # (blocks, in): inputs each block reads
-        cols = torch.arange(in_length)
-        first = torch.where(used, cols, in_length).amin(dim=1)
-        last = torch.where(used, cols, -1).amax(dim=1)
-        window = int((last - first).clamp(min=0).max()) + 1
+        indices, weights = _contributions(out_length, scale, antialiasing)
+        period_shift = self._find_period(indices, weights)
         self.dense: torch.Tensor | None = None
-        if blocks == 1 or 2 * window > in_length:
-            self.dense = dense
+        if period_shift is None:
+            self.dense = resize_matrix(in_length, out_length, scale, antialiasing)
             return
-        start = first.clamp(max=in_length - window)
-        self.index = start.unsqueeze(1) + torch.arange(window)  # (blocks, window)
-        self.weights = rows.gather(2, self.index.unsqueeze(1).expand(blocks, self.BLOCK, window))
+        period, shift = period_shift
+        repeats = max(1, self.GROUP // period)
+        group, self.step = period * repeats, shift * repeats
+        group = min(group, out_length)
+        offsets = indices[:group] - indices[0, 0]
+        self.window = int(offsets.max()) + 1
+        matrix = torch.zeros(group, self.window, dtype=torch.float64)
+        matrix.scatter_add_(1, offsets, weights[:group])
+        self.matrix = matrix
+        groups = -(-out_length // group)
+        positions = indices[0, 0] + torch.arange((groups - 1) * self.step + self.window)
+        self.positions = _mirror(positions, in_length)
+
+    @staticmethod
+    def _find_period(
+        indices: torch.Tensor, weights: torch.Tensor, max_period: int = 8
+    ) -> tuple[int, int] | None:
+        """Smallest ``p`` with ``weights[o + p] == weights[o]`` and a constant index shift, if any."""
+        n = indices.shape[0]
+        for p in range(1, min(max_period, n - 1) + 1):
+            shift = indices[p:, 0] - indices[:-p, 0]
+            if (
+                bool((shift == shift[0]).all())
+                and bool((indices[p:] - indices[:-p] == shift[0]).all())
+                and torch.allclose(weights[p:], weights[:-p], rtol=0.0, atol=1e-13)
+            ):
+                return p, int(shift[0])
+        return None
 
     @classmethod
-    def get(cls, in_length: int, out_length: int, scale: float, antialiasing: bool) -> _BandedResizer:
+    def get(cls, in_length: int, out_length: int, scale: float, antialiasing: bool) -> _AxisResizer:
         key = (in_length, out_length, float(scale), antialiasing)
         resizer = cls._cache.get(key)
         if resizer is None:
@@ -221,17 +261,11 @@ class _BandedResizer:
             resizer = cls._cache[key] = cls(in_length, out_length, scale, antialiasing)
         return resizer
 
-    def apply_middle(self, y: torch.Tensor) -> torch.Tensor:
-        """Resize ``(N, L, M)`` along ``L`` (the middle axis)."""
+    def resize_rows(self, y: torch.Tensor) -> torch.Tensor:
+        """Resize ``(N, L, M)`` along ``L`` (whole rows of ``M`` values are gathered and combined)."""
         if self.dense is not None:
             return torch.matmul(self.dense.to(y.device, y.dtype), y)
-        index = self.index.to(y.device)
-        windows = y[:, index, :]  # (N, blocks, window, M)
-        out = torch.matmul(self.weights.to(y.device, y.dtype), windows)  # (N, blocks, BLOCK, M)
+        padded = y.index_select(1, self.positions.to(y.device))
+        windows = padded.unfold(1, self.window, self.step)  # (N, groups, M, window)
+        out = torch.matmul(self.matrix.to(y.device, y.dtype), windows.transpose(-1, -2))
         return out.reshape(y.shape[0], -1, y.shape[2])[:, : self.out_length]
-
-    def apply_last(self, y: torch.Tensor) -> torch.Tensor:
-        """Resize ``(N, M, L)`` along ``L`` (the last axis)."""
-        if self.dense is not None:
-            return torch.matmul(y, self.dense.to(y.device, y.dtype).T)
-        return self.apply_middle(y.transpose(1, 2).contiguous()).transpose(1, 2).contiguous()
