@@ -96,12 +96,16 @@ class _FastVariance(torch.autograd.Function):
         grad_g.add_(tmp[..., 2:, :]).sub_(tmp[..., :-2, :])
         del q, tmp
         # adjoint of the gray conversion (or identity per channel), zero outside the rows/columns that were read
-        scale = grad_g if weights is None else grad_g * grad_g.new_tensor(weights).view(1, 3, 1, 1)
-        if (h1, w1) == (h, w):
-            grad_x = scale
+        # (Python-scalar multiplies, no host-to-device copy: the backward stays CUDA-graph capturable)
+        if (h1, w1) == (h, w) and weights is None:
+            grad_x = grad_g
         else:
-            grad_x = scale.new_zeros(b, c, h, w)
-            grad_x[..., :h1, :w1] = scale
+            grad_x = grad_g.new_empty(b, c, h, w) if (h1, w1) == (h, w) else grad_g.new_zeros(b, c, h, w)
+            if weights is None:
+                grad_x[..., :h1, :w1] = grad_g
+            else:
+                for channel, weight in enumerate(weights):
+                    torch.mul(grad_g, weight, out=grad_x[:, channel : channel + 1, :h1, :w1])
         return grad_x.to(ctx.in_dtype), None, None, None, None, None
 
 
