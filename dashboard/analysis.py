@@ -7,7 +7,6 @@ Inputs are ``(1, C, H, W)`` float tensors in [0, 1]; outputs are numpy arrays or
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Literal
 
@@ -114,47 +113,17 @@ def bicubic_upscale(lr: torch.Tensor, scale: int) -> torch.Tensor:
 
 @torch.no_grad()
 def super_resolve(
-    model: torch.nn.Module,
-    lr: torch.Tensor,
-    scale: int,
-    tile: int = 192,
-    overlap: int = 8,
-    progress: Callable[[float], None] | None = None,
+    model: torch.nn.Module, lr: torch.Tensor, scale: int, tile: int = 192, overlap: int = 16
 ) -> torch.Tensor:
-    """Run ``model`` on ``lr`` tile by tile (bounded memory), returning a ``(1, 3, sH, sW)`` tensor in [0, 1].
+    """Run ``model`` on ``lr`` tile by tile (:func:`gvcore.evaluate.tiled_forward`, bounded memory) on the
+    model's device; return a ``(1, 3, sH, sW)`` float32 CPU tensor clamped to [0, 1]."""
+    from gvcore.evaluate import tiled_forward
 
-    Tiles of ``tile`` LR pixels overlap by ``overlap`` pixels on each side; only each tile's centre is kept,
-    so seams are invisible for models whose receptive field is below ``overlap`` LR pixels. Small images are
-    processed in one pass. Runs on the model's device.
-    """
     param = next(model.parameters(), None)
     device = param.device if param is not None else torch.device("cpu")
     dtype = param.dtype if param is not None else torch.float32
-    _, c, h, w = lr.shape
-    if h <= tile and w <= tile:
-        out = model(lr.to(device=device, dtype=dtype)).float().clamp(0, 1).cpu()
-        if progress:
-            progress(1.0)
-        return out
-    out = torch.zeros(1, c, h * scale, w * scale)
-    rows = list(range(0, h, tile))
-    cols = list(range(0, w, tile))
-    total, done = len(rows) * len(cols), 0
-    for top in rows:
-        for left in cols:
-            t0, l0 = max(top - overlap, 0), max(left - overlap, 0)
-            t1, l1 = min(top + tile + overlap, h), min(left + tile + overlap, w)
-            piece = model(lr[..., t0:t1, l0:l1].to(device=device, dtype=dtype)).float().clamp(0, 1).cpu()
-            bottom, right = min(top + tile, h), min(left + tile, w)
-            out[..., top * scale : bottom * scale, left * scale : right * scale] = piece[
-                ...,
-                (top - t0) * scale : (bottom - t0) * scale,
-                (left - l0) * scale : (right - l0) * scale,
-            ]
-            done += 1
-            if progress:
-                progress(done / total)
-    return out
+    out = tiled_forward(model, lr.to(device=device, dtype=dtype), scale, tile=tile, overlap=overlap)
+    return out.float().clamp(0, 1).cpu()
 
 
 def compute_maps(x: torch.Tensor, settings: GradientSettings) -> MapSet:
@@ -221,9 +190,10 @@ def method_metrics(
     protocol: str = "standard",
     settings: GradientSettings | None = None,
 ) -> pd.DataFrame:
-    """One row per method: PSNR/SSIM (8-bit quantised, ``protocol``), GV distance and gradient-variance stats.
+    """One row per method: PSNR/SSIM under ``protocol``, GV distance and gradient-variance statistics.
 
-    With ``hr=None`` (LR-only input) the columns that need a reference are left empty (NaN).
+    Outputs are scored like ``gvcore eval``: rounded to 8 bits under the standard protocol, clamped only under
+    the official one. With ``hr=None`` (LR-only input) the columns that need a reference are left empty (NaN).
     """
     from gvcore.metrics import evaluate_pair, quantize_8bit
 
@@ -238,7 +208,7 @@ def method_metrics(
         var_gx, var_gy = float(maps.vx.mean()), float(maps.vy.mean())
         row: dict[str, object] = {"method": name, "var_gx": var_gx, "var_gy": var_gy}
         if hr is not None and hr_var is not None:
-            q = quantize_8bit(out.float())
+            q = quantize_8bit(out.float()) if protocol == "standard" else out.float().clamp(0, 1)
             pair = evaluate_pair(q, hr.float(), scale=scale, protocol=protocol)  # type: ignore[arg-type]
             row |= {
                 "psnr": float(pair.psnr[0]),

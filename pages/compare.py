@@ -221,8 +221,6 @@ metrics = loaders.metrics_for(outputs_key, scale, protocol, {n: outputs[n] for n
 if hr is None:
     metrics = metrics.drop(columns=["psnr", "ssim", "gv_distance", "var_ratio"])
     st.caption("LR-only input: PSNR, SSIM and GV distance need an HR reference and are hidden.")
-st.subheader(
-    f"Metrics ({protocol} protocol, outputs rounded to 8 bits)" if hr is not None else "Gradient variance"
-)
+st.subheader(f"Metrics ({protocol} protocol)" if hr is not None else "Gradient variance")
 widgets.table(metrics.round(4), "comparison metrics", key="cmp-table")
 widgets.chart(figures.mean_variance_bars(metrics), "mean variance per method", key="cmp-bars")

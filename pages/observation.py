@@ -69,13 +69,17 @@ st.markdown(
     f"ICASSP 2022) penalises that gap. Share of HR gradient variance kept on *{image_name}* at x{scale}: {kept}."
 )
 
-# --- images with synchronised zoom ---------------------------------------------------------------------------
+# --- the four images (lossless PNG) ---------------------------------------------------------------------------
 height, width = bundle["size"]
 shown, factor = {}, 1
 for name, img in images.items():
     shown[name], factor = widgets.as_display(img)
 widgets.downsample_note(factor, (height, width))
-widgets.chart(figures.image_grid(shown, columns=4, height=300), "outputs", key="obs-images")
+for column, (name, img) in zip(st.columns(len(shown)), shown.items()):
+    column.image(img, caption=name, output_format="PNG", width="stretch")
+st.caption(
+    "Lossless PNG. For synchronised zoom, a before/after slider and uploads, open *Compare checkpoints*."
+)
 
 # --- variance maps and gradient maps (only the open tab is computed and sent) ---------------------------------
 tab_var, tab_gx, tab_gy = st.tabs(
@@ -119,11 +123,11 @@ with col_hist:
 with col_bar:
     widgets.chart(figures.mean_variance_bars(metrics), "mean variance", key="obs-bars")
 
-st.subheader(f"Metrics on {image_name}, x{scale} ({protocol} protocol, outputs rounded to 8 bits)")
+st.subheader(f"Metrics on {image_name}, x{scale} ({protocol} protocol)")
 widgets.table(metrics.round(4), f"metrics {image_name} x{scale}", key="obs-table")
 st.caption(
-    "gv_distance: the GV loss (p=8, Sobel, gray) against HR; var_ratio: mean patch variance of the output's "
-    "gradients divided by HR's."
+    "Scored like `gvcore eval`: outputs rounded to 8 bits (standard) or clamped (official). gv_distance: the GV "
+    "loss (p=8, Sobel, gray) against HR; var_ratio: mean patch variance of the output's gradients over HR's."
 )
 
 # --- the bundled reproduction's numbers for the same image ---------------------------------------------------
