@@ -333,9 +333,7 @@ def reproduce(
         "plan": dataclasses.asdict(plan),
         "lambda": lam,
         "lambda_reason": why,
-        "eval_data": "bundled test split"
-        if eval_data == "bundled"
-        else f"first {plan.eval_images} test images",
+        "eval_data": eval_data,  # "bundled" (the test split) or the folder of the images scored
         "checkpoints": files,
         "gvcore_version": __version__,
         "torch_version": torch.__version__,
@@ -397,9 +395,9 @@ def verify(
     unknown = wanted - set(files)
     if unknown:
         raise ValueError(f"unknown methods {sorted(unknown)}; shipped: {sorted(files)}")
-    data = "bundled" if meta["eval_data"] == "bundled test split" else None
-    if data is None:
-        raise ValueError("verify needs a reproduction evaluated on the whole bundled test split")
+    data = meta["eval_data"]
+    if data != "bundled" and not Path(data).is_dir():
+        raise ValueError(f"the images this reproduction was scored on are gone: {data}")
     worst: dict[str, float] = {}
     problems = []
     protocols: tuple[Protocol, ...] = ("standard", "official")
@@ -515,7 +513,8 @@ def write_summary(path: Path, tables: dict[str, Any], sweep: Any, meta: dict[str
         "",
         f"Command: `{meta['command']}` — wall time {meta['wall_time_s']:.0f} s with {meta['jobs']} jobs on "
         f"{meta['cpu_count']} CPU cores; {plan['steps']} steps, batch {plan['batch_size']}, crop {plan['crop']}, "
-        f"seed {plan['seed']}; L1+GV with λ = {meta['lambda']:g}. Test data: {meta['eval_data']}.",
+        f"seed {plan['seed']}; L1+GV with λ = {meta['lambda']:g}. Test data: "
+        f"{'the bundled test split' if meta['eval_data'] == 'bundled' else meta['eval_data']}.",
         "",
         f"## The observation: mean gradient variance of the outputs (standard protocol, seed {plan['seed']})",
         "",

@@ -421,22 +421,26 @@ def _broadcast_error(ctx: _Dist, error: str | None) -> None:
         raise ValueError(error)
 
 
-#: decoded training images by (files, scale, protocol): runs in one process (the reproduction) decode once.
+#: decoded images by (files, scale, protocol): runs in one process (the reproduction) decode them once.
 _PAIR_CACHE: dict[tuple[Any, ...], list[ImagePair]] = {}
+
+
+def _cached_pairs(
+    data: str, split: Literal["train", "test"], scale: int, protocol: Protocol
+) -> list[ImagePair]:
+    sources = resolve_images(data, split)
+    files = tuple((str(s.hr_path), s.hr_path.stat().st_mtime_ns, s.hr_path.stat().st_size) for s in sources)
+    key = (files, scale, protocol)
+    if key not in _PAIR_CACHE:
+        if len(_PAIR_CACHE) >= 8:
+            _PAIR_CACHE.pop(next(iter(_PAIR_CACHE)))
+        _PAIR_CACHE[key] = load_pairs(sources, scale, protocol)
+    return _PAIR_CACHE[key]
 
 
 def _training_pairs(config: TrainConfig) -> list[ImagePair]:
     sources = resolve_images(config.data, "train")
-    key = (
-        tuple((str(s.hr_path), s.hr_path.stat().st_mtime_ns, s.hr_path.stat().st_size) for s in sources),
-        config.scale,
-        config.protocol,
-    )
-    if key not in _PAIR_CACHE:
-        if len(_PAIR_CACHE) >= 4:
-            _PAIR_CACHE.pop(next(iter(_PAIR_CACHE)))
-        _PAIR_CACHE[key] = load_pairs(sources, config.scale, config.protocol)
-    pairs = _PAIR_CACHE[key]
+    pairs = _cached_pairs(config.data, "train", config.scale, config.protocol)
     for source, pair in zip(sources, pairs):
         h, w = pair.hr.shape[-2:]
         if min(h, w) < config.crop:
@@ -476,10 +480,11 @@ def _setup_and_run(config: TrainConfig) -> RunResult:
     dataset = PatchDataset(pairs, config.scale, config.crop, config.seed)
     val_pairs = []
     if config.val_every and config.val_data != "none":
-        val_sources = resolve_images(str(config.val_data), "test")[: config.val_images]
         val_pairs = [
             center_crop_pair(p, config.scale, config.val_crop)
-            for p in load_pairs(val_sources, config.scale, config.protocol)
+            for p in _cached_pairs(str(config.val_data), "test", config.scale, config.protocol)[
+                : config.val_images
+            ]
         ]
     torch.manual_seed(config.seed)
     model = build_model(config.arch, config.scale, **config.arch_kwargs).to(device)

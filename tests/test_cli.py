@@ -1,0 +1,138 @@
+"""The ``gvcore`` command line: happy paths and bad input (exit 2, one line, nothing left behind)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+from gvcore.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("cli_images")
+    rng = np.random.default_rng(2)
+    for i in range(2):
+        Image.fromarray((rng.random((36, 40, 3)) * 255).astype(np.uint8)).save(folder / f"im{i}.png")
+    return folder
+
+
+def _train_args(data: Path | str, out: Path, *extra: str) -> list[str]:
+    return [
+        "train", "--arch", "espcn", "--scale", "2", "--loss", "l1+gv", "--data", str(data), "--steps", "2",
+        "--batch-size", "2", "--crop", "16", "--out", str(out), "--seed", "0", "--val-every", "0",
+        "--threads", "1", "--no-progress", *extra,
+    ]  # fmt: skip
+
+
+def _error(capsys: pytest.CaptureFixture[str], args: list[str]) -> str:
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_train_then_eval(images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    assert main(_train_args(images, run, "--gv-weight", "0.3", "--gv-patch-size", "4")) == 0
+    assert {p.name for p in run.iterdir()} == {"config.json", "log.csv", "last.safetensors", "resume.pt"}
+    capsys.readouterr()
+    csv_path = tmp_path / "eval.csv"
+    args = ["eval", "--ckpt", str(run / "last.safetensors"), "--data", str(images), "--scale", "2"]
+    assert main([*args, "--protocol", "official", "--csv", str(csv_path), "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("| method | images | psnr") and "espcn-x2-l1+gv-s0" in out
+    frame = pd.read_csv(csv_path)
+    assert set(frame["protocol"]) == {"official"} and set(frame["gv_weight"].dropna()) == {0.3}
+
+
+class TestTrainErrors:
+    def test_missing_folder(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        line = _error(capsys, _train_args(tmp_path / "nope", tmp_path / "run"))
+        assert line.startswith("gvcore train: error: data folder") and "does not exist" in line
+        assert not (tmp_path / "run").exists()
+
+    def test_empty_folder(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        (tmp_path / "empty").mkdir()
+        assert "is empty" in _error(capsys, _train_args(tmp_path / "empty", tmp_path / "run"))
+        assert not (tmp_path / "run").exists()
+
+    def test_no_images(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        (tmp_path / "docs").mkdir()
+        (tmp_path / "docs" / "readme.txt").write_text("hi")
+        assert "no images" in _error(capsys, _train_args(tmp_path / "docs", tmp_path / "run"))
+        assert not (tmp_path / "run").exists()
+
+    def test_images_smaller_than_crop(
+        self, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        args = _train_args(images, tmp_path / "run")
+        args[args.index("--crop") + 1] = "64"
+        line = _error(capsys, args)
+        assert "im0.png is 36x40" in line and "smaller than the crop 64x64" in line
+        assert not (tmp_path / "run").exists()
+
+    def test_unknown_arch_and_loss(
+        self, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        args = _train_args(images, tmp_path / "run")
+        args[args.index("--arch") + 1] = "srgan"
+        assert "arch must be one of 'vdsr', 'vdsr-lite', 'edsr', 'edsr-lite', 'espcn'" in _error(capsys, args)
+        args = _train_args(images, tmp_path / "run")
+        args[args.index("--loss") + 1] = "l1+lpips"
+        assert "loss term must be one of 'l1', 'mse', 'gv'; got 'lpips'" in _error(capsys, args)
+        assert not (tmp_path / "run").exists()
+
+    def test_unwritable_out(self, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        blocker = tmp_path / "file"
+        blocker.write_text("a file, not a folder")
+        assert "is not writable" in _error(capsys, _train_args(images, blocker / "run"))
+        assert blocker.read_text() == "a file, not a folder"
+
+    def test_existing_run(self, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(_train_args(images, tmp_path / "run")) == 0
+        capsys.readouterr()
+        assert "pass --resume" in _error(capsys, _train_args(images, tmp_path / "run"))
+
+
+class TestEvalErrors:
+    def test_scale_mismatch(self, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        assert main(_train_args(images, tmp_path / "run")) == 0
+        capsys.readouterr()
+        ckpt = str(tmp_path / "run" / "last.safetensors")
+        csv_path = tmp_path / "eval.csv"
+        line = _error(
+            capsys, ["eval", "--ckpt", ckpt, "--data", str(images), "--scale", "4", "--csv", str(csv_path)]
+        )
+        assert line.startswith("gvcore eval: error:") and "scale" in line
+        assert not csv_path.exists()
+
+    def test_missing_checkpoint(
+        self, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        line = _error(capsys, ["eval", "--ckpt", str(tmp_path / "none.safetensors"), "--data", str(images)])
+        assert "not found" in line
+
+    def test_unwritable_csv(self, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        line = _error(
+            capsys, ["eval", "--data", str(images), "--scale", "2", "--csv", str(tmp_path / "no" / "x.csv")]
+        )
+        assert "does not exist" in line
+
+
+def test_python_dash_m() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "gvcore", "--help"], cwd=ROOT, capture_output=True, text=True
+    )
+    assert done.returncode == 0 and all(cmd in done.stdout for cmd in ("train", "eval", "reproduce"))
+    bad = subprocess.run([sys.executable, "-m", "gvcore", "train"], cwd=ROOT, capture_output=True, text=True)
+    assert bad.returncode == 2 and "--arch" in bad.stderr
