@@ -19,7 +19,9 @@ from dashboard.state import REPO_ROOT
 __all__ = [
     "CheckpointInfo",
     "find_paper_markdown",
+    "default_log_selection",
     "find_run_dirs",
+    "find_training_logs",
     "list_checkpoints",
     "pair_l1_gv",
     "paper_table",
@@ -141,12 +143,38 @@ def find_run_dirs(roots: list[Path], max_depth: int = 3) -> list[Path]:
     return found
 
 
-def read_run_log(run_dir: Path) -> pd.DataFrame:
-    """A run's ``log.csv`` with numeric columns (empty ``val_*`` cells become NaN) and a ``run`` column."""
-    table = pd.read_csv(run_dir / "log.csv")
+def find_training_logs(roots: list[Path], results: Path) -> dict[str, Path]:
+    """Training logs by display label: ``log.csv`` of run directories under ``roots`` (``parent/run``) and the
+    bundled reproduction's copies in ``<results>/logs/*.csv`` (``shipped/<run>``)."""
+    logs = {f"{run.parent.name}/{run.name}": run / "log.csv" for run in find_run_dirs(roots)}
+    shipped = results / "logs"
+    if shipped.is_dir():
+        logs |= {f"shipped/{path.stem}": path for path in sorted(shipped.glob("*.csv"))}
+    return logs
+
+
+def default_log_selection(labels: list[str], limit: int = 6) -> list[str]:
+    """A sensible default: the first pixel-loss / +GV pair of seed 0 (same run name but ``-gv``), else the first few.
+
+    Example:
+        >>> default_log_selection(["s/a-x2-l1-s0", "s/a-x2-l1-s1", "s/b-x2-l1-s0", "s/b-x2-l1-gv-s0"])
+        ['s/b-x2-l1-s0', 's/b-x2-l1-gv-s0']
+    """
+    for label in labels:
+        if label.endswith("-s0") and "-gv" not in label:
+            partner = label[: -len("-s0")] + "-gv-s0"
+            if partner in labels:
+                return [label, partner]
+    return labels[:limit]
+
+
+def read_run_log(log_path: Path, name: str | None = None) -> pd.DataFrame:
+    """A training log (``log.csv`` format) with numeric columns (empty ``val_*`` cells become NaN) and a
+    ``run`` column (``name``, default the run directory's name)."""
+    table = pd.read_csv(log_path)
     for column in table.columns:
         table[column] = pd.to_numeric(table[column], errors="coerce")
-    table["run"] = run_dir.name
+    table["run"] = name or log_path.parent.name
     return table
 
 

@@ -424,7 +424,8 @@ def sweep_figure(sweep: pd.DataFrame, x: str, y: str) -> go.Figure:
     for index, (name, part) in enumerate(parts):
         part = part.sort_values(x)
         label = " ".join(map(str, name)) if isinstance(name, tuple) else str(name)
-        text = part["gv_weight"].map(lambda w: f"λ={w:g}") if "gv_weight" in part else None
+        weight = next((c for c in ("gv_weight", "lambda") if c in part), None)
+        text = part[weight].map(lambda w: f"λ={w:g}") if weight else None
         fig.add_trace(
             go.Scatter(
                 x=part[x],

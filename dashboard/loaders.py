@@ -170,13 +170,13 @@ def eval_table(path: str, mtime: float) -> pd.DataFrame:
 
 
 @st.cache_data(show_spinner=False)
-def run_logs(run_dirs: tuple[str, ...], signature: str) -> pd.DataFrame:
-    """The ``log.csv`` of every run directory, concatenated with a ``run`` column."""
+def run_logs(logs: tuple[tuple[str, str], ...], signature: str) -> pd.DataFrame:
+    """Training logs ``(label, csv path)`` concatenated, with the label in a ``run`` column."""
     del signature
     frames = []
-    for run in run_dirs:
+    for label, path in logs:
         try:
-            frames.append(catalog.read_run_log(Path(run)))
+            frames.append(catalog.read_run_log(Path(path), label))
         except (OSError, ValueError, pd.errors.ParserError):
             continue
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -26,7 +26,8 @@ scale = mid.selectbox(
     key="obs-scale",
 )
 archs = sorted({i["arch"] for i in usable if i["scale"] == scale})
-arch = right.selectbox("Architecture", archs or ["—"], key="obs-arch")
+preferred = next((i for i, a in enumerate(archs) if a.startswith("vdsr")), 0)  # the paper's main model
+arch = right.selectbox("Architecture", archs or ["—"], index=preferred, key="obs-arch")
 protocol = last.radio(
     "Protocol",
     ["standard", "official"],

@@ -4,6 +4,8 @@ bundled reproduction's lambda sweep."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
@@ -12,26 +14,38 @@ from dashboard import catalog, figures, loaders, state, widgets
 st.title("Training runs")
 
 roots = state.runs_roots()
-runs = catalog.find_run_dirs(roots)
-if not runs:
+available = catalog.find_training_logs(roots, state.results_dir())
+if not available:
     st.info(
-        "No run directories found in " + ", ".join(f"`{r}`" for r in roots) + ". Train one with "
-        "`python -m gvcore train --out runs/<name>` or set GVLAB_RUNS to folders that hold runs."
+        "No training logs found in "
+        + ", ".join(f"`{r}`" for r in roots)
+        + f" or `{state.results_dir() / 'logs'}`. Train one with `python -m gvcore train --out runs/<name>` "
+        "or set GVLAB_RUNS to folders that hold run directories."
     )
 else:
-    labels = {f"{run.parent.name}/{run.name}": run for run in runs}
-    picked = st.multiselect("Runs", list(labels), default=list(labels)[:6], key="runs-picked")
-    chosen = [labels[p] for p in picked]
-    signature = ";".join(f"{r}:{loaders.file_key(r / 'log.csv')}" for r in chosen)
-    logs = loaders.run_logs(tuple(str(r) for r in chosen), signature)
+    labels = list(available)
+    picked = st.multiselect(
+        "Runs (run directories, and `shipped/…`: the bundled reproduction's logs)",
+        labels,
+        default=catalog.default_log_selection(labels),
+        key="runs-picked",
+    )
+    chosen = [(label, str(available[label])) for label in picked]
+    signature = ";".join(f"{path}:{loaders.file_key(path)}" for _, path in chosen)
+    logs = loaders.run_logs(tuple(chosen), signature)
     if logs.empty:
-        st.info("Pick at least one run with a readable log.csv.")
+        st.info("Pick at least one run with a readable log.")
     else:
         configs = pd.DataFrame(
-            [{"run": r.name, **{k: str(v) for k, v in catalog.read_run_config(r).items()}} for r in chosen]
+            [
+                {"run": label, **{k: str(v) for k, v in catalog.read_run_config(Path(path).parent).items()}}
+                for label, path in chosen
+                if Path(path).name == "log.csv"
+            ]
         )
-        with st.expander("Run configurations (config.json)"):
-            widgets.table(configs, "run configs", key="runs-configs")
+        if len(configs.columns) > 1:
+            with st.expander("Run configurations (config.json)"):
+                widgets.table(configs, "run configs", key="runs-configs")
         log_y = st.toggle("Log scale for losses", value=True, key="runs-logy")
         col_loss, col_parts = st.columns(2)
         with col_loss:
