@@ -43,7 +43,10 @@ class ReproPlan:
 
     presets: tuple[str, ...] = ("vdsr-lite", "edsr-lite", "espcn")
     scales: tuple[int, ...] = (2, 4)
-    steps: int = 600
+    #: optimizer steps per preset: ESPCN is ~10x cheaper per step than the others and learns slowest.
+    steps: tuple[tuple[str, int], ...] = (("vdsr-lite", 500), ("edsr-lite", 600), ("espcn", 1500))
+    #: learning-rate overrides per preset (others: the recipe default of gvcore.train).
+    lr: tuple[tuple[str, float], ...] = (("espcn", 2e-3),)
     batch_size: int = 16
     crop: int = 64
     seed: int = 0
@@ -63,7 +66,7 @@ class ReproPlan:
 PLAN = ReproPlan()
 #: CI's few-step version of the same pipeline.
 SMOKE_PLAN = ReproPlan(
-    steps=2,
+    steps=(("vdsr-lite", 2), ("edsr-lite", 2), ("espcn", 3)),
     batch_size=2,
     crop=32,
     extra_seeds=(1,),
@@ -107,11 +110,22 @@ class RunSpec:
         return f"{self.arch}-x{self.scale}-{self.loss}{weight}-s{self.seed}"
 
 
-def _cost(spec: RunSpec) -> float:
-    """Relative cost per step (bench/bench_train_step.py, 1 thread, batch 16, crop 64), for scheduling."""
-    return {"vdsr-lite": 8.0, "edsr-lite": 4.0, "espcn": 1.0}.get(spec.arch, 4.0) / (
-        1 if spec.scale == 2 else 1.2
-    )
+#: seconds per L1 training step, 1 thread, batch 16, crop 64 (bench/bench_train_step.py on this 2-core box);
+#: GV adds <= 10 % (same bench). Used to schedule the longest runs first and to print an estimate.
+SECONDS_PER_STEP: dict[tuple[str, int], float] = {
+    ("vdsr-lite", 2): 0.39,
+    ("vdsr-lite", 4): 0.56,
+    ("edsr-lite", 2): 0.28,
+    ("edsr-lite", 4): 0.17,
+    ("espcn", 2): 0.054,
+    ("espcn", 4): 0.026,
+}
+
+
+def _cost(spec: RunSpec, plan: ReproPlan) -> float:
+    """Estimated training seconds of one run (1 thread, batch 16, crop 64 scaled by the plan's)."""
+    per_step = SECONDS_PER_STEP.get((spec.arch, spec.scale), 0.3) * 1.1
+    return per_step * dict(plan.steps)[spec.arch] * plan.batch_size / 16 * (plan.crop / 64) ** 2
 
 
 def _train_one(spec: RunSpec, plan: ReproPlan, data: str, work: str, threads: int) -> tuple[str, float, dict]:
@@ -127,7 +141,8 @@ def _train_one(spec: RunSpec, plan: ReproPlan, data: str, work: str, threads: in
         out=str(Path(work) / "runs" / spec.name),
         loss=spec.loss,
         data=data,
-        steps=plan.steps,
+        steps=dict(plan.steps)[spec.arch],
+        lr=dict(plan.lr).get(spec.arch),
         batch_size=plan.batch_size,
         crop=plan.crop,
         seed=spec.seed,
@@ -136,7 +151,7 @@ def _train_one(spec: RunSpec, plan: ReproPlan, data: str, work: str, threads: in
         gv_weight=spec.gv_weight if "gv" in spec.loss else None,
         log_every=plan.log_every,
         val_every=plan.val_every,
-        ckpt_every=max(plan.val_every, plan.log_every),
+        ckpt_every=plan.val_every,
         label=spec.label,
         progress=False,
     )
@@ -145,7 +160,12 @@ def _train_one(spec: RunSpec, plan: ReproPlan, data: str, work: str, threads: in
 
 
 def _run_all(specs: list[RunSpec], plan: ReproPlan, data: str, work: Path, jobs: int) -> None:
-    specs = sorted(specs, key=lambda s: -_cost(s))  # longest first balances the workers
+    specs = sorted(specs, key=lambda s: -_cost(s, plan))  # longest first balances the workers
+    estimate = max(sum(_cost(s, plan) for s in specs) / max(1, jobs), max(_cost(s, plan) for s in specs))
+    print(
+        f"      {len(specs)} runs, about {estimate / 60:.0f} min with {jobs} job(s) on a quiet machine",
+        flush=True,
+    )
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
     if jobs <= 1:
         for spec in specs:
@@ -512,7 +532,7 @@ def write_summary(path: Path, tables: dict[str, Any], sweep: Any, meta: dict[str
         "# Bundled reproduction",
         "",
         f"Command: `{meta['command']}` — wall time {meta['wall_time_s']:.0f} s with {meta['jobs']} jobs on "
-        f"{meta['cpu_count']} CPU cores; {plan['steps']} steps, batch {plan['batch_size']}, crop {plan['crop']}, "
+        f"{meta['cpu_count']} CPU cores; steps {', '.join(f'{a} {n}' for a, n in plan['steps'])}, batch {plan['batch_size']}, crop {plan['crop']}, "
         f"seed {plan['seed']}; L1+GV with λ = {meta['lambda']:g}. Test data: "
         f"{'the bundled test split' if meta['eval_data'] == 'bundled' else meta['eval_data']}.",
         "",

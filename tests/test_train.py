@@ -240,3 +240,39 @@ def test_ddp_two_processes_match_one(images: Path, tmp_path: Path) -> None:
     train(_config(images, tmp_path / "one", steps=6, ckpt_every=3))
     a, b = _weights(tmp_path / "ddp"), _weights(tmp_path / "one")
     assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
+
+
+def test_disk_full_keeps_the_previous_checkpoint(
+    images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed write (e.g. ENOSPC) of the resume state leaves the previous one intact and no temp files."""
+    import errno
+
+    import gvcore.train as train_module
+
+    real_save = torch.save
+    calls = {"n": 0}
+
+    def failing_save(obj: object, f: object, *args: object, **kwargs: object) -> None:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            real_save(obj, f, *args, **kwargs)  # a partial file, then the disk is full
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_save(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(train_module.torch, "save", failing_save)
+    run = tmp_path / "run"
+    with pytest.raises(OSError, match="No space left"):
+        train(_config(images, run, steps=8, ckpt_every=2, val_every=0))
+    assert torch.load(run / "resume.pt", weights_only=True)["step"] == 2
+    assert load_model(run / "last.safetensors")[1]["steps"] in (2, 4)
+    assert sorted(p.name for p in run.iterdir()) == [
+        "config.json",
+        "last.safetensors",
+        "log.csv",
+        "resume.pt",
+    ]
+    monkeypatch.setattr(train_module.torch, "save", real_save)
+    train(_config(images, run, steps=8, ckpt_every=2, val_every=0, resume=True))
+    train(_config(images, tmp_path / "straight", steps=8, ckpt_every=2, val_every=0))
+    assert _same_weights(run, tmp_path / "straight")
