@@ -4,7 +4,7 @@
 
 - ``checkpoints/``: an L1 and an L1+GV ESPCN at x2 (random but seeded weights, our safetensors format);
 - ``results/``: ``eval_standard.csv``, ``eval_official.csv`` (tidy format of docs/ARCHITECTURE.md),
-  ``summary.md``, ``lambda_sweep.csv``, ``reproduce_meta.json``;
+  ``summary.md``, ``lambda_sweep.csv``, ``reproduce_meta.json``, ``logs/*.csv`` (as ``gvcore reproduce``);
 - ``runs/``: two run directories (L1 and L1+GV) with ``log.csv`` and ``config.json``.
 
 Numbers in the CSVs are synthetic (deterministic), only their format matters here.
@@ -62,8 +62,8 @@ def make_fixture_assets(root: Path) -> Path:
                         "scale": SCALE,
                         "protocol": protocol,
                         "image": image,
-                        "psnr": np.inf if method == "HR" else base + rng.normal(0, 0.3),
-                        "ssim": 1.0 if method == "HR" else 0.85 + rng.normal(0, 0.01),
+                        "psnr": np.nan if method == "HR" else base + rng.normal(0, 0.3),
+                        "ssim": np.nan if method == "HR" else 0.85 + rng.normal(0, 0.01),
                         "gv_distance": 0.0 if method == "HR" else abs(rng.normal(0.05, 0.01)),
                         "var_gx": abs(rng.normal(0.5, 0.1)),
                         "var_gy": abs(rng.normal(0.5, 0.1)),
@@ -75,15 +75,13 @@ def make_fixture_assets(root: Path) -> Path:
     (root / "results" / "summary.md").write_text("# Fixture summary\n\nSynthetic numbers for tests.\n")
     pd.DataFrame(
         {
-            "gv_weight": [0.0, 0.03, 0.1, 0.3],
+            "lambda": [0.0, 0.03, 0.1, 0.3],
             "psnr": [29.0, 29.1, 29.05, 28.7],
             "ssim": [0.85, 0.86, 0.86, 0.85],
             "var_ratio": [0.55, 0.62, 0.71, 0.83],
         }
     ).to_csv(root / "results" / "lambda_sweep.csv", index=False)
-    (root / "results" / "reproduce_meta.json").write_text(
-        json.dumps({"fixture": True, "shipped_gv_weight": 0.1})
-    )
+    (root / "results" / "reproduce_meta.json").write_text(json.dumps({"fixture": True, "lambda": 0.1}))
     for gv_weight in LABELS:
         run = root / "runs" / f"{ARCH}_x{SCALE}_{'l1gv' if gv_weight else 'l1'}"
         run.mkdir(parents=True, exist_ok=True)
@@ -107,5 +105,7 @@ def make_fixture_assets(root: Path) -> Path:
         ):
             log[column] = np.where(steps % 40 == 0, values, np.nan)
         log.to_csv(run / "log.csv", index=False)
+        (root / "results" / "logs").mkdir(exist_ok=True)
+        log.to_csv(root / "results" / "logs" / f"{run.name}.csv", index=False)  # the shipped copies
         (run / "config.json").write_text(json.dumps({"arch": ARCH, "scale": SCALE, "gv_weight": gv_weight}))
     return root
