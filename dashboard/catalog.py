@@ -20,6 +20,7 @@ __all__ = [
     "CheckpointInfo",
     "find_paper_markdown",
     "default_log_selection",
+    "default_pair_labels",
     "find_run_dirs",
     "find_training_logs",
     "list_checkpoints",
@@ -116,6 +117,18 @@ def pair_l1_gv(infos: list[CheckpointInfo], arch: str, scale: int, gv_weight: fl
         return sorted(items, key=lambda i: (str(i.get("seed", "0")) != "0", i["file"]))[0] if items else None
 
     return first(base), first(gv)
+
+
+def default_pair_labels(infos: list[CheckpointInfo], scale: int) -> list[str]:
+    """Labels of the L1 and L1+GV checkpoints to preselect at ``scale``: VDSR's pair if any (the paper's main
+    model), else the first architecture with a pair, else the first two checkpoints."""
+    at_scale = [i for i in infos if "error" not in i and i.get("scale") == scale]
+    archs = sorted({str(i.get("arch")) for i in at_scale}, key=lambda a: (not a.startswith("vdsr"), a))
+    for arch in archs:
+        base, gv = pair_l1_gv(at_scale, arch, scale)
+        if base and gv:
+            return [base["label"], gv["label"]]
+    return [i["label"] for i in at_scale[:2]]
 
 
 def read_eval_csv(path: Path) -> pd.DataFrame:

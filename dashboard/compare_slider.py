@@ -34,7 +34,8 @@ def png_data_uri(image: np.ndarray) -> str:
 _TEMPLATE = """<!doctype html>
 <html><head><meta charset="utf-8"><style>
   body {{ margin: 0; font-family: sans-serif; font-size: 13px; }}
-  .gv-frame {{ overflow: auto; max-height: {frame_height}px; border: 1px solid #ccc; }}
+  .gv-frame {{ display: inline-block; max-width: 100%; overflow: auto; max-height: {frame_height}px;
+                border: 1px solid #ccc; vertical-align: top; }}
   .gv-stage {{ position: relative; width: {width}px; height: {height}px; cursor: ew-resize;
                user-select: none; touch-action: none; }}
   .gv-stage img {{ position: absolute; top: 0; left: 0; width: {width}px; height: {height}px;
@@ -43,7 +44,8 @@ _TEMPLATE = """<!doctype html>
                 box-shadow: 0 0 0 1px #000; pointer-events: none; }}
   .gv-label {{ position: absolute; top: 4px; padding: 1px 6px; background: rgba(0,0,0,.6); color: #fff;
                border-radius: 3px; pointer-events: none; }}
-  .gv-controls {{ display: flex; gap: 8px; align-items: center; margin-top: 4px; }}
+  .gv-controls {{ display: flex; gap: 8px; align-items: center; margin-top: 4px; width: {width}px;
+                  max-width: 100%; }}
   .gv-controls input {{ flex: 1; }}
 </style></head><body>
 <div class="gv-frame"><div class="gv-stage" id="gv-stage" data-pos="{initial}" data-zoom="{zoom}">

@@ -70,7 +70,9 @@ def image_grid(
         )
     fig.update_xaxes(matches="x", showticklabels=False, showgrid=False)
     fig.update_yaxes(matches="y", showticklabels=False, showgrid=False, scaleanchor="x")
-    fig.update_layout(height=height * rows, margin={"l": 4, "r": 4, "t": 40, "b": 4}, title=title)
+    fig.update_layout(
+        height=height * rows, margin={"l": 4, "r": 4, "t": 70 if title else 40, "b": 4}, title=title
+    )
     return fig
 
 
@@ -182,7 +184,9 @@ def heatmap_grid(
         )
     fig.update_xaxes(matches="x", showticklabels=False, showgrid=False)
     fig.update_yaxes(matches="y", showticklabels=False, showgrid=False, autorange="reversed", scaleanchor="x")
-    fig.update_layout(height=height * rows, margin={"l": 4, "r": 4, "t": 40, "b": 4}, title=title)
+    fig.update_layout(
+        height=height * rows, margin={"l": 4, "r": 4, "t": 70 if title else 40, "b": 4}, title=title
+    )
     return fig
 
 
@@ -205,20 +209,19 @@ def histogram_overlay(
     for index, (name, values) in enumerate(logs.items()):
         counts, _ = np.histogram(values, bins=edges)
         fig.add_trace(
-            go.Bar(
+            go.Scatter(
                 x=centres,
-                y=counts,
+                y=np.where(counts > 0, counts, np.nan),
                 name=name,
-                opacity=0.55,
-                marker_color=_COLORS[index % len(_COLORS)],
-                width=float(edges[1] - edges[0]),
+                mode="lines",
+                line={"shape": "hvh", "width": 2, "color": _COLORS[index % len(_COLORS)]},
+                connectgaps=False,
                 hovertemplate=f"{name}<br>log10 var=%{{x:.2f}}<br>patches=%{{y}}<extra></extra>",
             )
         )
     if highlight is not None:
         fig.add_vrect(x0=highlight[0], x1=highlight[1], fillcolor="orange", opacity=0.2, line_width=0)
     fig.update_layout(
-        barmode="overlay",
         title=title,
         height=height,
         xaxis_title="log10 patch variance",

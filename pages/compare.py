@@ -9,7 +9,7 @@ import hashlib
 import numpy as np
 import streamlit as st
 
-from dashboard import analysis, figures, loaders, state, widgets
+from dashboard import analysis, catalog, figures, loaders, state, widgets
 from dashboard.compare_slider import render_compare_slider
 from dashboard.safety import CHECKPOINT_SUFFIXES, UploadError
 
@@ -40,7 +40,10 @@ if not usable:
     )
 k1, k2 = st.columns(2)
 picked = k1.multiselect(
-    f"Bundled checkpoints at x{scale}", list(at_scale), default=list(at_scale)[:2], key=f"cmp-bundled-{scale}"
+    f"Bundled checkpoints at x{scale}",
+    list(at_scale),
+    default=catalog.default_pair_labels(usable, scale),
+    key=f"cmp-bundled-{scale}",
 )
 include_bicubic = k1.checkbox("Include bicubic", value=True, key="cmp-bicubic")
 uploads = k2.file_uploader(
@@ -120,9 +123,11 @@ def before_after(images: dict[str, np.ndarray]) -> None:
     st.subheader("Before / after")
     names = list(images)
     s1, s2, s3 = st.columns([2, 2, 1])
-    left_name = s1.selectbox("Left", names, index=0, key="cmp-left")
-    right_default = len(names) - 1 if names[0] == "HR" else min(1, len(names) - 1)
-    right_name = s2.selectbox("Right", names, index=right_default, key="cmp-right")
+    models_first = [i for i, n in enumerate(names) if n not in ("HR", "bicubic")] + [
+        i for i, n in enumerate(names) if n in ("HR", "bicubic")
+    ]
+    left_name = s1.selectbox("Left", names, index=models_first[0], key="cmp-left")
+    right_name = s2.selectbox("Right", names, index=models_first[1], key="cmp-right")
     zoom = s3.select_slider("Zoom", options=[1, 2, 3, 4], value=1, key="cmp-zoom")
     render_compare_slider(images[left_name], images[right_name], left_name, right_name, zoom=zoom)
     st.caption(
