@@ -44,7 +44,7 @@ class ReproPlan:
     presets: tuple[str, ...] = ("vdsr-lite", "edsr-lite", "espcn")
     scales: tuple[int, ...] = (2, 4)
     #: optimizer steps per preset: ESPCN is ~10x cheaper per step than the others and learns slowest.
-    steps: tuple[tuple[str, int], ...] = (("vdsr-lite", 500), ("edsr-lite", 600), ("espcn", 1500))
+    steps: tuple[tuple[str, int], ...] = (("vdsr-lite", 600), ("edsr-lite", 800), ("espcn", 2000))
     #: learning-rate overrides per preset (others: the recipe default of gvcore.train).
     lr: tuple[tuple[str, float], ...] = (("espcn", 2e-3),)
     batch_size: int = 16
@@ -113,12 +113,12 @@ class RunSpec:
 #: seconds per L1 training step, 1 thread, batch 16, crop 64 (bench/bench_train_step.py on this 2-core box);
 #: GV adds <= 10 % (same bench). Used to schedule the longest runs first and to print an estimate.
 SECONDS_PER_STEP: dict[tuple[str, int], float] = {
-    ("vdsr-lite", 2): 0.39,
-    ("vdsr-lite", 4): 0.56,
-    ("edsr-lite", 2): 0.28,
-    ("edsr-lite", 4): 0.17,
-    ("espcn", 2): 0.054,
-    ("espcn", 4): 0.026,
+    ("vdsr-lite", 2): 0.31,
+    ("vdsr-lite", 4): 0.31,
+    ("edsr-lite", 2): 0.19,
+    ("edsr-lite", 4): 0.13,
+    ("espcn", 2): 0.044,
+    ("espcn", 4): 0.015,
 }
 
 
@@ -287,6 +287,7 @@ def reproduce(
     from gvcore import __version__
     from gvcore.bundled import bundled_image_paths
     from gvcore.evaluate import write_csv
+    from gvcore.train import DEFAULT_GV_WEIGHT
 
     plan = plan or (SMOKE_PLAN if smoke else PLAN)
     t0 = time.perf_counter()
@@ -318,6 +319,8 @@ def reproduce(
     write_csv(sweep_table, results / "lambda_sweep.csv")
     lam, why = choose_lambda(sweep_table, plan.psnr_tolerance)
     print(f"      lambda = {lam:g}: {why}", flush=True)
+    if lam != DEFAULT_GV_WEIGHT["l1"]:
+        print(f"      note: gvcore.train.DEFAULT_GV_WEIGHT['l1'] is {DEFAULT_GV_WEIGHT['l1']:g}", flush=True)
 
     grid_gv = [RunSpec(a, s, "l1+gv", plan.seed, lam) for a in plan.presets for s in plan.scales]
     extra_gv = [RunSpec(extra_arch, extra_scale, "l1+gv", seed, lam) for seed in plan.extra_seeds]
