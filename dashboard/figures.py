@@ -77,16 +77,14 @@ def image_grid(
 
 
 def _patch_hover(shape: tuple[int, int], patch: int, stride: int, factor: int = 1) -> np.ndarray:
+    """Hover text per map cell: the patch's row/col and top-left pixel (the first patch of a pooled block)."""
     rows, cols = np.indices(shape)
-    step = stride * factor
-    top, left = rows * step, cols * step
-    return np.char.add(
-        np.char.add(np.char.add("patch (row ", rows.astype(str)), np.char.add(", col ", cols.astype(str))),
-        np.char.add(
-            np.char.add(") at pixel y=", top.astype(str)),
-            np.char.add(np.char.add(", x=", left.astype(str)), f", {patch}x{patch}" if factor == 1 else ""),
-        ),
-    )
+    rows, cols = rows * factor, cols * factor
+    text = np.char.add(np.char.add("patch (row ", rows.astype(str)), np.char.add(", col ", cols.astype(str)))
+    text = np.char.add(text, np.char.add(") at pixel y=", (rows * stride).astype(str)))
+    text = np.char.add(text, np.char.add(", x=", (cols * stride).astype(str)))
+    suffix = f", {patch}x{patch}" if factor == 1 else f", mean of {factor}x{factor} patches"
+    return np.char.add(text, suffix)
 
 
 def variance_heatmap(
@@ -98,8 +96,11 @@ def variance_heatmap(
     highlight: np.ndarray | None = None,
     height: int = 380,
     colorscale: str = "Viridis",
+    display_factor: int = 1,
 ) -> go.Figure:
     """A patch-variance map (log10 colour scale by default); hover names the patch's position and value.
+
+    ``display_factor`` > 1 says ``values`` was average-pooled by that factor for display (hover follows).
 
     Args:
         values: ``(h, w)`` map, one value per patch.
@@ -110,7 +111,7 @@ def variance_heatmap(
         highlight: optional boolean ``(h, w)`` mask; those patches are outlined in white.
     """
     z = np.log10(np.maximum(values, _LOG_FLOOR)) if log else values
-    hover = _patch_hover(values.shape, patch_size, stride)
+    hover = _patch_hover(values.shape, patch_size, stride, display_factor)
     fig = go.Figure(
         go.Heatmap(
             z=z,

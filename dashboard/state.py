@@ -22,6 +22,7 @@ __all__ = [
     "DISPLAY_MAX_SIDE",
     "HEATMAP_MAX_SIDE",
     "INFERENCE_TILE",
+    "MAX_OUTPUT_PIXELS",
     "MIN_IMAGE_SIDE",
     "REPO_ROOT",
     "assets_root",
@@ -43,6 +44,8 @@ MIN_IMAGE_SIDE = 16
 DISPLAY_MAX_SIDE = 768
 #: Full-resolution maps (gradients, errors) sent to the browser as heatmaps are pooled down to this side.
 HEATMAP_MAX_SIDE = 256
+#: Largest super-resolved output the Compare page computes (pixels), which bounds its memory use.
+MAX_OUTPUT_PIXELS = 4_200_000
 #: Tile side (in LR pixels) for tiled super-resolution, which keeps peak memory bounded on large images.
 INFERENCE_TILE = 192
 

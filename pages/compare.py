@@ -85,10 +85,10 @@ if has_reference:
 else:
     hr, lr = None, image
 out_pixels = lr.shape[-2] * lr.shape[-1] * scale * scale
-if out_pixels > state.max_upload_pixels():
+if out_pixels > state.MAX_OUTPUT_PIXELS:
     st.error(
         f"The output would be {lr.shape[-1] * scale}x{lr.shape[-2] * scale} pixels, over the limit of "
-        f"{state.max_upload_pixels():,}; use a smaller image or scale."
+        f"{state.MAX_OUTPUT_PIXELS:,}; use a smaller image or scale."
     )
     st.stop()
 image_key = f"{chosen.key}:x{scale}:{'hr' if has_reference else 'lr'}"
@@ -162,7 +162,10 @@ if tab_deficit.open:
             st.info("The variance deficit needs an HR reference (switch the input to HR).")
         else:
             deficits = {
-                name: analysis.variance_deficit(maps[name].variance[0], maps["HR"].variance[0])
+                name: analysis.pool_for_display(
+                    analysis.variance_deficit(maps[name].variance[0], maps["HR"].variance[0]),
+                    state.HEATMAP_MAX_SIDE,
+                )[0]
                 for name in methods
             }
             widgets.chart(
@@ -177,7 +180,12 @@ if tab_deficit.open:
             )
 if tab_variance.open:
     with tab_variance:
-        log_var = {name: np.log10(np.maximum(m.variance[0], 1e-6)) for name, m in maps.items()}
+        log_var = {
+            name: np.log10(
+                np.maximum(analysis.pool_for_display(m.variance[0], state.HEATMAP_MAX_SIDE)[0], 1e-6)
+            )
+            for name, m in maps.items()
+        }
         widgets.chart(
             figures.heatmap_grid(
                 log_var,

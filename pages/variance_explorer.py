@@ -121,23 +121,29 @@ def mask_for(values: np.ndarray) -> np.ndarray | None:
     return analysis.log_range_mask(values, chosen_range) if highlight_on else None
 
 
+shown_vx, vfactor = analysis.pool_for_display(vx, state.HEATMAP_MAX_SIDE)
+shown_vy, _ = analysis.pool_for_display(vy, state.HEATMAP_MAX_SIDE)
+if vfactor > 1:
+    st.caption(
+        f"ℹ️ The variance maps have {vx.shape[1]}x{vx.shape[0]} patches; shown averaged over "
+        f"{vfactor}x{vfactor} patch blocks for display."
+    )
 col_vx, col_vy = st.columns(2)
-with col_vx:
-    widgets.chart(
-        figures.variance_heatmap(
-            vx, "Variance of Gx", patch_size, stride, log=log_colour, highlight=mask_for(vx)
-        ),
-        "variance gx",
-        key="vx-var-gx",
-    )
-with col_vy:
-    widgets.chart(
-        figures.variance_heatmap(
-            vy, "Variance of Gy", patch_size, stride, log=log_colour, highlight=mask_for(vy)
-        ),
-        "variance gy",
-        key="vx-var-gy",
-    )
+for column, shown_map, name in ((col_vx, shown_vx, "Gx"), (col_vy, shown_vy, "Gy")):
+    with column:
+        widgets.chart(
+            figures.variance_heatmap(
+                shown_map,
+                f"Variance of {name}",
+                patch_size,
+                stride,
+                log=log_colour,
+                highlight=mask_for(shown_map),
+                display_factor=vfactor,
+            ),
+            f"variance {name.lower()}",
+            key=f"vx-var-{name.lower()}",
+        )
 if highlight_on:
     count = int(mask_for(vx).sum() + mask_for(vy).sum())  # type: ignore[union-attr]
     st.caption(

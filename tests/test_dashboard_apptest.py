@@ -182,6 +182,17 @@ def test_bad_image_uploads_show_an_error(assets: Path, name: str) -> None:
     assert at.select_slider(key="vx-patch").value == 8  # the controls are still there
 
 
+def test_large_image_is_downsampled_for_display_with_a_note(assets: Path) -> None:
+    yy, xx = np.mgrid[0:2000, 0:2400]
+    smooth = ((np.sin(xx / 37.0) + np.cos(yy / 23.0)) * 60 + 128).astype(np.uint8)
+    at = _upload_image("large.png", png_bytes(np.stack([smooth] * 3, axis=-1)))
+    assert not at.error, texts(at.error)
+    captions = texts(at.caption)
+    assert "250 x 300 patches" in captions
+    assert "2400x2000 pixels; shown downsampled by 10x" in captions
+    assert "shown averaged over 2x2 patch blocks" in captions
+
+
 def test_image_over_the_pixel_limit_is_refused(assets: Path) -> None:
     os.environ["GVLAB_MAX_PIXELS"] = "1000"
     try:
