@@ -24,7 +24,7 @@ def show_results(table: pd.DataFrame, prefix: str) -> None:
     finite = table.replace([float("inf")], float("nan"))
     means = finite.groupby(group, dropna=False, sort=False)[present].mean().reset_index()
     means.insert(len(group), "images", finite.groupby(group, dropna=False, sort=False).size().values)
-    st.markdown("**Mean over images** (HR's PSNR is infinite and left out of the mean)")
+    st.markdown("**Mean over images** (HR has no PSNR/SSIM against itself: left empty)")
     widgets.table(means.round(4), f"{prefix} means", key=f"{prefix}-means")
     metric = st.radio("Metric", present, horizontal=True, key=f"{prefix}-metric")
     col_bar, col_gain = st.columns(2)
