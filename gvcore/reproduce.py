@@ -3,18 +3,21 @@
 What it runs (:data:`PLAN`), all on the bundled train split, standard-protocol LR, identical seeds:
 
 1. **L1 runs and the lambda sweep** -- {vdsr-lite, edsr-lite, espcn} x {x2, x4} with L1, two extra seeds of
-   the extra-seed configuration, and L1+GV runs of the sweep preset at every ``sweep_lambdas`` value.
-2. **lambda** -- the sweep is scored on the bundled test split (standard protocol) into ``lambda_sweep.csv``;
-   the shipped lambda is the one restoring the most gradient variance (highest ``var_ratio``) among those
-   whose PSNR stays within ``psnr_tolerance`` dB of L1 alone (:func:`choose_lambda`).
-3. **L1+GV runs** with that lambda (the sweep's run is reused for the sweep preset), extra seeds included.
+   the extra-seed configuration; and the sweep preset at lambda = 0 and every ``sweep_lambdas`` value, trained
+   on the train split minus ``sweep_holdout`` (so the sweep never sees the test split).
+2. **lambda** -- the sweep is scored on the held-out train images (standard protocol) into
+   ``lambda_sweep.csv``; the shipped lambda is the one restoring the most gradient variance (highest
+   ``var_ratio``) among those whose PSNR stays within ``psnr_tolerance`` dB of L1 alone (:func:`choose_lambda`).
+3. **L1+GV runs** with that lambda, extra seeds included, on the whole train split.
 4. **Evaluation** of the fp16 checkpoints shipped in ``assets/checkpoints/`` on the bundled test split
    under both protocols -> ``eval_standard.csv``, ``eval_official.csv``; ``summary.md`` (the observation
    and the PSNR/SSIM table, mean +- std over seeds); ``reproduce_meta.json`` (wall time, plan, lambda,
    versions, checkpoint files); training logs in ``results/logs/``.
 
 ``--smoke`` runs the same pipeline with a few steps on a few images into a temporary folder (CI).
-``verify`` re-evaluates the shipped checkpoints and compares with the shipped tables.
+``verify`` re-evaluates the shipped checkpoints and compares with the shipped tables. Validation during training
+(``log.csv``'s ``val_*``) uses centre crops of the test images for monitoring only: the last weights are shipped,
+nothing is selected on the test split.
 """
 
 from __future__ import annotations
@@ -54,6 +57,8 @@ class ReproPlan:
     extra_seed_config: tuple[str, int] = ("espcn", 2)
     sweep_config: tuple[str, int] = ("espcn", 2)
     sweep_lambdas: tuple[float, ...] = (0.01, 0.03, 0.1, 0.3, 1.0)
+    #: bundled train images held out of the sweep's training and used to score it (structure-rich).
+    sweep_holdout: tuple[str, ...] = ("coffee.png", "brick.png")
     psnr_tolerance: float = 0.05
     log_every: int = 10
     val_every: int = 100
@@ -128,7 +133,9 @@ def _cost(spec: RunSpec, plan: ReproPlan) -> float:
     return per_step * dict(plan.steps)[spec.arch] * plan.batch_size / 16 * (plan.crop / 64) ** 2
 
 
-def _train_one(spec: RunSpec, plan: ReproPlan, data: str, work: str, threads: int) -> tuple[str, float, dict]:
+def _train_one(
+    spec: RunSpec, plan: ReproPlan, data: tuple[str, str], work: str, threads: int
+) -> tuple[str, float, dict]:
     """Worker: train one run (a top-level function, so a spawned process can run it)."""
     import torch
 
@@ -140,7 +147,8 @@ def _train_one(spec: RunSpec, plan: ReproPlan, data: str, work: str, threads: in
         scale=spec.scale,
         out=str(Path(work) / "runs" / spec.name),
         loss=spec.loss,
-        data=data,
+        data=data[0],
+        val_data=data[1],
         steps=dict(plan.steps)[spec.arch],
         lr=dict(plan.lr).get(spec.arch),
         batch_size=plan.batch_size,
@@ -159,22 +167,24 @@ def _train_one(spec: RunSpec, plan: ReproPlan, data: str, work: str, threads: in
     return spec.name, result.elapsed_s, result.metrics
 
 
-def _run_all(specs: list[RunSpec], plan: ReproPlan, data: str, work: Path, jobs: int) -> None:
-    specs = sorted(specs, key=lambda s: -_cost(s, plan))  # longest first balances the workers
-    estimate = max(sum(_cost(s, plan) for s in specs) / max(1, jobs), max(_cost(s, plan) for s in specs))
+def _run_all(runs: list[tuple[RunSpec, tuple[str, str]]], plan: ReproPlan, work: Path, jobs: int) -> None:
+    """Train each ``(spec, (train images, validation images))``, ``jobs`` at a time, longest first."""
+    runs = sorted(runs, key=lambda r: -_cost(r[0], plan))  # longest first balances the workers
+    costs = [_cost(spec, plan) for spec, _ in runs]
+    estimate = max(sum(costs) / max(1, jobs), max(costs))
     print(
-        f"      {len(specs)} runs, about {estimate / 60:.0f} min with {jobs} job(s) on a quiet machine",
+        f"      {len(runs)} runs, about {estimate / 60:.0f} min with {jobs} job(s) on a quiet machine",
         flush=True,
     )
     threads = max(1, (os.cpu_count() or 1) // max(1, jobs))
     if jobs <= 1:
-        for spec in specs:
+        for spec, data in runs:
             _report(*_train_one(spec, plan, data, str(work), threads))
         return
     import multiprocessing
 
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = [pool.submit(_train_one, spec, plan, data, str(work), threads) for spec in specs]
+        futures = [pool.submit(_train_one, spec, plan, data, str(work), threads) for spec, data in runs]
         for future in as_completed(futures):
             _report(*future.result())
 
@@ -233,9 +243,13 @@ def _eval_data(plan: ReproPlan, work: Path) -> str:
     return _subset(bundled_image_paths("test"), plan.eval_images, work / "data" / "test", plan.image_crop)
 
 
-def _subset(paths: list[Path], count: int | None, folder: Path, crop: int | None) -> str:
-    """``"bundled"``, or a folder with the first ``count`` images (centre-cropped to ``crop`` if given)."""
-    if count is None and crop is None:
+def _subset(paths: list[Path], count: int | None, folder: Path, crop: int | None, force: bool = False) -> str:
+    """``"bundled"``, or a folder with the first ``count`` of ``paths`` (centre-cropped to ``crop`` if given).
+
+    ``"bundled"`` (all of the split, uncropped) is returned unless ``count``, ``crop`` or ``force`` ask for a
+    folder.
+    """
+    if count is None and crop is None and not force:
         return "bundled"
     from PIL import Image
 
@@ -297,25 +311,37 @@ def reproduce(
     ckpt_dir, results = out_dir / "checkpoints", out_dir / "results"
     for folder in (ckpt_dir / "sweep", results / "logs", work_dir / "runs"):
         folder.mkdir(parents=True, exist_ok=True)
-    train_data = _subset(
-        bundled_image_paths("train"), plan.train_images, work_dir / "data" / "train", plan.image_crop
-    )
+    train_paths = bundled_image_paths("train")
+    train_data = _subset(train_paths, plan.train_images, work_dir / "data" / "train", plan.image_crop)
     eval_data = _eval_data(plan, work_dir)
+    # the lambda sweep is scored on train images held out of its own training, never on the test split
+    holdout = [p for p in train_paths if p.name in plan.sweep_holdout]
+    kept = [p for p in train_paths if p.name not in plan.sweep_holdout]
+    sweep_train = _subset(
+        kept, plan.train_images or len(kept), work_dir / "data" / "sweep_train", plan.image_crop
+    )
+    sweep_val = _subset(holdout, None, work_dir / "data" / "sweep_val", plan.image_crop, force=True)
+    main_data, sweep_data = (train_data, eval_data), (sweep_train, sweep_val)
 
     grid_l1 = [RunSpec(a, s, "l1", plan.seed) for a in plan.presets for s in plan.scales]
     extra_arch, extra_scale = plan.extra_seed_config
     extra_l1 = [RunSpec(extra_arch, extra_scale, "l1", seed) for seed in plan.extra_seeds]
     sweep_arch, sweep_scale = plan.sweep_config
-    sweep = [RunSpec(sweep_arch, sweep_scale, "l1+gv", plan.seed, w, sweep=True) for w in plan.sweep_lambdas]
+    sweep = [
+        RunSpec(sweep_arch, sweep_scale, "l1+gv" if w else "l1", plan.seed, w, sweep=True)
+        for w in (0.0, *plan.sweep_lambdas)
+    ]
     print(f"[1/4] training {len(grid_l1) + len(extra_l1)} L1 runs and {len(sweep)} sweep runs", flush=True)
-    _run_all(grid_l1 + extra_l1 + sweep, plan, train_data, work_dir, jobs)
+    runs = [(spec, main_data) for spec in grid_l1 + extra_l1] + [(spec, sweep_data) for spec in sweep]
+    _run_all(runs, plan, work_dir, jobs)
 
-    print("[2/4] scoring the lambda sweep", flush=True)
-    base = RunSpec(sweep_arch, sweep_scale, "l1", plan.seed)
+    print(
+        f"[2/4] scoring the lambda sweep on held-out train images ({', '.join(plan.sweep_holdout)})",
+        flush=True,
+    )
     sweep_paths = [_export(work_dir, s, ckpt_dir / "sweep" / f"{s.name}.safetensors") for s in sweep]
-    base_path = _export(work_dir, base, ckpt_dir / f"{base.name}.safetensors")
-    frame = _evaluate_all({sweep_scale: [base_path, *sweep_paths]}, eval_data, "standard", progress)
-    sweep_table = _sweep_table(frame, [base, *sweep])
+    frame = _evaluate_all({sweep_scale: sweep_paths}, sweep_val, "standard", progress)
+    sweep_table = _sweep_table(frame, sweep)
     write_csv(sweep_table, results / "lambda_sweep.csv")
     lam, why = choose_lambda(sweep_table, plan.psnr_tolerance)
     print(f"      lambda = {lam:g}: {why}", flush=True)
@@ -324,16 +350,9 @@ def reproduce(
 
     grid_gv = [RunSpec(a, s, "l1+gv", plan.seed, lam) for a in plan.presets for s in plan.scales]
     extra_gv = [RunSpec(extra_arch, extra_scale, "l1+gv", seed, lam) for seed in plan.extra_seeds]
-    reused = next(s for s in sweep if s.gv_weight == lam)
-    todo = [
-        s for s in grid_gv + extra_gv if (s.arch, s.scale, s.seed) != (reused.arch, reused.scale, reused.seed)
-    ]
-    print(f"[3/4] training {len(todo)} L1+GV runs (lambda {lam:g})", flush=True)
-    _run_all(todo, plan, train_data, work_dir, jobs)
+    print(f"[3/4] training {len(grid_gv) + len(extra_gv)} L1+GV runs (lambda {lam:g})", flush=True)
+    _run_all([(spec, main_data) for spec in grid_gv + extra_gv], plan, work_dir, jobs)
     runs_dir = work_dir / "runs"
-    reused_link = RunSpec(reused.arch, reused.scale, "l1+gv", reused.seed, lam)
-    if not (runs_dir / reused_link.name).exists():
-        shutil.copytree(runs_dir / reused.name, runs_dir / reused_link.name)
 
     print("[4/4] evaluating under both protocols", flush=True)
     shipped: dict[int, list[Path]] = {}
@@ -378,7 +397,7 @@ def _sweep_table(frame: Any, specs: list[RunSpec]) -> Any:
         ratio = 0.5 * (part["var_gx"] / hr["var_gx"] + part["var_gy"] / hr["var_gy"])
         rows.append(
             {
-                "lambda": spec.gv_weight if spec.loss == "l1+gv" else 0.0,
+                "lambda": spec.gv_weight,
                 "psnr": part["psnr"].mean(),
                 "ssim": part["ssim"].mean(),
                 "var_ratio": ratio.mean(),
@@ -560,7 +579,8 @@ def write_summary(path: Path, tables: dict[str, Any], sweep: Any, meta: dict[str
         ]
     lines += [
         "",
-        f"## λ sweep ({plan['sweep_config'][0]} x{plan['sweep_config'][1]}, standard protocol)",
+        f"## λ sweep ({plan['sweep_config'][0]} x{plan['sweep_config'][1]}, standard protocol, scored on the "
+        f"train images held out of the sweep's training: {', '.join(plan['sweep_holdout'])})",
         "",
         "| λ | PSNR | SSIM | SR/HR variance ratio | GV distance |",
         "|---|---|---|---|---|",
