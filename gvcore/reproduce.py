@@ -431,7 +431,12 @@ def verify(
     import pandas as pd
 
     out_dir = Path(out)
-    meta = json.loads((out_dir / "results" / "reproduce_meta.json").read_text())
+    meta_path = out_dir / "results" / "reproduce_meta.json"
+    if not meta_path.is_file():
+        raise ValueError(
+            f"no reproduction in {out_dir}: {meta_path} is missing (run `gvcore reproduce` first)"
+        )
+    meta = json.loads(meta_path.read_text())
     files: dict[str, str] = meta["checkpoints"]
     wanted = set(methods) if methods is not None else set(files)
     unknown = wanted - set(files)
