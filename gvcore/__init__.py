@@ -30,6 +30,8 @@ _EXPORTS: dict[str, str] = {
     "GradientVarianceLoss": "gvcore.loss",
     "psnr": "gvcore.metrics",
     "ssim": "gvcore.metrics",
+    "evaluate_pair": "gvcore.metrics",
+    "quantize_8bit": "gvcore.metrics",
     "imresize": "gvcore.resize",
     "load_image": "gvcore.io",
     "save_image": "gvcore.io",
@@ -39,6 +41,10 @@ _EXPORTS: dict[str, str] = {
     "save_checkpoint": "gvcore.checkpoint",
     "load_model": "gvcore.checkpoint",
     "CheckpointError": "gvcore.checkpoint",
+    "TrainConfig": "gvcore.train",
+    "train": "gvcore.train",
+    "evaluate": "gvcore.evaluate",
+    "bundled_image_paths": "gvcore.bundled",
 }
 
 __all__ = [
@@ -47,7 +53,11 @@ __all__ = [
     "GradientVarianceLoss",
     "ImageLoadError",
     "MODELS",
+    "TrainConfig",
     "build_model",
+    "bundled_image_paths",
+    "evaluate",
+    "evaluate_pair",
     "gradient_maps",
     "gradient_variance_loss",
     "imresize",
@@ -55,24 +65,29 @@ __all__ = [
     "load_model",
     "patch_variance",
     "psnr",
+    "quantize_8bit",
     "rgb_to_y",
     "save_checkpoint",
     "save_image",
     "ssim",
     "to_gray",
+    "train",
     "variance_maps",
     "__version__",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from gvcore.bundled import bundled_image_paths
     from gvcore.checkpoint import CheckpointError, load_model, save_checkpoint
     from gvcore.color import GRAY_WEIGHTS, rgb_to_y, to_gray
+    from gvcore.evaluate import evaluate
     from gvcore.gradients import gradient_maps
     from gvcore.io import ImageLoadError, load_image, save_image
     from gvcore.loss import GradientVarianceLoss, gradient_variance_loss
-    from gvcore.metrics import psnr, ssim
+    from gvcore.metrics import evaluate_pair, psnr, quantize_8bit, ssim
     from gvcore.models import MODELS, build_model
     from gvcore.resize import imresize
+    from gvcore.train import TrainConfig, train
     from gvcore.variance import patch_variance, variance_maps
 
 
