@@ -33,34 +33,6 @@ __all__ = [
 
 CheckpointInfo = dict[str, Any]
 _JSON_FIELDS = ("arch_kwargs", "loss", "metrics")
-EVAL_COLUMNS = [
-    "method",
-    "arch",
-    "loss",
-    "gv_weight",
-    "seed",
-    "scale",
-    "protocol",
-    "image",
-    "psnr",
-    "ssim",
-    "gv_distance",
-    "var_gx",
-    "var_gy",
-]
-LOG_COLUMNS = [
-    "step",
-    "epoch",
-    "lr",
-    "loss",
-    "loss_pixel",
-    "loss_gv",
-    "elapsed_s",
-    "val_psnr",
-    "val_ssim",
-    "val_gv",
-    "val_var_ratio",
-]
 
 
 def read_checkpoint_info(path: Path) -> CheckpointInfo:
