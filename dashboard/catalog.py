@@ -45,7 +45,8 @@ def read_checkpoint_info(path: Path) -> CheckpointInfo:
         if isinstance(meta.get(key), str):
             with contextlib.suppress(json.JSONDecodeError):
                 meta[key] = json.loads(meta[key])
-    loss = meta.get("loss") if isinstance(meta.get("loss"), dict) else {}
+    loss_field = meta.get("loss")
+    loss: dict[str, Any] = loss_field if isinstance(loss_field, dict) else {}
     gv_weight = float(loss.get("gv_weight", 0.0) or 0.0)
     scale = int(meta["scale"]) if str(meta.get("scale", "")).isdigit() else None
     label = meta.get("label") or path.stem

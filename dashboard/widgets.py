@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,7 +33,7 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "figure"
 
 
-def chart(fig: go.Figure, name: str, key: str | None = None, **kwargs: object) -> object:
+def chart(fig: go.Figure, name: str, key: str | None = None, **kwargs: Any) -> Any:
     """``st.plotly_chart`` with the export button set to the sidebar's format and a file name from ``name``."""
     return st.plotly_chart(
         fig,
@@ -42,7 +43,7 @@ def chart(fig: go.Figure, name: str, key: str | None = None, **kwargs: object) -
     )
 
 
-def table(frame: pd.DataFrame, name: str, key: str | None = None, **kwargs: object) -> None:
+def table(frame: pd.DataFrame, name: str, key: str | None = None, **kwargs: Any) -> None:
     """A dataframe and a button that downloads it as CSV."""
     st.dataframe(frame, hide_index=True, **kwargs)
     st.download_button(

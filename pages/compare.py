@@ -8,6 +8,7 @@ import hashlib
 
 import numpy as np
 import streamlit as st
+import torch
 
 from dashboard import analysis, catalog, figures, loaders, state, widgets
 from dashboard.compare_slider import render_compare_slider
@@ -52,7 +53,7 @@ uploads = k2.file_uploader(
     accept_multiple_files=True,
     key="cmp-uploads",
 )
-models: dict[str, tuple[str, object]] = {}  # label -> (cache key, model)
+models: dict[str, tuple[str, torch.nn.Module]] = {}  # label -> (cache key, model)
 for label in picked:
     info = at_scale[label]
     model, _ = loaders.load_model(info["path"], loaders.file_key(info["path"]))
@@ -76,6 +77,7 @@ if method_count < 2:
 
 # --- super-resolve -------------------------------------------------------------------------------------------
 image = chosen.tensor
+hr: torch.Tensor | None
 if has_reference:
     hr = analysis.crop_to_multiple(image, scale)
     if min(hr.shape[-2:]) < 2 * scale * 8:
