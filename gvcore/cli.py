@@ -32,7 +32,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="continue the run in --out where it stopped")
     p.add_argument("--device", default="auto", help="auto (CUDA if available), cpu or cuda")
     p.add_argument(
-        "--gv-weight", type=float, default=None, help="lambda (default: 0.01 with mse, 0.1 with l1)"
+        "--gv-weight", type=float, default=None, help="lambda (default: 0.01 with mse, 0.03 with l1)"
     )
     p.add_argument("--gv-patch-size", type=int, default=8, help="GV tile side (default 8)")
     p.add_argument("--gv-distance", default="mse", help="GV distance: mse (paper), l1, charbonnier")

@@ -82,7 +82,7 @@ class TestLossRecipes:
         terms = parse_loss("l1+gv", gv_weight=0.3, gv_patch_size=4)
         assert [(t.name, t.weight, t.column) for t in terms] == [("l1", 1.0, "pixel"), ("gv", 0.3, "gv")]
         assert parse_loss("mse+gv")[1].weight == 0.01  # the official lambda with MSE
-        assert parse_loss("l1+gv")[1].weight == 0.1  # L1 needs a larger lambda (PAPER.md)
+        assert parse_loss("l1+gv")[1].weight == 0.03  # L1: the lambda the bundled sweep supports
 
     def test_terms_compute_their_losses(self) -> None:
         sr, hr = torch.rand(2, 3, 16, 16), torch.rand(2, 3, 16, 16)
@@ -118,7 +118,7 @@ class TestConfig:
     def test_adam_for_edsr_and_espcn(self) -> None:
         for arch in ("edsr-lite", "espcn"):
             c = resolve_config(TrainConfig(arch=arch, scale=2, out="x", loss="l1+gv"))
-            assert (c.optimizer, c.schedule, c.grad_clip, c.gv_weight) == ("adam", "cosine", 0.0, 0.1)
+            assert (c.optimizer, c.schedule, c.grad_clip, c.gv_weight) == ("adam", "cosine", 0.0, 0.03)
 
     def test_bad_options(self) -> None:
         with pytest.raises(ValueError, match="arch must be one of 'vdsr', 'vdsr-lite'"):
@@ -141,14 +141,14 @@ class TestRun:
         run = tmp_path / "run"
         assert result.steps == 12 and set(result.metrics) == {"psnr", "ssim", "gv", "var_ratio"}
         config = json.loads((run / "config.json").read_text())
-        assert config["optimizer"] == "adam" and config["gv_weight"] == 0.1
+        assert config["optimizer"] == "adam" and config["gv_weight"] == 0.03
         rows = _log_rows(run)
         assert tuple(rows[0]) == LOG_COLUMNS
         assert [int(r["step"]) for r in rows] == [2, 4, 6, 8, 10, 12]
         assert [bool(r["val_psnr"]) for r in rows] == [False, False, True, False, False, True]
         assert all(float(r["loss_gv"]) > 0 and float(r["loss_pixel"]) > 0 for r in rows)
         model, meta = load_model(run / "last.safetensors")
-        assert meta["arch"] == "espcn" and meta["steps"] == 12 and meta["loss"]["gv_weight"] == 0.1
+        assert meta["arch"] == "espcn" and meta["steps"] == 12 and meta["loss"]["gv_weight"] == 0.03
         assert meta["metrics"]["psnr"] == pytest.approx(result.metrics["psnr"])
         state = torch.load(run / "resume.pt", weights_only=True)  # plain containers and tensors only
         assert state["step"] == 12
