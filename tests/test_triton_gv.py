@@ -2,7 +2,8 @@
 
 Without a GPU the kernels run in Triton's interpreter: ``TRITON_INTERPRET=1`` is set per test with
 ``monkeypatch`` (the module decides interpreted vs compiled when it builds the kernels, from the tensors'
-device, so nothing global changes for other tests). Shapes are tiny because the interpreter is slow.
+device). Triton's own helpers are fixed for the interpreter only if the variable is set when Triton is first
+imported, so ``tests/conftest.py`` sets it at session start on machines without CUDA. Shapes are tiny because the interpreter is slow.
 CUDA tests (``-m cuda``) compile the kernels and compare with the torch path on the GPU.
 """
 
@@ -27,6 +28,8 @@ HAS_CUDA = torch.cuda.is_available()
 @pytest.fixture
 def interpret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRITON_INTERPRET", "1")
+    if not triton_gv.is_available("cpu"):  # see tests/conftest.py
+        pytest.skip("Triton was imported in this process before TRITON_INTERPRET=1 was set")
 
 
 def _rel_err(actual: torch.Tensor, expected: torch.Tensor) -> float:
@@ -276,3 +279,22 @@ def test_cuda_auto_backend_picks_triton_and_equals_torch() -> None:
         results.append((value.detach(), sr.grad))
     torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-5, atol=1e-7)
     torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-4, atol=1e-8)
+
+
+def test_interpreter_after_triton_was_imported_is_refused_clearly() -> None:
+    """Triton imported before TRITON_INTERPRET=1 (as torch.compile does): a clear error, not Triton's."""
+    code = (
+        "import os, torch, triton.language\n"
+        "os.environ['TRITON_INTERPRET'] = '1'\n"
+        "from gvcore.kernels import triton_gv\n"
+        "assert not triton_gv.is_available('cpu')\n"
+        "x = torch.rand(1, 3, 8, 8)\n"
+        "try:\n"
+        "    triton_gv.gradient_variance_loss_triton(x, x)\n"
+        "except ValueError as err:\n"
+        "    print(err)\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "TRITON_INTERPRET"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "before anything imports triton" in out.stdout

@@ -321,6 +321,19 @@ def _interpreter_enabled() -> bool:
     return os.environ.get("TRITON_INTERPRET") == "1"
 
 
+def _interpreter_usable() -> bool:
+    """Whether Triton's own ``@jit`` helpers (``tl.zeros``, ``tl.sum``, ...) were built for the interpreter.
+
+    Triton fixes that when ``triton.language`` is first imported: if ``TRITON_INTERPRET=1`` was not set then
+    (e.g. ``torch.compile`` imported Triton earlier in the process), the interpreter cannot run any kernel
+    that uses them, whatever the variable says now.
+    """
+    import triton.language
+    from triton.runtime.interpreter import InterpretedFunction
+
+    return isinstance(triton.language.zeros, InterpretedFunction)
+
+
 def is_available(device: torch.device | str) -> bool:
     """Whether the fused kernel can run on ``device``.
 
@@ -341,7 +354,7 @@ def is_available(device: torch.device | str) -> bool:
     if device.type == "cuda":
         return torch.cuda.is_available() and _triton_importable()
     if device.type == "cpu":
-        return _interpreter_enabled() and _triton_importable()
+        return _interpreter_enabled() and _triton_importable() and _interpreter_usable()
     return False
 
 
@@ -632,7 +645,12 @@ def gradient_variance_loss_triton(
     if hr.device != sr.device:
         raise ValueError(f"sr and hr must be on the same device; got {sr.device} and {hr.device}")
     if not is_available(sr.device):
-        hint = " (set TRITON_INTERPRET=1 to run it on CPU)" if sr.device.type == "cpu" else ""
+        hint = ""
+        if sr.device.type == "cpu":
+            hint = " (set TRITON_INTERPRET=1 to run it on CPU"
+            if _interpreter_enabled() and _triton_importable():
+                hint += ", before anything imports triton: it was imported without it, e.g. by torch.compile"
+            hint += ")"
         raise ValueError(f"sr: the triton backend cannot run on device {sr.device}{hint}")
     height, width = sr.shape[-2:]
     if height < patch_size or width < patch_size:

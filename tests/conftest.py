@@ -1,0 +1,15 @@
+"""Session-wide test setup."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+# Triton builds its own @jit helpers (tl.zeros, tl.sum, ...) for the interpreter only if TRITON_INTERPRET=1 is
+# set when triton is first imported, and torch.compile imports triton. On machines without CUDA, set it before
+# any test runs so the interpreter tests of gvcore.kernels.triton_gv work whatever order tests run in. It
+# changes nothing else on CPU: gvcore uses Triton only through that module, and inductor's CPU backend
+# generates C++. With CUDA present the variable is left alone (compiled kernels need the normal helpers).
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
