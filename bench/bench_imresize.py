@@ -14,7 +14,6 @@ interleaved; each number is the median over ``--repeats`` rounds, and agreement 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import sys
 import time
@@ -27,18 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gvcore.resize import imresize  # noqa: E402
-
-
-def _load_reference():
-    path = ROOT / "tests" / "reference" / "matlab_imresize.py"
-    spec = importlib.util.spec_from_file_location("gv_reference_matlab_imresize", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-REF = _load_reference()
+from tests.reference import matlab_imresize as REF  # noqa: E402
 
 
 def main() -> None:

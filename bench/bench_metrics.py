@@ -25,7 +25,6 @@ process, so background load hits them alike. The script checks the three agree b
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import statistics
 import sys
 import time
@@ -40,18 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gvcore.metrics import evaluate_pair, psnr, quantize_8bit, ssim  # noqa: E402
-
-
-def _load_reference():
-    path = ROOT / "tests" / "reference" / "basicsr_protocol.py"
-    spec = importlib.util.spec_from_file_location("gv_reference_basicsr_protocol", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-REF = _load_reference()
+from tests.reference import basicsr_protocol as REF  # noqa: E402
 
 
 def _ssim_separable(img: np.ndarray, img2: np.ndarray) -> float:

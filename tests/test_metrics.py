@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
@@ -21,23 +18,14 @@ from gvcore.metrics import (
     quantize_8bit,
     ssim,
 )
+from tests.reference import basicsr_protocol as REF
+from tests.reference import inputs as INPUTS
 
 REF_DIR = Path(__file__).parent / "reference"
 PSNR_TOL = 1e-4  # dB, the bound
 SSIM_TOL = 1e-6
 
 
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"gv_reference_{name}", REF_DIR / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-REF = _load("basicsr_protocol")
-INPUTS = _load("inputs")
 VALUES = json.loads((REF_DIR / "values.json").read_text())
 
 

@@ -2,32 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
-from types import ModuleType
 
 import numpy as np
 import pytest
 import torch
 
 from gvcore.resize import cubic, imresize, resize_matrix
+from tests.reference import inputs as INPUTS
+from tests.reference import matlab_imresize as REF
 
 REF_DIR = Path(__file__).parent / "reference"
 
 
-def _load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"gv_reference_{name}", REF_DIR / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-REF = _load("matlab_imresize")
-INPUTS = _load("inputs")
 VALUES = json.loads((REF_DIR / "values.json").read_text())
 SCALES = [1 / 2, 1 / 3, 1 / 4, 2, 3, 4]
 

@@ -12,13 +12,12 @@ images (``inputs.float_image``) computed by ``matlab_imresize.py``. ``tests/test
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
-from types import ModuleType
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1]))  # the repository root, for `tests.reference`
 OUT = HERE / "values.json"
 
 #: (seed, height, width, scale)
@@ -36,20 +35,11 @@ RESIZE_CASES = [
 RESIZE_SIZE_CASES = [(16, 9, 12, (5, 20))]
 
 
-def load_sibling(name: str) -> ModuleType:
-    """Import ``tests/reference/<name>.py`` by path (works without a package or sys.path changes)."""
-    spec = importlib.util.spec_from_file_location(f"gv_reference_{name}", HERE / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
 def compute() -> dict:
-    inputs = load_sibling("inputs")
-    ref = load_sibling("basicsr_protocol")
-    rs = load_sibling("matlab_imresize")
+    from tests.reference import basicsr_protocol as ref
+    from tests.reference import inputs
+    from tests.reference import matlab_imresize as rs
+
     metrics = []
     for seed, h, w, scale in METRIC_CASES:
         sr, hr = inputs.image_pair(seed, h, w)
