@@ -188,15 +188,27 @@ def imresize(
     y = x.to(compute_dtype).reshape(-1, in_h, in_w)
     along_h = _AxisResizer.get(in_h, out_h, scale_h, antialiasing)
     along_w = _AxisResizer.get(in_w, out_w, scale_w, antialiasing)
-    # Both passes gather whole rows (the fast direction); the W pass runs on a transposed copy. Upscaling
-    # resizes W first so the transposed copies are of the smaller images. The order only changes rounding.
-    if out_h * out_w <= in_h * in_w:
-        y = along_h.resize_rows(y)
-        y = along_w.resize_rows(y.transpose(1, 2).contiguous()).transpose(1, 2)
-    else:
-        y = along_w.resize_rows(y.transpose(1, 2).contiguous())
-        y = along_h.resize_rows(y.transpose(1, 2).contiguous())
-    return y.reshape(*x.shape[:-2], out_h, out_w).to(x.dtype)
+    # Images are resized a few at a time so every temporary stays small and cache-resident: large fresh
+    # temporaries cost more in page faults than the arithmetic. Only the output is allocated at full size.
+    out = torch.empty(y.shape[0], out_h, out_w, dtype=compute_dtype, device=x.device)
+    largest = max(in_h * in_w, out_h * out_w, out_h * in_w, in_h * out_w) * y.element_size()
+    per_chunk = max(1, _CHUNK_BYTES // largest)
+    for start in range(0, y.shape[0], per_chunk):
+        chunk = y[start : start + per_chunk]
+        # Both passes gather whole rows (the fast direction); the W pass runs on a transposed copy. Upscaling
+        # resizes W first so the transposed copies are of the smaller images. The order only changes rounding.
+        if out_h * out_w <= in_h * in_w:
+            chunk = along_h.resize_rows(chunk)
+            chunk = along_w.resize_rows(chunk.transpose(1, 2).contiguous()).transpose(1, 2)
+        else:
+            chunk = along_w.resize_rows(chunk.transpose(1, 2).contiguous())
+            chunk = along_h.resize_rows(chunk.transpose(1, 2).contiguous())
+        out[start : start + per_chunk] = chunk
+    return out.reshape(*x.shape[:-2], out_h, out_w).to(x.dtype)
+
+
+#: Working-set budget per chunk of images in :func:`imresize` (about an L2 cache).
+_CHUNK_BYTES = 1 << 20
 
 
 class _AxisResizer:
