@@ -132,20 +132,21 @@ def _resolve(
     return OFFICIAL_SSIM_CROP, True, False
 
 
-def _prepare(
+def _validate(
     name: str,
     sr: torch.Tensor,
     hr: torch.Tensor,
     crop: int,
     y_channel: bool,
-    y_offset: bool,
     data_range: float,
     min_size: int,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Validate, scale to [0, 255] float64, take the luma if asked, crop."""
+) -> None:
+    """Check a metric's inputs once per call (the one place these errors are raised)."""
     check_floating_image("sr", sr, channels=(1, 3) if not y_channel else 3)
     check_floating_image("hr", hr)
     check_same_shape("sr", sr, "hr", hr)
+    if sr.shape[0] == 0:
+        raise ValueError(f"sr and hr must hold at least one image; got shape {tuple(sr.shape)}")
     if isinstance(data_range, bool) or not isinstance(data_range, (int, float)) or not data_range > 0:
         raise ValueError(f"data_range must be a number > 0; got {data_range!r}")
     h, w = sr.shape[-2] - 2 * crop, sr.shape[-1] - 2 * crop
@@ -154,6 +155,12 @@ def _prepare(
             f"{name} needs at least {min_size}x{min_size} pixels after cropping crop_border={crop} on each side; "
             f"images are {sr.shape[-2]}x{sr.shape[-1]}"
         )
+
+
+def _prepare(
+    sr: torch.Tensor, hr: torch.Tensor, crop: int, y_channel: bool, y_offset: bool, data_range: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Scale to [0, 255] float64, take the luma if asked, crop (inputs already checked by :func:`_validate`)."""
     out = []
     for img in (sr, hr):
         if crop:
@@ -207,7 +214,13 @@ def psnr(
         [48.1308, 48.1308]
     """
     crop, y_channel_, y_offset = _resolve("psnr", protocol, crop_border, y_channel)
-    return _psnr_prepared(*_prepare("psnr", sr, hr, crop, y_channel_, y_offset, data_range, min_size=1))
+    _validate("psnr", sr, hr, crop, y_channel_, data_range, min_size=1)
+    return torch.cat(
+        [
+            _psnr_prepared(*_prepare(a, b, crop, y_channel_, y_offset, data_range))
+            for a, b in _image_chunks(sr, hr)
+        ]
+    )
 
 
 def _psnr_prepared(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -217,6 +230,17 @@ def _psnr_prepared(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 #: Images per chunk on CPU: the five statistics of a chunk stay cache-resident while filtered (measured fastest).
 _CPU_CHUNK = 2
+
+
+def _image_chunks(sr: torch.Tensor, hr: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """The batch in chunks of :data:`_CPU_CHUNK` images on CPU (whole on accelerators).
+
+    On CPU every metric runs chunk by chunk from the float64 conversion on, so its temporaries stay small and
+    cache-resident: fresh full-batch float64 temporaries cost more in page faults than the arithmetic.
+    """
+    if sr.device.type != "cpu":
+        return [(sr, hr)]
+    return [(sr[i : i + _CPU_CHUNK], hr[i : i + _CPU_CHUNK]) for i in range(0, sr.shape[0], _CPU_CHUNK)]
 
 
 def _filter_valid_shifted(x: torch.Tensor, taps: list[float]) -> torch.Tensor:
@@ -303,8 +327,12 @@ def ssim(
         True
     """
     crop, y_channel_, y_offset = _resolve("ssim", protocol, crop_border, y_channel)
-    a, b = _prepare("ssim", sr, hr, crop, y_channel_, y_offset, data_range, min_size=SSIM_WINDOW)
-    return _ssim_map_mean(a, b).mean(dim=1)
+    _validate("ssim", sr, hr, crop, y_channel_, data_range, min_size=SSIM_WINDOW)
+    parts = []
+    for sr_part, hr_part in _image_chunks(sr, hr):
+        a, b = _prepare(sr_part, hr_part, crop, y_channel_, y_offset, data_range)
+        parts.append(_ssim_map_mean(a, b).mean(dim=1))
+    return torch.cat(parts)
 
 
 psnr.higher_is_better = True  # type: ignore[attr-defined]
@@ -344,8 +372,13 @@ def evaluate_pair(
     check_choice("protocol", protocol, PROTOCOLS)
     if protocol == "standard":  # both metrics score the same cropped Y: prepare it once
         crop, y_channel, y_offset = _resolve("ssim", "standard", scale, None)
-        a, b = _prepare("ssim", sr, hr, crop, y_channel, y_offset, data_range, min_size=SSIM_WINDOW)
-        return PairMetrics(_psnr_prepared(a, b), _ssim_map_mean(a, b).mean(dim=1))
+        _validate("ssim", sr, hr, crop, y_channel, data_range, min_size=SSIM_WINDOW)
+        psnrs, ssims = [], []
+        for sr_part, hr_part in _image_chunks(sr, hr):
+            a, b = _prepare(sr_part, hr_part, crop, y_channel, y_offset, data_range)
+            psnrs.append(_psnr_prepared(a, b))
+            ssims.append(_ssim_map_mean(a, b).mean(dim=1))
+        return PairMetrics(torch.cat(psnrs), torch.cat(ssims))
     return PairMetrics(
         psnr(sr, hr, data_range=data_range, protocol="official"),
         ssim(sr, hr, data_range=data_range, protocol="official"),

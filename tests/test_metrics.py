@@ -92,7 +92,7 @@ class TestLiveReference:
 
         x = torch.rand(2, 3, 9, 8, dtype=torch.float64)
         for offset in (True, False):
-            a, _ = _prepare("psnr", x, x, 1, True, offset, 1.0, 1)
+            a, _ = _prepare(x, x, 1, True, offset, 1.0)
             torch.testing.assert_close(a, rgb_to_y(x, offset=offset)[..., 1:-1, 1:-1], rtol=0, atol=1e-12)
 
     def test_conv_path_equals_cpu_shifted_path(self) -> None:
@@ -242,3 +242,22 @@ class TestErrors:
     def test_quantize_needs_float(self) -> None:
         with pytest.raises(TypeError, match="floating-point"):
             quantize_8bit(torch.zeros(2, dtype=torch.uint8))
+
+
+def test_empty_batch_is_refused() -> None:
+    empty = torch.rand(0, 3, 32, 32)
+    for metric in (psnr, ssim):
+        with pytest.raises(ValueError, match="at least one image"):
+            metric(empty, empty)
+    with pytest.raises(ValueError, match="at least one image"):
+        evaluate_pair(empty, empty, scale=2)
+
+
+def test_batch_equals_per_image_across_cpu_chunks() -> None:
+    g = torch.Generator().manual_seed(3)
+    hr = quantize_8bit(torch.rand(5, 3, 24, 24, generator=g))
+    sr = quantize_8bit((hr + 0.05 * torch.randn(hr.shape, generator=g)).clamp(0, 1))
+    batch = evaluate_pair(sr, hr, scale=2)
+    single = [evaluate_pair(sr[i : i + 1], hr[i : i + 1], scale=2) for i in range(5)]
+    torch.testing.assert_close(batch.psnr, torch.cat([m.psnr for m in single]), rtol=0, atol=1e-12)
+    torch.testing.assert_close(batch.ssim, torch.cat([m.ssim for m in single]), rtol=0, atol=1e-12)
