@@ -490,7 +490,12 @@ def _setup_and_run(config: TrainConfig) -> RunResult:
     model = build_model(config.arch, config.scale, **config.arch_kwargs).to(device)
     ctx = _init_distributed(device.type == "cuda")
     try:
-        return _run(config, ctx, device, model, terms, dataset, val_pairs, save_checkpoint, validate)
+        result = _run(config, ctx, device, model, terms, dataset, val_pairs, save_checkpoint, validate)
+        if ctx.world_size > 1:
+            # Leave together: rank 0 still validates and writes the last checkpoint after the final step, and
+            # a gloo rank whose peer tears its connections down first can abort (SIGABRT) on the way out.
+            dist.barrier()
+        return result
     finally:
         if ctx.owned:
             dist.destroy_process_group()
