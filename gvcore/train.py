@@ -24,6 +24,7 @@ CUDA): every step's global batch of ``batch_size`` samples is split across the p
 from __future__ import annotations
 
 import dataclasses
+import gc
 import json
 import math
 import os
@@ -498,7 +499,12 @@ def _setup_and_run(config: TrainConfig) -> RunResult:
         return result
     finally:
         if ctx.owned:
+            # Free the DistributedDataParallel wrapper (it sits in reference cycles and holds the process
+            # group) before destroying the group, so gloo's threads stop while the interpreter is alive; left to
+            # interpreter shutdown, a rank can die with "terminate called without an active exception".
+            gc.collect()
             dist.destroy_process_group()
+            gc.collect()
 
 
 def _run(
