@@ -44,7 +44,9 @@ def plotly_config(export_format: str = "png", filename: str = "figure") -> dict[
 
 def _axes_as_image(fig: go.Figure) -> None:
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
-    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed")
+    fig.update_yaxes(
+        showticklabels=False, showgrid=False, zeroline=False, autorange="reversed", scaleanchor="x"
+    )
 
 
 def image_grid(
@@ -135,7 +137,6 @@ def variance_heatmap(
         )
     fig.update_layout(title=title, height=height, margin={"l": 4, "r": 4, "t": 40, "b": 4})
     _axes_as_image(fig)
-    fig.update_yaxes(scaleanchor="x")
     return fig
 
 
@@ -378,7 +379,6 @@ def deficit_overlay(
     )
     fig.update_layout(title=title, height=height, margin={"l": 4, "r": 4, "t": 40, "b": 4})
     _axes_as_image(fig)
-    fig.update_yaxes(scaleanchor="x")
     return fig
 
 
