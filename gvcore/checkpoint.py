@@ -70,6 +70,7 @@ def save_checkpoint(
     metrics: Mapping[str, Any] | None = None,
     label: str | None = None,
     half: bool = False,
+    degradation: str | None = None,
 ) -> Path:
     """Write ``model`` to ``path`` (``.safetensors``) atomically, with the metadata of our checkpoint format.
 
@@ -86,6 +87,8 @@ def save_checkpoint(
         metrics: final validation metrics, e.g. ``{"psnr": 30.1, "ssim": 0.91}``.
         label: display name; default the file stem.
         half: store floating tensors as float16 (loaded back as float32).
+        degradation: how its training LR images were made (``"standard"`` bicubic or ``"official"`` bilinear,
+            :func:`gvcore.data.make_lr`); evaluation refuses to score it under the other protocol.
 
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
@@ -138,6 +141,7 @@ def save_checkpoint(
         "gvcore_version": __version__,
         "metrics": to_json("metrics", dict(metrics) if metrics is not None else None),
         "label": target.stem if label is None else str(label),
+        "degradation": "" if degradation is None else str(degradation),
         "dtype": "float16" if half else "float32",
     }
     tensors: dict[str, torch.Tensor] = {}
@@ -371,6 +375,7 @@ def _load_ours(
             metadata[key] = int(raw[key]) if raw.get(key) else None
         metadata["data"] = raw.get("data") or None
         metadata["label"] = raw.get("label") or source.stem
+        metadata["degradation"] = raw.get("degradation") or None
         name = raw["arch"]
     except (KeyError, ValueError) as err:
         raise CheckpointError(f"{str(source)!r} has malformed gvcore metadata ({err!r})") from err

@@ -95,6 +95,16 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
         "--verify", action="store_true", help="re-evaluate shipped checkpoints against shipped CSVs"
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--tier",
+        choices=("lite", "full"),
+        default="lite",
+        help="lite: the 2-core CPU grid (default); full: EDSR-baseline and VDSR on a GPU (gvcore.reproduce_full)",
+    )
+    p.add_argument("--device", default="cuda", help="--tier full: where to train (default cuda)")
+    p.add_argument(
+        "--score-only", action="store_true", help="--tier full: only score the shipped full-tier checkpoints"
+    )
     p.set_defaults(func=_reproduce)
 
 
@@ -191,6 +201,13 @@ def _eval(args: argparse.Namespace) -> int:
 def _reproduce(args: argparse.Namespace) -> int:
     from gvcore.reproduce import reproduce, verify
 
+    if args.tier == "full":
+        from gvcore.reproduce_full import evaluate_full, train_full
+
+        if not args.score_only:
+            train_full(out=args.out, work=args.work or "runs/full", device=args.device, jobs=args.jobs)
+        evaluate_full(args.out, progress=not args.no_progress)
+        return 0
     if args.verify:
         report = verify(args.out, progress=not args.no_progress)
         print(report.message)

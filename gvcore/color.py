@@ -13,6 +13,9 @@ GRAY_WEIGHTS: tuple[float, float, float] = (0.2989, 0.5870, 0.1140)
 
 #: BT.601 luma coefficients for R, G, B in [0, 1] giving Y in [16, 235] (MATLAB ``rgb2ycbcr``, BasicSR).
 _BT601_Y = (65.481, 128.553, 24.966)
+#: Luma weights of the official GV evaluation (``utils.calc_ssim``): ``(65.738, 129.057, 25.064) / 256`` applied
+#: to R, G, B on the 8-bit scale, no offset. Expressed here for R, G, B in [0, 1] (times 255 / 256).
+OFFICIAL_LUMA = tuple(w * 255.0 / 256.0 for w in (65.738, 129.057, 25.064))
 
 
 def to_gray(x: torch.Tensor, weights: tuple[float, float, float] = GRAY_WEIGHTS) -> torch.Tensor:

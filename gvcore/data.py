@@ -11,9 +11,9 @@ Where the images come from (:func:`resolve_images`):
 How LR images are made (:func:`make_lr`), once per image when the data set is built, in memory:
 
 - ``"standard"``: MATLAB-compatible bicubic downscale (:func:`gvcore.imresize`, antialiased), BasicSR/MATLAB;
-- ``"official"``: the official GV code's bilinear downscale, here ``F.interpolate(mode="bilinear",
-  antialias=True)``, which is what PIL's ``Image.BILINEAR`` computes when shrinking (a triangle filter
-  stretched by the scale factor). VDSR brings it back to HR size itself (its ``interpolation`` option).
+- ``"official"``: the official GV code's ``Image.resize((W // s, H // s), Image.BILINEAR)`` through PIL itself
+  (:func:`pil_bilinear_resize`), from the whole image. VDSR brings it back to HR size itself (its
+  ``interpolation`` option, ``"bilinear"`` for models trained on this degradation).
 
 Both are clamped to [0, 1] and rounded to 8 bits, as if saved to PNG (DIV2K's shipped LR images are 8-bit too),
 and the HR image is first cropped to a multiple of the scale (``mod_crop``), so ``HR = scale * LR`` exactly.
@@ -44,6 +44,7 @@ from gvcore.metrics import quantize_8bit
 __all__ = [
     "IMAGE_EXTENSIONS",
     "PROTOCOLS",
+    "BASELINE_NAMES",
     "ImagePair",
     "ImageSource",
     "PatchDataset",
@@ -53,8 +54,11 @@ __all__ = [
     "load_pairs",
     "make_lr",
     "mod_crop",
+    "pil_bilinear_resize",
+    "prepare_pair",
     "resolve_images",
     "seed_worker",
+    "upscale_baseline",
 ]
 
 Protocol = Literal["standard", "official"]
@@ -96,21 +100,71 @@ def mod_crop(x: torch.Tensor, scale: int) -> torch.Tensor:
     return x[..., :h, :w]
 
 
+def pil_bilinear_resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """PIL's ``Image.resize(size[::-1], Image.BILINEAR)`` of each image of a batch, what the official GV code does.
+
+    PIL's bilinear is a triangle filter stretched by the scale factor when shrinking (antialiased) and computed
+    in fixed point on 8-bit images; it is *not* ``F.interpolate(mode="bilinear", antialias=True)`` (they differ
+    by one 8-bit level on 9-17 % of pixels, PAPER.md). Images on the 8-bit grid go through PIL as 8-bit RGB /
+    L images exactly as the official code's; others (16-bit sources) are resized channel by channel in PIL's
+    float mode ``"F"`` and rounded to 8 bits.
+
+    Args:
+        x: ``(B, C, H, W)`` float in [0, 1], ``C`` = 1 or 3.
+        size: ``(height, width)`` of the result.
+
+    Returns:
+        ``(B, C, height, width)`` float32 on the 8-bit grid, on ``x``'s device.
+
+    Example:
+        >>> pil_bilinear_resize(torch.zeros(1, 3, 8, 12), (4, 6)).shape
+        torch.Size([1, 3, 4, 6])
+    """
+    from PIL import Image
+
+    h, w = size
+    if x.ndim != 4 or x.shape[1] not in (1, 3):
+        raise ValueError(f"x must be (B, 1 or 3, H, W); got shape {tuple(x.shape)}")
+    if h < 1 or w < 1:
+        raise ValueError(f"size must be at least 1x1; got {h}x{w}")
+    cpu = x.detach().float().cpu()
+    levels = (cpu.clamp(0.0, 1.0) * 255.0).round()
+    on_grid = bool((levels / 255.0 - cpu).abs().max() <= 1e-6)
+    out = []
+    for image in cpu if not on_grid else levels:
+        if on_grid:
+            array = image.to(torch.uint8).permute(1, 2, 0).numpy()
+            mode_array = array[..., 0] if array.shape[-1] == 1 else array
+            resized = np.asarray(Image.fromarray(mode_array).resize((w, h), Image.BILINEAR))
+            t = torch.from_numpy(resized.copy()).float().reshape(h, w, -1).permute(2, 0, 1) / 255.0
+        else:
+            channels = [
+                torch.from_numpy(
+                    np.asarray(Image.fromarray(c.numpy(), mode="F").resize((w, h), Image.BILINEAR)).copy()
+                )
+                for c in image
+            ]
+            t = quantize_8bit(torch.stack(channels))
+        out.append(t)
+    return torch.stack(out).to(x.device)
+
+
 def make_lr(
     hr: torch.Tensor, scale: int, protocol: Protocol = "standard", quantize: bool = True
 ) -> torch.Tensor:
     """Synthesise the LR image of an HR batch.
 
     Args:
-        hr: ``(B, C, H, W)`` float in [0, 1]; ``H`` and ``W`` must be multiples of ``scale`` (see
-            :func:`mod_crop`).
+        hr: ``(B, C, H, W)`` float in [0, 1]. ``"standard"``: ``H`` and ``W`` must be multiples of ``scale``
+            (see :func:`mod_crop`). ``"official"``: any size; the result is ``(H // scale, W // scale)``
+            resized from the whole image, as the official ``ValidationDataset`` does.
         scale: integer downscaling factor.
-        protocol: ``"standard"`` (MATLAB bicubic, :func:`gvcore.imresize`) or ``"official"`` (antialiased
-            bilinear, as PIL's ``Image.BILINEAR`` of the official GV code).
-        quantize: clamp and round to 8 bits, as an LR image saved to PNG.
+        protocol: ``"standard"`` (MATLAB bicubic, :func:`gvcore.imresize`) or ``"official"`` (PIL's
+            ``Image.BILINEAR``, :func:`pil_bilinear_resize`, always 8-bit).
+        quantize: clamp and round to 8 bits, as an LR image saved to PNG (the official LR is 8-bit anyway).
 
     Returns:
-        ``(B, C, H / scale, W / scale)``, same dtype and device.
+        ``(B, C, H // scale, W // scale)`` float32, on ``hr``'s device.
 
     Example:
         >>> make_lr(torch.rand(1, 3, 8, 12), 2).shape
@@ -119,16 +173,55 @@ def make_lr(
     check_positive_int("scale", scale)
     check_choice("protocol", protocol, PROTOCOLS)
     h, w = hr.shape[-2], hr.shape[-1]
+    size = (h // scale, w // scale)
+    if protocol == "official":
+        return pil_bilinear_resize(hr, size)
     if h % scale or w % scale:
         raise ValueError(f"hr size {h}x{w} must be a multiple of scale {scale}; crop it with mod_crop first")
-    size = (h // scale, w // scale)
-    if protocol == "standard":
-        from gvcore.resize import imresize
+    from gvcore.resize import imresize
 
-        lr = imresize(hr, size=size)
-    else:
-        lr = F.interpolate(hr, size=size, mode="bilinear", align_corners=False, antialias=True)
+    lr = imresize(hr, size=size)
     return quantize_8bit(lr) if quantize else lr
+
+
+def prepare_pair(hr: torch.Tensor, scale: int, protocol: Protocol = "standard") -> tuple[torch.Tensor, torch.Tensor]:
+    """``(lr, hr_cropped)`` of a whole HR image as the protocol makes them (the one place LR is synthesised).
+
+    ``"standard"``: HR cropped to a multiple of ``scale`` (:func:`mod_crop`), LR = MATLAB bicubic of the crop.
+    ``"official"``: LR = PIL bilinear of the *whole* image to ``(H // s, W // s)`` as the official
+    ``ValidationDataset`` does, HR cropped to ``s * LR`` (the official code itself fails on sides that are not
+    multiples of ``s``; for those that are, the two coincide).
+
+    Example:
+        >>> lr, hr = prepare_pair(torch.rand(1, 3, 9, 10), 2, "official")
+        >>> tuple(lr.shape), tuple(hr.shape)
+        ((1, 3, 4, 5), (1, 3, 8, 10))
+    """
+    cropped = mod_crop(hr, scale)
+    if min(cropped.shape[-2:]) < 1:
+        raise ValueError(f"image {hr.shape[-2]}x{hr.shape[-1]} is smaller than the scale {scale}")
+    return make_lr(hr if protocol == "official" else cropped, scale, protocol), cropped
+
+
+#: the interpolation baseline of each protocol: its method name in evaluation tables.
+BASELINE_NAMES: dict[str, str] = {"standard": "bicubic", "official": "bilinear"}
+
+
+def upscale_baseline(lr: torch.Tensor, scale: int, protocol: Protocol = "standard") -> torch.Tensor:
+    """The interpolation baseline of a protocol, on the 8-bit grid, ``(B, C, scale*h, scale*w)``.
+
+    ``"standard"``: MATLAB bicubic (:func:`gvcore.imresize`), clamped and rounded. ``"official"``: PIL bilinear
+    up-sampling, which is exactly the input the official VDSR receives (``ValidationDataset``).
+    Its name in tables is :data:`BASELINE_NAMES` ``[protocol]``.
+    """
+    check_positive_int("scale", scale)
+    check_choice("protocol", protocol, PROTOCOLS)
+    size = (lr.shape[-2] * scale, lr.shape[-1] * scale)
+    if protocol == "official":
+        return pil_bilinear_resize(lr, size)
+    from gvcore.resize import imresize
+
+    return quantize_8bit(imresize(lr, size=size))
 
 
 def _list_images(folder: Path) -> list[Path]:
@@ -247,6 +340,7 @@ def load_pairs(
                 f"image {source.hr_path} is {h}x{w}, smaller than the crop {min_size}x{min_size}; "
                 "use a smaller --crop or remove the image"
             )
+        full = hr
         hr = mod_crop(hr, scale)
         lr_path = source.lr_paths.get(scale)
         if lr_path is not None and use_shipped_lr and protocol == "standard":
@@ -258,7 +352,7 @@ def load_pairs(
                     f"(HR {source.hr_path} / {scale})"
                 )
         else:
-            lr = make_lr(hr, scale, protocol)
+            lr, hr = prepare_pair(full, scale, protocol)
         pairs.append(ImagePair(source.name, _compact(hr[0]), _compact(lr[0])))
     return pairs
 

@@ -1,21 +1,15 @@
 """Evaluation: ``evaluate(checkpoints, data, scale, protocol) -> pandas.DataFrame``, under ``gvcore eval``.
 
-For every test image the HR image is cropped to a multiple of the scale, its LR image made as the protocol says
-(:func:`gvcore.data.make_lr`: MATLAB bicubic for ``"standard"``, antialiased bilinear for ``"official"``; DIV2K's
-shipped LR images when present, standard protocol only), and scored for
+Every image goes through :func:`gvcore.scoring.score_image`, the one scoring path (LR synthesis, baseline,
+8-bit policy and metrics per protocol; DIV2K's shipped LR images are used as they are under the standard
+protocol). The table is tidy, one row per (method, image) with the columns :data:`EVAL_COLUMNS`:
 
-- ``HR`` (the reference itself: ``gv_distance`` 0, PSNR/SSIM left empty),
-- ``bicubic`` (:func:`gvcore.imresize` of the LR image back to HR size),
-- every checkpoint (tiled inference, :func:`tiled_forward`).
+- ``HR`` (the reference itself: ``gv_distance`` 0, ``var_ratio`` 1, PSNR/SSIM left empty),
+- the protocol's interpolation baseline (``bicubic`` for ``"standard"``, ``bilinear`` for ``"official"``),
+- every checkpoint (tiled inference, :func:`gvcore.inference.tiled_forward`).
 
-Outputs are clamped to [0, 1] and, under the standard protocol, rounded to 8 bits before scoring (as saving a
-PNG would); PSNR/SSIM follow :func:`gvcore.metrics.evaluate_pair`. ``gv_distance`` is
-:func:`gvcore.gradient_variance_loss` (default settings) between output and HR; ``var_gx``/``var_gy`` are the
-mean patch variances (p = 8, gray, Sobel) of the output's gradient maps. The table is tidy, one row per
-(method, image) with the columns :data:`EVAL_COLUMNS`; :func:`summarize` gives the per-method means.
-
-LR-only mode (``lr_only=True``): the images are LR inputs with no HR; rows get empty HR metrics and only the
-output variances.
+:func:`summarize` gives the per-method means. LR-only mode (``lr_only=True``): the images are LR inputs with no
+HR; rows get empty HR metrics and only the output variances.
 """
 
 from __future__ import annotations
@@ -31,12 +25,12 @@ from torch import nn
 
 from gvcore._validation import check_choice, check_positive_int
 from gvcore.data import PROTOCOLS, ImagePair, Protocol, load_pairs, resolve_images
+from gvcore.inference import tiled_forward
+from gvcore.scoring import SCORE_COLUMNS, output_variances, score_image, score_outputs, score_ready
 
 __all__ = [
     "EVAL_COLUMNS",
     "evaluate",
-    "image_metrics",
-    "output_variances",
     "summarize",
     "tiled_forward",
     "to_markdown",
@@ -59,110 +53,34 @@ EVAL_COLUMNS: tuple[str, ...] = (
     "gv_distance",
     "var_gx",
     "var_gy",
+    "var_ratio",
 )
 
 #: metrics averaged by :func:`summarize`, in display order.
-METRIC_COLUMNS: tuple[str, ...] = ("psnr", "ssim", "gv_distance", "var_gx", "var_gy")
-
-
-def tiled_forward(
-    model: nn.Module, lr: torch.Tensor, scale: int, tile: int = 256, overlap: int = 16
-) -> torch.Tensor:
-    """Run ``model`` on ``lr`` tile by tile, so memory is bounded by the tile size.
-
-    The LR image is cut into ``tile x tile`` cores; each is run with ``overlap`` LR pixels of real context on
-    every side (clipped at the image border) and only its core is kept. For a fully convolutional model
-    whose receptive-field radius is at most ``overlap`` LR pixels the result equals whole-image inference up
-    to float rounding; an image no larger than one tile is run whole.
-
-    Args:
-        model: maps ``(B, C, h, w)`` to ``(B, C, scale*h, scale*w)``.
-        lr: ``(B, C, h, w)`` input.
-        scale: the model's scale.
-        tile: core side in LR pixels.
-        overlap: context in LR pixels on each side of a core.
-
-    Returns:
-        ``(B, C, scale*h, scale*w)`` output.
-    """
-    check_positive_int("tile", tile)
-    check_positive_int("overlap", overlap, minimum=0)
-    h, w = lr.shape[-2], lr.shape[-1]
-    if h <= tile and w <= tile:
-        return model(lr)
-    out: torch.Tensor | None = None
-    for y0 in range(0, h, tile):
-        for x0 in range(0, w, tile):
-            y1, x1 = min(y0 + tile, h), min(x0 + tile, w)
-            iy0, ix0 = max(0, y0 - overlap), max(0, x0 - overlap)
-            iy1, ix1 = min(h, y1 + overlap), min(w, x1 + overlap)
-            piece = model(lr[..., iy0:iy1, ix0:ix1])
-            if out is None:
-                out = piece.new_empty((*piece.shape[:2], h * scale, w * scale))
-            oy, ox = (y0 - iy0) * scale, (x0 - ix0) * scale
-            out[..., y0 * scale : y1 * scale, x0 * scale : x1 * scale] = piece[
-                ..., oy : oy + (y1 - y0) * scale, ox : ox + (x1 - x0) * scale
-            ]
-    if out is None:  # pragma: no cover - h, w >= 1
-        raise ValueError("empty input")
-    return out
-
-
-def output_variances(x: torch.Tensor) -> tuple[float, float]:
-    """Mean patch variance (p = 8, gray, Sobel) of the horizontal and vertical gradient maps of ``x``."""
-    from gvcore.variance import variance_maps
-
-    vx, vy = variance_maps(x, patch_size=8)
-    return float(vx.mean()), float(vy.mean())
-
-
-def image_metrics(out: torch.Tensor, hr: torch.Tensor, scale: int, protocol: Protocol) -> dict[str, float]:
-    """PSNR, SSIM (protocol preset), GV distance and output variances of one scored output ``(1, 3, H, W)``."""
-    from gvcore.loss import gradient_variance_loss
-    from gvcore.metrics import evaluate_pair
-
-    pm = evaluate_pair(out, hr, scale, protocol)
-    var_gx, var_gy = output_variances(out)
-    return {
-        "psnr": float(pm.psnr[0]),
-        "ssim": float(pm.ssim[0]),
-        "gv_distance": float(gradient_variance_loss(out, hr)),
-        "var_gx": var_gx,
-        "var_gy": var_gy,
-    }
-
-
-def _score_ready(x: torch.Tensor, protocol: str) -> torch.Tensor:
-    from gvcore.metrics import quantize_8bit
-
-    x = x.float().clamp(0.0, 1.0)
-    return quantize_8bit(x) if protocol == "standard" else x
+METRIC_COLUMNS: tuple[str, ...] = SCORE_COLUMNS
 
 
 @torch.no_grad()
 def validate(
-    model: nn.Module, pairs: Sequence[ImagePair], scale: int, device: torch.device
+    model: nn.Module,
+    pairs: Sequence[ImagePair],
+    scale: int,
+    device: torch.device,
+    protocol: Protocol = "standard",
 ) -> dict[str, float]:
-    """Cheap validation during training: mean PSNR/SSIM (standard protocol), GV distance and variance ratio.
+    """Cheap validation during training: means over ``pairs`` of PSNR, SSIM, GV distance and variance ratio.
 
-    ``var_ratio`` is the mean over images of ``(var_gx(SR)/var_gx(HR) + var_gy(SR)/var_gy(HR)) / 2``.
-    Returns ``{"psnr", "ssim", "gv", "var_ratio"}``; leaves ``model`` in eval mode.
+    Scored by :func:`gvcore.scoring.score_outputs` under ``protocol`` (the run's degradation), like
+    ``gvcore eval``. Returns ``{"psnr", "ssim", "gv", "var_ratio"}``; leaves ``model`` in eval mode.
     """
     model.eval()
     sums = {"psnr": 0.0, "ssim": 0.0, "gv": 0.0, "var_ratio": 0.0}
     for pair in pairs:
         lr, hr = (t.to(device) for t in pair.as_float())
-        sr = _score_ready(model(lr), "standard")
-        m = image_metrics(sr, hr, scale, "standard")
-        hx, hy = output_variances(hr)
-        ratio = 0.5 * (m["var_gx"] / hx if hx > 0 else 1.0) + 0.5 * (m["var_gy"] / hy if hy > 0 else 1.0)
-        for key, value in (
-            ("psnr", m["psnr"]),
-            ("ssim", m["ssim"]),
-            ("gv", m["gv_distance"]),
-            ("var_ratio", ratio),
-        ):
-            sums[key] += value
+        sr = score_ready(model(lr), protocol).cpu()
+        row = score_outputs({"model": sr}, hr.cpu(), scale, protocol)[0]
+        for key, column in (("psnr", "psnr"), ("ssim", "ssim"), ("gv", "gv_distance"), ("var_ratio", "var_ratio")):
+            sums[key] += row[column]
     return {k: v / max(1, len(pairs)) for k, v in sums.items()}
 
 
@@ -225,7 +143,6 @@ def evaluate(
 
     from gvcore.checkpoint import load_model
     from gvcore.io import load_image
-    from gvcore.resize import imresize
 
     check_choice("protocol", protocol, PROTOCOLS)
     paths = [Path(p) for p in checkpoints]
@@ -239,6 +156,13 @@ def evaluate(
     taken = {"HR", "bicubic"}
     for path in paths:
         model, metadata = load_model(path, scale=scale, device=device)
+        degradation = metadata.get("degradation")
+        if degradation and degradation != protocol and not lr_only:
+            raise ValueError(
+                f"{path} was trained on {degradation!r} LR images; scoring it under protocol={protocol!r} would "
+                f"feed it another degradation (use --protocol {degradation}, or a model trained with "
+                f"`gvcore train --protocol {protocol}`)"
+            )
         info = _checkpoint_info(metadata, path)
         info["label"] = _unique_label(info["label"], taken)
         models.append((model.eval(), info))
@@ -246,39 +170,38 @@ def evaluate(
     base = {"scale": scale, "protocol": protocol}
     rows: list[dict[str, Any]] = []
     bar = tqdm(total=len(sources) * (len(models) + 1), disable=not progress, desc=f"eval x{scale} {protocol}")
-    with torch.no_grad():
-        for source in sources:
-            if lr_only:
-                lr, hr = load_image(source.hr_path), None
-            else:
-                pair = load_pairs([source], scale, protocol)[0]
-                lr, hr = pair.as_float()
-                rows.append(
-                    {**base, "method": "HR", "image": source.name, "gv_distance": 0.0}
-                    | dict(zip(("var_gx", "var_gy"), output_variances(hr)))
-                )
-            lr_device = lr.to(device)
-            methods: list[tuple[str, dict[str, Any], nn.Module | None]] = [("bicubic", {}, None)]
-            methods += [(info["label"], info, model) for model, info in models]
-            for label, info, net in methods:
-                raw = (
-                    imresize(lr_device, scale)
-                    if net is None
-                    else tiled_forward(net, lr_device, scale, tile, overlap)
-                )
-                out = _score_ready(raw, protocol).cpu()
-                row: dict[str, Any] = {**base, "method": label, "image": source.name}
-                row.update({k: info[k] for k in ("arch", "loss", "gv_weight", "seed") if k in info})
-                if hr is None:
-                    row.update(dict(zip(("var_gx", "var_gy"), output_variances(out))))
-                else:
-                    row.update(image_metrics(out, hr, scale, protocol))
-                rows.append(row)
-                bar.update(1)
+    labelled = {info["label"]: model for model, info in models}
+    infos = {info["label"]: info for _, info in models}
+    for source in sources:
+        if lr_only:
+            out_rows = _lr_only_rows(load_image(source.hr_path), labelled, scale, tile, overlap)
+        else:
+            pair = load_pairs([source], scale, protocol)[0]
+            lr, hr = pair.as_float()
+            out_rows = score_image(hr, scale, protocol, labelled, lr=lr, tile=tile, overlap=overlap).rows
+        for scored in out_rows:
+            info = infos.get(scored["method"], {})
+            row: dict[str, Any] = {**base, "image": source.name, **scored}
+            row.update({k: info[k] for k in ("arch", "loss", "gv_weight", "seed") if k in info})
+            rows.append(row)
+        bar.update(len(models) + 1)
     bar.close()
     frame = pd.DataFrame(rows, columns=list(EVAL_COLUMNS))
     frame["seed"] = frame["seed"].astype("Int64")
     return frame
+
+
+@torch.no_grad()
+def _lr_only_rows(
+    lr: torch.Tensor, models: dict[str, nn.Module], scale: int, tile: int, overlap: int
+) -> list[dict[str, Any]]:
+    """Rows of LR-only inputs: the output variances of the bicubic baseline and each model (no reference)."""
+    from gvcore.data import upscale_baseline
+    from gvcore.scoring import _run_model
+
+    outputs = {"bicubic": upscale_baseline(lr, scale, "standard")}
+    outputs |= {k: score_ready(_run_model(m, lr, scale, tile, overlap), "standard") for k, m in models.items()}
+    return score_outputs(outputs, None, scale, "standard")
 
 
 def summarize(frame: Any) -> Any:

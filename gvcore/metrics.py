@@ -15,9 +15,12 @@ before scoring. These functions never round silently: call :func:`quantize_8bit`
 * ``"standard"`` -- BasicSR: Y channel of BT.601 YCbCr with the +16 offset (``Y in [16, 235]``), border of
   ``scale`` pixels cropped. Pass ``crop_border=scale`` explicitly (there is no default scale);
   ``y_channel`` may be left unset or set ``True``.
-* ``"official"`` -- the official GV code: PSNR on RGB, no crop; SSIM on a luma *without* the +16 offset
-  (``gvcore.rgb_to_y(offset=False)``) with a fixed 2-pixel crop. ``crop_border`` and ``y_channel`` are fixed
-  by the preset and must be left unset.
+* ``"official"`` -- the official GV code (``benchmark.py``, ``utils.calc_ssim``; PAPER.md "The official
+  evaluation, line by line"): PSNR on RGB, no crop; SSIM on the luma ``(65.738 R + 129.057 G + 25.064 B) / 256``
+  (8-bit scale, no +16 offset), a fixed 2-pixel shave, and the Gaussian statistics computed over the *whole*
+  shaved map with symmetric padding (``scipy.signal.convolve2d(mode='same', boundary='symm')``).
+  ``crop_border`` and ``y_channel`` are fixed by the preset and must be left unset. The official code scores
+  unclamped, unrounded predictions: do not quantise outputs for this protocol.
 
 :func:`evaluate_pair` returns both numbers for a ``scale`` and a protocol name. Both metrics are
 higher-is-better (``psnr.higher_is_better``, ``ssim.higher_is_better``, :data:`HIGHER_IS_BETTER`).
@@ -32,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from gvcore._validation import check_choice, check_floating_image, check_positive_int, check_same_shape
-from gvcore.color import _BT601_Y
+from gvcore.color import _BT601_Y, OFFICIAL_LUMA
 
 __all__ = [
     "HIGHER_IS_BETTER",
@@ -100,18 +103,26 @@ def gaussian_window_1d(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> to
     return g / g.sum()
 
 
+class _Preset(NamedTuple):
+    """How a metric reads its inputs: border crop, luma (``None`` = the channels given), SSIM filter boundary."""
+
+    crop: int
+    luma: Literal["bt601", "official"] | None
+    boundary: Literal["valid", "symmetric"]
+
+
 def _resolve(
     name: str,
     protocol: str | None,
     crop_border: int | None,
     y_channel: bool | None,
-) -> tuple[int, bool, bool]:
-    """Return ``(crop_border, y_channel, y_offset)`` for a metric under ``protocol``."""
+) -> _Preset:
+    """The :class:`_Preset` of a metric under ``protocol`` (and the explicit arguments when it is ``None``)."""
     if protocol is None:
         crop = 0 if crop_border is None else check_positive_int("crop_border", crop_border, minimum=0)
         if y_channel is not None and not isinstance(y_channel, bool):
             raise TypeError(f"y_channel must be a bool; got {type(y_channel).__name__} {y_channel!r}")
-        return crop, bool(y_channel), True
+        return _Preset(crop, "bt601" if y_channel else None, "valid")
     check_choice("protocol", protocol, PROTOCOLS)
     if protocol == "standard":
         if crop_border is None:
@@ -121,28 +132,28 @@ def _resolve(
         crop = check_positive_int("crop_border", crop_border, minimum=0)
         if y_channel is False:
             raise ValueError("protocol='standard' scores the Y channel; got y_channel=False")
-        return crop, True, True
+        return _Preset(crop, "bt601", "valid")
     if crop_border is not None or y_channel is not None:
         raise ValueError(
             f"protocol='official' fixes the crop and channel of {name}; leave crop_border and y_channel unset "
             f"(got crop_border={crop_border!r}, y_channel={y_channel!r})"
         )
     if name == "psnr":
-        return 0, False, True
-    return OFFICIAL_SSIM_CROP, True, False
+        return _Preset(0, None, "valid")
+    return _Preset(OFFICIAL_SSIM_CROP, "official", "symmetric")
 
 
 def _validate(
     name: str,
     sr: torch.Tensor,
     hr: torch.Tensor,
-    crop: int,
-    y_channel: bool,
+    preset: _Preset,
     data_range: float,
     min_size: int,
 ) -> None:
     """Check a metric's inputs once per call (the one place these errors are raised)."""
-    check_floating_image("sr", sr, channels=(1, 3) if not y_channel else 3)
+    crop = preset.crop
+    check_floating_image("sr", sr, channels=(1, 3) if preset.luma is None else 3)
     check_floating_image("hr", hr)
     check_same_shape("sr", sr, "hr", hr)
     if sr.shape[0] == 0:
@@ -158,19 +169,21 @@ def _validate(
 
 
 def _prepare(
-    sr: torch.Tensor, hr: torch.Tensor, crop: int, y_channel: bool, y_offset: bool, data_range: float
+    sr: torch.Tensor, hr: torch.Tensor, preset: _Preset, data_range: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Scale to [0, 255] float64, take the luma if asked, crop (inputs already checked by :func:`_validate`)."""
     out = []
+    crop = preset.crop
     for img in (sr, hr):
         if crop:
             img = img[..., crop:-crop, crop:-crop]
         x = img.to(torch.float64)
-        if y_channel:
-            # gvcore.color.rgb_to_y(x / data_range, offset) as one fused weighted sum over channels
-            weights = torch.tensor(_BT601_Y, dtype=torch.float64, device=x.device) / data_range
+        if preset.luma is not None:
+            # gvcore.color.rgb_to_y (or the official luma) of x / data_range as one fused weighted sum
+            coefficients = _BT601_Y if preset.luma == "bt601" else OFFICIAL_LUMA
+            weights = torch.tensor(coefficients, dtype=torch.float64, device=x.device) / data_range
             x = torch.einsum("bchw,c->bhw", x, weights).unsqueeze(1)
-            if y_offset:
+            if preset.luma == "bt601":
                 x = x + 16.0
         elif data_range != 255.0:
             x = x * (255.0 / data_range)
@@ -213,11 +226,11 @@ def psnr(
         >>> psnr(hr + 1 / 255, hr).round(decimals=4).tolist()  # MSE = 1 on the 8-bit scale
         [48.1308, 48.1308]
     """
-    crop, y_channel_, y_offset = _resolve("psnr", protocol, crop_border, y_channel)
-    _validate("psnr", sr, hr, crop, y_channel_, data_range, min_size=1)
+    preset = _resolve("psnr", protocol, crop_border, y_channel)
+    _validate("psnr", sr, hr, preset, data_range, min_size=1)
     return torch.cat(
         [
-            _psnr_prepared(*_prepare(a, b, crop, y_channel_, y_offset, data_range))
+            _psnr_prepared(*_prepare(a, b, preset, data_range))
             for a, b in _image_chunks(sr, hr)
         ]
     )
@@ -263,12 +276,34 @@ def _filter_valid_conv(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
     return F.conv2d(y, window.view(1, 1, 1, k)).squeeze(1)
 
 
-def _ssim_map_mean(a: torch.Tensor, b: torch.Tensor, use_conv: bool | None = None) -> torch.Tensor:
-    """Mean SSIM map per image and channel, ``(B, C)``, valid region of the 11x11 Gaussian window.
+def _pad_symmetric(x: torch.Tensor, radius: int) -> torch.Tensor:
+    """Pad the last two dims by ``radius`` with the edge repeated (``scipy``'s ``boundary='symm'``, numpy's
+    ``'symmetric'``: ``x[-1] = x[0]``), for any size (the reflection is periodic, as scipy's)."""
+
+    def index(n: int) -> torch.Tensor:
+        i = torch.remainder(torch.arange(-radius, n + radius, device=x.device), 2 * n)
+        return torch.where(i >= n, 2 * n - 1 - i, i)
+
+    return x.index_select(-2, index(x.shape[-2])).index_select(-1, index(x.shape[-1]))
+
+
+def _ssim_map_mean(
+    a: torch.Tensor,
+    b: torch.Tensor,
+    use_conv: bool | None = None,
+    boundary: Literal["valid", "symmetric"] = "valid",
+) -> torch.Tensor:
+    """Mean SSIM map per image and channel, ``(B, C)``, 11x11 Gaussian window.
+
+    ``boundary="valid"`` (BasicSR): the map covers the valid region only. ``"symmetric"`` (the official GV
+    ``calc_ssim``, ``scipy.signal.convolve2d(mode='same', boundary='symm')``): the map has the input's size,
+    the statistics near the border read the symmetrically padded image.
 
     ``a``, ``b``: ``(B, C, H, W)`` float64 on the 8-bit scale. On CPU the images are processed a few at a time
     with shifted multiply-adds (float64 convolution has no fast CPU kernel in torch); elsewhere with conv2d.
     """
+    if boundary == "symmetric":
+        a, b = _pad_symmetric(a, SSIM_WINDOW // 2), _pad_symmetric(b, SSIM_WINDOW // 2)
     bsz, ch, h, w = a.shape
     if use_conv is None:
         use_conv = a.device.type != "cpu"
@@ -326,12 +361,12 @@ def ssim(
         >>> bool((ssim(hr.flip(-1), hr, protocol="standard", crop_border=2) < 1).all())
         True
     """
-    crop, y_channel_, y_offset = _resolve("ssim", protocol, crop_border, y_channel)
-    _validate("ssim", sr, hr, crop, y_channel_, data_range, min_size=SSIM_WINDOW)
+    preset = _resolve("ssim", protocol, crop_border, y_channel)
+    _validate("ssim", sr, hr, preset, data_range, min_size=SSIM_WINDOW)
     parts = []
     for sr_part, hr_part in _image_chunks(sr, hr):
-        a, b = _prepare(sr_part, hr_part, crop, y_channel_, y_offset, data_range)
-        parts.append(_ssim_map_mean(a, b).mean(dim=1))
+        a, b = _prepare(sr_part, hr_part, preset, data_range)
+        parts.append(_ssim_map_mean(a, b, boundary=preset.boundary).mean(dim=1))
     return torch.cat(parts)
 
 
@@ -371,11 +406,11 @@ def evaluate_pair(
     scale = check_positive_int("scale", scale)
     check_choice("protocol", protocol, PROTOCOLS)
     if protocol == "standard":  # both metrics score the same cropped Y: prepare it once
-        crop, y_channel, y_offset = _resolve("ssim", "standard", scale, None)
-        _validate("ssim", sr, hr, crop, y_channel, data_range, min_size=SSIM_WINDOW)
+        preset = _resolve("ssim", "standard", scale, None)
+        _validate("ssim", sr, hr, preset, data_range, min_size=SSIM_WINDOW)
         psnrs, ssims = [], []
         for sr_part, hr_part in _image_chunks(sr, hr):
-            a, b = _prepare(sr_part, hr_part, crop, y_channel, y_offset, data_range)
+            a, b = _prepare(sr_part, hr_part, preset, data_range)
             psnrs.append(_psnr_prepared(a, b))
             ssims.append(_ssim_map_mean(a, b).mean(dim=1))
         return PairMetrics(torch.cat(psnrs), torch.cat(ssims))

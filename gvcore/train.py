@@ -280,11 +280,20 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
         val_data=config.val_data if config.val_data is not None else "bundled",
         label=config.label
         or f"{config.arch}-x{config.scale}-{'+'.join(t.name for t in terms)}-s{config.seed}",
-        arch_kwargs=dict(config.arch_kwargs),
+        arch_kwargs=_default_arch_kwargs(config),
     )
     if not (resolved.lr or 0) > 0:
         raise ValueError(f"lr must be > 0; got {resolved.lr!r}")
     return resolved
+
+
+def _default_arch_kwargs(config: TrainConfig) -> dict[str, Any]:
+    """``arch_kwargs`` with the degradation's interpolation for VDSR: a model trained on the official
+    degradation up-samples its LR input bilinearly, as the official VDSR's input is made (PAPER.md)."""
+    kwargs = dict(config.arch_kwargs)
+    if config.arch.startswith("vdsr") and config.protocol == "official":
+        kwargs.setdefault("interpolation", "bilinear")
+    return kwargs
 
 
 def lr_factor(step: int, steps: int, schedule: str, milestones: tuple[float, ...], gamma: float) -> float:
@@ -595,6 +604,7 @@ def _run(
             metrics=metrics,
             label=config.label,
             half=False,
+            degradation=config.protocol,
         )
         state = {
             "format": "gvcore-resume/1",
@@ -652,7 +662,7 @@ def _run(
                 }
                 window = {"n": 0, "loss": 0.0, "pixel": 0.0, "gv": 0.0}
                 if ctx.main and validate_now:
-                    metrics = validate(model, val_pairs, config.scale, device)
+                    metrics = validate(model, val_pairs, config.scale, device, config.protocol)
                     net.train()
                     row.update({f"val_{k}": v for k, v in metrics.items()})
                 if log is not None:

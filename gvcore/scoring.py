@@ -1,0 +1,191 @@
+"""The one scoring path: every metric that ``gvcore eval``, the reproduction, training validation and the dashboard
+show comes from :func:`score_image` / :func:`score_outputs` (docs/ARCHITECTURE.md, "One scoring path").
+
+Under a protocol (PAPER.md):
+
+- **LR synthesis** -- :func:`gvcore.data.prepare_pair`: ``"standard"`` crops HR to a multiple of the scale and
+  shrinks it with MATLAB bicubic, rounded to 8 bits; ``"official"`` shrinks the whole image with PIL bilinear
+  (the official ``ValidationDataset``) and scores against HR cropped to ``scale * LR``.
+- **Baseline** -- :func:`gvcore.data.upscale_baseline`: ``bicubic`` (MATLAB) or ``bilinear`` (PIL, the
+  official VDSR's own input), on the 8-bit grid.
+- **8-bit policy** -- :func:`score_ready`: the standard protocol clamps and rounds outputs to 8 bits (as saving
+  a PNG would, BasicSR); the official one scores raw outputs, neither clamped nor rounded (``benchmark.py``).
+- **Metrics** -- PSNR/SSIM by :func:`gvcore.evaluate_pair`; ``gv_distance`` is
+  :func:`gvcore.gradient_variance_loss` with the paper's settings; ``var_gx``/``var_gy`` are the mean patch
+  variances (p = 8, gray, Sobel) of the output's gradient maps; ``var_ratio`` is :func:`variance_ratio`.
+
+**The variance ratio** (one definition, used in ``log.csv``, the evaluation CSV, the lambda sweep and every
+page): per image, the mean over the two directions of the output's mean patch variance divided by HR's,
+``(var_gx(SR) / var_gx(HR) + var_gy(SR) / var_gy(HR)) / 2``; a data set's ratio is the mean over its images.
+1 means as much gradient variance as HR; L1-trained models sit well below 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import nn
+
+from gvcore._validation import check_choice, check_positive_int
+from gvcore.data import BASELINE_NAMES, PROTOCOLS, Protocol, prepare_pair, upscale_baseline
+
+__all__ = [
+    "SCORE_COLUMNS",
+    "ScoredImage",
+    "output_variances",
+    "score_image",
+    "score_outputs",
+    "score_ready",
+    "variance_ratio",
+]
+
+#: the per-output metrics every scored row carries, in display order.
+SCORE_COLUMNS: tuple[str, ...] = ("psnr", "ssim", "gv_distance", "var_gx", "var_gy", "var_ratio")
+
+
+def score_ready(raw: torch.Tensor, protocol: Protocol) -> torch.Tensor:
+    """A network output as the protocol scores it: float32 on the 8-bit grid (standard) or raw (official).
+
+    Example:
+        >>> score_ready(torch.tensor([[-0.1, 0.5004, 1.2]]), "standard").mul(255).tolist()
+        [[0.0, 128.0, 255.0]]
+        >>> score_ready(torch.tensor([[-0.1, 1.2]]), "official").tolist()  # unclamped, as the official code
+        [[-0.10000000149011612, 1.2000000476837158]]
+    """
+    from gvcore.metrics import quantize_8bit
+
+    check_choice("protocol", protocol, PROTOCOLS)
+    x = raw.float()
+    return quantize_8bit(x) if protocol == "standard" else x
+
+
+def output_variances(x: torch.Tensor) -> tuple[float, float]:
+    """Mean patch variance (p = 8, gray, Sobel) of the horizontal and vertical gradient maps of ``(1, C, H, W)``."""
+    from gvcore.variance import variance_maps
+
+    vx, vy = variance_maps(x.float(), patch_size=8)
+    return float(vx.mean()), float(vy.mean())
+
+
+def variance_ratio(var_gx: float, var_gy: float, hr_var_gx: float, hr_var_gy: float) -> float:
+    """SR/HR gradient-variance ratio of one image (module docstring); a direction flat in HR counts 1.
+
+    Example:
+        >>> variance_ratio(0.5, 0.25, 1.0, 1.0)
+        0.375
+    """
+    parts = [
+        (sr / hr if hr > 0 else 1.0) for sr, hr in ((var_gx, hr_var_gx), (var_gy, hr_var_gy))
+    ]
+    return 0.5 * (parts[0] + parts[1])
+
+
+def score_outputs(
+    outputs: Mapping[str, torch.Tensor], hr: torch.Tensor | None, scale: int, protocol: Protocol
+) -> list[dict[str, Any]]:
+    """Score outputs that are already :func:`score_ready` against one HR image.
+
+    Args:
+        outputs: method name -> ``(1, 3, H, W)`` output (same size as ``hr``).
+        hr: ``(1, 3, H, W)`` reference in [0, 1], or ``None`` for LR-only inputs (then only the output
+            variances are filled; the other metrics are NaN).
+        scale: the SR scale (the standard protocol's border crop).
+        protocol: ``"standard"`` or ``"official"``.
+
+    Returns:
+        One dict per output, in order: ``{"method", *SCORE_COLUMNS}``.
+    """
+    from gvcore.loss import gradient_variance_loss
+    from gvcore.metrics import evaluate_pair
+
+    check_positive_int("scale", scale)
+    check_choice("protocol", protocol, PROTOCOLS)
+    hr_var = output_variances(hr) if hr is not None else None
+    rows = []
+    for name, out in outputs.items():
+        var_gx, var_gy = output_variances(out)
+        row: dict[str, Any] = {"method": name, "var_gx": var_gx, "var_gy": var_gy}
+        if hr is None or hr_var is None:
+            row |= {"psnr": math.nan, "ssim": math.nan, "gv_distance": math.nan, "var_ratio": math.nan}
+        else:
+            pair = evaluate_pair(out.float(), hr.float(), scale, protocol)
+            row |= {
+                "psnr": float(pair.psnr[0]),
+                "ssim": float(pair.ssim[0]),
+                "gv_distance": float(gradient_variance_loss(out.float(), hr.float())),
+                "var_ratio": variance_ratio(var_gx, var_gy, *hr_var),
+            }
+        rows.append({"method": name} | {k: row[k] for k in SCORE_COLUMNS})
+    return rows
+
+
+@dataclass
+class ScoredImage:
+    """What :func:`score_image` returns: the pair it scored, the outputs as scored, one row per method."""
+
+    lr: torch.Tensor
+    hr: torch.Tensor
+    outputs: dict[str, torch.Tensor] = field(default_factory=dict)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _run_model(model: nn.Module, lr: torch.Tensor, scale: int, tile: int, overlap: int) -> torch.Tensor:
+    from gvcore.inference import tiled_forward
+
+    param = next(model.parameters(), None)
+    device = param.device if param is not None else lr.device
+    dtype = param.dtype if param is not None else torch.float32
+    return tiled_forward(model, lr.to(device=device, dtype=dtype), scale, tile, overlap).float().cpu()
+
+
+@torch.no_grad()
+def score_image(
+    hr: torch.Tensor,
+    scale: int,
+    protocol: Protocol,
+    models: Mapping[str, nn.Module] | None = None,
+    *,
+    lr: torch.Tensor | None = None,
+    tile: int = 256,
+    overlap: int = 16,
+) -> ScoredImage:
+    """Synthesise the protocol's LR image, run the baseline and ``models``, and score everything against HR.
+
+    Args:
+        hr: ``(1, 3, H, W)`` HR image in [0, 1], any size (cropped here as the protocol says); when ``lr`` is
+            given, HR already cropped to ``scale * LR``.
+        scale: SR factor.
+        protocol: ``"standard"`` or ``"official"`` (module docstring).
+        models: label -> model mapping ``(1, 3, h, w)`` to ``(1, 3, scale*h, scale*w)``, run where its
+            parameters are, tile by tile (:func:`gvcore.inference.tiled_forward`).
+        lr: a given LR image (e.g. DIV2K's shipped files) used as it is instead of synthesising one.
+        tile, overlap: tiled inference, in LR pixels.
+
+    Returns:
+        :class:`ScoredImage` whose rows are ``HR`` (``gv_distance`` 0, ``var_ratio`` 1, PSNR/SSIM NaN), the
+        baseline (:data:`gvcore.data.BASELINE_NAMES`) and each model, in that order.
+    """
+    check_choice("protocol", protocol, PROTOCOLS)
+    check_positive_int("scale", scale)
+    if lr is None:
+        lr, hr = prepare_pair(hr, scale, protocol)
+    elif tuple(hr.shape[-2:]) != (lr.shape[-2] * scale, lr.shape[-1] * scale):
+        raise ValueError(
+            f"hr is {hr.shape[-2]}x{hr.shape[-1]} but lr is {lr.shape[-2]}x{lr.shape[-1]}: expected hr = "
+            f"{scale} x lr"
+        )
+    hr, lr = hr.float().cpu(), lr.float().cpu()
+    outputs = {BASELINE_NAMES[protocol]: upscale_baseline(lr, scale, protocol)}
+    for label, model in (models or {}).items():
+        if label in outputs or label == "HR":
+            raise ValueError(f"model label {label!r} is taken by a built-in row; rename the model")
+        outputs[label] = score_ready(_run_model(model, lr, scale, tile, overlap), protocol)
+    hr_gx, hr_gy = output_variances(hr)
+    hr_row = {"method": "HR", "psnr": math.nan, "ssim": math.nan, "gv_distance": 0.0}
+    hr_row |= {"var_gx": hr_gx, "var_gy": hr_gy, "var_ratio": 1.0}
+    rows = [hr_row, *score_outputs(outputs, hr, scale, protocol)]
+    return ScoredImage(lr=lr, hr=hr, outputs=outputs, rows=rows)
