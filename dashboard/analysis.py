@@ -1,5 +1,7 @@
-"""Pure computations behind the pages, all through :mod:`gvcore`: maps, statistics, degradations, inference.
+"""Display adapters behind the pages: maps for display, pooling, colour scaling, crops, degradations, tables.
 
+No metric, LR synthesis or ratio is computed here: every number a page shows comes from
+:mod:`gvcore.scoring` (the path ``gvcore eval`` uses); this module only reshapes it for display.
 Inputs are ``(1, C, H, W)`` float tensors in [0, 1]; outputs are numpy arrays or pandas tables ready for
 :mod:`dashboard.figures`. Nothing here calls ``st.*`` (the cached wrappers live in :mod:`dashboard.loaders`).
 """
@@ -20,16 +22,14 @@ __all__ = [
     "DEGRADATIONS",
     "GradientSettings",
     "MapSet",
-    "bicubic_upscale",
     "compute_maps",
-    "crop_to_multiple",
     "degrade",
+    "deficit_region",
+    "amplified_difference",
+    "rows_frame",
     "error_map",
     "gray_uint8",
-    "gv_distance",
     "log_range_mask",
-    "make_lr",
-    "method_metrics",
     "pool_for_display",
     "resize_for_display",
     "super_resolve",
@@ -66,6 +66,15 @@ class GradientSettings:
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
 
+    def loss_kwargs(self) -> dict[str, object]:
+        """These settings as :func:`gvcore.gradient_variance_loss` options (the GV distance under them)."""
+        return {
+            "patch_size": self.patch_size,
+            "stride": self.stride,
+            "unbiased": self.unbiased,
+            **self.gradient_kwargs(),
+        }
+
 
 @dataclass(frozen=True)
 class MapSet:
@@ -91,39 +100,15 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
     return img.permute(1, 2, 0).contiguous().numpy()
 
 
-def crop_to_multiple(x: torch.Tensor, scale: int) -> torch.Tensor:
-    """Crop the bottom/right so ``H`` and ``W`` are multiples of ``scale`` (standard SR protocol)."""
-    h, w = x.shape[-2:]
-    return x[..., : h - h % scale, : w - w % scale]
-
-
-def make_lr(hr: torch.Tensor, scale: int) -> torch.Tensor:
-    """The LR input of an HR image: MATLAB-compatible bicubic downscale (:func:`gvcore.imresize`)."""
-    from gvcore.resize import imresize
-
-    return imresize(crop_to_multiple(hr, scale), 1 / scale).clamp(0, 1)
-
-
-def bicubic_upscale(lr: torch.Tensor, scale: int) -> torch.Tensor:
-    """The bicubic baseline: MATLAB-compatible bicubic upscale, clamped to [0, 1]."""
-    from gvcore.resize import imresize
-
-    return imresize(lr, scale).clamp(0, 1)
-
-
 @torch.no_grad()
 def super_resolve(
-    model: torch.nn.Module, lr: torch.Tensor, scale: int, tile: int = 192, overlap: int = 16
+    model: torch.nn.Module, lr: torch.Tensor, scale: int, protocol: str = "standard", tile: int = 192
 ) -> torch.Tensor:
-    """Run ``model`` on ``lr`` tile by tile (:func:`gvcore.evaluate.tiled_forward`, bounded memory) on the
-    model's device; return a ``(1, 3, sH, sW)`` float32 CPU tensor clamped to [0, 1]."""
-    from gvcore.evaluate import tiled_forward
+    """``model``'s output on ``lr`` as the protocol scores it (:func:`gvcore.scoring.score_ready`: 8-bit for
+    ``"standard"``, raw for ``"official"``), tile by tile on the model's device; ``(1, 3, sH, sW)`` float32 CPU."""
+    from gvcore.scoring import _run_model, score_ready
 
-    param = next(model.parameters(), None)
-    device = param.device if param is not None else torch.device("cpu")
-    dtype = param.dtype if param is not None else torch.float32
-    out = tiled_forward(model, lr.to(device=device, dtype=dtype), scale, tile=tile, overlap=overlap)
-    return out.float().clamp(0, 1).cpu()
+    return score_ready(_run_model(model, lr, scale, tile, 16), protocol)  # type: ignore[arg-type]
 
 
 def compute_maps(x: torch.Tensor, settings: GradientSettings) -> MapSet:
@@ -168,59 +153,45 @@ def variance_deficit(v_sr: np.ndarray, v_hr: np.ndarray, eps: float = 1e-4) -> n
     return np.log10((v_sr.astype(np.float64) + eps) / (v_hr.astype(np.float64) + eps)).astype(np.float32)
 
 
-def gv_distance(sr: torch.Tensor, hr: torch.Tensor, settings: GradientSettings | None = None) -> float:
-    """The Gradient Variance loss between ``sr`` and ``hr`` (paper definition) under ``settings``."""
-    from gvcore.variance import variance_maps
-
-    s = settings or GradientSettings()
-    vx_sr, vy_sr = variance_maps(sr.float(), s.patch_size, s.stride, s.unbiased, **s.gradient_kwargs())
-    vx_hr, vy_hr = variance_maps(hr.float(), s.patch_size, s.stride, s.unbiased, **s.gradient_kwargs())
-    return float(F.mse_loss(vx_sr, vx_hr) + F.mse_loss(vy_sr, vy_hr))
-
-
 def error_map(sr: torch.Tensor, hr: torch.Tensor) -> np.ndarray:
     """Absolute error averaged over channels, ``(H, W)`` float32, on the 8-bit scale."""
     return (sr - hr).abs().mean(dim=1)[0].mul(255).float().cpu().numpy()
 
 
-def method_metrics(
-    outputs: dict[str, torch.Tensor],
-    hr: torch.Tensor | None,
-    scale: int,
-    protocol: str = "standard",
-    settings: GradientSettings | None = None,
-) -> pd.DataFrame:
-    """One row per method: PSNR/SSIM under ``protocol``, GV distance and gradient-variance statistics.
+def rows_frame(rows: list[dict[str, object]]) -> pd.DataFrame:
+    """Scored rows (:func:`gvcore.scoring.score_outputs` / ``score_image``) as a table, metrics in the order of
+    :data:`gvcore.scoring.SCORE_COLUMNS`."""
+    from gvcore.scoring import SCORE_COLUMNS
 
-    Outputs are scored like ``gvcore eval``: rounded to 8 bits under the standard protocol, clamped only under
-    the official one. With ``hr=None`` (LR-only input) the columns that need a reference are left empty (NaN).
+    return pd.DataFrame(rows, columns=["method", *SCORE_COLUMNS])
+
+
+def deficit_region(v_hr: np.ndarray, v_out: np.ndarray, tiles: int) -> tuple[int, int, float]:
+    """The ``tiles x tiles`` window of patch-variance maps where ``sum(V_HR - V_out)`` is largest.
+
+    Args:
+        v_hr, v_out: ``(h, w)`` patch-variance maps (same patch size) of HR and an output.
+        tiles: window side in patches (clipped to the map).
+
+    Returns:
+        ``(row, col, deficit)``: the window's top-left patch and its summed deficit.
     """
-    from gvcore.metrics import evaluate_pair, quantize_8bit
+    if v_hr.shape != v_out.shape:
+        raise ValueError(f"variance maps differ in shape: {v_hr.shape} vs {v_out.shape}")
+    deficit = v_hr.astype(np.float64) - v_out.astype(np.float64)
+    h, w = deficit.shape
+    th, tw = min(tiles, h), min(tiles, w)
+    integral = np.pad(deficit.cumsum(0).cumsum(1), ((1, 0), (1, 0)))
+    sums = integral[th:, tw:] - integral[:-th, tw:] - integral[th:, :-tw] + integral[:-th, :-tw]
+    row, col = np.unravel_index(int(np.argmax(sums)), sums.shape)
+    return int(row), int(col), float(sums[row, col])
 
-    s = settings or GradientSettings()
-    hr_var = None
-    if hr is not None:
-        hr_maps = compute_maps(hr, s)
-        hr_var = float(hr_maps.vx.mean() + hr_maps.vy.mean()) / 2
-    rows = []
-    for name, out in outputs.items():
-        maps = compute_maps(out, s)
-        var_gx, var_gy = float(maps.vx.mean()), float(maps.vy.mean())
-        row: dict[str, object] = {"method": name, "var_gx": var_gx, "var_gy": var_gy}
-        if hr is not None and hr_var is not None:
-            q = quantize_8bit(out.float()) if protocol == "standard" else out.float().clamp(0, 1)
-            pair = evaluate_pair(q, hr.float(), scale=scale, protocol=protocol)  # type: ignore[arg-type]
-            row |= {
-                "psnr": float(pair.psnr[0]),
-                "ssim": float(pair.ssim[0]),
-                "gv_distance": gv_distance(q, hr, s),
-                "var_ratio": (var_gx + var_gy) / 2 / max(hr_var, _EPS),
-            }
-        else:
-            row |= {"psnr": np.nan, "ssim": np.nan, "gv_distance": np.nan, "var_ratio": np.nan}
-        rows.append(row)
-    columns = ["method", "psnr", "ssim", "gv_distance", "var_gx", "var_gy", "var_ratio"]
-    return pd.DataFrame(rows)[columns]
+
+def amplified_difference(a: torch.Tensor, b: torch.Tensor, factor: float) -> np.ndarray:
+    """``128 + factor * (a - b)`` on the 8-bit scale, channel mean, clipped: an ``(H, W)`` uint8 map where grey
+    means equal, light means ``a`` brighter."""
+    diff = (a.float() - b.float()).mean(dim=1)[0].cpu().numpy() * 255.0
+    return np.clip(128.0 + factor * diff, 0, 255).round().astype(np.uint8)
 
 
 def degrade(x: torch.Tensor, kind: str, amount: float, seed: int = 0) -> torch.Tensor:
@@ -295,40 +266,6 @@ def log_range_mask(values: np.ndarray, log_range: tuple[float, float], floor: fl
     """Boolean mask of the entries whose ``log10`` lies in ``log_range`` (inclusive)."""
     logs = np.log10(np.maximum(values, floor))
     return (logs >= log_range[0]) & (logs <= log_range[1])
-
-
-def evaluate_image(
-    hr: torch.Tensor,
-    image_name: str,
-    scale: int,
-    models: dict[str, tuple[torch.nn.Module, dict[str, object]]],
-    protocol: str = "standard",
-) -> pd.DataFrame:
-    """Tidy evaluation rows (format of ``docs/ARCHITECTURE.md``) of bicubic and ``models`` on one HR image.
-
-    Args:
-        hr: ``(1, 3, H, W)`` in [0, 1] (cropped here to a multiple of ``scale``).
-        image_name: the ``image`` column.
-        scale: the models' scale.
-        models: label -> (model, checkpoint info with ``arch``, ``gv_weight``, ``seed``, ``loss_name``).
-        protocol: ``"standard"`` or ``"official"``.
-    """
-    hr = crop_to_multiple(hr, scale)
-    lr = make_lr(hr, scale)
-    outputs = {"bicubic": bicubic_upscale(lr, scale)}
-    outputs |= {label: super_resolve(model, lr, scale) for label, (model, _) in models.items()}
-    table = method_metrics(outputs, hr, scale, protocol=protocol)
-    infos = {label: info for label, (_, info) in models.items()}
-    table.insert(1, "arch", [str(infos.get(m, {}).get("arch", "")) for m in table["method"]])
-    table.insert(2, "loss", [str(infos.get(m, {}).get("loss_name", "")) for m in table["method"]])
-    table.insert(
-        3, "gv_weight", [infos[m].get("gv_weight", np.nan) if m in infos else np.nan for m in table["method"]]
-    )
-    table.insert(4, "seed", [infos[m].get("seed", np.nan) if m in infos else np.nan for m in table["method"]])
-    table.insert(5, "scale", scale)
-    table.insert(6, "protocol", protocol)
-    table.insert(7, "image", image_name)
-    return table
 
 
 def gv_gains(table: pd.DataFrame, metric: str = "psnr") -> pd.DataFrame:

@@ -25,6 +25,8 @@ __all__ = [
     "find_training_logs",
     "list_checkpoints",
     "pair_l1_gv",
+    "best_l1_arch",
+    "sweep_points",
     "paper_table",
     "read_checkpoint_info",
     "read_eval_csv",
@@ -59,6 +61,7 @@ def read_checkpoint_info(path: Path) -> CheckpointInfo:
         "gv_weight": gv_weight,
         "label": str(label),
         "loss_name": f"{pixel}+GV (λ={gv_weight:g})" if gv_weight > 0 else pixel,
+        "degradation": meta.get("degradation") or ("official" if path.parent.name == "official" else None),
     }
 
 
@@ -90,6 +93,35 @@ def pair_l1_gv(infos: list[CheckpointInfo], arch: str, scale: int, gv_weight: fl
         return sorted(items, key=lambda i: (str(i.get("seed", "0")) != "0", i["file"]))[0] if items else None
 
     return first(base), first(gv)
+
+
+def best_l1_arch(table: pd.DataFrame, scale: int) -> tuple[str | None, dict[str, float]]:
+    """The landing page's rule: the architecture whose L1 model has the highest mean test-split PSNR at ``scale``.
+
+    Args:
+        table: a shipped evaluation table (``eval_*.csv``), mean over its images and seeds per architecture.
+        scale: the scale.
+
+    Returns:
+        ``(arch, {arch: mean L1 PSNR})``; ``(None, {})`` when the table has no L1 rows at ``scale``.
+    """
+    if not {"arch", "loss", "scale", "psnr"} <= set(table.columns):
+        return None, {}
+    rows = table[(table["loss"] == "l1") & (table["scale"] == scale)]
+    means = rows.groupby("arch")["psnr"].mean().sort_values(ascending=False)
+    if means.empty:
+        return None, {}
+    return str(means.index[0]), {str(k): float(v) for k, v in means.items()}
+
+
+def sweep_points(infos: list[CheckpointInfo], scale: int) -> list[CheckpointInfo]:
+    """Seed-0 sweep checkpoints at ``scale``, one per λ, sorted by λ (λ = 0 is the L1 point)."""
+    points: dict[float, CheckpointInfo] = {}
+    for info in infos:
+        if "error" in info or info.get("scale") != scale or str(info.get("seed", "0")) != "0":
+            continue
+        points.setdefault(float(info["gv_weight"]), info)
+    return [points[w] for w in sorted(points)]
 
 
 def default_pair_labels(infos: list[CheckpointInfo], scale: int) -> list[str]:

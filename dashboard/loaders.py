@@ -30,6 +30,7 @@ __all__ = [
     "observation_bundle",
     "paper_results",
     "run_logs",
+    "sweep_bundle",
     "sr_output",
     "sr_with",
     "uploaded_model",
@@ -88,10 +89,12 @@ def load_image_file(path: str, mtime: float) -> torch.Tensor:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def sr_output(model_path: str, mtime: float, image_key: str, scale: int, _lr: torch.Tensor) -> torch.Tensor:
-    """The super-resolved output of a bundled model on an LR image identified by ``image_key``."""
+def sr_output(
+    model_path: str, mtime: float, image_key: str, scale: int, protocol: str, _lr: torch.Tensor
+) -> torch.Tensor:
+    """A bundled model's output on the LR image identified by ``image_key``, as ``protocol`` scores it."""
     model, _ = load_model(model_path, mtime)
-    return analysis.super_resolve(model, _lr, scale, tile=state.INFERENCE_TILE)
+    return analysis.super_resolve(model, _lr, scale, protocol, tile=state.INFERENCE_TILE)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -99,13 +102,14 @@ def sr_with(
     model_key: str,
     image_key: str,
     scale: int,
+    protocol: str,
     _model: torch.nn.Module,
     _lr: torch.Tensor,
 ) -> torch.Tensor:
-    """The output of ``_model`` (identified by ``model_key``) on the LR image identified by ``image_key``,
-    computed tile by tile (bounded memory). Pages report progress per model around the call: a cached
-    function must not write into elements created outside it."""
-    return analysis.super_resolve(_model, _lr, scale, tile=state.INFERENCE_TILE)
+    """The output of ``_model`` (identified by ``model_key``) on the LR image identified by ``image_key``, as
+    ``protocol`` scores it, computed tile by tile (bounded memory). Pages report progress per model around the
+    call: a cached function must not write into elements created outside it."""
+    return analysis.super_resolve(_model, _lr, scale, protocol, tile=state.INFERENCE_TILE)
 
 
 @st.cache_resource(show_spinner="Loading the uploaded checkpoint…", max_entries=8)
@@ -122,8 +126,10 @@ def uploaded_model(name: str, digest: str, scale: int, _data: bytes) -> LoadedCh
 def metrics_for(
     outputs_key: str, scale: int, protocol: str, _outputs: dict[str, torch.Tensor], _hr: torch.Tensor | None
 ) -> pd.DataFrame:
-    """:func:`dashboard.analysis.method_metrics` of outputs identified by ``outputs_key``."""
-    return analysis.method_metrics(_outputs, _hr, scale, protocol=protocol)
+    """:func:`gvcore.scoring.score_outputs` of outputs identified by ``outputs_key`` (already score-ready)."""
+    from gvcore.scoring import score_outputs
+
+    return analysis.rows_frame(score_outputs(_outputs, _hr, scale, protocol))  # type: ignore[arg-type]
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -134,32 +140,58 @@ def maps_for(image_key: str, settings: analysis.GradientSettings, _x: torch.Tens
 
 @st.cache_data(show_spinner="Computing the observation…", max_entries=16)
 def observation_bundle(
-    image_path: str, scale: int, base_path: str | None, gv_path: str | None, protocol: str
+    image_path: str, scale: int, model_paths: tuple[str, ...], protocol: str
 ) -> dict[str, Any]:
-    """Everything the landing page shows for one image and scale, computed once.
+    """Everything the landing page shows for one image, scale and protocol, computed once.
 
-    Returns a dict with ``images`` (name -> uint8), ``maps`` (name -> :class:`analysis.MapSet`),
-    ``metrics`` (table) and ``size``. Methods: HR, bicubic, and each given checkpoint.
+    Scored by :func:`gvcore.scoring.score_image` (the path ``gvcore eval`` uses). Returns a dict with ``outputs``
+    (name -> score-ready tensor, HR first), ``images`` (name -> uint8), ``maps`` (name -> :class:`analysis.MapSet`),
+    ``metrics`` (table, one row per method), ``labels`` (path -> method name) and ``size``.
     """
-    hr = analysis.crop_to_multiple(load_image_file(image_path, file_key(image_path)), scale)
-    lr = analysis.make_lr(hr, scale)
-    outputs: dict[str, torch.Tensor] = {"HR": hr, "bicubic": analysis.bicubic_upscale(lr, scale)}
-    image_key = f"{image_path}:{file_key(image_path)}:x{scale}"
-    for path in (base_path, gv_path):
-        if path:
-            _, meta = load_model(path, file_key(path))
-            label = str(meta.get("label") or Path(path).stem)
-            outputs[label] = sr_output(path, file_key(path), image_key, scale, lr)
+    from gvcore.scoring import score_image
+
+    hr = load_image_file(image_path, file_key(image_path))
+    models, labels = {}, {}
+    for path in model_paths:
+        model, meta = load_model(path, file_key(path))
+        labels[path] = str(meta.get("label") or Path(path).stem)
+        models[labels[path]] = model
+    scored = score_image(hr, scale, protocol, models, tile=state.INFERENCE_TILE)  # type: ignore[arg-type]
+    outputs = {"HR": scored.hr, **scored.outputs}
     settings = analysis.GradientSettings()
-    metrics = analysis.method_metrics(
-        {k: v for k, v in outputs.items()}, hr, scale, protocol=protocol, settings=settings
-    )
     return {
+        "outputs": outputs,
         "images": {k: analysis.to_uint8(v) for k, v in outputs.items()},
         "maps": {k: analysis.compute_maps(v, settings) for k, v in outputs.items()},
-        "metrics": metrics,
-        "size": tuple(hr.shape[-2:]),
+        "metrics": analysis.rows_frame(scored.rows),
+        "labels": labels,
+        "size": tuple(scored.hr.shape[-2:]),
     }
+
+
+@st.cache_data(show_spinner="Running the λ sweep on this image…", max_entries=8)
+def sweep_bundle(image_path: str, scale: int, model_paths: tuple[str, ...]) -> dict[str, Any]:
+    """The sweep checkpoints on one image (standard protocol, :func:`gvcore.scoring.score_image`).
+
+    Returns ``outputs`` (label -> tensor), ``labels`` (in ``model_paths`` order) and ``metrics``: one row per
+    checkpoint with its ``lambda`` (from the checkpoint's metadata), ``psnr``, ``ssim``, ``var_ratio``,
+    ``gv_distance``.
+    """
+    from gvcore.scoring import score_image
+
+    hr = load_image_file(image_path, file_key(image_path))
+    models, labels, weights = {}, [], {}
+    for path in model_paths:
+        model, meta = load_model(path, file_key(path))
+        label = str(meta.get("label") or Path(path).stem)
+        loss = meta.get("loss") or {}
+        weights[label] = float(loss.get("gv_weight") or 0.0) if isinstance(loss, dict) else 0.0
+        models[label] = model
+        labels.append(label)
+    scored = score_image(hr, scale, "standard", models, tile=state.INFERENCE_TILE)
+    frame = analysis.rows_frame([r for r in scored.rows if r["method"] in weights])
+    frame.insert(1, "lambda", frame["method"].map(weights))
+    return {"outputs": {k: scored.outputs[k] for k in labels}, "labels": labels, "metrics": frame}
 
 
 @st.cache_data(show_spinner=False)

@@ -70,6 +70,18 @@ def checkpoints_dir() -> Path:
     return assets_root() / "checkpoints"
 
 
+def checkpoints_for(protocol: str) -> Path:
+    """Checkpoints trained on a protocol's degradation: ``<assets>/checkpoints`` (standard, MATLAB bicubic LR)
+    or ``<assets>/checkpoints/official`` (official, PIL bilinear LR). A model is only scored on the LR its
+    training LR was made like."""
+    return checkpoints_dir() / "official" if protocol == "official" else checkpoints_dir()
+
+
+def sweep_dir() -> Path:
+    """The λ-sweep checkpoints (``<assets>/checkpoints/sweep``, standard degradation)."""
+    return checkpoints_dir() / "sweep"
+
+
 def results_dir() -> Path:
     """Folder of the bundled reproduction results (``<assets>/results``)."""
     return assets_root() / "results"

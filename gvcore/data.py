@@ -11,7 +11,7 @@ Where the images come from (:func:`resolve_images`):
 How LR images are made (:func:`make_lr`), once per image when the data set is built, in memory:
 
 - ``"standard"``: MATLAB-compatible bicubic downscale (:func:`gvcore.imresize`, antialiased), BasicSR/MATLAB;
-- ``"official"``: the official GV code's ``Image.resize((W // s, H // s), Image.BILINEAR)`` through PIL itself
+- ``"official"``: the official GV code's ``Image.resize((W // s, H // s), Image.Resampling.BILINEAR)`` through PIL itself
   (:func:`pil_bilinear_resize`), from the whole image. VDSR brings it back to HR size itself (its
   ``interpolation`` option, ``"bilinear"`` for models trained on this degradation).
 
@@ -35,7 +35,6 @@ from typing import Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch.utils.data import Dataset, Sampler
 
 from gvcore._validation import check_choice, check_positive_int
@@ -101,7 +100,7 @@ def mod_crop(x: torch.Tensor, scale: int) -> torch.Tensor:
 
 
 def pil_bilinear_resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """PIL's ``Image.resize(size[::-1], Image.BILINEAR)`` of each image of a batch, what the official GV code does.
+    """PIL's ``Image.resize(size[::-1], Image.Resampling.BILINEAR)`` of each image of a batch, what the official GV code does.
 
     PIL's bilinear is a triangle filter stretched by the scale factor when shrinking (antialiased) and computed
     in fixed point on 8-bit images; it is *not* ``F.interpolate(mode="bilinear", antialias=True)`` (they differ
@@ -135,12 +134,14 @@ def pil_bilinear_resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
         if on_grid:
             array = image.to(torch.uint8).permute(1, 2, 0).numpy()
             mode_array = array[..., 0] if array.shape[-1] == 1 else array
-            resized = np.asarray(Image.fromarray(mode_array).resize((w, h), Image.BILINEAR))
+            resized = np.asarray(Image.fromarray(mode_array).resize((w, h), Image.Resampling.BILINEAR))
             t = torch.from_numpy(resized.copy()).float().reshape(h, w, -1).permute(2, 0, 1) / 255.0
         else:
             channels = [
                 torch.from_numpy(
-                    np.asarray(Image.fromarray(c.numpy(), mode="F").resize((w, h), Image.BILINEAR)).copy()
+                    np.asarray(
+                        Image.fromarray(c.numpy(), mode="F").resize((w, h), Image.Resampling.BILINEAR)
+                    ).copy()
                 )
                 for c in image
             ]
@@ -184,7 +185,9 @@ def make_lr(
     return quantize_8bit(lr) if quantize else lr
 
 
-def prepare_pair(hr: torch.Tensor, scale: int, protocol: Protocol = "standard") -> tuple[torch.Tensor, torch.Tensor]:
+def prepare_pair(
+    hr: torch.Tensor, scale: int, protocol: Protocol = "standard"
+) -> tuple[torch.Tensor, torch.Tensor]:
     """``(lr, hr_cropped)`` of a whole HR image as the protocol makes them (the one place LR is synthesised).
 
     ``"standard"``: HR cropped to a multiple of ``scale`` (:func:`mod_crop`), LR = MATLAB bicubic of the crop.

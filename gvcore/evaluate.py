@@ -26,7 +26,7 @@ from torch import nn
 from gvcore._validation import check_choice, check_positive_int
 from gvcore.data import PROTOCOLS, ImagePair, Protocol, load_pairs, resolve_images
 from gvcore.inference import tiled_forward
-from gvcore.scoring import SCORE_COLUMNS, output_variances, score_image, score_outputs, score_ready
+from gvcore.scoring import SCORE_COLUMNS, score_image, score_outputs, score_ready
 
 __all__ = [
     "EVAL_COLUMNS",
@@ -79,7 +79,12 @@ def validate(
         lr, hr = (t.to(device) for t in pair.as_float())
         sr = score_ready(model(lr), protocol).cpu()
         row = score_outputs({"model": sr}, hr.cpu(), scale, protocol)[0]
-        for key, column in (("psnr", "psnr"), ("ssim", "ssim"), ("gv", "gv_distance"), ("var_ratio", "var_ratio")):
+        for key, column in (
+            ("psnr", "psnr"),
+            ("ssim", "ssim"),
+            ("gv", "gv_distance"),
+            ("var_ratio", "var_ratio"),
+        ):
             sums[key] += row[column]
     return {k: v / max(1, len(pairs)) for k, v in sums.items()}
 
@@ -200,7 +205,9 @@ def _lr_only_rows(
     from gvcore.scoring import _run_model
 
     outputs = {"bicubic": upscale_baseline(lr, scale, "standard")}
-    outputs |= {k: score_ready(_run_model(m, lr, scale, tile, overlap), "standard") for k, m in models.items()}
+    outputs |= {
+        k: score_ready(_run_model(m, lr, scale, tile, overlap), "standard") for k, m in models.items()
+    }
     return score_outputs(outputs, None, scale, "standard")
 
 

@@ -228,12 +228,7 @@ def psnr(
     """
     preset = _resolve("psnr", protocol, crop_border, y_channel)
     _validate("psnr", sr, hr, preset, data_range, min_size=1)
-    return torch.cat(
-        [
-            _psnr_prepared(*_prepare(a, b, preset, data_range))
-            for a, b in _image_chunks(sr, hr)
-        ]
-    )
+    return torch.cat([_psnr_prepared(*_prepare(a, b, preset, data_range)) for a, b in _image_chunks(sr, hr)])
 
 
 def _psnr_prepared(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

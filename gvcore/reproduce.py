@@ -172,7 +172,13 @@ SECONDS_PER_STEP: dict[tuple[str, int], float] = {
 def _cost(spec: RunSpec, plan: ReproPlan) -> float:
     """Estimated training seconds of one run (1 thread, batch 16, crop 64 scaled by the plan's)."""
     per_step = SECONDS_PER_STEP.get((spec.arch, spec.scale), 0.3) * (1.1 if "gv" in spec.loss else 1.0)
-    return per_step * plan_value(plan.steps, spec.arch, spec.scale) * plan.batch_size / 16 * (plan.crop / 64) ** 2
+    return (
+        per_step
+        * plan_value(plan.steps, spec.arch, spec.scale)
+        * plan.batch_size
+        / 16
+        * (plan.crop / 64) ** 2
+    )
 
 
 def plan_value(table: tuple[tuple[str, Any], ...], arch: str, scale: int, default: Any = None) -> Any:
@@ -258,7 +264,9 @@ def choose_lambda(sweep: Any, tolerance: float) -> tuple[float, str]:
     base = per_scale[per_scale["lambda"] == 0].set_index("scale")["psnr"]
     per_scale["psnr_loss"] = per_scale["scale"].map(base) - per_scale["psnr"]
     positive = per_scale[per_scale["lambda"] > 0]
-    agg = positive.groupby("lambda").agg(worst=("psnr_loss", "max"), ratio=("var_ratio", "mean")).reset_index()
+    agg = (
+        positive.groupby("lambda").agg(worst=("psnr_loss", "max"), ratio=("var_ratio", "mean")).reset_index()
+    )
     within = agg[agg["worst"] <= tolerance]
     if len(within):
         row = within.loc[within["ratio"].idxmax()]
@@ -673,7 +681,9 @@ def _result_table(table: Any, paired: Any, protocol: str) -> list[str]:
     for (arch, scale), group in per_seed.groupby(["arch", "scale"], sort=False):
         l1, gv = group[group["loss"] == "l1"], group[group["loss"] == "l1+gv"]
         base = table[(table["method"] == baseline) & (table["scale"] == scale)]["psnr"].mean()
-        n_row = paired[(paired["model"] == arch) & (paired["scale"] == scale) & (paired["protocol"] == protocol)]
+        n_row = paired[
+            (paired["model"] == arch) & (paired["scale"] == scale) & (paired["protocol"] == protocol)
+        ]
         n = int(n_row["n"].iloc[0]) if len(n_row) else 0
         paper = PAPER_DELTAS.get((str(arch).replace("-lite", ""), int(scale)))
         paper_cell = f"{paper[0]:+.2f} / {paper[1]:+.4f}" if paper else ""

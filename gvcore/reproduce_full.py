@@ -52,7 +52,16 @@ def _run_name(arch: str, scale: int, loss: str, seed: int) -> str:
     return f"{arch}-x{scale}-{loss.replace('+', '-')}-s{seed}"
 
 
-def _config(plan: FullPlan, arch: str, scale: int, loss: str, steps: int, work: Path, device: str) -> Any:
+def _config(
+    plan: FullPlan,
+    arch: str,
+    scale: int,
+    loss: str,
+    steps: int,
+    work: Path,
+    device: str,
+    data: str = "bundled",
+) -> Any:
     from gvcore.train import TrainConfig
 
     return TrainConfig(
@@ -60,7 +69,7 @@ def _config(plan: FullPlan, arch: str, scale: int, loss: str, steps: int, work: 
         scale=scale,
         out=str(work / _run_name(arch, scale, loss, plan.seed)),
         loss=loss,
-        data="bundled",
+        data=data,
         steps=steps,
         lr=dict(plan.lr)[arch],
         optimizer="adam",
@@ -78,14 +87,16 @@ def _config(plan: FullPlan, arch: str, scale: int, loss: str, steps: int, work: 
     )
 
 
-def _train_worker(plan: FullPlan, arch: str, scale: int, loss: str, steps: int, work: str, device: str) -> str:
+def _train_worker(
+    plan: FullPlan, arch: str, scale: int, loss: str, steps: int, work: str, device: str, data: str
+) -> str:
     from gvcore.train import train
 
-    result = train(_config(plan, arch, scale, loss, steps, Path(work), device))
+    result = train(_config(plan, arch, scale, loss, steps, Path(work), device, data))
     return f"{arch} x{scale} {loss}: {steps} steps in {result.elapsed_s:.0f} s"
 
 
-def _seconds_per_step(plan: FullPlan, arch: str, scale: int, work: Path, device: str) -> float:
+def _seconds_per_step(plan: FullPlan, arch: str, scale: int, work: Path, device: str, data: str) -> float:
     """Time ``probe_steps`` L1+GV steps (after as many warm-up steps) of one configuration."""
     import shutil
 
@@ -94,7 +105,7 @@ def _seconds_per_step(plan: FullPlan, arch: str, scale: int, work: Path, device:
     probe = work / "probe"
     shutil.rmtree(probe, ignore_errors=True)
     config = dataclasses.replace(
-        _config(plan, arch, scale, "l1+gv", plan.probe_steps, probe, device), resume=False
+        _config(plan, arch, scale, "l1+gv", plan.probe_steps, probe, device, data), resume=False
     )
     train(dataclasses.replace(config, out=str(probe / "warm")))
     t0 = time.perf_counter()
@@ -110,6 +121,7 @@ def train_full(
     jobs: int = 4,
     steps: dict[str, int] | None = None,
     plan: FullPlan = FULL_PLAN,
+    data: str = "bundled",
 ) -> dict[str, Any]:
     """Train the full tier and export its fp16 checkpoints (module docstring); returns ``full_meta.json``'s dict.
 
@@ -120,6 +132,8 @@ def train_full(
         jobs: runs at once.
         steps: ``arch-x{scale}`` -> steps, to reuse a schedule; default: measured from ``plan.budget_s``.
         plan: the tier's settings.
+        data: training images (default the bundled train split; a folder holding a copy of it on a machine
+            whose scikit-image ships other sample files).
     """
     import multiprocessing
 
@@ -138,7 +152,7 @@ def train_full(
         for scale in plan.scales:
             key = f"{arch}-x{scale}"
             if key not in chosen:
-                timing[key] = _seconds_per_step(plan, arch, scale, work_dir, device)
+                timing[key] = _seconds_per_step(plan, arch, scale, work_dir, device, data)
                 # the runs share the GPU `jobs` at a time: assume they slow each other down by half
                 fit = plan.budget_s / (timing[key] * 1.5)
                 chosen[key] = max(100, min(plan.max_steps, int(fit) // 100 * 100))
@@ -147,7 +161,7 @@ def train_full(
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
         futures = [
-            pool.submit(_train_worker, plan, a, s, loss, chosen[f"{a}-x{s}"], str(work_dir), device)
+            pool.submit(_train_worker, plan, a, s, loss, chosen[f"{a}-x{s}"], str(work_dir), device, data)
             for a, s, loss in runs
         ]
         for future in as_completed(futures):
@@ -182,6 +196,7 @@ def train_full(
         "steps": chosen,
         "seconds_per_step_alone": timing,
         "lambda": DEFAULT_GV_WEIGHT["l1"],
+        "data": data,
         "checkpoints": files,
         "gvcore_version": __version__,
         "torch_version": torch.__version__,
@@ -201,7 +216,9 @@ def evaluate_full(out: str | Path = "assets", progress: bool = True, device: str
     out_dir = Path(out)
     meta_path = out_dir / "results" / "full_meta.json"
     if not meta_path.is_file():
-        raise ValueError(f"no full tier in {out_dir}: {meta_path} is missing (run `gvcore reproduce --tier full`)")
+        raise ValueError(
+            f"no full tier in {out_dir}: {meta_path} is missing (run `gvcore reproduce --tier full`)"
+        )
     meta = json.loads(meta_path.read_text())
     by_scale: dict[int, list[Path]] = {}
     for rel in meta["checkpoints"].values():

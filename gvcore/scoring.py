@@ -78,9 +78,7 @@ def variance_ratio(var_gx: float, var_gy: float, hr_var_gx: float, hr_var_gy: fl
         >>> variance_ratio(0.5, 0.25, 1.0, 1.0)
         0.375
     """
-    parts = [
-        (sr / hr if hr > 0 else 1.0) for sr, hr in ((var_gx, hr_var_gx), (var_gy, hr_var_gy))
-    ]
+    parts = [(sr / hr if hr > 0 else 1.0) for sr, hr in ((var_gx, hr_var_gx), (var_gy, hr_var_gy))]
     return 0.5 * (parts[0] + parts[1])
 
 

@@ -14,7 +14,7 @@ from dashboard import analysis, figures, loaders, state, widgets
 from dashboard.safety import UploadError, list_images_under
 
 st.title("Benchmark")
-MEAN_COLUMNS = ["psnr", "ssim", "gv_distance", "var_gx", "var_gy"]
+MEAN_COLUMNS = ["psnr", "ssim", "gv_distance", "var_gx", "var_gy", "var_ratio"]
 
 
 def show_results(table: pd.DataFrame, prefix: str) -> None:
@@ -75,6 +75,27 @@ with tab_shipped:
                 f"`{results}` — {len(shipped)} rows, images: {', '.join(map(str, shipped['image'].unique()))}"
             )
             show_results(shipped, "shipped")
+        paired_path = state.results_dir() / "paired.csv"
+        if paired_path.is_file():
+            paired = loaders.eval_table_any(str(paired_path), loaders.file_key(paired_path))
+            st.subheader("Does GV change the result? Paired differences with 95 % CIs")
+            st.caption(
+                "Δ = (L1+GV) − L1 per (image, seed), from `paired.csv` (gvcore.stats: bootstrap CI, 10,000 "
+                "seeded resamples; Wilcoxon p on hover). A CI that crosses the zero line: not distinguishable "
+                "from zero."
+            )
+            paired_metric = st.radio(
+                "Paired metric",
+                ["psnr", "ssim", "var_ratio", "gv_distance"],
+                horizontal=True,
+                key="paired-metric",
+            )
+            shown_paired = paired[paired["protocol"] == protocol] if "protocol" in paired else paired
+            widgets.chart(
+                figures.forest_plot(shown_paired, paired_metric), "paired forest plot", key="paired-forest"
+            )
+            with st.expander("paired.csv"):
+                widgets.table(shown_paired, "paired statistics", key="paired-table")
         summary = state.results_dir() / "summary.md"
         if summary.is_file():
             with st.expander("Reproduction summary (summary.md)"):
@@ -97,17 +118,23 @@ with tab_shipped:
 
 # --- live evaluation -----------------------------------------------------------------------------------------
 with tab_live:
-    infos = loaders.checkpoint_infos(
-        str(state.checkpoints_dir()), loaders.folder_key(state.checkpoints_dir())
+    l1, l2 = st.columns(2)
+    live_protocol = l1.radio(
+        "Protocol",
+        ["standard", "official"],
+        horizontal=True,
+        key="live-protocol",
+        help="Lists the checkpoints trained on this protocol's degradation (a model is only scored on the LR "
+        "its training LR was made like).",
     )
+    folder = state.checkpoints_for(live_protocol)
+    infos = loaders.checkpoint_infos(str(folder), loaders.folder_key(folder))
     usable = {i["label"]: i for i in infos if "error" not in i and i.get("scale")}
     if not usable:
-        st.info(
-            f"No bundled checkpoints in `{state.checkpoints_dir()}`; the evaluation then scores bicubic only."
-        )
-    l1, l2 = st.columns(2)
-    chosen = l1.multiselect("Checkpoints", list(usable), default=list(usable)[:4], key="live-ckpts")
-    live_protocol = l1.radio("Protocol", ["standard", "official"], horizontal=True, key="live-protocol")
+        st.info(f"No checkpoints in `{folder}`; the evaluation then scores the interpolation baseline only.")
+    chosen = l1.multiselect(
+        "Checkpoints", list(usable), default=list(usable)[:4], key=f"live-ckpts-{live_protocol}"
+    )
     source = l2.radio("Images", ["bundled test split", "server folder"], key="live-source")
     paths: list[Path] = []
     if source == "bundled test split":
@@ -129,21 +156,17 @@ with tab_live:
             else:
                 st.caption(f"{len(paths)} image(s) found.")
     scales = sorted({usable[c]["scale"] for c in chosen}) or [2]
+    st.caption("Scored by `gvcore.evaluate.evaluate` image by image: the same numbers as `gvcore eval`.")
     if st.button("Evaluate", type="primary", key="live-run", disabled=not paths):
+        from gvcore.evaluate import evaluate
+
         bar = st.progress(0.0, text="Evaluating…")
         frames, total, done = [], len(paths) * len(scales), 0
         for scale in scales:
-            models = {}
-            for label in chosen:
-                if usable[label]["scale"] == scale:
-                    model, _ = loaders.load_model(
-                        usable[label]["path"], loaders.file_key(usable[label]["path"])
-                    )
-                    models[label] = (model, usable[label])
+            ckpts = [usable[label]["path"] for label in chosen if usable[label]["scale"] == scale]
             for path in paths:
                 try:
-                    hr = loaders.load_image_file(str(path), loaders.file_key(path))
-                    frames.append(analysis.evaluate_image(hr, path.stem, scale, models, live_protocol))
+                    frames.append(evaluate(ckpts, str(path), scale, live_protocol, progress=False))  # type: ignore[arg-type]
                 except (ValueError, OSError) as err:
                     st.warning(f"Skipped {path.name}: {err}")
                 done += 1

@@ -1,76 +1,88 @@
-"""The observation (landing page): HR | bicubic | L1 model | L1+GV model, their gradient maps, patch-variance
-maps, variance histograms, mean variance per method and the PSNR/SSIM/GV table, for a bundled image."""
+"""The observation (landing page): what pixel losses do to gradient variance, and what the GV loss gives back.
+
+HR | baseline | L1 model | L1+GV model for a bundled image; zoomed crops of the region where the L1 model lost
+the most variance; an amplified L1+GV − L1 difference; a λ control over the sweep checkpoints with the trade-off
+chart; variance and gradient maps, histograms and the metric table. Every number comes from gvcore.scoring.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import streamlit as st
 
 from dashboard import analysis, catalog, figures, loaders, state, widgets
 
-st.title("The observation: pixel losses flatten gradient variance")
+st.title("The observation: pixel losses flatten gradient variance — GV gives it back")
 
-infos = loaders.checkpoint_infos(str(state.checkpoints_dir()), loaders.folder_key(state.checkpoints_dir()))
-usable = [i for i in infos if "error" not in i and i.get("arch") and i.get("scale")]
 samples = loaders.bundled_images()
-
-# --- controls: image, scale, architecture, protocol ---------------------------------------------------------
-left, mid, right, last = st.columns(4)
+left, mid, right = st.columns(3)
 image_name = left.selectbox("Bundled image", list(samples), key="obs-image")
-scales = sorted({i["scale"] for i in usable}) or [2, 3, 4]
-scale = mid.selectbox(
-    "Scale",
-    scales,
-    index=min(1, len(scales) - 1) if 4 not in scales else scales.index(4),
-    format_func=lambda s: f"x{s}",
-    key="obs-scale",
-)
-archs = sorted({i["arch"] for i in usable if i["scale"] == scale})
-preferred = next((i for i, a in enumerate(archs) if a.startswith("vdsr")), 0)  # the paper's main model
-arch = right.selectbox("Architecture", archs or ["—"], index=preferred, key="obs-arch")
-protocol = last.radio(
+protocol = right.radio(
     "Protocol",
     ["standard", "official"],
     horizontal=True,
     key="obs-protocol",
-    help="standard: Y channel, border = scale (BasicSR). official: the GV paper's code.",
+    help="standard: MATLAB-bicubic LR, Y channel, border = scale (BasicSR), models trained on bicubic LR. "
+    "official: the GV paper's code (PIL-bilinear LR, RGB PSNR), models trained on bilinear LR.",
 )
-
-base, gv = catalog.pair_l1_gv(usable, arch, scale) if archs else (None, None)
-if not usable:
-    st.info(
-        f"No bundled checkpoints found in `{state.checkpoints_dir()}`. Showing HR and bicubic only; the bundled "
-        "reproduction (`python -m gvcore reproduce`) writes the L1 and L1+GV models there "
-        "(or set `GVLAB_ASSETS` to another assets root)."
-    )
-elif base is None or gv is None:
-    st.info(f"The bundled checkpoints have no L1 / L1+GV pair for {arch} at x{scale}; showing what exists.")
-
+folder = state.checkpoints_for(protocol)
+infos = loaders.checkpoint_infos(str(folder), loaders.folder_key(folder))
+usable = [i for i in infos if "error" not in i and i.get("arch") and i.get("scale")]
+scales = sorted({i["scale"] for i in usable}) or [2, 4]
+scale = mid.selectbox("Scale", scales, format_func=lambda s: f"x{s}", key="obs-scale")
 if image_name is None:
     st.error("No bundled sample images found (scikit-image's data folder is missing).")
     st.stop()
 
-bundle = loaders.observation_bundle(
-    samples[image_name], scale, base["path"] if base else None, gv["path"] if gv else None, protocol
+# --- which pair: a stated rule, every pair selectable ----------------------------------------------------------
+results = state.results_dir() / f"eval_{protocol}.csv"
+shipped = loaders.eval_table(str(results), loaders.file_key(results)) if results.is_file() else pd.DataFrame()
+best, by_arch = catalog.best_l1_arch(shipped, scale)
+archs = sorted({i["arch"] for i in usable if i["scale"] == scale})
+if best in archs:
+    archs.remove(best)
+    archs.insert(0, best)
+arch = st.selectbox(
+    "L1 / L1+GV pair (architecture)",
+    archs or ["—"],
+    key=f"obs-arch-{protocol}-{scale}",
+    format_func=lambda a: f"{a} (L1 test PSNR {by_arch[a]:.2f} dB)" if a in by_arch else a,
 )
+if best is not None:
+    ranking = ", ".join(f"{a} {p:.2f} dB" for a, p in by_arch.items())
+    st.caption(
+        f"Default pair, by rule: the L1/L1+GV pair whose L1 model has the highest mean test-split PSNR at x{scale} "
+        f"in the shipped `{results.name}` (mean over images and seeds): {ranking}."
+    )
+base, gv = catalog.pair_l1_gv(usable, arch, scale) if archs else (None, None)
+if not usable:
+    st.info(
+        f"No checkpoints in `{folder}`. Showing HR and the baseline only; `python -m gvcore reproduce` writes the "
+        "L1 and L1+GV models there (or set `GVLAB_ASSETS` to another assets root)."
+    )
+elif base is None or gv is None:
+    st.info(f"No L1 / L1+GV pair for {arch} at x{scale}; showing what exists.")
+
+paths = tuple(p["path"] for p in (base, gv) if p)
+bundle = loaders.observation_bundle(samples[image_name], scale, paths, protocol)
 images: dict[str, np.ndarray] = bundle["images"]
 maps: dict[str, analysis.MapSet] = bundle["maps"]
-metrics = bundle["metrics"]
-methods = list(images)
-
-# --- what the reader is looking at (numbers computed above, not typed in) -------------------------------------
+metrics: pd.DataFrame = bundle["metrics"]
+labels: dict[str, str] = bundle["labels"]
+baseline = next(m for m in images if m != "HR")
+l1_name = labels.get(base["path"]) if base else None
+gv_name = labels.get(gv["path"]) if gv else None
 ratios = dict(zip(metrics["method"], metrics["var_ratio"]))
-model_methods = [m for m in methods if m not in ("HR", "bicubic")]
-kept = ", ".join(f"**{m}** {ratios[m]:.0%}" for m in ["bicubic", *model_methods] if m in ratios)
+kept = ", ".join(f"**{m}** {ratios[m]:.0%}" for m in metrics["method"] if m != "HR")
 st.markdown(
-    "Networks trained with a pixel loss (L1/L2) predict the *average* of all plausible high-resolution images, "
-    "so edges are smeared and the **local variance of their gradient maps collapses**. Below, the Sobel "
-    "gradients Gx/Gy of each output are cut into 8x8 patches and the variance of every patch is shown on a "
-    "log scale: flat, dark patches are structure that was lost. The Gradient Variance loss (Abrahamyan et al., "
-    f"ICASSP 2022) penalises that gap. Share of HR gradient variance kept on *{image_name}* at x{scale}: {kept}."
+    "Networks trained with a pixel loss predict the *average* of the plausible high-resolution images, so "
+    "edges are smeared and the **local variance of their gradient maps collapses**. The Gradient Variance loss "
+    "(Abrahamyan et al., ICASSP 2022) penalises that gap. Share of HR gradient variance kept (SR/HR variance "
+    f"ratio) on *{image_name}* at x{scale}: {kept}."
 )
 
-# --- the four images (lossless PNG) ---------------------------------------------------------------------------
+# --- the four images ----------------------------------------------------------------------------------------------
 height, width = bundle["size"]
 shown, factor = {}, 1
 for name, img in images.items():
@@ -78,17 +90,120 @@ for name, img in images.items():
 widgets.downsample_note(factor, (height, width))
 for column, (name, img) in zip(st.columns(len(shown)), shown.items()):
     column.image(img, caption=name, output_format="PNG", width="stretch")
-st.caption(
-    "Lossless PNG. For synchronised zoom, a before/after slider and uploads, open *Compare checkpoints*."
-)
 
-# --- variance maps and gradient maps (only the open tab is computed and sent) ---------------------------------
+# --- where the L1 model lost the most, zoomed ----------------------------------------------------------------------
+if l1_name and gv_name:
+    st.subheader("Where the L1 model lost the most structure")
+    tiles = 8  # 64-pixel regions of 8x8 patches
+    row, col, deficit = analysis.deficit_region(maps["HR"].variance[0], maps[l1_name].variance[0], tiles)
+    size = min(tiles * 8, height, width)
+    top, left_px = row * 8, col * 8
+    st.caption(
+        f"Found by code: the {size}x{size}-pixel region (x = {left_px}, y = {top}) whose summed patch-variance "
+        f"deficit HR − L1 is largest ({deficit:.3f}, p = 8, Sobel, gray). Nearest-neighbour zoom."
+    )
+    region = {n: images[n] for n in ("HR", baseline, l1_name, gv_name)}
+    widgets.chart(
+        figures.crop_figure(region, (top, left_px, size, size), "HR", height=300),
+        "largest-deficit crops",
+        key="obs-crops",
+    )
+    d1, d2 = st.columns([1, 2])
+    amp = d1.select_slider("Difference amplification", options=[1, 5, 10, 20, 50], value=10, key="obs-amp")
+    difference = analysis.amplified_difference(bundle["outputs"][gv_name], bundle["outputs"][l1_name], amp)
+    diff_rgb = np.repeat(difference[..., None], 3, axis=2)
+    d1.caption(
+        f"**L1+GV − L1, amplified ×{amp}** (grey = identical; light = L1+GV brighter, dark = darker), mean over "
+        f"RGB on the 8-bit scale. Mean |difference| "
+        f"{float(np.abs(difference.astype(np.float64) - 128).mean() / amp):.2f} levels."
+    )
+    d2.image(widgets.as_display(diff_rgb)[0], caption=f"(L1+GV − L1) × {amp}", output_format="PNG")
+
+# --- the λ dose-response -------------------------------------------------------------------------------------------
+sweep_infos = loaders.checkpoint_infos(str(state.sweep_dir()), loaders.folder_key(state.sweep_dir()))
+points = catalog.sweep_points(sweep_infos, scale)
+if points:
+    st.subheader("How much GV? The λ dose-response")
+    lambdas = [float(p["gv_weight"]) for p in points]
+    lam = st.select_slider(
+        "λ (weight of the GV loss; 0 = L1 alone)",
+        options=lambdas,
+        value=lambdas[min(2, len(lambdas) - 1)],
+        format_func=lambda w: f"λ = {w:g}",
+        key=f"obs-lambda-{scale}",
+    )
+    sweep = loaders.sweep_bundle(samples[image_name], scale, tuple(p["path"] for p in points))
+    here = sweep["metrics"].assign(source=f"{image_name} (this image)")
+    curves = [here]
+    table_path = state.results_dir() / "lambda_sweep.csv"
+    if table_path.is_file():
+        held = loaders.eval_table_any(str(table_path), loaders.file_key(table_path))
+        if "scale" in held:
+            held = held[held["scale"] == scale]
+        curves.append(held.assign(source="held-out train images (shipped)"))
+    c1, c2 = st.columns([1, 1])
+    with c1:
+        chosen_label = sweep["labels"][lambdas.index(lam)]
+        sweep_images = {"HR": images["HR"], f"λ = {lam:g}": analysis.to_uint8(sweep["outputs"][chosen_label])}
+        if l1_name:
+            t, lp, sz = top, left_px, size
+        else:
+            t, lp, sz = 0, 0, min(64, height, width)
+        widgets.chart(
+            figures.crop_figure(sweep_images, (t, lp, sz, sz), "HR", height=260),
+            "lambda crop",
+            key="obs-lambda-crop",
+        )
+        v_map = analysis.compute_maps(sweep["outputs"][chosen_label], analysis.GradientSettings()).variance[0]
+        region_v = {
+            "HR": np.log10(
+                np.maximum(maps["HR"].variance[0][t // 8 : (t + sz) // 8, lp // 8 : (lp + sz) // 8], 1e-6)
+            ),
+            f"λ = {lam:g}": np.log10(
+                np.maximum(v_map[t // 8 : (t + sz) // 8, lp // 8 : (lp + sz) // 8], 1e-6)
+            ),
+        }
+        widgets.chart(
+            figures.heatmap_grid(
+                region_v,
+                columns=2,
+                colorscale="Viridis",
+                symmetric=False,
+                title="log10 patch variance (region)",
+            ),
+            "lambda variance",
+            key="obs-lambda-var",
+        )
+    with c2:
+        widgets.chart(
+            figures.tradeoff_figure(
+                pd.concat(curves, ignore_index=True),
+                lam,
+                f"{points[0].get('arch', '')} x{scale}: PSNR and GV distance vs variance ratio",
+            ),
+            "lambda tradeoff",
+            key="obs-tradeoff",
+        )
+    row_now = here[(here["lambda"] - lam).abs() < 1e-12].iloc[0]
+    st.caption(
+        f"At λ = {lam:g} on {image_name}: PSNR {row_now['psnr']:.3f} dB, SR/HR variance ratio "
+        f"{row_now['var_ratio']:.3f}, GV distance {row_now['gv_distance']:.4g} (standard protocol; sweep models "
+        "are trained on the train split minus the held-out images). The GV distance is two-sided: a ratio above 1 "
+        "(more variance than HR) is error too."
+    )
+
+# --- maps, histograms, table -----------------------------------------------------------------------------------------
 tab_var, tab_gx, tab_gy = st.tabs(
     ["Patch variance (log10)", "Gx gradient", "Gy gradient"], key="obs-tabs", on_change="rerun"
 )
 if tab_var.open:
     with tab_var:
-        log_var = {name: np.log10(np.maximum(m.variance[0], 1e-6)) for name, m in maps.items()}
+        log_var = {
+            name: np.log10(
+                np.maximum(analysis.pool_for_display(m.variance[0], state.HEATMAP_MAX_SIDE)[0], 1e-6)
+            )
+            for name, m in maps.items()
+        }
         widgets.chart(
             figures.heatmap_grid(
                 log_var,
@@ -113,7 +228,6 @@ for tab, direction in ((tab_gx, "gx"), (tab_gy, "gy")):
                 figures.heatmap_grid(pooled, columns=4), f"{direction} maps", key=f"obs-{direction}"
             )
 
-# --- histograms, bars, table ---------------------------------------------------------------------------------
 col_hist, col_bar = st.columns(2)
 with col_hist:
     widgets.chart(
@@ -127,19 +241,12 @@ with col_bar:
 st.subheader(f"Metrics on {image_name}, x{scale} ({protocol} protocol)")
 widgets.table(metrics.round(4), f"metrics {image_name} x{scale}", key="obs-table")
 st.caption(
-    "Scored like `gvcore eval`: outputs rounded to 8 bits (standard) or clamped (official). gv_distance: the GV "
-    "loss (p=8, Sobel, gray) against HR; var_ratio: mean patch variance of the output's gradients over HR's."
+    "Scored by gvcore.scoring, the path `gvcore eval` uses: outputs rounded to 8 bits (standard) or raw "
+    "(official); var_ratio = mean over Gx, Gy of the output's mean patch variance over HR's (docs/ARCHITECTURE.md)."
 )
-
-# --- the bundled reproduction's numbers for the same image ---------------------------------------------------
-results = state.results_dir() / f"eval_{protocol}.csv"
-if results.is_file():
-    table = loaders.eval_table(str(results), loaders.file_key(results))
-    rows = table[table["image"].astype(str).str.startswith(image_name)]
-    if "scale" in rows:
-        rows = rows[rows["scale"] == scale]
-    if "arch" in rows and archs:
-        rows = rows[(rows["arch"] == arch) | rows["method"].isin(["HR", "bicubic"])]
+if len(shipped):
+    rows = shipped[(shipped["image"].astype(str) == image_name) & (shipped["scale"] == scale)]
+    rows = rows[(rows["arch"] == arch) | rows["method"].isin(["HR", baseline])]
     if len(rows):
-        st.subheader("From the bundled reproduction")
+        st.subheader("From the bundled reproduction (all seeds)")
         widgets.table(rows, f"reproduction {image_name} x{scale}", key="obs-repro")

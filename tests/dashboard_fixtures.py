@@ -3,11 +3,14 @@
 :func:`make_fixture_assets` writes, under a folder:
 
 - ``checkpoints/``: an L1 and an L1+GV ESPCN at x2 (random but seeded weights, our safetensors format);
-- ``results/``: ``eval_standard.csv``, ``eval_official.csv`` (tidy format of docs/ARCHITECTURE.md),
-  ``summary.md``, ``lambda_sweep.csv``, ``reproduce_meta.json``, ``logs/*.csv`` (as ``gvcore reproduce``);
+  ``checkpoints/official/`` the same pair marked as trained on the official degradation; ``checkpoints/sweep/``
+  three ESPCN x2 sweep points (λ = 0, 0.1, 1);
+- ``results/``: ``eval_standard.csv``, ``eval_official.csv`` (real ``gvcore eval`` output on three bundled
+  test images), ``paired.csv`` (:func:`gvcore.stats.paired_table` of them), ``summary.md``,
+  ``lambda_sweep.csv``, ``reproduce_meta.json``, ``logs/*.csv`` (as ``gvcore reproduce``);
 - ``runs/``: two run directories (L1 and L1+GV) with ``log.csv`` and ``config.json``.
 
-Numbers in the CSVs are synthetic (deterministic), only their format matters here.
+The training logs and the λ-sweep table are synthetic (deterministic); the evaluation tables are real.
 """
 
 from __future__ import annotations
@@ -23,6 +26,34 @@ ARCH = "espcn"
 SCALE = 2
 LABELS = {0.0: "ESPCN L1 x2", 0.1: "ESPCN L1+GV x2"}
 IMAGES = ("camera", "text", "coins")
+
+
+def _official_and_sweep_checkpoints(root: Path) -> None:
+    import gvcore
+
+    (root / "checkpoints" / "official").mkdir(exist_ok=True)
+    (root / "checkpoints" / "sweep").mkdir(exist_ok=True)
+    for gv_weight, label in LABELS.items():
+        torch.manual_seed(int(gv_weight * 10) + 5)
+        name = f"{ARCH}_x{SCALE}_{'l1gv' if gv_weight else 'l1'}_official.safetensors"
+        gvcore.save_checkpoint(
+            root / "checkpoints" / "official" / name,
+            gvcore.build_model(ARCH, SCALE),
+            loss={"pixel": "l1", "gv_weight": gv_weight},
+            seed=0,
+            label=f"{label} official",
+            degradation="official",
+        )
+    for gv_weight in (0.0, 0.1, 1.0):
+        torch.manual_seed(int(gv_weight * 10) + 11)
+        gvcore.save_checkpoint(
+            root / "checkpoints" / "sweep" / f"{ARCH}-x{SCALE}-w{gv_weight:g}-s0.safetensors",
+            gvcore.build_model(ARCH, SCALE),
+            loss={"pixel": "l1", "gv_weight": gv_weight},
+            seed=0,
+            label=f"{ARCH}-x{SCALE} λ={gv_weight:g}-s0",
+            degradation="standard",
+        )
 
 
 def make_fixture_assets(root: Path) -> Path:
@@ -45,40 +76,37 @@ def make_fixture_assets(root: Path) -> Path:
             seed=0,
             metrics={"psnr": 30.0 + gv_weight},
             label=label,
+            degradation="standard",
         )
-    rng = np.random.default_rng(0)
-    rows = []
-    for protocol in ("standard", "official"):
-        for image in IMAGES:
-            for method, gv_weight in (("HR", None), ("bicubic", None), *((v, k) for k, v in LABELS.items())):
-                base = 28.0 if method == "bicubic" else 29.0 + 0.5 * (gv_weight or 0) * 10
-                rows.append(
-                    {
-                        "method": method,
-                        "arch": ARCH if gv_weight is not None else "",
-                        "loss": ("l1+gv" if gv_weight else "l1") if gv_weight is not None else "",
-                        "gv_weight": gv_weight if gv_weight is not None else np.nan,
-                        "seed": 0,
-                        "scale": SCALE,
-                        "protocol": protocol,
-                        "image": image,
-                        "psnr": np.nan if method == "HR" else base + rng.normal(0, 0.3),
-                        "ssim": np.nan if method == "HR" else 0.85 + rng.normal(0, 0.01),
-                        "gv_distance": 0.0 if method == "HR" else abs(rng.normal(0.05, 0.01)),
-                        "var_gx": abs(rng.normal(0.5, 0.1)),
-                        "var_gy": abs(rng.normal(0.5, 0.1)),
-                    }
-                )
-    table = pd.DataFrame(rows)
-    for protocol in ("standard", "official"):
-        table[table["protocol"] == protocol].to_csv(root / "results" / f"eval_{protocol}.csv", index=False)
+    _official_and_sweep_checkpoints(root)
+    from gvcore.bundled import bundled_image_paths
+    from gvcore.evaluate import evaluate, write_csv
+    from gvcore.stats import paired_table
+
+    images = root / "images"
+    images.mkdir(exist_ok=True)
+    for path in bundled_image_paths("test"):
+        if path.stem in IMAGES:
+            (images / path.name).write_bytes(path.read_bytes())
+    tables = []
+    for protocol, folder in (
+        ("standard", root / "checkpoints"),
+        ("official", root / "checkpoints" / "official"),
+    ):
+        ckpts = sorted(folder.glob("*.safetensors"))
+        table = evaluate(ckpts, images, SCALE, protocol, progress=False)  # type: ignore[arg-type]
+        write_csv(table, root / "results" / f"eval_{protocol}.csv")
+        tables.append(table)
+    write_csv(paired_table(pd.concat(tables), resamples=1000), root / "results" / "paired.csv")
     (root / "results" / "summary.md").write_text("# Fixture summary\n\nSynthetic numbers for tests.\n")
     pd.DataFrame(
         {
-            "lambda": [0.0, 0.03, 0.1, 0.3],
-            "psnr": [29.0, 29.1, 29.05, 28.7],
-            "ssim": [0.85, 0.86, 0.86, 0.85],
-            "var_ratio": [0.55, 0.62, 0.71, 0.83],
+            "scale": SCALE,
+            "lambda": [0.0, 0.1, 1.0],
+            "psnr": [29.0, 29.1, 28.7],
+            "ssim": [0.85, 0.86, 0.85],
+            "var_ratio": [0.55, 0.71, 0.83],
+            "gv_distance": [0.05, 0.04, 0.035],
         }
     ).to_csv(root / "results" / "lambda_sweep.csv", index=False)
     (root / "results" / "reproduce_meta.json").write_text(json.dumps({"fixture": True, "lambda": 0.1}))

@@ -43,7 +43,8 @@ def _error(capsys: pytest.CaptureFixture[str], args: list[str]) -> str:
 
 def test_train_then_eval(images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run = tmp_path / "run"
-    assert main(_train_args(images, run, "--gv-weight", "0.3", "--gv-patch-size", "4")) == 0
+    train = _train_args(images, run, "--gv-weight", "0.3", "--gv-patch-size", "4", "--protocol", "official")
+    assert main(train) == 0
     assert {p.name for p in run.iterdir()} == {"config.json", "log.csv", "last.safetensors", "resume.pt"}
     capsys.readouterr()
     csv_path = tmp_path / "eval.csv"

@@ -200,14 +200,16 @@ def test_paper_table_matches_paper_md() -> None:
     assert row.set_index("loss")["psnr"].to_dict() == {"L2": 30.38, "L2+GV": 31.21}
 
 
-def test_method_metrics_and_deficit() -> None:
+def test_rows_frame_and_deficit() -> None:
+    from gvcore.scoring import score_outputs
+
     torch.manual_seed(0)
     hr = torch.randint(0, 256, (1, 3, 48, 48)).float() / 255  # on the 8-bit grid, like a decoded file
     blurred = analysis.degrade(hr, "gaussian blur", 2.0)
-    table = analysis.method_metrics({"HR": hr, "blur": blurred}, hr, scale=2)
+    table = analysis.rows_frame(score_outputs({"HR": hr, "blur": blurred}, hr, 2, "standard"))
     assert table.loc[0, "psnr"] == np.inf and table.loc[0, "var_ratio"] == pytest.approx(1.0)
     assert table.loc[1, "var_ratio"] < 0.5 and table.loc[1, "gv_distance"] > 0
-    no_ref = analysis.method_metrics({"blur": blurred}, None, scale=2)
+    no_ref = analysis.rows_frame(score_outputs({"blur": blurred}, None, 2, "standard"))
     assert np.isnan(no_ref.loc[0, "psnr"]) and no_ref.loc[0, "var_gx"] > 0
     settings = analysis.GradientSettings()
     deficit = analysis.variance_deficit(
@@ -230,9 +232,29 @@ def test_tiled_super_resolution_matches_one_pass() -> None:
     torch.manual_seed(0)
     model = gvcore.build_model("espcn", 2).eval()
     lr = torch.rand(1, 3, 40, 52)
-    whole = analysis.super_resolve(model, lr, 2, tile=64)
-    tiled = analysis.super_resolve(model, lr, 2, tile=16, overlap=8)
+    whole = analysis.super_resolve(model, lr, 2, "official", tile=64)
+    tiled = analysis.super_resolve(model, lr, 2, "official", tile=16)
     torch.testing.assert_close(tiled, whole, atol=1e-5, rtol=0)
+    assert torch.equal(analysis.super_resolve(model, lr, 2, "standard", tile=16), gvcore.quantize_8bit(tiled))
+
+
+def test_deficit_region_finds_the_flattened_window() -> None:
+    v_hr = np.ones((10, 12))
+    v_out = np.ones((10, 12))
+    v_out[3:7, 5:9] = 0.1  # a 4x4 window lost variance
+    row, col, deficit = analysis.deficit_region(v_hr, v_out, 4)
+    assert (row, col) == (3, 5) and deficit == pytest.approx(16 * 0.9)
+    assert analysis.deficit_region(v_hr, v_out, 50)[:2] == (0, 0)  # window clipped to the map
+    with pytest.raises(ValueError, match="shape"):
+        analysis.deficit_region(v_hr, v_out[:5], 4)
+
+
+def test_amplified_difference() -> None:
+    a = torch.zeros(1, 3, 4, 4)
+    b = a.clone()
+    b[..., 0, 0] = 2 / 255
+    diff = analysis.amplified_difference(a, b, 10)
+    assert diff.dtype == np.uint8 and diff[0, 0] == 108 and (diff.ravel()[1:] == 128).all()
 
 
 def test_gv_gains_pairs_l1_and_gv_rows() -> None:

@@ -15,7 +15,6 @@ from gvcore.data import load_pairs, make_lr, mod_crop, resolve_images
 from gvcore.evaluate import (
     EVAL_COLUMNS,
     evaluate,
-    output_variances,
     summarize,
     tiled_forward,
     to_markdown,
@@ -26,6 +25,7 @@ from gvcore.io import load_image
 from gvcore.metrics import evaluate_pair, quantize_8bit
 from gvcore.models import build_model
 from gvcore.resize import imresize
+from gvcore.scoring import output_variances
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +96,30 @@ class TestEvaluate:
         std = evaluate([], images, scale=2, protocol="standard", progress=False)
         off = evaluate([], images, scale=2, protocol="official", progress=False)
         assert (off["protocol"] == "official").all()
+        assert list(off["method"].unique()) == ["HR", "bilinear"]  # the official VDSR input is the baseline
         assert not np.allclose(std["psnr"].dropna(), off["psnr"].dropna())
+
+    def test_a_model_is_only_scored_on_its_training_degradation(
+        self, images: Path, checkpoint: Path, tmp_path: Path
+    ) -> None:
+        from gvcore.checkpoint import load_model
+
+        model, meta = load_model(checkpoint)
+        official = save_checkpoint(
+            tmp_path / "official.safetensors", model, arch="espcn", scale=2, degradation="official"
+        )
+        with pytest.raises(ValueError, match="trained on 'official' LR"):
+            evaluate([official], images, protocol="standard", progress=False)
+        frame = evaluate([official], images, protocol="official", progress=False)
+        assert frame["psnr"].notna().sum() == 4  # baseline and model on two images
+
+    def test_var_ratio_column(self, images: Path, checkpoint: Path) -> None:
+        frame = evaluate([checkpoint], images, progress=False)
+        hr = frame[frame["method"] == "HR"].set_index("image")
+        rows = frame[frame["method"] == "espcn-test"].set_index("image")
+        want = 0.5 * (rows["var_gx"] / hr["var_gx"] + rows["var_gy"] / hr["var_gy"])
+        np.testing.assert_allclose(rows["var_ratio"], want, rtol=1e-12)
+        assert (hr["var_ratio"] == 1).all()
 
     def test_scale_mismatch(self, images: Path, checkpoint: Path) -> None:
         with pytest.raises(ValueError, match="scale"):

@@ -1,4 +1,4 @@
-"""The bundled reproduction: CI's few-step smoke of the whole pipeline, and the shipped tables re-checked."""
+"""The bundled reproduction: CI's few-step smoke of the whole pipeline, and the shipped assets re-checked."""
 
 from __future__ import annotations
 
@@ -10,9 +10,11 @@ import pytest
 
 from gvcore.evaluate import EVAL_COLUMNS
 from gvcore.reproduce import choose_lambda, reproduce, verify
+from gvcore.stats import PAIRED_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "assets"
+HAS_SHIPPED = (SHIPPED / "results" / "paired.csv").is_file()
 
 
 def test_smoke_pipeline(tmp_path: Path) -> None:
@@ -21,40 +23,97 @@ def test_smoke_pipeline(tmp_path: Path) -> None:
     for name in (
         "eval_standard.csv",
         "eval_official.csv",
+        "eval_sweep.csv",
         "lambda_sweep.csv",
+        "paired.csv",
         "summary.md",
         "reproduce_meta.json",
     ):
         assert (results / name).is_file(), name
-    assert len(list(ckpts.glob("*.safetensors"))) == 3 * 2 * 2 + 2 * len(meta["plan"]["extra_seeds"])
-    table = pd.read_csv(results / "eval_standard.csv")
-    assert tuple(table.columns) == EVAL_COLUMNS
-    assert {"HR", "bicubic", "espcn-x2-l1-s0", "espcn-x2-l1+gv-s1", "vdsr-lite-x4-l1+gv-s0"} <= set(
-        table["method"]
+    plan = meta["plan"]
+    grid = len(plan["presets"]) * len(plan["scales"]) * 2
+    assert len(list(ckpts.glob("*.safetensors"))) == grid * len(plan["seeds"])
+    assert len(list((ckpts / "official").glob("*.safetensors"))) == (
+        len(plan["official_presets"]) * len(plan["scales"]) * 2 * len(plan["official_seeds"])
     )
+    sweep_files = list((ckpts / "sweep").glob("*.safetensors"))
+    assert len(sweep_files) == len(plan["sweep_scales"]) * (1 + len(plan["sweep_lambdas"]))
+    standard = pd.read_csv(results / "eval_standard.csv")
+    official = pd.read_csv(results / "eval_official.csv")
+    assert tuple(standard.columns) == EVAL_COLUMNS
+    assert {"HR", "bicubic", "espcn-x2-l1-s0", "espcn-x2-l1+gv-s1", "vdsr-lite-x4-l1+gv-s0"} <= set(
+        standard["method"]
+    )
+    # no table mixes degradations: the official table scores the official-degradation models only
+    assert {"HR", "bilinear", "espcn-x2-l1 official-s0"} <= set(official["method"])
+    assert not official["method"].str.endswith("-s1").any() and "bicubic" not in set(official["method"])
+    paired = pd.read_csv(results / "paired.csv")
+    assert tuple(paired.columns) == PAIRED_COLUMNS
+    assert set(paired["metric"]) == {"psnr", "ssim", "var_ratio", "gv_distance"}
+    assert (paired[paired["protocol"] == "standard"]["n"] == 2 * len(plan["seeds"])).all()  # images x seeds
     sweep = pd.read_csv(results / "lambda_sweep.csv")
-    assert list(sweep.columns[:4]) == ["lambda", "psnr", "ssim", "var_ratio"] and sweep["lambda"].iloc[0] == 0
-    assert meta["lambda"] in set(sweep["lambda"])
+    assert {"scale", "lambda", "psnr", "ssim", "var_ratio", "gv_distance", "d_psnr_ci_low"} <= set(
+        sweep.columns
+    )
+    assert set(sweep["scale"]) == set(plan["sweep_scales"]) and meta["lambda"] in set(sweep["lambda"])
     summary = (results / "summary.md").read_text()
-    assert "## The observation" in summary and "± " in summary  # the extra-seed configuration has a spread
+    assert "## The observation" in summary and "95 % CI" in summary and "± " in summary
     assert json.loads((results / "reproduce_meta.json").read_text())["checkpoints"]
     report = verify(tmp_path / "assets")
     assert report.ok, report.message
 
 
-def test_choose_lambda() -> None:
+def test_choose_lambda_needs_every_scale_within_tolerance() -> None:
     sweep = pd.DataFrame(
-        {"lambda": [0, 0.01, 0.1, 1], "psnr": [30.0, 30.01, 29.97, 29.5], "var_ratio": [0.5, 0.52, 0.6, 0.9]}
+        {
+            "scale": [2] * 4 + [4] * 4,
+            "lambda": [0, 0.01, 0.1, 1] * 2,
+            "psnr": [30.0, 30.01, 29.97, 29.5, 26.0, 26.0, 25.9, 25.0],
+            "var_ratio": [0.5, 0.52, 0.6, 0.9, 0.3, 0.31, 0.4, 0.7],
+        }
     )
-    assert choose_lambda(sweep, tolerance=0.05)[0] == 0.1
-    assert choose_lambda(sweep, tolerance=1.0)[0] == 1
+    assert choose_lambda(sweep, tolerance=0.05)[0] == 0.01  # 0.1 costs 0.1 dB at x4
+    assert choose_lambda(sweep, tolerance=0.2)[0] == 0.1
+    assert choose_lambda(sweep, tolerance=2.0)[0] == 1
+    one_scale = sweep[sweep["scale"] == 2].drop(columns="scale")
+    assert choose_lambda(one_scale, tolerance=0.05)[0] == 0.1
 
 
-@pytest.mark.skipif(
-    not (SHIPPED / "results" / "reproduce_meta.json").is_file(), reason="no shipped reproduction"
-)
+@pytest.mark.skipif(not HAS_SHIPPED, reason="no shipped reproduction")
 def test_shipped_tables_reproduce() -> None:
-    """`gvcore eval` on the shipped checkpoints gives the shipped tables (ESPCN x2 subset, both protocols)."""
-    methods = ["espcn-x2-l1-s0", "espcn-x2-l1+gv-s0"]
+    """`gvcore eval` on shipped checkpoints gives the shipped tables (an ESPCN subset of each table)."""
+    meta = json.loads((SHIPPED / "results" / "reproduce_meta.json").read_text())
+    methods = [m for m in meta["checkpoints"] if m.startswith("espcn-x2-") and m.endswith("-s0")]
     report = verify(SHIPPED, methods=methods)
     assert report.ok, report.message
+
+
+@pytest.mark.skipif(not HAS_SHIPPED, reason="no shipped reproduction")
+def test_shipped_l1_models_leave_bicubic_behind() -> None:
+    """Issue 'Make the GV effect visible': every L1 model gains >= 0.8 dB (x2) / 0.5 dB (x4) over bicubic."""
+    table = pd.read_csv(SHIPPED / "results" / "eval_standard.csv")
+    margins = {2: 0.8, 4: 0.5}
+    for scale, margin in margins.items():
+        at = table[table["scale"] == scale]
+        bicubic = at[at["method"] == "bicubic"]["psnr"].mean()
+        l1 = at[at["loss"] == "l1"].groupby("arch")["psnr"].mean()
+        assert len(l1) == 3
+        for arch, value in l1.items():
+            assert value - bicubic >= margin, f"{arch} x{scale}: {value - bicubic:+.3f} dB over bicubic"
+
+
+@pytest.mark.skipif(not HAS_SHIPPED, reason="no shipped reproduction")
+def test_shipped_paired_statistics_and_sweeps() -> None:
+    paired = pd.read_csv(SHIPPED / "results" / "paired.csv")
+    standard = paired[paired["protocol"] == "standard"]
+    assert len(standard) == 3 * 2 * 4 and (standard["n"] >= 18).all()
+    assert ((paired["ci_low"] <= paired["mean_delta"]) & (paired["mean_delta"] <= paired["ci_high"])).all()
+    from gvcore.checkpoint import load_model
+
+    sweep = sorted((SHIPPED / "checkpoints" / "sweep").glob("*.safetensors"))
+    weights = {}
+    for path in sweep:
+        _, meta = load_model(path)
+        weights.setdefault(meta["scale"], set()).add(float(meta["loss"]["gv_weight"]))
+    for scale in (2, 4):
+        assert {0.0, 0.01, 0.03, 0.1, 0.3, 1.0} <= weights[scale]

@@ -85,9 +85,9 @@ def protocol_metrics(sr: np.ndarray, hr: np.ndarray, scale: int, protocol: str) 
             calculate_psnr(sr, hr, crop_border=scale, test_y_channel=True),
             calculate_ssim(sr, hr, crop_border=scale, test_y_channel=True),
         )
-    if protocol == "official":
-        return (
-            calculate_psnr(sr, hr, crop_border=0, test_y_channel=False),
-            calculate_ssim(sr, hr, crop_border=2, test_y_channel=True, y_offset=0.0),
-        )
+    if protocol == "official":  # the GV code's own formulas (same/symm filtering, /256 luma)
+        from tests.reference.official_protocol import official_psnr, official_ssim
+
+        a, b = sr.astype(np.float64) / 255.0, hr.astype(np.float64) / 255.0
+        return official_psnr(a, b), official_ssim(a, b)
     raise ValueError(protocol)
