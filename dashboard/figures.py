@@ -18,6 +18,8 @@ from dashboard.compare_slider import png_data_uri
 __all__ = [
     "crop_figure",
     "deficit_overlay",
+    "forest_plot",
+    "tradeoff_figure",
     "gain_scatter",
     "heatmap_grid",
     "histogram_overlay",
@@ -449,5 +451,114 @@ def sweep_figure(sweep: pd.DataFrame, x: str, y: str) -> go.Figure:
         yaxis_title=y,
         height=380,
         margin={"l": 4, "r": 4, "t": 40, "b": 4},
+    )
+    return fig
+
+
+def tradeoff_figure(curves: pd.DataFrame, current: float | None = None, title: str = "") -> go.Figure:
+    """The λ trade-off: PSNR (left axis) and GV distance (right axis) against the SR/HR variance ratio.
+
+    Args:
+        curves: rows with ``lambda``, ``var_ratio``, ``psnr``, ``gv_distance`` and a ``source`` column naming
+            each curve (e.g. "this image", "held-out images").
+        current: the λ to highlight (a ring on every curve).
+        title: figure title.
+
+    HR sits at ratio 1 (dashed line): points right of it have *more* gradient variance than HR (overshoot), which
+    the two-sided GV distance counts as error.
+    """
+    fig = make_subplots(specs=[[{"secondary_y": True}]])
+    for index, (source, part) in enumerate(curves.groupby("source", sort=False)):
+        part = part.sort_values("lambda")
+        color = _COLORS[index % len(_COLORS)]
+        text = part["lambda"].map(lambda w: f"λ={w:g}")
+        fig.add_trace(
+            go.Scatter(
+                x=part["var_ratio"],
+                y=part["psnr"],
+                mode="lines+markers",
+                name=f"PSNR, {source}",
+                text=text,
+                hovertemplate="%{text}<br>ratio %{x:.3f}<br>PSNR %{y:.3f} dB<extra></extra>",
+                line={"color": color},
+            ),
+            secondary_y=False,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=part["var_ratio"],
+                y=part["gv_distance"],
+                mode="lines+markers",
+                name=f"GV distance, {source}",
+                text=text,
+                hovertemplate="%{text}<br>ratio %{x:.3f}<br>GV distance %{y:.4g}<extra></extra>",
+                line={"color": color, "dash": "dot"},
+                marker={"symbol": "diamond"},
+            ),
+            secondary_y=True,
+        )
+        if current is not None:
+            now = part[(part["lambda"] - current).abs() < 1e-12]
+            for column, secondary in (("psnr", False), ("gv_distance", True)):
+                fig.add_trace(
+                    go.Scatter(
+                        x=now["var_ratio"],
+                        y=now[column],
+                        mode="markers",
+                        marker={"size": 16, "color": "rgba(0,0,0,0)", "line": {"color": "black", "width": 2}},
+                        showlegend=False,
+                        hoverinfo="skip",
+                    ),
+                    secondary_y=secondary,
+                )
+    fig.add_vline(x=1.0, line={"dash": "dash", "color": "gray"}, annotation_text="HR = 1")
+    fig.update_xaxes(title_text="SR/HR gradient-variance ratio")
+    fig.update_yaxes(title_text="PSNR (dB)", secondary_y=False)
+    fig.update_yaxes(title_text="GV distance (lower is better)", secondary_y=True)
+    fig.update_layout(
+        title=title or "λ trade-off",
+        height=400,
+        margin={"l": 4, "r": 4, "t": 60, "b": 4},
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return fig
+
+
+def forest_plot(paired: pd.DataFrame, metric: str) -> go.Figure:
+    """Mean paired change (L1+GV − L1) with its 95 % CI per model and scale; the zero line marked.
+
+    Args:
+        paired: ``paired.csv`` rows (:data:`gvcore.stats.PAIRED_COLUMNS`).
+        metric: which ``metric`` rows to draw.
+    """
+    rows = paired[paired["metric"] == metric].copy()
+    rows["row"] = rows.apply(
+        lambda r: f"{r['model']} x{int(r['scale'])} ({r['protocol']}, n={int(r['n'])})", axis=1
+    )
+    rows = rows.iloc[::-1]
+    excludes = (rows["ci_low"] > 0) | (rows["ci_high"] < 0)
+    fig = go.Figure(
+        go.Scatter(
+            x=rows["mean_delta"],
+            y=rows["row"],
+            mode="markers",
+            marker={"size": 10, "color": [_COLORS[1] if e else _COLORS[0] for e in excludes]},
+            error_x={
+                "type": "data",
+                "symmetric": False,
+                "array": rows["ci_high"] - rows["mean_delta"],
+                "arrayminus": rows["mean_delta"] - rows["ci_low"],
+            },
+            text=[f"p = {p:.3g}" for p in rows["p_value"]],
+            hovertemplate="%{y}<br>Δ %{x:.4g}<br>%{text}<extra></extra>",
+            showlegend=False,
+        )
+    )
+    fig.add_vline(x=0.0, line={"color": "black", "width": 1})
+    fig.update_layout(
+        title=f"Δ{metric} = (L1+GV) − L1 with 95 % bootstrap CI (red: CI excludes 0)",
+        xaxis_title=f"Δ {metric}",
+        height=max(260, 34 * len(rows) + 110),
+        margin={"l": 4, "r": 4, "t": 50, "b": 4},
     )
     return fig

@@ -13,20 +13,30 @@ import torch
 from dashboard import analysis, catalog, figures, loaders, state, widgets
 from dashboard.compare_slider import render_compare_slider
 from dashboard.safety import CHECKPOINT_SUFFIXES, UploadError
+from gvcore.data import BASELINE_NAMES, prepare_pair, upscale_baseline
 
 st.title("Compare checkpoints")
 
-# --- scale, input mode, protocol -----------------------------------------------------------------------------
-infos = loaders.checkpoint_infos(str(state.checkpoints_dir()), loaders.folder_key(state.checkpoints_dir()))
-usable = [i for i in infos if "error" not in i and i.get("scale")]
+# --- input mode, protocol, scale -----------------------------------------------------------------------------
 c1, c2, c3 = st.columns(3)
-scales = sorted({i["scale"] for i in usable} | {2, 3, 4})
-scale = c1.selectbox("Scale", scales, format_func=lambda s: f"x{s}", key="cmp-scale")
-mode = c2.radio("Input", ["HR (LR made by bicubic imresize)", "LR only (no reference)"], key="cmp-mode")
+mode = c2.radio("Input", ["HR (LR made as the protocol says)", "LR only (no reference)"], key="cmp-mode")
 has_reference = mode.startswith("HR")
 protocol = c3.radio(
-    "Protocol", ["standard", "official"], horizontal=True, key="cmp-protocol", disabled=not has_reference
+    "Protocol",
+    ["standard", "official"],
+    horizontal=True,
+    key="cmp-protocol",
+    disabled=not has_reference,
+    help="standard: MATLAB-bicubic LR and models trained on it; official: PIL-bilinear LR (the GV code) and "
+    "models trained on it. A model is only scored on the degradation it was trained on.",
 )
+protocol = protocol if has_reference else "standard"
+folder = state.checkpoints_for(protocol)
+infos = loaders.checkpoint_infos(str(folder), loaders.folder_key(folder))
+usable = [i for i in infos if "error" not in i and i.get("scale")]
+scales = sorted({i["scale"] for i in usable} | {2, 3, 4})
+scale = c1.selectbox("Scale", scales, format_func=lambda s: f"x{s}", key="cmp-scale")
+baseline_name = BASELINE_NAMES[protocol]
 
 # --- the image -----------------------------------------------------------------------------------------------
 chosen = widgets.choose_image("cmp", "Image" if has_reference else "LR image")
@@ -46,7 +56,7 @@ picked = k1.multiselect(
     default=catalog.default_pair_labels(usable, scale),
     key=f"cmp-bundled-{scale}",
 )
-include_bicubic = k1.checkbox("Include bicubic", value=True, key="cmp-bicubic")
+include_bicubic = k1.checkbox(f"Include {baseline_name}", value=True, key="cmp-bicubic")
 uploads = k2.file_uploader(
     "Upload checkpoints (.safetensors ours or any spandrel architecture; .pth/.pt)",
     type=[s.lstrip(".") for s in CHECKPOINT_SUFFIXES],
@@ -72,18 +82,17 @@ method_count = len(models) + int(include_bicubic)
 if chosen is None:
     st.stop()
 if method_count < 2:
-    st.info("Pick at least two methods to compare (bundled or uploaded checkpoints, or bicubic).")
+    st.info(f"Pick at least two methods to compare (bundled or uploaded checkpoints, or {baseline_name}).")
     st.stop()
 
 # --- super-resolve -------------------------------------------------------------------------------------------
 image = chosen.tensor
 hr: torch.Tensor | None
 if has_reference:
-    hr = analysis.crop_to_multiple(image, scale)
-    if min(hr.shape[-2:]) < 2 * scale * 8:
+    if min(image.shape[-2:]) < 2 * scale * 8:
         st.error(f"The image is too small for x{scale} (LR would be under 8x8 pixels).")
         st.stop()
-    lr = analysis.make_lr(hr, scale)
+    lr, hr = prepare_pair(image, scale, protocol)  # type: ignore[arg-type]
 else:
     hr, lr = None, image
 out_pixels = lr.shape[-2] * lr.shape[-1] * scale * scale
@@ -93,16 +102,16 @@ if out_pixels > state.MAX_OUTPUT_PIXELS:
         f"{state.MAX_OUTPUT_PIXELS:,}; use a smaller image or scale."
     )
     st.stop()
-image_key = f"{chosen.key}:x{scale}:{'hr' if has_reference else 'lr'}"
+image_key = f"{chosen.key}:x{scale}:{protocol if has_reference else 'lr'}"
 outputs = {}
 if hr is not None:
     outputs["HR"] = hr
 if include_bicubic:
-    outputs["bicubic"] = analysis.bicubic_upscale(lr, scale)
+    outputs[baseline_name] = upscale_baseline(lr, scale, protocol)  # type: ignore[arg-type]
 progress = st.progress(0.0, text="Super-resolving…")
 for index, (label, (model_key, model)) in enumerate(models.items()):
     progress.progress(index / len(models), text=f"Super-resolving with {label} ({index + 1}/{len(models)})…")
-    outputs[label] = loaders.sr_with(model_key, image_key, scale, model, lr)
+    outputs[label] = loaders.sr_with(model_key, image_key, scale, protocol, model, lr)
 progress.empty()
 methods = [m for m in outputs if m != "HR"]
 images = {name: analysis.to_uint8(t) for name, t in outputs.items()}
@@ -125,8 +134,9 @@ def before_after(images: dict[str, np.ndarray]) -> None:
     st.subheader("Before / after")
     names = list(images)
     s1, s2, s3 = st.columns([2, 2, 1])
-    models_first = [i for i, n in enumerate(names) if n not in ("HR", "bicubic")] + [
-        i for i, n in enumerate(names) if n in ("HR", "bicubic")
+    builtin = ("HR", "bicubic", "bilinear")
+    models_first = [i for i, n in enumerate(names) if n not in builtin] + [
+        i for i, n in enumerate(names) if n in builtin
     ]
     left_name = s1.selectbox("Left", names, index=models_first[0], key="cmp-left")
     right_name = s2.selectbox("Right", names, index=models_first[1], key="cmp-right")

@@ -11,6 +11,7 @@ import streamlit as st
 
 from dashboard import analysis, downloads, figures, loaders, state, widgets
 from dashboard.safety import IMAGE_SUFFIXES, UploadError, decode_image_upload
+from gvcore.loss import gradient_variance_loss
 
 st.title("Variance explorer")
 st.caption(
@@ -192,7 +193,7 @@ if second is not None:
     other_key = f"{chosen.key}|{other_name}|{hashlib.sha256(other.numpy().tobytes()).hexdigest()[:12]}"
     other_maps = loaders.maps_for(other_key, settings, other)
     deficit = analysis.variance_deficit(other_maps.variance[channel], maps.variance[channel])
-    gv_value = analysis.gv_distance(other, image, settings)
+    gv_value = float(gradient_variance_loss(other.float(), image.float(), **settings.loss_kwargs()))  # type: ignore[arg-type]
     m1, m2, m3 = st.columns(3)
     m1.metric("GV loss (second vs first)", f"{gv_value:.4g}")
     m2.metric("Mean log10 variance ratio", f"{float(deficit.mean()):+.3f}")
