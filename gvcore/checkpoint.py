@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import pickle
 import re
@@ -344,7 +345,57 @@ def _check_scale(source: Path, requested: int | None, found: int) -> None:
         )
 
 
+#: largest integer architecture option (blocks, layers, features) a checkpoint may ask for.
+MAX_ARCH_OPTION = 1024
+
+
+def _build_matching(
+    source: Path, name: str, scale: int, kwargs: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]
+) -> nn.Module:
+    """Build ``name`` only after checking, on the ``meta`` device (no memory), that its parameters are exactly the
+    file's tensors (names and shapes). A small file whose metadata or keys describe a huge model is refused here,
+    before anything is allocated.
+    """
+    for key, value in kwargs.items():
+        if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= MAX_ARCH_OPTION:
+            raise CheckpointError(
+                f"{str(source)!r} asks for {name!r} with {key}={value}; options are limited to "
+                f"0..{MAX_ARCH_OPTION} (a file that small cannot hold such a model)"
+            )
+    try:
+        with torch.device("meta"):
+            skeleton = build_model(name, scale, **kwargs)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"cannot build {name!r} from the options in {str(source)!r}: {err}") from err
+    except RuntimeError as err:  # e.g. absurd sizes rejected even on the meta device
+        raise CheckpointError(
+            f"the options in {str(source)!r} describe an unbuildable {name!r}: {err}"
+        ) from err
+    wanted = {k: tuple(v.shape) for k, v in skeleton.state_dict().items()}
+    given = {k: tuple(v.shape) for k, v in tensors.items()}
+    if wanted != given:
+        missing = sorted(set(wanted) - set(given))
+        extra = sorted(set(given) - set(wanted))
+        shapes = sorted(k for k in set(wanted) & set(given) if wanted[k] != given[k])
+        params = sum(math.prod(shape) for shape in wanted.values())
+        raise CheckpointError(
+            f"{str(source)!r} does not hold the weights of the {name!r} its metadata or keys describe "
+            f"({params:,} parameters): {len(missing)} missing tensor(s) {missing[:3]}, {len(extra)} unexpected "
+            f"{extra[:3]}, {len(shapes)} of another shape {shapes[:3]}"
+        )
+    try:
+        return build_model(name, scale, **kwargs)
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"cannot build {name!r} from the options in {str(source)!r}: {err}") from err
+
+
 def _strict_load(source: Path, model: nn.Module, state_dict: Mapping[str, torch.Tensor]) -> None:
+    bad = [k for k, v in state_dict.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CheckpointError(
+            f"{str(source)!r} holds non-finite weights (NaN or Inf) in {len(bad)} tensor(s), e.g. {bad[:3]}: "
+            "the run that wrote it diverged"
+        )
     try:
         model.load_state_dict(_float32(state_dict), strict=True)
     except RuntimeError as err:
@@ -387,10 +438,7 @@ def _load_ours(
     if arch is not None and arch != name:
         raise CheckpointError(f"architecture mismatch: asked for {arch!r} but {str(source)!r} holds {name!r}")
     _check_scale(source, scale, metadata["scale"])
-    try:
-        model = build_model(name, metadata["scale"], **metadata["arch_kwargs"])
-    except (TypeError, ValueError) as err:
-        raise CheckpointError(f"cannot build {name!r} from the options in {str(source)!r}: {err}") from err
+    model = _build_matching(source, name, metadata["scale"], metadata["arch_kwargs"], tensors)
     _strict_load(source, model, tensors)
     return model, metadata
 
@@ -486,10 +534,7 @@ def _load_foreign(
                     "nor its name says which; pass scale="
                 )
         _check_scale(source, scale, found_scale)
-        try:
-            model = build_model(name, found_scale, **kwargs)
-        except (TypeError, ValueError) as err:
-            raise CheckpointError(f"cannot build {name!r} for the weights in {str(source)!r}: {err}") from err
+        model = _build_matching(source, name, found_scale, kwargs, state_dict)
         _strict_load(source, model, state_dict)
         metadata = {
             "arch": name,

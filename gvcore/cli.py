@@ -166,6 +166,8 @@ def _check_writable_file(path: Path) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise ValueError(f"cannot write {path}: folder {parent} does not exist")
+    if path.is_dir():
+        raise ValueError(f"cannot write {path}: it is a folder; give a file name such as {path / 'eval.csv'}")
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise ValueError(f"cannot write {path}: permission denied")
 

@@ -11,7 +11,7 @@ import os
 import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 import torch
@@ -44,12 +44,39 @@ def atomic_write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, lambda fh: fh.write(text.encode()))
 
 
+def run_lock(out: Path) -> IO[bytes]:
+    """Hold an exclusive lock on ``out/.lock`` for the life of a run; a second run into the same ``--out`` is refused.
+
+    Returns the open lock file (closing it releases the lock; so does the process ending, even by SIGKILL).
+    """
+    import fcntl
+
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        handle = open(out / ".lock", "a+b")  # noqa: SIM115 - held until the run ends
+    except OSError as err:
+        raise ValueError(f"--out {out} is not writable: {err.strerror or err}") from err
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as err:
+        handle.close()
+        raise ValueError(
+            f"--out {out} is in use by another training process; wait for it or choose another --out"
+        ) from err
+    return handle
+
+
 def prepare_run_dir(out: Path, resume: bool) -> bool:
     """Create ``out`` (checking it is writable); return whether it was created here."""
     has_run = (out / "config.json").exists() or (out / "resume.pt").exists()
     if has_run and not resume:
         raise ValueError(
             f"--out {out} already holds a run; pass --resume to continue it or choose another --out"
+        )
+    if resume and (out / "last.safetensors").exists() and not (out / "resume.pt").exists():
+        raise ValueError(
+            f"--resume: {out} holds weights (last.safetensors) but no resume.pt, so there is nothing to resume "
+            "from; starting over would overwrite them (move them away or choose another --out)"
         )
     created = not out.exists()
     try:

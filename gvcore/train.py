@@ -57,6 +57,7 @@ from gvcore.runstate import (
     atomic_write_text,
     prepare_run_dir,
     rng_state,
+    run_lock,
     set_rng_state,
     truncate_log,
 )
@@ -282,8 +283,18 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
         or f"{config.arch}-x{config.scale}-{'+'.join(t.name for t in terms)}-s{config.seed}",
         arch_kwargs=_default_arch_kwargs(config),
     )
-    if not (resolved.lr or 0) > 0:
-        raise ValueError(f"lr must be > 0; got {resolved.lr!r}")
+    if not (resolved.lr or 0) > 0 or not math.isfinite(float(resolved.lr or 0)):
+        raise ValueError(f"lr must be a finite number > 0; got {resolved.lr!r}")
+    if not math.isfinite(float(resolved.grad_clip or 0)) or float(resolved.grad_clip or 0) < 0:
+        raise ValueError(
+            f"grad_clip must be a finite number >= 0 (0 = no clipping); got {resolved.grad_clip!r}"
+        )
+    if not math.isfinite(float(resolved.gv_weight or 0)) or float(resolved.gv_weight or 0) < 0:
+        raise ValueError(f"gv_weight must be a finite number >= 0; got {resolved.gv_weight!r}")
+    if resolved.weight_decay is not None and not 0 <= float(resolved.weight_decay) < math.inf:
+        raise ValueError(f"weight_decay must be a finite number >= 0; got {resolved.weight_decay!r}")
+    if resolved.threads is not None:
+        check_positive_int("threads", resolved.threads)
     return resolved
 
 
@@ -498,6 +509,8 @@ def _setup_and_run(config: TrainConfig) -> RunResult:
         ]
     torch.manual_seed(config.seed)
     model = build_model(config.arch, config.scale, **config.arch_kwargs).to(device)
+    # one process trains into a run directory at a time (held until the run ends, released even by SIGKILL)
+    lock = run_lock(Path(config.out)) if int(os.environ.get("RANK", "0")) == 0 else None
     ctx = _init_distributed(device.type == "cuda")
     try:
         result = _run(config, ctx, device, model, terms, dataset, val_pairs, save_checkpoint, validate)
@@ -507,6 +520,8 @@ def _setup_and_run(config: TrainConfig) -> RunResult:
             dist.barrier()
         return result
     finally:
+        if lock is not None:
+            lock.close()
         if ctx.owned:
             # Free the DistributedDataParallel wrapper (it sits in reference cycles and holds the process
             # group) before destroying the group, so gloo's threads stop while the interpreter is alive; left to
@@ -591,6 +606,8 @@ def _run(
     def save(step: int) -> None:
         if not ctx.main:
             return
+        if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
+            raise ValueError(f"training diverged by step {step}: non-finite weights are not saved")
         save_checkpoint(
             ckpt_path,
             model,
@@ -636,8 +653,14 @@ def _run(
                 amp_dtype=amp_dtype if use_amp else None,
             )
             step += 1
+            value = float(loss.detach())
+            if not math.isfinite(value) and not scaler.is_enabled():  # fp16's scaler skips such steps itself
+                raise ValueError(
+                    f"training diverged at step {step}: the loss is {value}; nothing was saved after the last "
+                    "checkpoint (lower --lr, or set --grad-clip)"
+                )
             window["n"] += 1
-            window["loss"] += float(loss.detach())
+            window["loss"] += value
             for t, v in zip(terms, values):
                 window[t.column] += float(v.detach())
             bar.update(1)

@@ -254,3 +254,53 @@ def test_bad_files(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="over the limit of 100"):
         load_model(good, max_bytes=100)
     assert issubclass(CheckpointError, ValueError)
+
+
+class TestResourceBombs:
+    """A small file must not make load_model allocate the model its metadata or keys describe."""
+
+    def _retag(self, tmp_path: Path, arch_kwargs: dict) -> Path:
+        import json
+
+        from safetensors import safe_open
+        from safetensors.torch import save_file
+
+        good = save_checkpoint(tmp_path / "good.safetensors", build_model("edsr-lite", 2))
+        with safe_open(str(good), "pt") as handle:
+            meta = dict(handle.metadata())
+            tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
+        meta["arch_kwargs"] = json.dumps(arch_kwargs)
+        path = tmp_path / "bomb.safetensors"
+        save_file(tensors, str(path), metadata=meta)
+        return path
+
+    def test_absurd_options_are_refused_before_building(self, tmp_path: Path) -> None:
+        path = self._retag(tmp_path, {"num_blocks": 100000, "num_features": 4096})
+        with pytest.raises(CheckpointError, match="num_blocks=100000"):
+            load_model(path)
+
+    def test_options_that_do_not_match_the_tensors_are_refused(self, tmp_path: Path) -> None:
+        path = self._retag(tmp_path, {"num_blocks": 900, "num_features": 512})
+        with pytest.raises(CheckpointError, match="does not hold the weights"):
+            load_model(path)
+
+    def test_keys_describing_thousands_of_empty_blocks(self, tmp_path: Path) -> None:
+        from safetensors.torch import save_file
+
+        state = build_model("edsr-lite", 2).state_dict()
+        for i in range(4, 3000):
+            for part in ("conv1", "conv2"):
+                state[f"body.{i}.{part}.weight"] = torch.zeros(0)
+                state[f"body.{i}.{part}.bias"] = torch.zeros(0)
+        path = tmp_path / "keys.safetensors"
+        save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+        with pytest.raises(CheckpointError):
+            load_model(path)
+
+    def test_nan_weights_are_refused(self, tmp_path: Path) -> None:
+        model = build_model("espcn", 2)
+        with torch.no_grad():
+            next(model.parameters()).fill_(float("nan"))
+        path = save_checkpoint(tmp_path / "nan.safetensors", model)
+        with pytest.raises(CheckpointError, match="non-finite"):
+            load_model(path)

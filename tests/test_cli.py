@@ -45,7 +45,8 @@ def test_train_then_eval(images: Path, tmp_path: Path, capsys: pytest.CaptureFix
     run = tmp_path / "run"
     train = _train_args(images, run, "--gv-weight", "0.3", "--gv-patch-size", "4", "--protocol", "official")
     assert main(train) == 0
-    assert {p.name for p in run.iterdir()} == {"config.json", "log.csv", "last.safetensors", "resume.pt"}
+    files = {p.name for p in run.iterdir() if p.name != ".lock"}  # .lock: the run-directory lock
+    assert files == {"config.json", "log.csv", "last.safetensors", "resume.pt"}
     capsys.readouterr()
     csv_path = tmp_path / "eval.csv"
     args = ["eval", "--ckpt", str(run / "last.safetensors"), "--data", str(images), "--scale", "2"]
@@ -137,3 +138,54 @@ def test_python_dash_m() -> None:
     assert done.returncode == 0 and all(cmd in done.stdout for cmd in ("train", "eval", "reproduce"))
     bad = subprocess.run([sys.executable, "-m", "gvcore", "train"], cwd=ROOT, capture_output=True, text=True)
     assert bad.returncode == 2 and "--arch" in bad.stderr
+
+
+class TestMisuse:
+    """CLI misuse gets a one-line error (exit 2) and never loses a run."""
+
+    @pytest.mark.parametrize(
+        ("extra", "match"),
+        [
+            (["--grad-clip", "-1"], "grad_clip"),
+            (["--lr", "inf"], "lr must be a finite number"),
+            (["--threads", "-3"], "threads"),
+            (["--gv-weight", "nan"], "gv_weight"),
+        ],
+    )
+    def test_bad_numbers(
+        self, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], extra: list[str], match: str
+    ) -> None:
+        line = _error(capsys, _train_args(images, tmp_path / "run", *extra))
+        assert match in line
+        assert not (tmp_path / "run" / "last.safetensors").exists()
+
+    def test_resume_without_resume_state_keeps_the_weights(
+        self, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        run = tmp_path / "run"
+        assert main(_train_args(images, run)) == 0
+        (run / "resume.pt").unlink()
+        before = (run / "last.safetensors").read_bytes()
+        capsys.readouterr()
+        line = _error(capsys, [*_train_args(images, run), "--resume"])
+        assert "nothing to resume" in line and (run / "last.safetensors").read_bytes() == before
+
+    def test_a_second_run_into_a_locked_out_is_refused(
+        self, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        from gvcore.runstate import run_lock
+
+        run = tmp_path / "run"
+        held = run_lock(run)  # as if another `gvcore train` were running there
+        try:
+            line = _error(capsys, _train_args(images, run))
+            assert "in use by another training process" in line
+        finally:
+            held.close()
+        assert main(_train_args(images, run)) == 0  # free again
+
+    def test_eval_csv_into_a_folder_fails_before_evaluating(
+        self, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        line = _error(capsys, ["eval", "--data", str(images), "--scale", "2", "--csv", str(tmp_path)])
+        assert "it is a folder" in line
