@@ -21,7 +21,18 @@ from dashboard import state, widgets  # noqa: E402
 
 PAGES = ROOT / "pages"
 
-st.set_page_config(page_title="Gradient Variance Lab", page_icon=":material/blur_on:", layout="wide")
+# A favicon made here (an image, not an emoji or icon name, which the browser would fetch from an outside host).
+st.set_page_config(page_title="Gradient Variance Lab", page_icon=state.favicon(), layout="wide")
+
+# `.streamlit/config.toml` binds to 127.0.0.1, but Streamlit reads it from the working directory only: started
+# from elsewhere it would listen on every interface. Refuse to serve anything then, and say how to start it.
+if not state.listens_locally():
+    st.error(
+        "This server is not bound to 127.0.0.1 (Streamlit read no `.streamlit/config.toml`: it was started from "
+        "another directory). Start it from the repository root, or pass `--server.address 127.0.0.1 "
+        "--browser.gatherUsageStats false`, or run `python dashboard/__main__.py` (any directory)."
+    )
+    st.stop()
 
 navigation = st.navigation(
     [

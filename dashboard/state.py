@@ -119,3 +119,21 @@ def session_default(state: Any, key: str, value: Any) -> Any:
     if key not in state:
         state[key] = value
     return state[key]
+
+
+def listens_locally() -> bool:
+    """Whether the running Streamlit server is bound to a loopback address only."""
+    import streamlit as st
+
+    address = str(st.get_option("server.address") or "")
+    return address in ("127.0.0.1", "localhost", "::1")
+
+
+def favicon() -> Any:
+    """A 32x32 favicon drawn here: gradient-variance patches (bright = high variance), as a numpy image."""
+    import numpy as np
+
+    y, x = np.mgrid[0:32, 0:32]
+    tiles = ((x // 8 + y // 8) % 2 == 0).astype(np.float32)
+    level = (60 + 170 * tiles * (x / 31.0)).astype(np.uint8)
+    return np.stack([level, (level * 0.55).astype(np.uint8), (level * 0.2).astype(np.uint8)], axis=-1)

@@ -270,3 +270,28 @@ def test_gv_gains_pairs_l1_and_gv_rows() -> None:
     )
     gains = analysis.gv_gains(table)
     assert gains["psnr_gain"].tolist() == [0.5, -1.0] and gains["pair"].iloc[0] == "espcn x2 λ=0.1"
+
+
+@pytest.mark.parametrize(
+    ("address", "local"), [("127.0.0.1", True), ("::1", True), ("", False), ("0.0.0.0", False)]
+)
+def test_the_app_serves_only_on_loopback(monkeypatch: pytest.MonkeyPatch, address: str, local: bool) -> None:
+    import streamlit
+
+    from dashboard import state
+
+    monkeypatch.setattr(streamlit, "get_option", lambda name: address if name == "server.address" else None)
+    assert state.listens_locally() is local
+
+
+def test_launcher_binds_loopback_without_telemetry() -> None:
+    from dashboard.__main__ import SAFE_FLAGS
+
+    assert "--server.address=127.0.0.1" in SAFE_FLAGS and "--browser.gatherUsageStats=false" in SAFE_FLAGS
+
+
+def test_favicon_is_a_local_image() -> None:
+    from dashboard import state
+
+    icon = state.favicon()
+    assert icon.shape == (32, 32, 3) and icon.dtype == np.uint8
