@@ -130,10 +130,12 @@ def listens_locally() -> bool:
 
 
 def favicon() -> Any:
-    """A 32x32 favicon drawn here: gradient-variance patches (bright = high variance), as a numpy image."""
+    """A 32x32 favicon drawn here: gradient-variance patches (bright = high variance), as a PIL image."""
     import numpy as np
+    from PIL import Image
 
     y, x = np.mgrid[0:32, 0:32]
     tiles = ((x // 8 + y // 8) % 2 == 0).astype(np.float32)
     level = (60 + 170 * tiles * (x / 31.0)).astype(np.uint8)
-    return np.stack([level, (level * 0.55).astype(np.uint8), (level * 0.2).astype(np.uint8)], axis=-1)
+    rgb = np.stack([level, (level * 0.55).astype(np.uint8), (level * 0.2).astype(np.uint8)], axis=-1)
+    return Image.fromarray(rgb)

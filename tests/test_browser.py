@@ -196,6 +196,59 @@ def test_every_page_renders(browser: object, server: str, path: str) -> None:
         context.close()
 
 
+LAYOUT_PROBE = """
+() => {
+  const problems = [];
+  const overlap = (a, b) => Math.min(a.right, b.right) - Math.max(a.left, b.left) > 1 &&
+                            Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top) > 1;
+  // widget labels, captions and selectbox values cut off by their box
+  for (const el of document.querySelectorAll(
+      '[data-testid="stWidgetLabel"] p, [data-testid="stCaptionContainer"] p, [data-baseweb="select"] div[value]')) {
+    if (el.scrollWidth > el.clientWidth + 1 && getComputedStyle(el).overflow !== 'visible') {
+      problems.push('truncated: ' + el.textContent.slice(0, 60));
+    }
+  }
+  // Plotly: subplot titles, axis titles and the figure title must not collide or leave the figure
+  for (const plot of document.querySelectorAll('.js-plotly-plot')) {
+    const frame = plot.getBoundingClientRect();
+    const texts = [...plot.querySelectorAll('.infolayer .annotation-text, .infolayer .gtitle')]
+      .map(el => ({ text: el.textContent, box: el.getBoundingClientRect() }))
+      .filter(t => t.text && t.box.width > 0);
+    for (const t of texts) {
+      if (t.box.left < frame.left - 2 || t.box.right > frame.right + 2) {
+        problems.push('outside its figure: ' + t.text.slice(0, 60));
+      }
+    }
+    for (let i = 0; i < texts.length; i++) {
+      for (let j = i + 1; j < texts.length; j++) {
+        if (overlap(texts[i].box, texts[j].box)) {
+          problems.push('colliding: "' + texts[i].text.slice(0, 40) + '" / "' + texts[j].text.slice(0, 40) + '"');
+        }
+      }
+    }
+  }
+  return problems;
+}
+"""
+
+
+@pytest.mark.parametrize("width", [1024, 1600])
+def test_landing_page_layout_at_two_widths(browser: object, server: str, width: int) -> None:
+    """No truncated labels, no colliding or clipped chart titles; a full-page screenshot per width."""
+    context = browser.new_context(viewport={"width": width, "height": 1400})
+    page = context.new_page()
+    try:
+        page.goto(f"{server}/", wait_until="domcontentloaded")
+        _wait_until_done(page, PAGES[""][0])
+        page.wait_for_timeout(500)  # let Plotly finish laying out titles
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"observation-{width}px.png"), full_page=True)
+        problems = page.evaluate(LAYOUT_PROBE)
+        assert not problems, f"layout defects at {width} px: {problems}"
+    finally:
+        context.close()
+
+
 def _slider_frame(page: object) -> object:
     for frame in page.frames:
         if frame.query_selector("#gv-stage") is not None:

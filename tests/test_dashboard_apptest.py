@@ -264,4 +264,12 @@ def test_live_benchmark_on_a_server_folder(assets: Path) -> None:
     assert_clean(at)
     per_image = at.dataframe[-1].value
     assert set(per_image["image"]) == {"img0", "img1"}
-    assert set(per_image["method"]) == {"bicubic", "ESPCN L1 x2", "ESPCN L1+GV x2"}
+    assert set(per_image["method"]) == {"HR", "bicubic", "ESPCN L1 x2", "ESPCN L1+GV x2"}  # gvcore eval's rows
+    from gvcore.evaluate import evaluate
+
+    ckpts = sorted((assets / "checkpoints").glob("*.safetensors"))
+    image = Path(os.environ["GVLAB_DATA_ROOTS"]) / "set" / "img0.png"
+    want = evaluate(ckpts, image, 2, "standard", progress=False).set_index("method")
+    shown = per_image[per_image["image"] == "img0"].set_index("method")
+    for method in want.index.drop("HR"):
+        assert abs(shown.loc[method, "psnr"] - want.loc[method, "psnr"]) < 1e-9  # the same numbers

@@ -294,4 +294,4 @@ def test_favicon_is_a_local_image() -> None:
     from dashboard import state
 
     icon = state.favicon()
-    assert icon.shape == (32, 32, 3) and icon.dtype == np.uint8
+    assert icon.size == (32, 32) and icon.mode == "RGB"
