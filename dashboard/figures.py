@@ -562,3 +562,161 @@ def forest_plot(paired: pd.DataFrame, metric: str) -> go.Figure:
         margin={"l": 4, "r": 4, "t": 50, "b": 4},
     )
     return fig
+
+
+#: The deficit colour scale, explicit so no named-scale convention can flip it: the lowest value (variance lost,
+#: ``log10(V_out / V_HR) < 0``) is blue, 0 is white, the highest (variance gained) is red. Plotly's *Python*
+#: ``"RdBu"`` runs red -> blue (plotly.js's runs blue -> red), which is why a name is not used here.
+DEFICIT_COLORSCALE: list[list[float | str]] = [
+    [0.0, "rgb(5,48,97)"],
+    [0.25, "rgb(67,147,195)"],
+    [0.5, "rgb(247,247,247)"],
+    [0.75, "rgb(214,96,77)"],
+    [1.0, "rgb(103,0,31)"],
+]
+
+
+def deficit_grid(
+    deficits: dict[str, np.ndarray],
+    columns: int = 4,
+    height: int = 320,
+    title: str = "log10(V_output / V_HR): blue = variance lost, red = gained",
+    zmax: float | None = None,
+    title_width: int = 18,
+) -> go.Figure:
+    """Variance-deficit maps side by side on one symmetric range with :data:`DEFICIT_COLORSCALE`.
+
+    Args:
+        deficits: name -> ``(h, w)`` map of ``log10(V_out / V_HR)`` (negative = variance lost).
+        columns: maps per row.
+        height: height of one row in pixels.
+        title: figure title.
+        zmax: the colour range is ``[-zmax, zmax]``; default the 99.5th percentile of ``|deficit|``.
+        title_width: map titles are wrapped at this many characters (:func:`wrap_title`).
+
+    The colour bar is titled with the quantity and says which colour means lost, so bar and title agree.
+    """
+    fig = heatmap_grid(deficits, columns=columns, height=height, symmetric=True, title=title, zmax=zmax)
+    fig = with_wrapped_titles(fig, title_width)
+    fig.update_traces(
+        colorscale=DEFICIT_COLORSCALE,
+        colorbar={"title": {"text": "log10(V_out/V_HR)<br>blue = lost<br>red = gained"}},
+    )
+    return fig
+
+
+def wrap_title(text: str, width: int = 18, max_lines: int = 3) -> str:
+    """Break ``text`` into lines of at most ``width`` characters joined by ``<br>`` (Plotly's line break), so titles
+    of narrow subplots do not run into each other: at spaces; words longer than ``width`` (file names) after
+    ``_``, ``-`` or ``.``, else hard. Past ``max_lines`` the last line ends in an ellipsis (hover texts keep the full name).
+
+    Example:
+        >>> wrap_title("my espcn · mine.safetensors (ESPCN)", 20)
+        'my espcn ·<br>mine.safetensors<br>(ESPCN)'
+        >>> wrap_title("another_run_lambda_0.1_seed_2.safetensors", 18)
+        'another_run_<br>lambda_0.1_seed_2.<br>safetensors'
+    """
+    import re
+
+    pieces: list[tuple[str, bool]] = []  # (piece, starts a new word)
+    for word in text.split():
+        first = True
+        for part in re.split(r"(?<=[_.\-])", word) if len(word) > width else [word]:
+            while len(part) > width:
+                pieces.append((part[:width], first))
+                part, first = part[width:], False
+            if part:
+                pieces.append((part, first))
+                first = False
+    lines: list[str] = []
+    for piece, new_word in pieces:
+        joined = (lines[-1] + (" " if new_word else "") + piece) if lines else piece
+        if lines and len(joined) <= width:
+            lines[-1] = joined
+        else:
+            lines.append(piece)
+    if len(lines) > max_lines:
+        lines = lines[: max_lines - 1] + [lines[max_lines - 1][: max(width - 1, 1)] + "…"]
+    return "<br>".join(lines) or text
+
+
+def with_wrapped_titles(fig: go.Figure, width: int = 18, font_size: int = 12) -> go.Figure:
+    """A copy of a subplot grid (:func:`image_grid`, :func:`heatmap_grid`, ...) whose subplot titles are wrapped
+    at ``width`` characters (:func:`wrap_title`) and set in ``font_size``, with the top margin grown by the extra
+    lines, so that many methods with long names (uploaded files, run labels) keep readable, non-overlapping
+    titles. The figure title is unchanged."""
+    out = go.Figure(fig)
+    out.for_each_annotation(lambda note: note.update(text=wrap_title(note.text, width), font_size=font_size))
+    lines = max((str(note.text).count("<br>") + 1 for note in out.layout.annotations), default=1)
+    top = out.layout.margin.t if out.layout.margin.t is not None else 40
+    out.update_layout(margin_t=top + (font_size + 3) * (lines - 1))
+    if out.layout.title.text:  # keep the figure title at the top, clear of the taller subplot titles
+        out.update_layout(title={"y": 1.0, "yref": "container", "yanchor": "top", "pad": {"t": 10}})
+    return out
+
+
+def crop_grid(
+    images: dict[str, np.ndarray],
+    box: tuple[int, int, int, int],
+    reference: str,
+    columns: int = 4,
+    height: int = 260,
+    title_width: int = 18,
+) -> go.Figure:
+    """:func:`crop_figure` wrapped into rows: the reference with the box drawn, then each image's crop.
+
+    With many methods, one row squeezes the panels until their titles overlap; here there are at most
+    ``columns`` panels per row and long titles are wrapped onto several lines. The crops share their zoom.
+
+    Args:
+        images: name -> ``(H, W, 3)`` uint8, all the same size.
+        box: ``(top, left, size_y, size_x)`` in pixels.
+        reference: the name of the image drawn whole, with the box.
+        columns: panels per row (the reference counts as one).
+        height: height of one row in pixels.
+        title_width: titles are wrapped at this many characters.
+    """
+    top, left, size_y, size_x = box
+    names = list(images)
+    panels = len(names) + 1
+    cols = max(1, min(columns, panels))
+    rows = -(-panels // cols)
+    titles = [wrap_title(f"{reference} (full)", title_width)] + [wrap_title(n, title_width) for n in names]
+    lines = max(t.count("<br>") + 1 for t in titles)
+    gap = (18 * lines + 16) / (height * rows)
+    fig = make_subplots(
+        rows=rows,
+        cols=cols,
+        subplot_titles=titles,
+        horizontal_spacing=0.015,
+        vertical_spacing=min(gap, 0.9 / max(rows - 1, 1)) if rows > 1 else 0.0,
+    )
+    fig.add_trace(go.Image(source=png_data_uri(images[reference]), hoverinfo="skip"), row=1, col=1)
+    fig.add_shape(
+        type="rect",
+        x0=left - 0.5,
+        y0=top - 0.5,
+        x1=left + size_x - 0.5,
+        y1=top + size_y - 0.5,
+        line={"color": "red", "width": 2},
+        row=1,
+        col=1,
+    )
+    for index, name in enumerate(names, start=1):
+        crop = np.ascontiguousarray(images[name][top : top + size_y, left : left + size_x])
+        fig.add_trace(
+            go.Image(source=png_data_uri(crop), name=name, hoverinfo="skip"),
+            row=index // cols + 1,
+            col=index % cols + 1,
+        )
+    fig.update_xaxes(showticklabels=False, showgrid=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False)
+    for index in range(2, panels + 1):
+        fig.update_xaxes(matches="x2", row=(index - 1) // cols + 1, col=(index - 1) % cols + 1)
+        fig.update_yaxes(matches="y2", row=(index - 1) // cols + 1, col=(index - 1) % cols + 1)
+    fig.update_annotations(font_size=12)
+    fig.update_layout(height=height * rows, margin={"l": 4, "r": 4, "t": 18 * lines + 16, "b": 4})
+    return fig
+
+
+__all__ += ["DEFICIT_COLORSCALE", "crop_grid", "deficit_grid", "with_wrapped_titles", "wrap_title"]

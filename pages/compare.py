@@ -1,10 +1,15 @@
-"""Compare checkpoints: pick two or more models (bundled or uploaded) and an image, then read their outputs side by
-side with synchronised zoom, a before/after slider with exact pixels, paper-style zoom crops, error maps, variance
-and variance-deficit maps, histograms and a PSNR/SSIM/GV table."""
+"""Compare checkpoints: pick two or more models (bundled, your own training runs, or uploaded) and an image, then
+read their outputs side by side with synchronised zoom, a before/after view with exact pixels (slider, flicker or
+amplified difference; hovering reads both images' RGB), paper-style zoom crops, error maps, variance and
+variance-deficit maps, histograms and a PSNR/SSIM/GV table. An image whose output would be too large is
+compared on a region of it."""
 
 from __future__ import annotations
 
 import hashlib
+import math
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import streamlit as st
@@ -12,8 +17,73 @@ import torch
 
 from dashboard import analysis, catalog, figures, loaders, state, widgets
 from dashboard.compare_slider import render_compare_slider
-from dashboard.safety import CHECKPOINT_SUFFIXES, UploadError
+from dashboard.safety import CHECKPOINT_SUFFIXES, LoadedCheckpoint, UploadError
 from gvcore.data import BASELINE_NAMES, prepare_pair, upscale_baseline
+from gvcore.models import MODELS
+
+#: The smallest region side (LR pixels) the region crop accepts: LR under 8x8 says nothing about variance.
+MIN_REGION_SIDE = 8
+#: Before/after views and their names.
+VIEWS = {"slider": "Slider", "flicker": "Flicker", "difference": "|L − R| amplified"}
+
+
+def upload_label(file_name: str, loaded: LoadedCheckpoint) -> str:
+    """``"mymodel.pth (EDSR)"``: the uploaded file's name and architecture, after the checkpoint's own label
+    when it carries one (the loader's temporary file name is never shown)."""
+    arch = str(loaded.metadata.get("arch") or getattr(loaded.model, "arch", "") or "unknown architecture")
+    shown_arch = arch.upper() if arch in MODELS else arch
+    own = str(loaded.metadata.get("label") or "")
+    meaningful = (
+        loaded.metadata.get("source") == "gvcore"
+        and own
+        and not own.startswith("gvlab-upload-")
+        and own != Path(file_name).stem
+    )
+    return f"{own} · {file_name} ({shown_arch})" if meaningful else f"{file_name} ({shown_arch})"
+
+
+def run_checkpoints(scale: int, protocol: str, taken: set[str]) -> dict[str, Path]:
+    """``last.safetensors`` of the run directories under :func:`state.runs_roots` trained at ``scale`` on
+    ``protocol``'s degradation (``config.json`` ``protocol``, missing = ``"standard"``), by display label:
+    ``config.json`` ``label``, else the folder name (made unique against ``taken``)."""
+    found: dict[str, Path] = {}
+    for run in catalog.find_run_dirs(state.runs_roots()):
+        checkpoint = run / "last.safetensors"
+        if not checkpoint.is_file():
+            continue
+        config = catalog.read_run_config(run)
+        run_scale: Any = config.get("scale")
+        if run_scale in (None, ""):
+            try:
+                run_scale = catalog.read_checkpoint_info(checkpoint).get("scale")
+            except Exception:  # noqa: BLE001 - an unreadable checkpoint is simply not offered
+                continue
+        if str(run_scale) != str(scale) or str(config.get("protocol") or "standard") != protocol:
+            continue
+        label = str(config.get("label") or run.name)
+        if label in taken or label in found:
+            label = f"{label} [{run.parent.name}/{run.name}]"
+        found[label] = checkpoint
+    return found
+
+
+def default_region(lr_width: int, lr_height: int, max_pixels: int) -> tuple[int, int, int, int]:
+    """A centred ``(x, y, w, h)`` region of an LR image, of its aspect ratio, with ``w * h <= max_pixels``."""
+    if lr_width * lr_height <= max_pixels:
+        return 0, 0, lr_width, lr_height
+    ratio = math.sqrt(max_pixels / (lr_width * lr_height))
+    w = max(MIN_REGION_SIDE, min(lr_width, int(lr_width * ratio)))
+    h = max(MIN_REGION_SIDE, min(lr_height, max_pixels // w))
+    return (lr_width - w) // 2, (lr_height - h) // 2, w, h
+
+
+def bounded_slider(container: Any, label: str, low: int, high: int, value: int, key: str) -> int:
+    """An int slider, or (``st.slider`` refuses ``min == max``) the only possible value, stated."""
+    if high <= low:
+        container.caption(f"{label}: {low} (the only possible value for this image)")
+        return low
+    return int(container.slider(label, low, high, min(max(value, low), high), key=key))
+
 
 st.title("Compare checkpoints")
 
@@ -44,7 +114,8 @@ chosen = widgets.choose_image("cmp", "Image" if has_reference else "LR image")
 # --- the checkpoints -----------------------------------------------------------------------------------------
 st.subheader("Checkpoints")
 at_scale = {i["label"]: i for i in usable if i["scale"] == scale}
-if not usable:
+runs = run_checkpoints(scale, protocol, set(at_scale))
+if not usable and not runs:
     st.info(
         f"No bundled checkpoints in `{state.checkpoints_dir()}` — upload checkpoints below, or run the bundled "
         "reproduction (`python -m gvcore reproduce`)."
@@ -54,7 +125,15 @@ picked = k1.multiselect(
     f"Bundled checkpoints at x{scale}",
     list(at_scale),
     default=catalog.default_pair_labels(usable, scale),
-    key=f"cmp-bundled-{scale}",
+    key=f"cmp-bundled-{protocol}-{scale}",
+)
+picked_runs = k1.multiselect(
+    f"Your training runs at x{scale} ({protocol} degradation)",
+    list(runs),
+    key=f"cmp-runs-{protocol}-{scale}",
+    help="Run directories (`last.safetensors`, `config.json`, `log.csv`) under "
+    + ", ".join(f"`{root}`" for root in state.runs_roots())
+    + " (set `GVLAB_RUNS` to look elsewhere) whose config's scale and protocol match.",
 )
 include_bicubic = k1.checkbox(f"Include {baseline_name}", value=True, key="cmp-bicubic")
 uploads = k2.file_uploader(
@@ -68,6 +147,10 @@ for label in picked:
     info = at_scale[label]
     model, _ = loaders.load_model(info["path"], loaders.file_key(info["path"]))
     models[label] = (f"bundled:{info['path']}:{loaders.file_key(info['path'])}", model)
+for label in picked_runs:
+    path = runs[label]
+    model, _ = loaders.load_model(str(path), loaders.file_key(path))
+    models[label] = (f"run:{path}:{loaders.file_key(path)}", model)
 for upload in uploads or []:
     data = upload.getvalue()
     digest = hashlib.sha256(data).hexdigest()[:16]
@@ -76,33 +159,67 @@ for upload in uploads or []:
     except UploadError as err:
         st.error(f"Cannot use this checkpoint — {err}")
         continue
-    models[loaded.label] = (f"upload:{digest}", loaded.model)
+    label = upload_label(upload.name, loaded)
+    if label in models:
+        label = f"{label} [{digest[:6]}]"
+    models[label] = (f"upload:{digest}", loaded.model)
 
 method_count = len(models) + int(include_bicubic)
 if chosen is None:
     st.stop()
 if method_count < 2:
-    st.info(f"Pick at least two methods to compare (bundled or uploaded checkpoints, or {baseline_name}).")
-    st.stop()
-
-# --- super-resolve -------------------------------------------------------------------------------------------
-image = chosen.tensor
-hr: torch.Tensor | None
-if has_reference:
-    if min(image.shape[-2:]) < 2 * scale * 8:
-        st.error(f"The image is too small for x{scale} (LR would be under 8x8 pixels).")
-        st.stop()
-    lr, hr = prepare_pair(image, scale, protocol)  # type: ignore[arg-type]
-else:
-    hr, lr = None, image
-out_pixels = lr.shape[-2] * lr.shape[-1] * scale * scale
-if out_pixels > state.MAX_OUTPUT_PIXELS:
-    st.error(
-        f"The output would be {lr.shape[-1] * scale}x{lr.shape[-2] * scale} pixels, over the limit of "
-        f"{state.MAX_OUTPUT_PIXELS:,}; use a smaller image or scale."
+    st.info(
+        f"Pick at least two methods to compare (bundled, run or uploaded checkpoints, or {baseline_name})."
     )
     st.stop()
-image_key = f"{chosen.key}:x{scale}:{protocol if has_reference else 'lr'}"
+
+# --- the input, or a region of it when the whole output would be too large -------------------------------------
+image = chosen.tensor
+if has_reference and min(image.shape[-2:]) < 2 * scale * 8:
+    st.error(f"The image is too small for x{scale} (LR would be under 8x8 pixels).")
+    st.stop()
+lr_height, lr_width = int(image.shape[-2]), int(image.shape[-1])
+if has_reference:
+    lr_height, lr_width = lr_height // scale, lr_width // scale
+whole = (0, 0, lr_width, lr_height)
+region = whole
+if lr_width * lr_height * scale * scale > state.MAX_OUTPUT_PIXELS:
+    max_lr_pixels = state.MAX_OUTPUT_PIXELS // (scale * scale)
+    st.info(
+        f"The whole output would be {lr_width * scale}x{lr_height * scale} pixels, over the limit of "
+        f"{state.MAX_OUTPUT_PIXELS:,}: a region of the input is compared instead. Choose it in LR pixels "
+        f"(x, y = top-left corner; w x h at most {max_lr_pixels:,} LR pixels); the default is centred."
+    )
+    dx, dy, dw, dh = default_region(lr_width, lr_height, max_lr_pixels)
+    region_key = hashlib.sha256(f"{chosen.key}:{scale}:{lr_width}x{lr_height}".encode()).hexdigest()[:10]
+    r1, r2, r3, r4 = st.columns(4)
+    w = int(r3.number_input("w (LR px)", MIN_REGION_SIDE, lr_width, dw, key=f"cmp-region-w-{region_key}"))
+    h = int(r4.number_input("h (LR px)", MIN_REGION_SIDE, lr_height, dh, key=f"cmp-region-h-{region_key}"))
+    x = int(r1.number_input("x (LR px)", 0, lr_width - MIN_REGION_SIDE, dx, key=f"cmp-region-x-{region_key}"))
+    y = int(
+        r2.number_input("y (LR px)", 0, lr_height - MIN_REGION_SIDE, dy, key=f"cmp-region-y-{region_key}")
+    )
+    if w * h > max_lr_pixels:
+        h = max(MIN_REGION_SIDE, max_lr_pixels // w)
+        w = min(w, max_lr_pixels // h)
+        st.warning(f"{w}x{h} LR pixels is the largest region of that width under the limit; using it.")
+    x, y = min(x, lr_width - w), min(y, lr_height - h)
+    region = (x, y, w, h)
+    st.caption(
+        f"Showing the region x = {x}…{x + w - 1}, y = {y}…{y + h - 1} of the {lr_width}x{lr_height} LR input "
+        f"({w}x{h} LR pixels, {w * scale}x{h * scale} output pixels)."
+    )
+x, y, w, h = region
+
+# --- super-resolve -------------------------------------------------------------------------------------------
+hr: torch.Tensor | None
+if has_reference:
+    hr_region = image[..., y * scale : (y + h) * scale, x * scale : (x + w) * scale]
+    lr, hr = prepare_pair(image if region == whole else hr_region, scale, protocol)  # type: ignore[arg-type]
+else:
+    hr, lr = None, image[..., y : y + h, x : x + w]
+region_tag = "" if region == whole else f":region{x},{y},{w},{h}"
+image_key = f"{chosen.key}:x{scale}:{protocol if has_reference else 'lr'}{region_tag}"
 outputs = {}
 if hr is not None:
     outputs["HR"] = hr
@@ -124,16 +241,18 @@ for name, img in images.items():
     shown[name], factor = widgets.as_display(img)
 widgets.downsample_note(factor, (height, width), "outputs")
 widgets.chart(
-    figures.image_grid(shown, columns=min(4, len(shown)), height=320), "outputs side by side", key="cmp-grid"
+    figures.with_wrapped_titles(figures.image_grid(shown, columns=min(4, len(shown)), height=320)),
+    "outputs side by side",
+    key="cmp-grid",
 )
 
 
-# --- before/after slider (a fragment: changing its controls reruns only this section) ----------------------------
+# --- before/after view (a fragment: changing its controls reruns only this section) -----------------------------
 @st.fragment
 def before_after(images: dict[str, np.ndarray]) -> None:
     st.subheader("Before / after")
     names = list(images)
-    s1, s2, s3 = st.columns([2, 2, 1])
+    s1, s2, s3, s4 = st.columns([2, 2, 1, 2])
     builtin = ("HR", "bicubic", "bilinear")
     models_first = [i for i, n in enumerate(names) if n not in builtin] + [
         i for i, n in enumerate(names) if n in builtin
@@ -141,9 +260,38 @@ def before_after(images: dict[str, np.ndarray]) -> None:
     left_name = s1.selectbox("Left", names, index=models_first[0], key="cmp-left")
     right_name = s2.selectbox("Right", names, index=models_first[1], key="cmp-right")
     zoom = s3.select_slider("Zoom", options=[1, 2, 3, 4], value=1, key="cmp-zoom")
-    render_compare_slider(images[left_name], images[right_name], left_name, right_name, zoom=zoom)
+    view = s4.radio("View", list(VIEWS), format_func=VIEWS.__getitem__, horizontal=True, key="cmp-view")
+    flicker_ms, amplify = 700, 4
+    if view == "flicker":
+        flicker_ms = st.select_slider(
+            "Switch every (ms; 0 = only on click)",
+            [0, 250, 500, 700, 1000, 2000],
+            value=700,
+            key="cmp-flicker",
+        )
+    elif view == "difference":
+        amplify = st.select_slider(
+            "Amplify |left − right| by", [1, 2, 4, 8, 16, 32], value=4, key="cmp-amplify"
+        )
+    render_compare_slider(
+        images[left_name],
+        images[right_name],
+        left_name,
+        right_name,
+        zoom=zoom,
+        mode=view,  # type: ignore[arg-type]
+        flicker_ms=flicker_ms,
+        difference_factor=amplify,
+        state_key="cmp",
+    )
+    explained = {
+        "slider": "dragging runs in the browser; the handle keeps its place when the zoom changes.",
+        "flicker": "the two images alternate (click the image to switch by hand).",
+        "difference": f"|{left_name} − {right_name}| per channel, amplified ×{amplify} (black = identical).",
+    }
     st.caption(
-        "Exact 8-bit output pixels (lossless PNG, nearest-neighbour zoom); dragging runs in the browser."
+        "Exact 8-bit output pixels (lossless PNG, nearest-neighbour zoom); hover for x, y and both images' "
+        f"RGB; {explained[view]}"
     )
 
 
@@ -152,13 +300,14 @@ before_after(images)
 # --- zoom-in crops like a paper figure -----------------------------------------------------------------------
 st.subheader("Zoom-in crops")
 z1, z2, z3 = st.columns(3)
-size = z1.slider(
-    "Crop size (pixels)", 16, max(16, min(height, width, 256)), min(64, height, width), key="cmp-crop"
-)
-top = z2.slider("Top", 0, max(height - size, 0), max(height - size, 0) // 2, key="cmp-top")
-left = z3.slider("Left", 0, max(width - size, 0), max(width - size, 0) // 2, key="cmp-left-px")
+short_side = min(height, width)
+size = bounded_slider(z1, "Crop size (pixels)", min(16, short_side), min(short_side, 256), 64, "cmp-crop")
+top = bounded_slider(z2, "Top", 0, height - size, (height - size) // 2, "cmp-top")
+left = bounded_slider(z3, "Left", 0, width - size, (width - size) // 2, "cmp-left-px")
 reference = "HR" if "HR" in images else next(iter(images))
-widgets.chart(figures.crop_figure(images, (top, left, size, size), reference), "zoom crops", key="cmp-crops")
+widgets.chart(
+    figures.crop_grid(images, (top, left, size, size), reference, columns=4), "zoom crops", key="cmp-crops"
+)
 
 # --- error, variance and deficit maps ------------------------------------------------------------------------
 maps = {
@@ -181,12 +330,7 @@ if tab_deficit.open:
                 for name in methods
             }
             widgets.chart(
-                figures.heatmap_grid(
-                    deficits,
-                    columns=min(4, len(deficits)),
-                    colorscale="RdBu",
-                    title="log10(V_output / V_HR): blue = variance lost",
-                ),
+                figures.deficit_grid(deficits, columns=min(4, len(deficits))),
                 "variance deficit",
                 key="cmp-deficit",
             )
@@ -199,12 +343,14 @@ if tab_variance.open:
             for name, m in maps.items()
         }
         widgets.chart(
-            figures.heatmap_grid(
-                log_var,
-                columns=min(4, len(log_var)),
-                colorscale="Viridis",
-                symmetric=False,
-                title="log10 patch variance (mean of Gx, Gy), 8x8 patches",
+            figures.with_wrapped_titles(
+                figures.heatmap_grid(
+                    log_var,
+                    columns=min(4, len(log_var)),
+                    colorscale="Viridis",
+                    symmetric=False,
+                    title="log10 patch variance (mean of Gx, Gy), 8x8 patches",
+                )
             ),
             "variance maps",
             key="cmp-variance",
@@ -229,12 +375,14 @@ if tab_errors.open:
                 )
             widgets.downsample_note(efactor, (height, width), "error maps")
             widgets.chart(
-                figures.heatmap_grid(
-                    errors,
-                    columns=min(4, len(errors)),
-                    colorscale="Inferno",
-                    symmetric=False,
-                    title="|output − HR| (8-bit levels)",
+                figures.with_wrapped_titles(
+                    figures.heatmap_grid(
+                        errors,
+                        columns=min(4, len(errors)),
+                        colorscale="Inferno",
+                        symmetric=False,
+                        title="|output − HR| (8-bit levels)",
+                    )
                 ),
                 "error maps",
                 key="cmp-errors",

@@ -1,10 +1,15 @@
-"""Variance explorer: pick or upload an image, choose how gradients and patch variances are computed, and read
-Gx, Gy, magnitude and variance maps, histograms and statistics; add a second image (an SR output or a degraded
-copy) to see the per-patch variance deficit and the GV loss; download the maps."""
+"""Variance explorer: pick or upload an image, choose how gradients and patch variances are computed (operator,
+border padding, patch size, stride, channels, variance estimator), and read the image next to its Gx, Gy,
+magnitude and variance maps, histograms and statistics; add a second image (an SR output or a degraded copy) to
+see the per-patch variance deficit and the GV loss; download the maps (file names say what they were made from).
+Sizes are written width x height throughout."""
 
 from __future__ import annotations
 
 import hashlib
+import math
+from pathlib import Path
+from typing import cast
 
 import numpy as np
 import streamlit as st
@@ -12,6 +17,25 @@ import streamlit as st
 from dashboard import analysis, downloads, figures, loaders, state, widgets
 from dashboard.safety import IMAGE_SUFFIXES, UploadError, decode_image_upload
 from gvcore.loss import gradient_variance_loss
+
+RANGE_KEY = "vx-range"
+RANGE_BOUNDS_KEY = "vx-range-bounds"
+HISTOGRAM_KEY = "vx-hist-select"
+
+
+def take_histogram_box() -> None:
+    """``on_select`` of the histogram: a dragged box becomes the highlight slider's range (rounded outward to the
+    slider's 0.1 steps and clipped to its bounds), so the slider always shows what is highlighted."""
+    selected = st.session_state.get(HISTOGRAM_KEY)
+    box = getattr(getattr(selected, "selection", None), "box", None) if selected is not None else None
+    xs = box[0].get("x", []) if box else []
+    if len(xs) != 2:
+        return
+    low, high = st.session_state.get(RANGE_BOUNDS_KEY, (min(xs), max(xs)))
+    start = min(max(math.floor(min(xs) * 10) / 10, low), high)
+    end = min(max(math.ceil(max(xs) * 10) / 10, low), high)
+    st.session_state[RANGE_KEY] = (round(start, 1), round(end, 1))
+
 
 st.title("Variance explorer")
 st.caption(
@@ -43,6 +67,13 @@ with col_settings:
         else patch_size
     )
     operator = c2.selectbox("Gradient operator", ["sobel", "scharr", "central"], key="vx-operator")
+    padding = c2.selectbox(
+        "Border padding",
+        ["zeros", "replicate", "reflect"],
+        key="vx-padding",
+        help="What the 3x3 gradient kernel sees one pixel past the border: zeros (the paper, like "
+        "conv2d(padding=1); borders get strong gradients), the edge pixel repeated, or the image mirrored.",
+    )
     gray = c2.radio("Channels", ["gray (paper)", "per channel (RGB)"], key="vx-gray") == "gray (paper)"
     unbiased = c3.radio("Variance", ["unbiased (p²−1, paper)", "biased (p²)"], key="vx-unbiased").startswith(
         "un"
@@ -66,6 +97,7 @@ settings = analysis.GradientSettings(
     operator=operator,
     gray=gray,
     unbiased=unbiased,
+    padding=padding,
 )
 maps = loaders.maps_for(chosen.key, settings, image)
 channels = maps.vx.shape[0]
@@ -73,10 +105,17 @@ channel = 0
 if channels > 1:
     channel = ["R", "G", "B"].index(st.radio("Channel shown", ["R", "G", "B"], horizontal=True, key="vx-ch"))
 vx, vy = maps.vx[channel], maps.vy[channel]
+# what every download is named after: image, patch size (and stride), operator, padding (and channel)
+provenance = " ".join(
+    [Path(chosen.name).stem, f"p{patch_size}"]
+    + ([f"s{stride}"] if stride != patch_size else [])
+    + [operator, padding]
+    + ([["R", "G", "B"][channel]] if channels > 1 else [])
+)
 st.caption(
-    f"Variance maps: {vx.shape[0]} x {vx.shape[1]} patches of {patch_size}x{patch_size} pixels, stride "
-    f"{stride}, from a {width}x{height} image ({operator}, {'gray' if gray else 'per channel'}, "
-    f"{'unbiased' if unbiased else 'biased'})."
+    f"Variance maps: {vx.shape[1]} x {vx.shape[0]} patches of {patch_size}x{patch_size} pixels, stride "
+    f"{stride}, from a {width}x{height} image ({operator}, {padding} padding, "
+    f"{'gray' if gray else 'per channel'}, {'unbiased' if unbiased else 'biased'}; sizes are width x height)."
 )
 
 # --- gradient maps -------------------------------------------------------------------------------------------
@@ -87,39 +126,46 @@ widgets.downsample_note(factor, (height, width), "gradient maps")
 gradient_fig = figures.heatmap_grid({k: pooled[k] for k in ("Gx", "Gy")}, columns=3, title="Gradient maps")
 col_g, col_m = st.columns([2, 1])
 with col_g:
-    widgets.chart(gradient_fig, "gradient maps", key="vx-gradients")
+    widgets.chart(gradient_fig, f"gradient maps {provenance}", key="vx-gradients")
 with col_m:
     widgets.chart(
         figures.heatmap_grid(
             {"|G|": pooled["|G|"]}, columns=1, colorscale="Greys", symmetric=False, title="Gradient magnitude"
         ),
-        "gradient magnitude",
+        f"gradient magnitude {provenance}",
         key="vx-magnitude",
     )
 
 # --- histogram range -> highlighted patches ------------------------------------------------------------------
+# The slider is the one source of the range: a box dragged on the histogram is copied into it (see
+# take_histogram_box), and the highlight is computed from the same per-patch log10 variances as the slider's.
 log_all = np.log10(np.maximum(np.concatenate([vx.ravel(), vy.ravel()]), 1e-6))
-low, high = float(np.floor(log_all.min() * 10) / 10), float(np.ceil(log_all.max() * 10) / 10 + 0.1)
-selected = st.session_state.get("vx-hist-select")
-box = getattr(getattr(selected, "selection", None), "box", None) if selected is not None else None
-chosen_range = st.slider(
-    "Highlight patches with log10 variance in",
-    low,
-    high,
-    (low, low),
-    step=0.1,
-    key="vx-range",
-    help="Or drag a box on the histogram.",
+low = round(math.floor(float(log_all.min()) * 10) / 10, 1)
+high = round(math.ceil(float(log_all.max()) * 10) / 10 + 0.1, 1)
+st.session_state[RANGE_BOUNDS_KEY] = (low, high)
+start, end = (round(float(v), 1) for v in st.session_state.get(RANGE_KEY, (low, low)))
+start, end = min(max(start, low), high), min(max(end, low), high)
+st.session_state[RANGE_KEY] = (start, max(start, end))
+chosen_range = cast(
+    "tuple[float, float]",
+    st.slider(  # no value: the range in session state (set above) is the value
+        "Highlight patches with log10 variance in",
+        low,
+        high,
+        step=0.1,
+        key=RANGE_KEY,
+        help="Or drag a box on the histogram below: the slider takes its range.",
+    ),
 )
-if box:
-    xs = box[0].get("x", [])
-    if len(xs) == 2:
-        chosen_range = (min(xs), max(xs))
 highlight_on = chosen_range[1] > chosen_range[0]
 
 
-def mask_for(values: np.ndarray) -> np.ndarray | None:
-    return analysis.log_range_mask(values, chosen_range) if highlight_on else None
+def shown_mask(values: np.ndarray) -> np.ndarray | None:
+    """The highlight over a displayed map: a displayed cell is marked when any of its patches is in range."""
+    if not highlight_on:
+        return None
+    mask = analysis.log_range_mask(values, chosen_range).astype(np.float32)
+    return analysis.pool_for_display(mask, state.HEATMAP_MAX_SIDE)[0] > 0
 
 
 shown_vx, vfactor = analysis.pool_for_display(vx, state.HEATMAP_MAX_SIDE)
@@ -127,10 +173,18 @@ shown_vy, _ = analysis.pool_for_display(vy, state.HEATMAP_MAX_SIDE)
 if vfactor > 1:
     st.caption(
         f"ℹ️ The variance maps have {vx.shape[1]}x{vx.shape[0]} patches; shown averaged over "
-        f"{vfactor}x{vfactor} patch blocks for display."
+        f"{vfactor}x{vfactor} patch blocks for display (highlighted: blocks with any patch in range)."
     )
-col_vx, col_vy = st.columns(2)
-for column, shown_map, name in ((col_vx, shown_vx, "Gx"), (col_vy, shown_vy, "Gy")):
+col_img, col_vx, col_vy = st.columns(3)
+with col_img:
+    shown_image, ifactor = widgets.as_display(analysis.to_uint8(image))
+    scaled = f", shown at 1/{ifactor}" if ifactor > 1 else ""
+    widgets.chart(
+        figures.image_grid({f"{chosen.name} ({width}x{height}{scaled})": shown_image}, columns=1, height=380),
+        f"image {provenance}",
+        key="vx-image",
+    )
+for column, full_map, shown_map, name in ((col_vx, vx, shown_vx, "Gx"), (col_vy, vy, shown_vy, "Gy")):
     with column:
         widgets.chart(
             figures.variance_heatmap(
@@ -139,14 +193,16 @@ for column, shown_map, name in ((col_vx, shown_vx, "Gx"), (col_vy, shown_vy, "Gy
                 patch_size,
                 stride,
                 log=log_colour,
-                highlight=mask_for(shown_map),
+                highlight=shown_mask(full_map),
                 display_factor=vfactor,
             ),
-            f"variance {name.lower()}",
+            f"variance {name.lower()} {provenance}",
             key=f"vx-var-{name.lower()}",
         )
 if highlight_on:
-    count = int(mask_for(vx).sum() + mask_for(vy).sum())  # type: ignore[union-attr]
+    count = int(
+        analysis.log_range_mask(vx, chosen_range).sum() + analysis.log_range_mask(vy, chosen_range).sum()
+    )
     st.caption(
         f"{count} patches highlighted (log10 variance in [{chosen_range[0]:.1f}, {chosen_range[1]:.1f}])."
     )
@@ -170,10 +226,13 @@ if second_mode == "a degraded copy":
     amount = d2.slider(analysis.DEGRADATIONS[kind], lo, hi, value, key=f"vx-amount-{kind}")
     second = (analysis.degrade(image, kind, amount), f"{kind} {amount:g}")
 elif second_mode == "an uploaded SR output":
+    # keyed by the first image: a new first image (another sample, another upload, another source) starts with an
+    # empty uploader, so an SR output of the previous image is never scored against this one
+    first_token = hashlib.sha256(chosen.key.encode()).hexdigest()[:12]
     upload = st.file_uploader(
-        "SR output (same size as the image)",
+        f"SR output of {chosen.name} (same size: {width}x{height})",
         type=[s.lstrip(".") for s in IMAGE_SUFFIXES],
-        key="vx-second-upload",
+        key=f"vx-second-upload-{first_token}",
     )
     if upload is not None:
         try:
@@ -207,24 +266,26 @@ if second is not None:
             patch_size,
             stride,
             display_factor=dfactor,
-            title=f"Variance deficit: log10(V[{other_name}] / V[image])",
+            title=f"Variance deficit: log10(V[{other_name}] / V[image]): blue = lost, red = gained",
         ),
-        "variance deficit",
+        f"variance deficit {other_name} {provenance}",
         key="vx-deficit",
     )
     hist_samples |= {f"{other_name} Gx": other_maps.vx[channel], f"{other_name} Gy": other_maps.vy[channel]}
 
-st.plotly_chart(
+widgets.chart(
     figures.histogram_overlay(hist_samples, highlight=chosen_range if highlight_on else None),
-    key="vx-hist-select",
-    on_select="rerun",
+    f"variance histograms {provenance}",
+    key=HISTOGRAM_KEY,
+    on_select=take_histogram_box,
     selection_mode="box",
-    config=figures.plotly_config(widgets.export_format(), "variance-histograms"),
 )
 
 # --- statistics and downloads --------------------------------------------------------------------------------
 st.subheader("Summary statistics")
-widgets.table(analysis.variance_summary(hist_samples).round(6), "variance statistics", key="vx-stats")
+widgets.table(
+    analysis.variance_summary(hist_samples).round(6), f"variance statistics {provenance}", key="vx-stats"
+)
 st.subheader("Download the maps")
 d1, d2 = st.columns(2)
 which = d1.selectbox("Map", ["variance Gx", "variance Gy", "Gx", "Gy", "|G|"], key="vx-dl-map")
@@ -236,7 +297,14 @@ arrays = {
     "Gy": maps.gy[channel],
     "|G|": maps.magnitude[channel],
 }
-payload, file_name, mime = downloads.encode_map(arrays[which], which, fmt, log=which.startswith("variance"))
+payload, file_name, mime = downloads.encode_map(
+    arrays[which], f"{provenance} {which}", fmt, log=which.startswith("variance")
+)
 st.download_button(
-    f"Download {which} ({fmt})", payload, file_name=file_name, mime=mime, key="vx-dl", on_click="ignore"
+    f"Download {which} ({fmt}) as {file_name}",
+    payload,
+    file_name=file_name,
+    mime=mime,
+    key="vx-dl",
+    on_click="ignore",
 )

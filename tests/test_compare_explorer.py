@@ -15,6 +15,7 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -156,17 +157,16 @@ def test_run_directories_are_offered_when_scale_and_protocol_match(
     import gvcore
 
     runs = tmp_path / "runs"
-    for name, config in (
-        ("labelled", {"label": "my run", "scale": 2, "protocol": "standard"}),
-        ("unlabelled", {"scale": 2}),
-        ("official-run", {"label": "official run", "scale": 2, "protocol": "official"}),
-        ("x4-run", {"label": "x4 run", "scale": 4, "protocol": "standard"}),
+    for name, scale, config in (
+        ("labelled", 2, {"label": "my run", "protocol": "standard"}),
+        ("unlabelled", 2, {}),  # no label: the folder name; no protocol: standard
+        ("official-run", 2, {"label": "official run", "protocol": "official"}),
+        ("x4-run", 4, {"label": "x4 run", "protocol": "standard"}),
     ):
         run = runs / "mine" / name
         run.mkdir(parents=True)
-        scale = int(config["scale"])  # type: ignore[call-overload]
         gvcore.save_checkpoint(run / "last.safetensors", gvcore.build_model("espcn", scale))
-        (run / "config.json").write_text(json.dumps({"arch": "espcn", **config}))
+        (run / "config.json").write_text(json.dumps({"arch": "espcn", "scale": scale, **config}))
         (run / "log.csv").write_text("step,loss\n0,1.0\n")
     monkeypatch.setenv("GVLAB_RUNS", str(runs))
     at = open_page("compare")
@@ -229,7 +229,7 @@ def test_histogram_highlight_follows_the_slider(assets: Path) -> None:
     assert f"[{chosen[0]:.1f}, {chosen[1]:.1f}]" in texts(at.caption)
 
 
-def second_uploader(at: AppTest) -> object:
+def second_uploader(at: AppTest) -> Any:
     return next(u for u in at.file_uploader if u.label.startswith("SR output"))
 
 
@@ -243,7 +243,7 @@ def test_switching_the_image_source_clears_second_image_metrics(assets: Path) ->
     at.file_uploader(key="vx-upload").upload("first.png", random_png(48, 40, seed=4), "image/png")
     at.run()
     at.radio(key="vx-second").set_value("an uploaded SR output").run()
-    second_uploader(at).upload("sr.png", random_png(48, 40, seed=5), "image/png")  # type: ignore[attr-defined]
+    second_uploader(at).upload("sr.png", random_png(48, 40, seed=5), "image/png")
     at.run()
     assert_clean(at)
     assert gv_metrics(at)
@@ -251,7 +251,7 @@ def test_switching_the_image_source_clears_second_image_metrics(assets: Path) ->
     at.run()
     assert_clean(at)
     assert not gv_metrics(at), "an SR output of the previous image is still scored against the new one"
-    second_uploader(at).upload("sr.png", random_png(48, 40, seed=5), "image/png")  # type: ignore[attr-defined]
+    second_uploader(at).upload("sr.png", random_png(48, 40, seed=5), "image/png")
     at.run()
     assert gv_metrics(at)
     at.radio(key="vx-source").set_value("Bundled sample").run()
@@ -282,5 +282,19 @@ def test_crop_grid_wraps_many_methods_into_rows() -> None:
     images = {f"a rather long method name number {i}": np.zeros((32, 32, 3), np.uint8) for i in range(7)}
     fig = figures.crop_grid(images, (4, 4, 8, 8), next(iter(images)), columns=4)
     titles = [a.text for a in fig.layout.annotations]
-    assert len(titles) == 8 and all(len(line) <= 24 for t in titles for line in t.split("<br>"))
+    assert len(titles) == 8 and all(len(line) <= 18 for t in titles for line in t.split("<br>"))
     assert len(fig.data) == 8 and fig.layout.height == 2 * 260
+
+
+def test_long_method_names_are_wrapped_in_every_grid() -> None:
+    long_name = "another_run_lambda_0.1_seed_2.safetensors (ESPCN)"
+    assert figures.wrap_title(long_name).split("<br>") == [
+        "another_run_",
+        "lambda_0.1_seed_2.",
+        "safetensors…",
+    ]
+    grid = figures.heatmap_grid({long_name: np.zeros((4, 4)), "HR": np.ones((4, 4))}, title="maps")
+    wrapped = figures.with_wrapped_titles(grid)
+    assert [a.text for a in grid.layout.annotations][0] == long_name  # the input figure is not changed
+    assert wrapped.layout.annotations[0].text.count("<br>") == 2
+    assert wrapped.layout.margin.t > grid.layout.margin.t

@@ -161,7 +161,7 @@ GOOD_UPLOADS = {
 def test_good_image_uploads_are_analysed(assets: Path, name: str) -> None:
     at = _upload_image(name, GOOD_UPLOADS[name])
     assert not at.error, texts(at.error)
-    assert "5 x 6 patches of 8x8 pixels" in texts(at.caption)
+    assert "6 x 5 patches of 8x8 pixels" in texts(at.caption)
 
 
 BAD_UPLOADS = {
@@ -188,7 +188,7 @@ def test_large_image_is_downsampled_for_display_with_a_note(assets: Path) -> Non
     at = _upload_image("large.png", png_bytes(np.stack([smooth] * 3, axis=-1)))
     assert not at.error, texts(at.error)
     captions = texts(at.caption)
-    assert "250 x 300 patches" in captions
+    assert "300 x 250 patches" in captions
     assert "2400x2000 pixels; shown downsampled by 10x" in captions
     assert "shown averaged over 2x2 patch blocks" in captions
 
@@ -228,7 +228,7 @@ def _upload_checkpoints(files: list[tuple[str, bytes]]) -> AppTest:
 def test_good_checkpoint_upload_joins_the_comparison(assets: Path, tmp_path: Path) -> None:
     at = _upload_checkpoints([("mine.safetensors", _checkpoint_bytes(tmp_path, "espcn", 2))])
     assert not at.error, texts(at.error)
-    assert "my espcn (uploaded)" in list(at.dataframe[0].value["method"])
+    assert "my espcn · mine.safetensors (ESPCN)" in list(at.dataframe[0].value["method"])
 
 
 def test_bad_checkpoint_uploads_show_errors_and_page_keeps_working(assets: Path, tmp_path: Path) -> None:
