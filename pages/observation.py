@@ -179,7 +179,7 @@ if points:
             figures.tradeoff_figure(
                 pd.concat(curves, ignore_index=True),
                 lam,
-                f"{points[0].get('arch', '')} x{scale}: PSNR and GV distance vs variance ratio",
+                f"λ trade-off, {points[0].get('arch', '')} x{scale}",
             ),
             "lambda tradeoff",
             key="obs-tradeoff",
