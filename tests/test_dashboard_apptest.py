@@ -264,7 +264,12 @@ def test_live_benchmark_on_a_server_folder(assets: Path) -> None:
     assert_clean(at)
     per_image = at.dataframe[-1].value
     assert set(per_image["image"]) == {"img0", "img1"}
-    assert set(per_image["method"]) == {"HR", "bicubic", "ESPCN L1 x2", "ESPCN L1+GV x2"}  # gvcore eval's rows
+    assert set(per_image["method"]) == {
+        "HR",
+        "bicubic",
+        "ESPCN L1 x2",
+        "ESPCN L1+GV x2",
+    }  # gvcore eval's rows
     from gvcore.evaluate import evaluate
 
     ckpts = sorted((assets / "checkpoints").glob("*.safetensors"))

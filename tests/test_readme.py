@@ -27,11 +27,7 @@ def test_readme_result_tables_are_the_shipped_summary() -> None:
         for name in ("summary.md", "summary_full.md")
         if (ROOT / "assets" / "results" / name).is_file()
     )
-    rows = [
-        line
-        for line in section.splitlines()
-        if re.match(r"\| (vdsr|edsr|espcn|x\d) ", line)
-    ]
+    rows = [line for line in section.splitlines() if re.match(r"\| (vdsr|edsr|espcn|x\d) ", line)]
     assert rows, "no result rows in the README's reproduction section"
     missing = [row for row in rows if row not in summaries]
     assert not missing, f"README rows not in assets/results/summary.md: {missing[:3]}"
