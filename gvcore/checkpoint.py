@@ -257,7 +257,7 @@ def load_model(
             return model.to(torch_device).eval(), metadata
         state_dict: dict[str, torch.Tensor] = tensors
     else:
-        state_dict = _unwrap_state_dict(source, _read_pickle(source))
+        state_dict = _unwrap_state_dict(source, _read_pickle(source, max_bytes))
 
     model, metadata = _load_foreign(source, state_dict, scale, arch)
     return model.to(torch_device).eval(), metadata
@@ -277,8 +277,36 @@ def _read_safetensors(source: Path) -> tuple[dict[str, torch.Tensor], dict[str, 
     return tensors, metadata
 
 
-def _read_pickle(source: Path) -> Any:
-    """``torch.load(weights_only=True)`` with every failure turned into a specific :class:`CheckpointError`."""
+#: a zip record inflating more than this many times its stored size is a decompression bomb (torch.save stores
+#: records uncompressed; ordinary deflate of weights gains far less).
+MAX_ZIP_RATIO = 100
+
+
+def _check_zip_sizes(source: Path, archive: zipfile.ZipFile, max_bytes: int) -> None:
+    """Refuse, from the zip directory alone, archives that would inflate past ``max_bytes`` or like a bomb."""
+    infos = archive.infolist()
+    total = sum(info.file_size for info in infos)
+    if total > max_bytes:
+        raise CheckpointError(
+            f"{str(source)!r} would expand to {total} bytes, over the limit of {max_bytes} "
+            "(raise max_bytes to allow it)"
+        )
+    for info in infos:
+        if info.compress_type != zipfile.ZIP_STORED and info.file_size > MAX_ZIP_RATIO * max(
+            1, info.compress_size
+        ):
+            raise CheckpointError(
+                f"{str(source)!r} holds a record ({info.filename}) that inflates {info.file_size} bytes from "
+                f"{info.compress_size}: refused as a decompression bomb (torch.save does not compress)"
+            )
+
+
+def _read_pickle(source: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
+    """``torch.load(weights_only=True)`` with every failure turned into a specific :class:`CheckpointError`.
+
+    Zip archives are checked from their directory first (:func:`_check_zip_sizes`): nothing is inflated before
+    the declared sizes are known to fit ``max_bytes``.
+    """
     with source.open("rb") as handle:
         head = handle.read(4)
     is_zip = head == b"PK\x03\x04"
@@ -291,6 +319,7 @@ def _read_pickle(source: Path) -> Any:
         try:
             with zipfile.ZipFile(source) as archive:
                 names = archive.namelist()
+                _check_zip_sizes(source, archive, max_bytes)
         except (zipfile.BadZipFile, OSError) as err:
             raise CheckpointError(f"{str(source)!r} is truncated or corrupt ({err})") from err
         if any(name.endswith("constants.pkl") for name in names):

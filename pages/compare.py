@@ -151,12 +151,18 @@ for label in picked_runs:
     path = runs[label]
     model, _ = loaders.load_model(str(path), loaders.file_key(path))
     models[label] = (f"run:{path}:{loaders.file_key(path)}", model)
+# refused uploads are remembered by content and scale, so a widget click never loads a hostile file again
+refused: dict[str, str] = st.session_state.setdefault("cmp-refused-uploads", {})
 for upload in uploads or []:
     data = upload.getvalue()
     digest = hashlib.sha256(data).hexdigest()[:16]
+    if f"{digest}:x{scale}" in refused:
+        st.error(f"Cannot use this checkpoint — {refused[f'{digest}:x{scale}']}")
+        continue
     try:
         loaded = loaders.uploaded_model(upload.name, digest, scale, data)
     except UploadError as err:
+        refused[f"{digest}:x{scale}"] = str(err)
         st.error(f"Cannot use this checkpoint — {err}")
         continue
     label = upload_label(upload.name, loaded)

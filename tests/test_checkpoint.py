@@ -304,3 +304,23 @@ class TestResourceBombs:
         path = save_checkpoint(tmp_path / "nan.safetensors", model)
         with pytest.raises(CheckpointError, match="non-finite"):
             load_model(path)
+
+
+def test_zip_bomb_is_refused_before_inflating(tmp_path: Path) -> None:
+    """A .pth whose deflated record expands to 256 MiB is refused from the zip directory alone."""
+    import resource
+    import zipfile
+
+    path = tmp_path / "bomb.pth"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        with archive.open("archive/data.pkl", "w", force_zip64=True) as record:
+            chunk = b"\0" * (1 << 20)
+            for _ in range(256):
+                record.write(chunk)
+    assert path.stat().st_size < 1 << 20
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with pytest.raises(CheckpointError, match="decompression bomb"):
+        load_model(path)
+    with pytest.raises(CheckpointError, match="would expand to"):
+        load_model(path, max_bytes=1 << 20)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB: nothing inflated

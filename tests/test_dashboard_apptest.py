@@ -250,6 +250,13 @@ def test_bad_checkpoint_uploads_show_errors_and_page_keeps_working(assets: Path,
     assert not (Path(os.environ["GVLAB_ASSETS"]) / "pwned").exists(), "the hostile pickle was executed"
     assert charts(at) >= 4  # the bundled comparison is still drawn
     assert list(at.dataframe[0].value["method"]) == ["bicubic", "ESPCN L1 x2", "ESPCN L1+GV x2"]
+    # refusals are remembered: a widget click shows them again without loading the files again
+    assert len(at.session_state["cmp-refused-uploads"]) == len(files)
+    at.checkbox(key="cmp-bicubic").uncheck().run()
+    assert (
+        all(name in texts(at.error) for name, _ in files)
+        and len(at.session_state["cmp-refused-uploads"]) == 5
+    )
 
 
 # --- benchmark: live evaluation and folder confinement -------------------------------------------------------
