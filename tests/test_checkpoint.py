@@ -312,11 +312,13 @@ def test_zip_bomb_is_refused_before_inflating(tmp_path: Path) -> None:
     import zipfile
 
     path = tmp_path / "bomb.pth"
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        with archive.open("archive/data.pkl", "w", force_zip64=True) as record:
-            chunk = b"\0" * (1 << 20)
-            for _ in range(256):
-                record.write(chunk)
+    chunk = b"\0" * (1 << 20)
+    with (
+        zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+        archive.open("archive/data.pkl", "w", force_zip64=True) as record,
+    ):
+        for _ in range(256):
+            record.write(chunk)
     assert path.stat().st_size < 1 << 20
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     with pytest.raises(CheckpointError, match="decompression bomb"):
