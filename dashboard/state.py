@@ -48,6 +48,11 @@ HEATMAP_MAX_SIDE = 256
 MAX_OUTPUT_PIXELS = 4_200_000
 #: Tile side (in LR pixels) for tiled super-resolution, which keeps peak memory bounded on large images.
 INFERENCE_TILE = 192
+#: most patches a variance map may have in the explorer (a 12 MP image at stride 1 would have ~12 M and take
+#: minutes and gigabytes; the limit keeps every map, its histogram and its download bounded).
+MAX_PATCHES = 4_000_000
+#: largest download the explorer embeds in the page (Streamlit sends it with the page, through the websocket).
+MAX_DOWNLOAD_BYTES = 48 * 1024 * 1024
 
 _DEFAULT_MAX_PIXELS = 16_000_000
 

@@ -91,6 +91,14 @@ if min(height, width) < patch_size:
     )
     st.stop()
 
+patches = ((height - patch_size) // stride + 1) * ((width - patch_size) // stride + 1)
+if patches > state.MAX_PATCHES:
+    st.error(
+        f"Patch size {patch_size} with stride {stride} gives {patches:,} patches on this {width}x{height} image, "
+        f"over the limit of {state.MAX_PATCHES:,}: choose a larger stride or a smaller image."
+    )
+    st.stop()
+
 settings = analysis.GradientSettings(
     patch_size=patch_size,
     stride=None if stride == patch_size else stride,
@@ -297,14 +305,23 @@ arrays = {
     "Gy": maps.gy[channel],
     "|G|": maps.magnitude[channel],
 }
-payload, file_name, mime = downloads.encode_map(
-    arrays[which], f"{provenance} {which}", fmt, log=which.startswith("variance")
-)
-st.download_button(
-    f"Download {which} ({fmt}) as {file_name}",
-    payload,
-    file_name=file_name,
-    mime=mime,
-    key="vx-dl",
-    on_click="ignore",
-)
+bytes_per_value = {"NPY": 4, "CSV": 14, "PNG": 1}[fmt]  # float32, a printed float, an 8-bit pixel
+estimate = arrays[which].size * bytes_per_value
+if estimate > state.MAX_DOWNLOAD_BYTES:
+    st.info(
+        f"{which} as {fmt} would be about {estimate / 2**20:.0f} MB, over the {state.MAX_DOWNLOAD_BYTES // 2**20} MB "
+        "a page download may carry: choose NPY or PNG, a larger stride, or compute it with "
+        "`gvcore.variance_maps` in Python."
+    )
+else:
+    payload, file_name, mime = downloads.encode_map(
+        arrays[which], f"{provenance} {which}", fmt, log=which.startswith("variance")
+    )
+    st.download_button(
+        f"Download {which} ({fmt}) as {file_name}",
+        payload,
+        file_name=file_name,
+        mime=mime,
+        key="vx-dl",
+        on_click="ignore",
+    )

@@ -285,3 +285,17 @@ def test_live_benchmark_on_a_server_folder(assets: Path) -> None:
     shown = per_image[per_image["image"] == "img0"].set_index("method")
     for method in want.index.drop("HR"):
         assert abs(shown.loc[method, "psnr"] - want.loc[method, "psnr"]) < 1e-9  # the same numbers
+
+
+def test_explorer_bounds_patches_and_downloads(assets: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 10: no setting can make the explorer compute or send an unbounded amount of data."""
+    from dashboard import state
+
+    monkeypatch.setattr(state, "MAX_DOWNLOAD_BYTES", 1000)
+    at = open_page("variance_explorer")
+    assert_clean(at)
+    assert "a page download may carry" in texts(at.info)
+    assert not [b for b in at.get("download_button") if getattr(b, "key", None) == "vx-dl"]
+    monkeypatch.setattr(state, "MAX_PATCHES", 100)
+    at.run()
+    assert "over the limit of 100" in texts(at.error)
