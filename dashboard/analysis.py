@@ -26,6 +26,7 @@ __all__ = [
     "degrade",
     "deficit_region",
     "amplified_difference",
+    "mean_abs_difference",
     "rows_frame",
     "error_map",
     "gray_uint8",
@@ -106,9 +107,9 @@ def super_resolve(
 ) -> torch.Tensor:
     """``model``'s output on ``lr`` as the protocol scores it (:func:`gvcore.scoring.score_ready`: 8-bit for
     ``"standard"``, raw for ``"official"``), tile by tile on the model's device; ``(1, 3, sH, sW)`` float32 CPU."""
-    from gvcore.scoring import _run_model, score_ready
+    from gvcore.scoring import run_model, score_ready
 
-    return score_ready(_run_model(model, lr, scale, tile, 16), protocol)  # type: ignore[arg-type]
+    return score_ready(run_model(model, lr, scale, tile, 16), protocol)  # type: ignore[arg-type]
 
 
 def compute_maps(x: torch.Tensor, settings: GradientSettings) -> MapSet:
@@ -185,6 +186,11 @@ def deficit_region(v_hr: np.ndarray, v_out: np.ndarray, tiles: int) -> tuple[int
     sums = integral[th:, tw:] - integral[:-th, tw:] - integral[th:, :-tw] + integral[:-th, :-tw]
     row, col = np.unravel_index(int(np.argmax(sums)), sums.shape)
     return int(row), int(col), float(sums[row, col])
+
+
+def mean_abs_difference(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Mean ``|a - b|`` over pixels and channels, in 8-bit levels (what :func:`amplified_difference` draws)."""
+    return float((a.float() - b.float()).abs().mean()) * 255.0
 
 
 def amplified_difference(a: torch.Tensor, b: torch.Tensor, factor: float) -> np.ndarray:

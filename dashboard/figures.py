@@ -394,32 +394,7 @@ def crop_figure(
         box: ``(top, left, size_y, size_x)`` in pixels.
         reference: the name of the image drawn whole, with the box.
     """
-    top, left, size_y, size_x = box
-    names = list(images)
-    fig = make_subplots(
-        rows=1, cols=len(names) + 1, subplot_titles=[f"{reference} (full)"] + names, horizontal_spacing=0.01
-    )
-    fig.add_trace(go.Image(source=png_data_uri(images[reference]), hoverinfo="skip"), row=1, col=1)
-    fig.add_shape(
-        type="rect",
-        x0=left - 0.5,
-        y0=top - 0.5,
-        x1=left + size_x - 0.5,
-        y1=top + size_y - 0.5,
-        line={"color": "red", "width": 2},
-        row=1,
-        col=1,
-    )
-    for index, name in enumerate(names):
-        crop = np.ascontiguousarray(images[name][top : top + size_y, left : left + size_x])
-        fig.add_trace(go.Image(source=png_data_uri(crop), hoverinfo="skip"), row=1, col=index + 2)
-    fig.update_xaxes(showticklabels=False, showgrid=False)
-    fig.update_yaxes(showticklabels=False, showgrid=False)
-    for col in range(2, len(names) + 2):
-        fig.update_xaxes(matches="x2", row=1, col=col)
-        fig.update_yaxes(matches="y2", row=1, col=col)
-    fig.update_layout(height=height, margin={"l": 4, "r": 4, "t": 40, "b": 4})
-    return fig
+    return crop_grid(images, box, reference, columns=len(images) + 1, height=height)
 
 
 def sweep_figure(sweep: pd.DataFrame, x: str, y: str) -> go.Figure:
@@ -663,7 +638,7 @@ def crop_grid(
     height: int = 260,
     title_width: int = 18,
 ) -> go.Figure:
-    """:func:`crop_figure` wrapped into rows: the reference with the box drawn, then each image's crop.
+    """A paper-style zoom figure in rows: the reference with the box drawn, then each image's crop.
 
     With many methods, one row squeezes the panels until their titles overlap; here there are at most
     ``columns`` panels per row and long titles are wrapped onto several lines. The crops share their zoom.

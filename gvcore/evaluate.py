@@ -202,12 +202,10 @@ def _lr_only_rows(
 ) -> list[dict[str, Any]]:
     """Rows of LR-only inputs: the output variances of the bicubic baseline and each model (no reference)."""
     from gvcore.data import upscale_baseline
-    from gvcore.scoring import _run_model
+    from gvcore.scoring import run_model
 
     outputs = {"bicubic": upscale_baseline(lr, scale, "standard")}
-    outputs |= {
-        k: score_ready(_run_model(m, lr, scale, tile, overlap), "standard") for k, m in models.items()
-    }
+    outputs |= {k: score_ready(run_model(m, lr, scale, tile, overlap), "standard") for k, m in models.items()}
     return score_outputs(outputs, None, scale, "standard")
 
 

@@ -281,10 +281,16 @@ def choose_lambda(sweep: Any, tolerance: float) -> tuple[float, str]:
 
 
 def _export(work: Path, spec: RunSpec, target: Path) -> Path:
-    """Re-save a run's final weights as fp16 ``target`` (metadata kept) and return it."""
+    """Re-save a reproduction run's final weights as fp16 ``target`` and return it."""
+    return export_half(work / "runs" / spec.name / "last.safetensors", target, spec.label, spec.protocol)
+
+
+def export_half(source: Path, target: Path, label: str, degradation: str) -> Path:
+    """Re-save a run's checkpoint ``source`` as fp16 ``target`` (metadata kept, ``label`` set; the checkpoint's
+    own ``degradation`` wins over the given one) and return ``target``."""
     from gvcore.checkpoint import load_model, save_checkpoint
 
-    model, meta = load_model(work / "runs" / spec.name / "last.safetensors")
+    model, meta = load_model(source)
     save_checkpoint(
         target,
         model,
@@ -296,9 +302,9 @@ def _export(work: Path, spec: RunSpec, target: Path) -> Path:
         steps=meta.get("steps"),
         seed=meta.get("seed"),
         metrics=meta.get("metrics") or {},
-        label=spec.label,
+        label=label,
         half=True,
-        degradation=meta.get("degradation") or spec.protocol,
+        degradation=meta.get("degradation") or degradation,
     )
     return target
 

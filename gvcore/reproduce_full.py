@@ -138,7 +138,7 @@ def train_full(
     import multiprocessing
 
     from gvcore import __version__
-    from gvcore.checkpoint import load_model, save_checkpoint
+    from gvcore.reproduce import export_half
     from gvcore.train import DEFAULT_GV_WEIGHT
 
     out_dir, work_dir = Path(out), Path(work)
@@ -169,21 +169,11 @@ def train_full(
     files = {}
     for arch, scale, loss in runs:
         name = _run_name(arch, scale, loss, plan.seed)
-        model, meta = load_model(work_dir / name / "last.safetensors")
-        path = save_checkpoint(
+        path = export_half(
+            work_dir / name / "last.safetensors",
             target / f"{name}.safetensors",
-            model,
-            arch=meta["arch"],
-            arch_kwargs=meta.get("arch_kwargs") or {},
-            scale=meta["scale"],
-            loss=meta.get("loss") or {},
-            data=meta.get("data"),
-            steps=meta.get("steps"),
-            seed=meta.get("seed"),
-            metrics=meta.get("metrics") or {},
-            label=f"{arch}-x{scale}-{loss}-s{plan.seed} full",
-            half=True,
-            degradation="standard",
+            f"{arch}-x{scale}-{loss}-s{plan.seed} full",
+            "standard",
         )
         files[name] = str(path.relative_to(out_dir))
     import torch
@@ -205,8 +195,11 @@ def train_full(
     return meta_out
 
 
-def evaluate_full(out: str | Path = "assets", progress: bool = True, device: str = "cpu") -> Any:
-    """Score the full tier on the bundled test split (standard protocol): eval, paired statistics, summary."""
+def evaluate_full(
+    out: str | Path = "assets", progress: bool = True, device: str = "cpu", data: str = "bundled"
+) -> Any:
+    """Score the full tier on ``data`` (default the bundled test split; standard protocol): eval, paired
+    statistics, summary."""
     import pandas as pd
 
     from gvcore.evaluate import evaluate, write_csv
@@ -225,7 +218,7 @@ def evaluate_full(out: str | Path = "assets", progress: bool = True, device: str
         scale = int(str(rel).split("-x")[1].split("-")[0])
         by_scale.setdefault(scale, []).append(out_dir / rel)
     frames = [
-        evaluate(paths, "bundled", scale, "standard", progress=progress, device=device)
+        evaluate(paths, data, scale, "standard", progress=progress, device=device)
         for scale, paths in sorted(by_scale.items())
     ]
     table = pd.concat(frames, ignore_index=True)

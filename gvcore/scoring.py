@@ -36,7 +36,9 @@ from gvcore.data import BASELINE_NAMES, PROTOCOLS, Protocol, prepare_pair, upsca
 __all__ = [
     "SCORE_COLUMNS",
     "ScoredImage",
+    "gv_distance",
     "output_variances",
+    "run_model",
     "score_image",
     "score_outputs",
     "score_ready",
@@ -71,6 +73,15 @@ def output_variances(x: torch.Tensor) -> tuple[float, float]:
     return float(vx.mean()), float(vy.mean())
 
 
+def gv_distance(out: torch.Tensor, hr: torch.Tensor, **options: Any) -> float:
+    """The GV distance of one output to HR: :func:`gvcore.gradient_variance_loss`, the paper's settings unless
+    ``options`` (``patch_size``, ``stride``, ``operator``, ``padding``, ...) say otherwise. Two-sided: more
+    variance than HR is error too."""
+    from gvcore.loss import gradient_variance_loss
+
+    return float(gradient_variance_loss(out.float(), hr.float(), **options))
+
+
 def variance_ratio(var_gx: float, var_gy: float, hr_var_gx: float, hr_var_gy: float) -> float:
     """SR/HR gradient-variance ratio of one image (module docstring); a direction flat in HR counts 1.
 
@@ -97,7 +108,6 @@ def score_outputs(
     Returns:
         One dict per output, in order: ``{"method", *SCORE_COLUMNS}``.
     """
-    from gvcore.loss import gradient_variance_loss
     from gvcore.metrics import evaluate_pair
 
     check_positive_int("scale", scale)
@@ -114,7 +124,7 @@ def score_outputs(
             row |= {
                 "psnr": float(pair.psnr[0]),
                 "ssim": float(pair.ssim[0]),
-                "gv_distance": float(gradient_variance_loss(out.float(), hr.float())),
+                "gv_distance": gv_distance(out, hr),
                 "var_ratio": variance_ratio(var_gx, var_gy, *hr_var),
             }
         rows.append({"method": name} | {k: row[k] for k in SCORE_COLUMNS})
@@ -131,7 +141,10 @@ class ScoredImage:
     rows: list[dict[str, Any]] = field(default_factory=list)
 
 
-def _run_model(model: nn.Module, lr: torch.Tensor, scale: int, tile: int, overlap: int) -> torch.Tensor:
+def run_model(
+    model: nn.Module, lr: torch.Tensor, scale: int, tile: int = 256, overlap: int = 16
+) -> torch.Tensor:
+    """``model``'s raw output on ``lr``, tile by tile where its parameters are, in their dtype; float32 on CPU."""
     from gvcore.inference import tiled_forward
 
     param = next(model.parameters(), None)
@@ -181,7 +194,7 @@ def score_image(
     for label, model in (models or {}).items():
         if label in outputs or label == "HR":
             raise ValueError(f"model label {label!r} is taken by a built-in row; rename the model")
-        outputs[label] = score_ready(_run_model(model, lr, scale, tile, overlap), protocol)
+        outputs[label] = score_ready(run_model(model, lr, scale, tile, overlap), protocol)
     hr_gx, hr_gy = output_variances(hr)
     hr_row = {"method": "HR", "psnr": math.nan, "ssim": math.nan, "gv_distance": 0.0}
     hr_row |= {"var_gx": hr_gx, "var_gy": hr_gy, "var_ratio": 1.0}

@@ -115,7 +115,7 @@ if l1_name and gv_name:
     d1.caption(
         f"**L1+GV − L1, amplified ×{amp}** (grey = identical; light = L1+GV brighter, dark = darker), mean over "
         f"RGB on the 8-bit scale. Mean |difference| "
-        f"{float(np.abs(difference.astype(np.float64) - 128).mean() / amp):.2f} levels."
+        f"{analysis.mean_abs_difference(bundle['outputs'][gv_name], bundle['outputs'][l1_name]):.2f} levels."
     )
     d2.image(widgets.as_display(diff_rgb)[0], caption=f"(L1+GV − L1) × {amp}", output_format="PNG")
 

@@ -16,7 +16,7 @@ import streamlit as st
 
 from dashboard import analysis, downloads, figures, loaders, state, widgets
 from dashboard.safety import IMAGE_SUFFIXES, UploadError, decode_image_upload
-from gvcore.loss import gradient_variance_loss
+from gvcore.scoring import gv_distance
 
 RANGE_KEY = "vx-range"
 RANGE_BOUNDS_KEY = "vx-range-bounds"
@@ -260,7 +260,7 @@ if second is not None:
     other_key = f"{chosen.key}|{other_name}|{hashlib.sha256(other.numpy().tobytes()).hexdigest()[:12]}"
     other_maps = loaders.maps_for(other_key, settings, other)
     deficit = analysis.variance_deficit(other_maps.variance[channel], maps.variance[channel])
-    gv_value = float(gradient_variance_loss(other.float(), image.float(), **settings.loss_kwargs()))  # type: ignore[arg-type]
+    gv_value = gv_distance(other, image, **settings.loss_kwargs())
     m1, m2, m3 = st.columns(3)
     m1.metric("GV loss (second vs first)", f"{gv_value:.4g}")
     m2.metric("Mean log10 variance ratio", f"{float(deficit.mean()):+.3f}")

@@ -11,7 +11,6 @@ from __future__ import annotations
 import base64
 import io
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,15 +36,10 @@ TIMEOUT = 180
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = make_fixture_assets(tmp_path_factory.mktemp("assets"))
-    saved = {k: os.environ.get(k) for k in ("GVLAB_ASSETS", "GVLAB_RUNS")}
-    os.environ["GVLAB_ASSETS"] = str(root)
-    os.environ["GVLAB_RUNS"] = str(root / "runs")
-    yield root
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GVLAB_ASSETS", str(root))
+        patch.setenv("GVLAB_RUNS", str(root / "runs"))
+        yield root
 
 
 def open_page(page: str) -> AppTest:

@@ -39,16 +39,11 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(
             data / "set" / f"img{index}.png"
         )
-    saved = {k: os.environ.get(k) for k in ("GVLAB_ASSETS", "GVLAB_RUNS", "GVLAB_DATA_ROOTS")}
-    os.environ["GVLAB_ASSETS"] = str(root)
-    os.environ["GVLAB_RUNS"] = str(root / "runs")
-    os.environ["GVLAB_DATA_ROOTS"] = str(data)
-    yield root
-    for key, value in saved.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GVLAB_ASSETS", str(root))
+        patch.setenv("GVLAB_RUNS", str(root / "runs"))
+        patch.setenv("GVLAB_DATA_ROOTS", str(data))
+        yield root
 
 
 def open_page(page: str) -> AppTest:

@@ -7,7 +7,6 @@ protocol, to the page's display rounding (4 decimals).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,13 +29,9 @@ DISPLAY_TOL = 5.1e-5  # tables are shown rounded to 4 decimals
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = make_fixture_assets(tmp_path_factory.mktemp("parity-assets"))
-    saved = os.environ.get("GVLAB_ASSETS")
-    os.environ["GVLAB_ASSETS"] = str(root)
-    yield root
-    if saved is None:
-        os.environ.pop("GVLAB_ASSETS", None)
-    else:
-        os.environ["GVLAB_ASSETS"] = saved
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GVLAB_ASSETS", str(root))
+        yield root
 
 
 def _folder(assets: Path, protocol: str) -> Path:
