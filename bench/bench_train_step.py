@@ -5,13 +5,13 @@ Usage::
     .venv/bin/python bench/bench_train_step.py [--batch 16] [--crop 64] [--scales 2 4] [--repeats 20]
         [--threads N] [--device cpu] [--eval-images 2] [--json OUT]
 
-Training step: ``gvcore.train.train_step`` (forward, ``sum(weight * term)``, backward, optimizer step, the
+Training step: ``gvcore.training.train_step`` (forward, ``sum(weight * term)``, backward, optimizer step, the
 preset's recipe: SGD + clip for VDSR, Adam otherwise) on random patches at the reproduction's batch and crop
 (``gvcore.reproduce.PLAN``). For each preset and scale the two recipes run interleaved, round after round, in
 one process, so load from other processes hits both alike; each time is the median over ``--repeats`` rounds
 after 3 warm-up steps. The ratio ``l1+gv / l1`` is the GV overhead (target <= 1.10).
 
-Evaluation throughput: ``gvcore.evaluate.evaluate`` of one freshly initialised checkpoint per preset on the
+Evaluation throughput: ``gvcore.evaluation.evaluate`` of one freshly initialised checkpoint per preset on the
 first ``--eval-images`` bundled test images (standard protocol, HR + bicubic + model rows), in images/s.
 """
 
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gvcore.models import build_model  # noqa: E402
-from gvcore.train import TrainConfig, make_optimizer, parse_loss, resolve_config, train_step  # noqa: E402
+from gvcore.training import TrainConfig, make_optimizer, parse_loss, resolve_config, train_step  # noqa: E402
 
 PRESETS = ("vdsr-lite", "edsr-lite", "espcn")
 RECIPES = ("l1", "l1+gv")
@@ -69,10 +69,10 @@ def bench_train(
 
 
 def bench_eval(arch: str, scale: int, images: int, device: str) -> float:
-    """Images per second of ``gvcore.evaluate.evaluate`` (HR, bicubic and one model) on bundled test images."""
+    """Images per second of ``gvcore.evaluation.evaluate`` (HR, bicubic and one model) on bundled test images."""
     from gvcore.bundled import bundled_image_paths
     from gvcore.checkpoint import save_checkpoint
-    from gvcore.evaluate import evaluate
+    from gvcore.evaluation import evaluate
 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "images"

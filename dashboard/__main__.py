@@ -1,32 +1,64 @@
-"""``python path/to/dashboard/__main__.py [streamlit options]`` (or ``python -m dashboard`` from the repository root):
-serve the dashboard on 127.0.0.1 from any working directory.
+"""Serve the dashboard on 127.0.0.1 from any working directory.
+
+``gvcore dashboard`` is the console command; ``python -m dashboard`` (with gvcore installed) and
+``python path/to/dashboard/__main__.py`` do the same.
 
 Streamlit reads ``.streamlit/config.toml`` from the working directory only; this launcher passes the settings
-that matter for safety on the command line instead (loopback only, no usage statistics, headless).
+that matter for safety on the command line instead (the bind address, no usage statistics, headless, no
+developer menu), so they hold wherever the server is started.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
 APP = Path(__file__).resolve().parent / "app.py"
-SAFE_FLAGS = (
-    "--server.address=127.0.0.1",
-    "--browser.serverAddress=127.0.0.1",
-    "--browser.gatherUsageStats=false",
-    "--server.headless=true",
-    "--client.toolbarMode=viewer",
-)
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+#: environment variable the launcher sets when the user asked for a non-loopback ``--host`` explicitly
+ALLOW_REMOTE_ENV = "GVLAB_ALLOW_REMOTE"
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run ``streamlit run dashboard/app.py`` with :data:`SAFE_FLAGS` (extra options are passed through)."""
+def streamlit_argv(
+    host: str = "127.0.0.1", port: int | None = None, extra: list[str] | None = None
+) -> list[str]:
+    """The ``streamlit run`` command line for :data:`APP` bound to ``host`` (and ``port``), telemetry off."""
+    argv = [
+        "streamlit",
+        "run",
+        str(APP),
+        f"--server.address={host}",
+        f"--browser.serverAddress={host}",
+        "--browser.gatherUsageStats=false",
+        "--server.headless=true",
+        "--client.toolbarMode=viewer",
+    ]
+    if port is not None:
+        argv.append(f"--server.port={port}")
+    return argv + list(extra or [])
+
+
+def serve(host: str = "127.0.0.1", port: int | None = None, extra: list[str] | None = None) -> int:
+    """Run the dashboard in this process until it is stopped; returns Streamlit's exit code.
+
+    A ``host`` other than a loopback address is honoured (the caller asked for it) and sets
+    :data:`ALLOW_REMOTE_ENV`, which the app checks before serving anything.
+    """
     from streamlit.web import cli as streamlit_cli
 
-    sys.argv = ["streamlit", "run", str(APP), *SAFE_FLAGS, *(argv if argv is not None else sys.argv[1:])]
+    if host not in LOOPBACK:
+        os.environ[ALLOW_REMOTE_ENV] = "1"
+    sys.argv = streamlit_argv(host, port, extra)
     return int(streamlit_cli.main() or 0)
 
 
+def main(argv: list[str] | None = None) -> int:
+    """``python -m dashboard [streamlit options]``: :func:`serve` on 127.0.0.1, extra options passed through."""
+    return serve(extra=argv if argv is not None else sys.argv[1:])
+
+
 if __name__ == "__main__":
+    if __package__ in (None, ""):  # run as a file: make the repository root importable
+        sys.path.insert(0, str(APP.parent.parent))
     raise SystemExit(main())

@@ -1,7 +1,8 @@
 """Gradient Variance Lab -- the dashboard's table of contents.
 
-Run from the repository root: ``python -m streamlit run dashboard/app.py`` (binds to 127.0.0.1, see
-``.streamlit/config.toml``). Set ``GVLAB_ASSETS`` to read checkpoints and results from another assets root.
+Serve it with ``gvcore dashboard`` (any working directory, 127.0.0.1), or from the repository root with
+``python -m streamlit run dashboard/app.py --server.address 127.0.0.1``. Set ``GVLAB_ASSETS`` to read
+checkpoints and results from another assets root.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ import streamlit as st  # noqa: E402
 
 from dashboard import state, widgets  # noqa: E402
 
-PAGES = ROOT / "pages"
+# Installed (wheel), the pages live in dashboard/pages/; in the repository, in the top-level pages/ folder.
+PAGES = Path(__file__).resolve().parent / "pages"
+if not (PAGES / "observation.py").is_file():
+    PAGES = ROOT / "pages"
 
 # A favicon made here (an image, not an emoji or icon name, which the browser would fetch from an outside host).
 st.set_page_config(page_title="Gradient Variance Lab", page_icon=state.favicon(), layout="wide")
@@ -30,7 +34,7 @@ if not state.listens_locally():
     st.error(
         "This server is not bound to 127.0.0.1 (Streamlit read no `.streamlit/config.toml`: it was started from "
         "another directory). Start it from the repository root, or pass `--server.address 127.0.0.1 "
-        "--browser.gatherUsageStats false`, or run `python dashboard/__main__.py` (any directory)."
+        "--browser.gatherUsageStats false`, or run `gvcore dashboard` (any directory)."
     )
     st.stop()
 

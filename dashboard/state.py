@@ -127,11 +127,14 @@ def session_default(state: Any, key: str, value: Any) -> Any:
 
 
 def listens_locally() -> bool:
-    """Whether the running Streamlit server is bound to a loopback address only."""
+    """Whether the server listens only where intended: loopback, or the address ``gvcore dashboard --host`` named."""
     import streamlit as st
 
     address = str(st.get_option("server.address") or "")
-    return address in ("127.0.0.1", "localhost", "::1")
+    if address in ("127.0.0.1", "localhost", "::1"):
+        return True
+    # `gvcore dashboard --host ADDR` asked for this address explicitly (and printed a warning)
+    return os.environ.get("GVLAB_ALLOW_REMOTE") == "1"
 
 
 def favicon() -> Any:

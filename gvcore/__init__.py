@@ -41,9 +41,9 @@ _EXPORTS: dict[str, str] = {
     "save_checkpoint": "gvcore.checkpoint",
     "load_model": "gvcore.checkpoint",
     "CheckpointError": "gvcore.checkpoint",
-    "TrainConfig": "gvcore.train",
-    "train": "gvcore.train",
-    "evaluate": "gvcore.evaluate",
+    "TrainConfig": "gvcore.training",
+    "train": "gvcore.training",
+    "evaluate": "gvcore.evaluation",
     "bundled_image_paths": "gvcore.bundled",
 }
 
@@ -80,14 +80,14 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from gvcore.bundled import bundled_image_paths
     from gvcore.checkpoint import CheckpointError, load_model, save_checkpoint
     from gvcore.color import GRAY_WEIGHTS, rgb_to_y, to_gray
-    from gvcore.evaluate import evaluate
+    from gvcore.evaluation import evaluate
     from gvcore.gradients import gradient_maps
     from gvcore.io import ImageLoadError, load_image, save_image
     from gvcore.loss import GradientVarianceLoss, gradient_variance_loss
     from gvcore.metrics import evaluate_pair, psnr, quantize_8bit, ssim
     from gvcore.models import MODELS, build_model
     from gvcore.resize import imresize
-    from gvcore.train import TrainConfig, train
+    from gvcore.training import TrainConfig, train
     from gvcore.variance import patch_variance, variance_maps
 
 

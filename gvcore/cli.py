@@ -1,4 +1,4 @@
-"""The ``gvcore`` command line: ``train``, ``eval`` and ``reproduce``, thin wrappers over library calls.
+"""The ``gvcore`` command line: ``train``, ``eval``, ``reproduce`` and ``dashboard``, thin wrappers over library calls.
 
 Bad input (missing or empty data folder, no images, images smaller than the crop, unknown architecture or
 loss, a checkpoint of another scale, an unwritable output) ends with exit code 2 and one line on stderr,
@@ -108,18 +108,34 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_reproduce)
 
 
+def _add_dashboard(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "dashboard",
+        help="serve the dashboard",
+        description="Serve the Streamlit dashboard (from any working directory). Loopback only by default; "
+        "no usage statistics and no request to any outside host.",
+    )
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)"
+    )
+    p.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+    p.add_argument("--assets", default=None, help="assets root with checkpoints/ and results/ (GVLAB_ASSETS)")
+    p.set_defaults(func=_dashboard)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    """The ``gvcore`` argument parser (sub-commands ``train``, ``eval``, ``reproduce``)."""
+    """The ``gvcore`` argument parser (sub-commands ``train``, ``eval``, ``reproduce``, ``dashboard``)."""
     parser = argparse.ArgumentParser(prog="gvcore", description="Gradient Variance Lab command line.")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_eval(sub)
     _add_reproduce(sub)
+    _add_dashboard(sub)
     return parser
 
 
 def _train(args: argparse.Namespace) -> int:
-    from gvcore.train import TrainConfig, train
+    from gvcore.training import TrainConfig, train
 
     config = TrainConfig(
         arch=args.arch,
@@ -173,7 +189,7 @@ def _check_writable_file(path: Path) -> None:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from gvcore.evaluate import evaluate, summarize, to_markdown, write_csv
+    from gvcore.evaluation import evaluate, summarize, to_markdown, write_csv
 
     if args.csv:
         _check_writable_file(Path(args.csv))
@@ -216,6 +232,33 @@ def _reproduce(args: argparse.Namespace) -> int:
         return 0 if report.ok else 1
     reproduce(out=args.out, work=args.work, smoke=args.smoke, jobs=args.jobs, progress=not args.no_progress)
     return 0
+
+
+def _dashboard(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    missing = [name for name in ("streamlit", "plotly") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ValueError(
+            f"the dashboard needs {' and '.join(missing)}, which are not installed: "
+            "pip install 'gvcore[dashboard]' (or pip install -r requirements.txt in the repository)"
+        )
+    if not 1 <= args.port <= 65535:
+        raise ValueError(f"--port must be in 1..65535, got {args.port}")
+    if args.assets is not None:
+        assets = Path(args.assets)
+        if not assets.is_dir():
+            raise ValueError(f"--assets {assets}: no such folder")
+        os.environ["GVLAB_ASSETS"] = str(assets.resolve())
+    from dashboard.__main__ import LOOPBACK, serve
+
+    if args.host not in LOOPBACK:
+        print(
+            f"gvcore dashboard: warning: listening on {args.host}, not only this machine: anyone who can reach "
+            "it can upload files and run models on this machine",
+            file=sys.stderr,
+        )
+    return serve(host=args.host, port=args.port)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

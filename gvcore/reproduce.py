@@ -64,7 +64,7 @@ class ReproPlan:
         ("espcn-x2", 2000),
         ("espcn-x4", 6000),
     )
-    #: learning-rate overrides per preset (others: the recipe default of gvcore.train).
+    #: learning-rate overrides per preset (others: the recipe default of gvcore.training).
     lr: tuple[tuple[str, float], ...] = (
         ("vdsr-lite", 1e-3),
         ("edsr-lite", 1e-3),
@@ -193,7 +193,7 @@ def _train_one(
     """Worker: train one run (a top-level function, so a spawned process can run it)."""
     import torch
 
-    from gvcore.train import TrainConfig, train
+    from gvcore.training import TrainConfig, train
 
     torch.set_num_threads(threads)
     config = TrainConfig(
@@ -339,7 +339,7 @@ def _subset(paths: list[Path], count: int | None, folder: Path, crop: int | None
 def _evaluate_all(checkpoints: dict[int, list[Path]], data: str, protocol: Protocol, progress: bool) -> Any:
     import pandas as pd
 
-    from gvcore.evaluate import evaluate
+    from gvcore.evaluation import evaluate
 
     frames = [
         evaluate(paths, data, scale, protocol, progress=progress) for scale, paths in checkpoints.items()
@@ -386,9 +386,9 @@ def reproduce(
 
     from gvcore import __version__
     from gvcore.bundled import bundled_image_paths
-    from gvcore.evaluate import write_csv
+    from gvcore.evaluation import write_csv
     from gvcore.stats import paired_table
-    from gvcore.train import DEFAULT_GV_WEIGHT
+    from gvcore.training import DEFAULT_GV_WEIGHT
 
     plan = plan or (SMOKE_PLAN if smoke else PLAN)
     t0 = time.perf_counter()
@@ -438,7 +438,9 @@ def reproduce(
     lam, why = choose_lambda(sweep_table, plan.psnr_tolerance)
     print(f"      lambda = {lam:g}: {why}", flush=True)
     if lam != DEFAULT_GV_WEIGHT["l1"]:
-        print(f"      note: gvcore.train.DEFAULT_GV_WEIGHT['l1'] is {DEFAULT_GV_WEIGHT['l1']:g}", flush=True)
+        print(
+            f"      note: gvcore.training.DEFAULT_GV_WEIGHT['l1'] is {DEFAULT_GV_WEIGHT['l1']:g}", flush=True
+        )
 
     grid_gv = _grid(plan, "l1+gv", lam)
     print(f"[3/4] training {len(grid_gv)} L1+GV runs (lambda {lam:g})", flush=True)
@@ -607,7 +609,7 @@ def _compare_fresh(
 ) -> None:
     """Re-evaluate ``paths`` and record the largest difference per column against the ``shipped`` rows."""
     from gvcore.data import BASELINE_NAMES
-    from gvcore.evaluate import evaluate
+    from gvcore.evaluation import evaluate
 
     images, scale, protocol = setting
     tolerance_db, progress = tolerances

@@ -3,7 +3,7 @@
 ``gvcore reproduce --tier full --device cuda`` trains, on the bundled train split (standard degradation, seed 0),
 
 - ``edsr`` (EDSR-baseline: 16 blocks, 64 features) and ``vdsr`` (20 layers, 64 features), each with L1 and
-  L1+GV (lambda = :data:`gvcore.train.DEFAULT_GV_WEIGHT` ``["l1"]``), at x2 and x4;
+  L1+GV (lambda = :data:`gvcore.training.DEFAULT_GV_WEIGHT` ``["l1"]``), at x2 and x4;
 - up to ``--jobs`` runs at once on the one GPU (small models leave it mostly idle, so runs share it well);
 - the number of steps is fixed by a time budget measured on the machine: each configuration is timed for a
   few steps first, then every run gets ``min(max_steps, budget_s / seconds_per_step)`` steps, rounded down to a
@@ -62,7 +62,7 @@ def _config(
     device: str,
     data: str = "bundled",
 ) -> Any:
-    from gvcore.train import TrainConfig
+    from gvcore.training import TrainConfig
 
     return TrainConfig(
         arch=arch,
@@ -90,7 +90,7 @@ def _config(
 def _train_worker(
     plan: FullPlan, arch: str, scale: int, loss: str, steps: int, work: str, device: str, data: str
 ) -> str:
-    from gvcore.train import train
+    from gvcore.training import train
 
     result = train(_config(plan, arch, scale, loss, steps, Path(work), device, data))
     return f"{arch} x{scale} {loss}: {steps} steps in {result.elapsed_s:.0f} s"
@@ -100,7 +100,7 @@ def _seconds_per_step(plan: FullPlan, arch: str, scale: int, work: Path, device:
     """Time ``probe_steps`` L1+GV steps (after as many warm-up steps) of one configuration."""
     import shutil
 
-    from gvcore.train import train
+    from gvcore.training import train
 
     probe = work / "probe"
     shutil.rmtree(probe, ignore_errors=True)
@@ -139,7 +139,7 @@ def train_full(
 
     from gvcore import __version__
     from gvcore.reproduce import export_half
-    from gvcore.train import DEFAULT_GV_WEIGHT
+    from gvcore.training import DEFAULT_GV_WEIGHT
 
     out_dir, work_dir = Path(out), Path(work)
     target = out_dir / "checkpoints" / "full"
@@ -202,7 +202,7 @@ def evaluate_full(
     statistics, summary."""
     import pandas as pd
 
-    from gvcore.evaluate import evaluate, write_csv
+    from gvcore.evaluation import evaluate, write_csv
     from gvcore.reproduce import write_tier_summary
     from gvcore.stats import paired_table
 

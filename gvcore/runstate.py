@@ -1,4 +1,4 @@
-"""Run-directory plumbing of :mod:`gvcore.train`: atomic writes, the CSV log, RNG state for resuming.
+"""Run-directory plumbing of :mod:`gvcore.training`: atomic writes, the CSV log, RNG state for resuming.
 
 Everything here is written so a process killed at any instant (SIGKILL included) leaves either the previous
 or the new version of a file, never a torn one: temp file in the same folder, ``fsync``, ``os.replace``.

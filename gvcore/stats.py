@@ -117,7 +117,7 @@ def paired_table(
     """Paired statistics of ``treated_loss - base_loss`` for every model and scale of evaluation tables.
 
     Args:
-        frame: evaluation rows (:data:`gvcore.evaluate.EVAL_COLUMNS`), one or several protocols.
+        frame: evaluation rows (:data:`gvcore.evaluation.EVAL_COLUMNS`), one or several protocols.
         base_loss, treated_loss: the ``loss`` values compared.
         metrics: columns compared (higher is better for psnr, ssim; var_ratio is better nearer 1; gv_distance
             lower is better: the table reports raw differences, signs are read by the reader).

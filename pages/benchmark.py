@@ -156,9 +156,9 @@ with tab_live:
             else:
                 st.caption(f"{len(paths)} image(s) found.")
     scales = sorted({usable[c]["scale"] for c in chosen}) or [2]
-    st.caption("Scored by `gvcore.evaluate.evaluate` image by image: the same numbers as `gvcore eval`.")
+    st.caption("Scored by `gvcore.evaluation.evaluate` image by image: the same numbers as `gvcore eval`.")
     if st.button("Evaluate", type="primary", key="live-run", disabled=not paths):
-        from gvcore.evaluate import evaluate
+        from gvcore.evaluation import evaluate
 
         bar = st.progress(0.0, text="Evaluating…")
         frames, total, done = [], len(paths) * len(scales), 0

@@ -80,7 +80,7 @@ def make_fixture_assets(root: Path) -> Path:
         )
     _official_and_sweep_checkpoints(root)
     from gvcore.bundled import bundled_image_paths
-    from gvcore.evaluate import evaluate, write_csv
+    from gvcore.evaluation import evaluate, write_csv
     from gvcore.stats import paired_table
 
     images = root / "images"

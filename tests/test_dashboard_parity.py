@@ -1,7 +1,7 @@
 """One measurement, one answer: every metric a page shows equals ``gvcore eval``'s on the same inputs.
 
 AppTest renders the page on the fixture assets (:mod:`tests.dashboard_fixtures`); the page's table is read back
-and compared, row by row, with :func:`gvcore.evaluate.evaluate` on the same image, checkpoints, scale and
+and compared, row by row, with :func:`gvcore.evaluation.evaluate` on the same image, checkpoints, scale and
 protocol, to the page's display rounding (4 decimals).
 """
 
@@ -17,7 +17,7 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
 from gvcore.bundled import bundled_image_paths  # noqa: E402
-from gvcore.evaluate import evaluate  # noqa: E402
+from gvcore.evaluation import evaluate  # noqa: E402
 from tests.dashboard_fixtures import SCALE, make_fixture_assets  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,7 +12,7 @@ from PIL import Image
 
 from gvcore.checkpoint import save_checkpoint
 from gvcore.data import load_pairs, make_lr, mod_crop, resolve_images
-from gvcore.evaluate import (
+from gvcore.evaluation import (
     EVAL_COLUMNS,
     evaluate,
     summarize,

@@ -23,7 +23,7 @@ def test_quick_start_has_exactly_two_one_line_commands() -> None:
     commands = _quick_start_commands()
     assert len(commands) == 2, commands
     dashboard, tests = commands
-    assert "streamlit run dashboard/app.py" in dashboard
+    assert "gvcore dashboard" in dashboard and "127.0.0.1" in dashboard
     assert "pip install" in dashboard and "pip install" in tests
     assert "pytest" in tests and "ruff" in tests and "mypy" in tests
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gvcore.evaluate import EVAL_COLUMNS
+from gvcore.evaluation import EVAL_COLUMNS
 from gvcore.reproduce import choose_lambda, reproduce, verify
 from gvcore.stats import PAIRED_COLUMNS
 

@@ -18,7 +18,7 @@ from PIL import Image
 from safetensors.torch import load_file
 
 from gvcore.checkpoint import load_model
-from gvcore.train import (
+from gvcore.training import (
     LOG_COLUMNS,
     SimulatedKill,
     TrainConfig,
@@ -248,7 +248,7 @@ def test_disk_full_keeps_the_previous_checkpoint(
     """A failed write (e.g. ENOSPC) of the resume state leaves the previous one intact and no temp files."""
     import errno
 
-    import gvcore.train as train_module
+    import gvcore.training as train_module
 
     real_save = torch.save
     calls = {"n": 0}

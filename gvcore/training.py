@@ -491,7 +491,7 @@ def train(config: TrainConfig) -> RunResult:
 
 def _setup_and_run(config: TrainConfig) -> RunResult:
     from gvcore.checkpoint import save_checkpoint
-    from gvcore.evaluate import validate
+    from gvcore.evaluation import validate
     from gvcore.models import build_model
 
     device = _resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0")))
