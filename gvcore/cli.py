@@ -10,8 +10,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = ["build_parser", "main"]
 
@@ -67,9 +69,26 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 def _add_eval(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="evaluate checkpoints", description="Score HR, bicubic and checkpoints.")
-    p.add_argument("--ckpt", action="append", default=[], help="checkpoint file (repeat for several)")
     p.add_argument(
-        "--data", default="bundled", help="image folder, DIV2K folder, image, or 'bundled' (test split)"
+        "--ckpt",
+        action="append",
+        default=[],
+        help="checkpoint file, or a folder of snapshots (every .safetensors/.pth/.pt in it); repeat for several",
+    )
+    p.add_argument(
+        "--data",
+        default="bundled",
+        help="image folder (plain HR, DIV2K or BasicSR benchmark layout), image, or 'bundled' (test split)",
+    )
+    p.add_argument("--hr", default=None, help="HR image folder paired by stem with --lr (instead of --data)")
+    p.add_argument("--lr", default=None, help="LR image folder: given LR files, used as they are")
+    p.add_argument(
+        "--cache",
+        nargs="?",
+        const="runs/results.sqlite",
+        default=None,
+        help="results database (SQLite): reuse stored per-image results, store new ones "
+        "(default file when given without one: runs/results.sqlite)",
     )
     p.add_argument("--scale", type=int, default=None, help="SR factor (default: the first checkpoint's)")
     p.add_argument("--protocol", default="standard", help="standard (BasicSR) or official (the GV code's)")
@@ -189,21 +208,22 @@ def _check_writable_file(path: Path) -> None:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from gvcore.evaluation import evaluate, summarize, to_markdown, write_csv
+    from gvcore.evaluation import summarize, to_markdown, write_csv
 
     if args.csv:
         _check_writable_file(Path(args.csv))
-    frame = evaluate(
-        args.ckpt,
-        args.data,
-        scale=args.scale,
-        protocol=args.protocol,
-        lr_only=args.lr_only,
-        tile=args.tile,
-        overlap=args.overlap,
-        device=args.device,
-        progress=not args.no_progress,
-    )
+    if args.lr is not None and args.hr is None:
+        raise ValueError("--lr needs --hr (the HR folder its files are paired with by stem)")
+    if args.hr is not None and args.data != "bundled":
+        raise ValueError("give either --data or --hr/--lr, not both")
+    several = len(args.ckpt) > 1 or any(Path(c).is_dir() for c in args.ckpt)
+    errors: list[str] | None = [] if several else None
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", RuntimeWarning)
+        frame = _evaluate_args(args, errors)
+    for warning in caught:
+        if str(warning.message).startswith("results database"):
+            print(f"gvcore eval: warning: {warning.message}", file=sys.stderr)
     print(to_markdown(summarize(frame)))
     if args.per_image:
         print()
@@ -213,7 +233,28 @@ def _eval(args: argparse.Namespace) -> int:
     if args.csv:
         write_csv(frame, args.csv)
         print(f"wrote {args.csv}")
-    return 0
+    for line in errors or []:
+        print(f"gvcore eval: error: {line}", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def _evaluate_args(args: argparse.Namespace, errors: list[str] | None) -> Any:
+    from gvcore.evaluation import evaluate
+
+    return evaluate(
+        args.ckpt,
+        args.hr if args.hr is not None else args.data,
+        scale=args.scale,
+        protocol=args.protocol,
+        lr_only=args.lr_only,
+        lr_dir=args.lr,
+        tile=args.tile,
+        overlap=args.overlap,
+        device=args.device,
+        progress=not args.no_progress,
+        cache=args.cache,
+        errors=errors,
+    )
 
 
 def _reproduce(args: argparse.Namespace) -> int:

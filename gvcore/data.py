@@ -5,8 +5,8 @@ Where the images come from (:func:`resolve_images`):
 - ``"bundled"``: the scikit-image sample files of :mod:`gvcore.bundled` (``train`` split for training,
   ``test`` split for validation and evaluation);
 - a folder of HR images (``png``, ``jpg``/``jpeg``, ``bmp``, ``tif``/``tiff``, ``webp``; not recursive);
-- the DIV2K layout: a folder ``X_HR`` (or a folder holding ``X_HR`` sub-folders) with a sibling
-  ``X_LR_bicubic/X{s}/{name}x{s}.png``; the shipped LR images are used when present (standard protocol only).
+- a DIV2K or BasicSR benchmark layout (:mod:`gvcore.datasets`): the shipped (bicubic) LR files are used as they
+  are when present (standard protocol only; explicit ``--lr`` files under every protocol).
 
 How LR images are made (:func:`make_lr`), once per image when the data set is built, in memory:
 
@@ -42,6 +42,7 @@ from gvcore.metrics import quantize_8bit
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "LR_SOURCES",
     "PROTOCOLS",
     "BASELINE_NAMES",
     "ImagePair",
@@ -50,6 +51,7 @@ __all__ = [
     "Protocol",
     "StepBatchSampler",
     "center_crop_pair",
+    "given_lr_path",
     "load_pairs",
     "make_lr",
     "mod_crop",
@@ -69,11 +71,13 @@ IMAGE_EXTENSIONS: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".
 
 @dataclass(frozen=True)
 class ImageSource:
-    """One HR image on disk and, where the DIV2K layout ships them, its LR images by scale."""
+    """One HR image on disk and, where the layout ships them (:mod:`gvcore.datasets`), its LR images by scale."""
 
     name: str
     hr_path: Path
     lr_paths: dict[int, Path] = field(default_factory=dict)
+    #: the LR files were given explicitly (``--lr DIR``): used under every protocol, not only the standard one
+    lr_explicit: bool = False
 
 
 def _as_float(x: torch.Tensor) -> torch.Tensor:
@@ -87,6 +91,8 @@ class ImagePair:
     name: str
     hr: torch.Tensor
     lr: torch.Tensor
+    #: where LR came from: ``"file"`` (a given LR file) or ``"synth:bicubic"`` / ``"synth:bilinear"``
+    lr_source: str = ""
 
     def as_float(self) -> tuple[torch.Tensor, torch.Tensor]:
         """``(lr, hr)`` as float32 ``(1, 3, h, w)`` / ``(1, 3, H, W)`` in [0, 1]."""
@@ -206,6 +212,9 @@ def prepare_pair(
     return make_lr(hr if protocol == "official" else cropped, scale, protocol), cropped
 
 
+#: the ``lr_source`` of a synthesised LR image per protocol (evaluation tables; ``"file"`` for given files).
+LR_SOURCES: dict[str, str] = {"standard": "synth:bicubic", "official": "synth:bilinear"}
+
 #: the interpolation baseline of each protocol: its method name in evaluation tables.
 BASELINE_NAMES: dict[str, str] = {"standard": "bicubic", "official": "bilinear"}
 
@@ -225,42 +234,6 @@ def upscale_baseline(lr: torch.Tensor, scale: int, protocol: Protocol = "standar
     from gvcore.resize import imresize
 
     return quantize_8bit(imresize(lr, size=size))
-
-
-def _list_images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-
-
-def _div2k_hr_dir(folder: Path, split: str) -> Path | None:
-    """The ``*_HR`` folder of a DIV2K-style layout rooted at (or being) ``folder``, else ``None``."""
-    if folder.name.endswith("_HR"):
-        return folder
-    candidates = sorted(p for p in folder.iterdir() if p.is_dir() and p.name.endswith("_HR"))
-    if len(candidates) <= 1:
-        return candidates[0] if candidates else None
-    wanted = ("train",) if split == "train" else ("valid", "val", "test")
-    for candidate in candidates:
-        if any(word in candidate.name.lower() for word in wanted):
-            return candidate
-    return candidates[0]
-
-
-def _div2k_sources(hr_dir: Path) -> list[ImageSource]:
-    prefix = hr_dir.name[: -len("_HR")]
-    lr_root = hr_dir.parent / f"{prefix}_LR_bicubic"
-    sources = []
-    for path in _list_images(hr_dir):
-        lr_paths: dict[int, Path] = {}
-        if lr_root.is_dir():
-            for scale_dir in sorted(lr_root.glob("X*")):
-                if not scale_dir.name[1:].isdigit():
-                    continue
-                s = int(scale_dir.name[1:])
-                candidate = scale_dir / f"{path.stem}x{s}.png"
-                if candidate.is_file():
-                    lr_paths[s] = candidate
-        sources.append(ImageSource(path.stem, path, lr_paths))
-    return sources
 
 
 def resolve_images(data: str | Path, split: Literal["train", "test"] = "train") -> list[ImageSource]:
@@ -289,15 +262,12 @@ def resolve_images(data: str | Path, split: Literal["train", "test"] = "train") 
         raise ValueError(f"data {path} is neither a folder nor an image file")
     if not any(path.iterdir()):
         raise ValueError(f"data folder {path} is empty")
-    hr_dir = _div2k_hr_dir(path, split)
-    if hr_dir is not None:
-        sources = _div2k_sources(hr_dir)
-    else:
-        sources = [ImageSource(p.stem, p) for p in _list_images(path)]
-    if not sources:
-        where = hr_dir if hr_dir is not None else path
-        raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in data folder {where}")
-    return sources
+    from gvcore.datasets import detect_layout
+
+    layout = detect_layout(path, split)
+    if not layout.sources:
+        raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in data folder {layout.hr_dir}")
+    return layout.sources
 
 
 def _compact(x: torch.Tensor) -> torch.Tensor:
@@ -306,6 +276,18 @@ def _compact(x: torch.Tensor) -> torch.Tensor:
     if float((as_8bit / 255.0 - x).abs().max()) <= 1e-6:
         return as_8bit.to(torch.uint8)
     return x.float()
+
+
+def given_lr_path(source: ImageSource, scale: int, protocol: Protocol = "standard") -> Path | None:
+    """The LR file :func:`load_pairs` reads for ``source`` (``None``: LR is synthesised per protocol).
+
+    A layout's shipped LR files are bicubic, so they serve the standard protocol only; explicit ``--lr`` files
+    are used under every protocol.
+    """
+    lr_path = source.lr_paths.get(scale)
+    if lr_path is not None and (protocol == "standard" or source.lr_explicit):
+        return lr_path
+    return None
 
 
 def load_pairs(
@@ -323,7 +305,7 @@ def load_pairs(
         protocol: how LR images are made (see :func:`make_lr`); shipped DIV2K LR images are bicubic, so they
             are only used for ``"standard"``.
         min_size: smallest allowed HR height and width (the training crop).
-        use_shipped_lr: read DIV2K's ``*_LR_bicubic`` images when present.
+        use_shipped_lr: read the layout's LR files when present (:mod:`gvcore.datasets`).
 
     Raises:
         ValueError: an image smaller than ``min_size`` (naming the file and both sizes), or a shipped LR
@@ -345,18 +327,17 @@ def load_pairs(
             )
         full = hr
         hr = mod_crop(hr, scale)
-        lr_path = source.lr_paths.get(scale)
-        if lr_path is not None and use_shipped_lr and protocol == "standard":
+        lr_path = given_lr_path(source, scale, protocol) if use_shipped_lr else None
+        if lr_path is not None:
+            from gvcore.datasets import check_lr_size
+
             lr = load_image(lr_path)
-            want = (hr.shape[-2] // scale, hr.shape[-1] // scale)
-            if tuple(lr.shape[-2:]) != want:
-                raise ValueError(
-                    f"LR image {lr_path} is {lr.shape[-2]}x{lr.shape[-1]}; expected {want[0]}x{want[1]} "
-                    f"(HR {source.hr_path} / {scale})"
-                )
+            check_lr_size(tuple(full.shape[-2:]), tuple(lr.shape[-2:]), scale, source.hr_path, lr_path)
+            lr_source = "file"
         else:
             lr, hr = prepare_pair(full, scale, protocol)
-        pairs.append(ImagePair(source.name, _compact(hr[0]), _compact(lr[0])))
+            lr_source = LR_SOURCES[protocol]
+        pairs.append(ImagePair(source.name, _compact(hr[0]), _compact(lr[0]), lr_source))
     return pairs
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,20 @@ import torch
 from torch import nn
 
 from gvcore._validation import check_choice, check_positive_int
-from gvcore.data import PROTOCOLS, ImagePair, Protocol, load_pairs, resolve_images
+from gvcore.data import (
+    BASELINE_NAMES,
+    PROTOCOLS,
+    ImagePair,
+    ImageSource,
+    Protocol,
+    given_lr_path,
+    load_pairs,
+    resolve_images,
+)
+from gvcore.datasets import paired_sources
 from gvcore.inference import tiled_forward
 from gvcore.scoring import SCORE_COLUMNS, score_image, score_outputs, score_ready
+from gvcore.snapshots import CheckpointEntry, expand_checkpoints
 
 __all__ = [
     "EVAL_COLUMNS",
@@ -54,6 +66,8 @@ EVAL_COLUMNS: tuple[str, ...] = (
     "var_gx",
     "var_gy",
     "var_ratio",
+    "lr_source",
+    "iteration",
 )
 
 #: metrics averaged by :func:`summarize`, in display order.
@@ -116,6 +130,69 @@ def _checkpoint_info(metadata: dict[str, Any], path: Path) -> dict[str, Any]:
     }
 
 
+@dataclass
+class _Model:
+    """A loaded checkpoint: the model, its table fields, its file and (with a cache) the file's hash."""
+
+    model: nn.Module
+    info: dict[str, Any]
+    path: Path
+    digest: str = ""
+
+
+def _load_models(
+    entries: Sequence[CheckpointEntry],
+    scale: int,
+    protocol: Protocol,
+    lr_only: bool,
+    device: str,
+    errors: list[str] | None,
+) -> list[_Model]:
+    """Load every checkpoint (a bad one raises, or is recorded in ``errors`` and skipped)."""
+    from gvcore.checkpoint import load_model
+
+    models: list[_Model] = []
+    taken = {"HR", "bicubic", "bilinear"}
+    for entry in entries:
+        try:
+            model, metadata = load_model(entry.path, scale=scale, device=device)
+            degradation = metadata.get("degradation")
+            if degradation and degradation != protocol and not lr_only:
+                raise ValueError(
+                    f"{entry.path} was trained on {degradation!r} LR images; scoring it under protocol="
+                    f"{protocol!r} would feed it another degradation (use --protocol {degradation}, or a model "
+                    f"trained with `gvcore train --protocol {protocol}`)"
+                )
+        except (ValueError, OSError) as err:
+            if errors is None:
+                raise
+            errors.append(f"{entry.path}: {' '.join(str(err).split())}")
+            continue
+        info = _checkpoint_info(metadata, entry.path)
+        if entry.series is not None:
+            info["label"] = (
+                f"{entry.series}@{entry.iteration if entry.iteration is not None else entry.path.stem}"
+            )
+        info["label"] = _unique_label(info["label"], taken)
+        info["iteration"] = entry.iteration
+        models.append(_Model(model.eval(), info, entry.path))
+    return models
+
+
+def _first_scale(entries: Sequence[CheckpointEntry], errors: list[str] | None) -> int:
+    from gvcore.checkpoint import load_model
+
+    for entry in entries:
+        try:
+            return int(load_model(entry.path)[1]["scale"])
+        except (ValueError, OSError):
+            if errors is None:
+                raise
+    raise ValueError(
+        "scale is required when no checkpoint is given" if not entries else "no checkpoint loads"
+    )
+
+
 def evaluate(
     checkpoints: Sequence[str | Path],
     data: str | Path,
@@ -123,77 +200,202 @@ def evaluate(
     protocol: Protocol = "standard",
     *,
     lr_only: bool = False,
+    lr_dir: str | Path | None = None,
     tile: int = 256,
     overlap: int = 16,
     device: str = "cpu",
     progress: bool = True,
+    cache: str | Path | None = None,
+    errors: list[str] | None = None,
 ) -> Any:
-    """Score HR, bicubic and each checkpoint on every image of ``data``.
+    """Score HR, the baseline and each checkpoint on every image of ``data``.
 
     Args:
-        checkpoints: checkpoint files (:func:`gvcore.load_model`).
-        data: ``"bundled"`` (its test split), a folder (or DIV2K layout), or an image file.
+        checkpoints: checkpoint files (:func:`gvcore.load_model`) or snapshot folders
+            (:func:`gvcore.snapshots.expand_checkpoints`: every checkpoint, labelled ``series@iteration``).
+        data: ``"bundled"`` (its test split), a folder in any layout of :mod:`gvcore.datasets`, or an image
+            file; with ``lr_dir``, the HR folder.
         scale: SR factor; ``None`` = the first checkpoint's. A checkpoint of another scale is an error.
         protocol: ``"standard"`` or ``"official"`` (module docstring).
         lr_only: the images are LR inputs without HR (HR metrics left empty, no ``HR`` rows).
+        lr_dir: LR files paired with ``data``'s HR files by stem (:func:`gvcore.datasets.paired_sources`),
+            used as they are under either protocol.
         tile, overlap: tiled inference in LR pixels (:func:`tiled_forward`).
         device: where the models run.
         progress: show a progress bar.
+        cache: a results database (:mod:`gvcore.results_db`): rows found there are not recomputed, new rows
+            are stored. Not used with ``lr_only``.
+        errors: when a list, a checkpoint that does not load or outputs NaN/inf is reported there (one line
+            each) and left out of the table; when ``None``, it raises.
 
     Returns:
         ``pandas.DataFrame`` with columns :data:`EVAL_COLUMNS`, one row per (method, image).
+
+    Raises:
+        ValueError: bad data or checkpoint (with ``errors=None``), an LR file of the wrong size (naming it).
+        gvcore.scoring.NonFiniteOutputError: a model output NaN or inf (with ``errors=None``).
     """
     import pandas as pd
-    from tqdm.auto import tqdm
-
-    from gvcore.checkpoint import load_model
-    from gvcore.io import load_image
 
     check_choice("protocol", protocol, PROTOCOLS)
-    paths = [Path(p) for p in checkpoints]
+    entries = expand_checkpoints(checkpoints)
     if scale is None:
-        if not paths:
-            raise ValueError("scale is required when no checkpoint is given")
-        _, first = load_model(paths[0])
-        scale = int(first["scale"])
+        scale = _first_scale(entries, errors)
     check_positive_int("scale", scale)
-    models: list[tuple[nn.Module, dict[str, Any]]] = []
-    taken = {"HR", "bicubic"}
-    for path in paths:
-        model, metadata = load_model(path, scale=scale, device=device)
-        degradation = metadata.get("degradation")
-        if degradation and degradation != protocol and not lr_only:
-            raise ValueError(
-                f"{path} was trained on {degradation!r} LR images; scoring it under protocol={protocol!r} would "
-                f"feed it another degradation (use --protocol {degradation}, or a model trained with "
-                f"`gvcore train --protocol {protocol}`)"
-            )
-        info = _checkpoint_info(metadata, path)
-        info["label"] = _unique_label(info["label"], taken)
-        models.append((model.eval(), info))
-    sources = resolve_images(data, "test")
-    base = {"scale": scale, "protocol": protocol}
-    rows: list[dict[str, Any]] = []
-    bar = tqdm(total=len(sources) * (len(models) + 1), disable=not progress, desc=f"eval x{scale} {protocol}")
-    labelled = {info["label"]: model for model, info in models}
-    infos = {info["label"]: info for _, info in models}
-    for source in sources:
-        if lr_only:
-            out_rows = _lr_only_rows(load_image(source.hr_path), labelled, scale, tile, overlap)
-        else:
-            pair = load_pairs([source], scale, protocol)[0]
-            lr, hr = pair.as_float()
-            out_rows = score_image(hr, scale, protocol, labelled, lr=lr, tile=tile, overlap=overlap).rows
-        for scored in out_rows:
-            info = infos.get(scored["method"], {})
-            row: dict[str, Any] = {**base, "image": source.name, **scored}
-            row.update({k: info[k] for k in ("arch", "loss", "gv_weight", "seed") if k in info})
-            rows.append(row)
-        bar.update(len(models) + 1)
-    bar.close()
+    models = _load_models(entries, scale, protocol, lr_only, device, errors)
+    if lr_dir is not None:
+        sources = paired_sources(data, lr_dir, scale)
+    else:
+        sources = resolve_images(data, "test")
+    job = _Job(scale, protocol, tile, overlap, device, str(data), models)
+    if cache is not None and not lr_only:
+        from gvcore.results_db import ResultsDB, file_hash
+
+        for m in models:
+            m.digest = file_hash(m.path)
+        with ResultsDB(cache) as db:
+            rows = _score_sources(job, sources, progress, errors, db)
+    else:
+        rows = _score_sources(job, sources, progress, errors, None, lr_only=lr_only)
     frame = pd.DataFrame(rows, columns=list(EVAL_COLUMNS))
     frame["seed"] = frame["seed"].astype("Int64")
+    frame["iteration"] = frame["iteration"].astype("Int64")
     return frame
+
+
+@dataclass
+class _Job:
+    """What one evaluation scores with: the settings and the loaded models."""
+
+    scale: int
+    protocol: Protocol
+    tile: int
+    overlap: int
+    device: str
+    data: str
+    models: list[_Model]
+
+    def settings(self) -> dict[str, Any]:
+        """The settings that change a result (part of the cache key)."""
+        return {"tile": self.tile, "overlap": self.overlap, "device": self.device}
+
+
+def _score_sources(
+    job: _Job,
+    sources: Sequence[ImageSource],
+    progress: bool,
+    errors: list[str] | None,
+    db: Any,
+    *,
+    lr_only: bool = False,
+) -> list[dict[str, Any]]:
+    """Rows of every image; a model that fails on an image is dropped from the whole table (``errors``)."""
+    from tqdm.auto import tqdm
+
+    from gvcore.io import load_image
+
+    failed: set[str] = set()
+    rows: list[dict[str, Any]] = []
+    bar = tqdm(total=len(sources), disable=not progress, desc=f"eval x{job.scale} {job.protocol}")
+    for source in sources:
+        if lr_only:
+            labelled = {m.info["label"]: m.model for m in job.models}
+            scored = _lr_only_rows(load_image(source.hr_path), labelled, job.scale, job.tile, job.overlap)
+            scored = [r | {"lr_source": "file"} for r in scored]
+        else:
+            scored = _score_source(job, source, db, failed, errors)
+        infos = {m.info["label"]: m.info for m in job.models}
+        for row in scored:
+            info = infos.get(row["method"], {})
+            full = {"scale": job.scale, "protocol": job.protocol, "image": source.name, **row}
+            full.update({k: info[k] for k in ("arch", "loss", "gv_weight", "seed", "iteration") if k in info})
+            rows.append(full)
+        bar.update(1)
+    bar.close()
+    return [row for row in rows if row["method"] not in failed]
+
+
+def _score_source(
+    job: _Job, source: ImageSource, db: Any, failed: set[str], errors: list[str] | None
+) -> list[dict[str, Any]]:
+    """Rows of one image: read back from ``db`` where present, else scored (and stored)."""
+    from gvcore.scoring import NonFiniteOutputError
+
+    keys = _cache_keys(job, source) if db is not None else {}
+    cached = db.get_many(keys.values()) if db is not None else {}
+    wanted = [m.info["label"] for m in job.models if m.info["label"] not in failed]
+    builtin = ("HR", BASELINE_NAMES[job.protocol])
+    missing = [label for label in wanted if keys.get(label) not in cached]
+    if db is not None and not missing and all(keys[name] in cached for name in builtin):
+        return [_from_cache(cached[keys[label]], label) for label in (*builtin, *wanted)]
+    pair = load_pairs([source], job.scale, job.protocol)[0]
+    lr, hr = pair.as_float()
+    by_label = {m.info["label"]: m for m in job.models}
+    while True:
+        labelled = {label: by_label[label].model for label in missing if label not in failed}
+        try:
+            scored = score_image(
+                hr, job.scale, job.protocol, labelled, lr=lr, tile=job.tile, overlap=job.overlap
+            )
+            break
+        except NonFiniteOutputError as err:
+            if errors is None:
+                raise NonFiniteOutputError(err.label, f"{err} on image {source.hr_path}") from err
+            errors.append(f"{by_label[err.label].path}: {err} on image {source.hr_path}")
+            failed.add(err.label)
+    fresh = {
+        r["method"]: r | {"lr_source": pair.lr_source if r["method"] != "HR" else ""} for r in scored.rows
+    }
+    if db is not None:
+        db.put_many(
+            (keys[name], _record_fields(job, source, by_label[name].path if name in by_label else None), row)
+            for name, row in fresh.items()
+        )
+    return [
+        fresh[label] if label in fresh else _from_cache(cached[keys[label]], label)
+        for label in (*builtin, *wanted)
+        if label not in failed
+    ]
+
+
+def _cache_keys(job: _Job, source: ImageSource) -> dict[str, str]:
+    """Content key of each row of one image (:mod:`gvcore.results_db`), by method label."""
+    import gvcore
+    from gvcore.results_db import file_hash, result_key
+
+    lr_path = given_lr_path(source, job.scale, job.protocol)
+    common = {
+        "hr_hash": file_hash(source.hr_path),
+        "lr_hash": file_hash(lr_path) if lr_path is not None else "synth",
+        "protocol": job.protocol,
+        "scale": job.scale,
+        "settings": job.settings(),
+        "gvcore_version": gvcore.__version__,
+    }
+    keys = {name: result_key(common | {"checkpoint_hash": "", "row": name}) for name in ("HR", "baseline")}
+    keys[BASELINE_NAMES[job.protocol]] = keys.pop("baseline")
+    for m in job.models:
+        keys[m.info["label"]] = result_key(common | {"checkpoint_hash": m.digest, "row": "model"})
+    return keys
+
+
+def _record_fields(job: _Job, source: ImageSource, checkpoint: Path | None) -> dict[str, Any]:
+    import gvcore
+
+    return {
+        "protocol": job.protocol,
+        "scale": job.scale,
+        "settings": job.settings(),
+        "gvcore_version": gvcore.__version__,
+        "checkpoint": str(checkpoint) if checkpoint is not None else "",
+        "data": job.data,
+        "image": source.name,
+    }
+
+
+def _from_cache(stored: dict[str, Any], label: str) -> dict[str, Any]:
+    """A stored row under the current label: the metrics and the LR source as they were computed."""
+    return {"method": label, **{k: stored[k] for k in (*SCORE_COLUMNS, "lr_source")}}
 
 
 @torch.no_grad()
@@ -212,6 +414,7 @@ def _lr_only_rows(
 def summarize(frame: Any) -> Any:
     """Mean of each metric per (method, scale, protocol), methods in order of first appearance."""
     keys = ["method", "arch", "loss", "gv_weight", "seed", "scale", "protocol"]
+    keys += [k for k in ("iteration",) if k in frame]
     grouped = frame.groupby(keys, sort=False, dropna=False)[list(METRIC_COLUMNS)].mean()
     grouped.insert(0, "images", frame.groupby(keys, sort=False, dropna=False).size())
     return grouped.reset_index()

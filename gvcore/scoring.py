@@ -35,6 +35,7 @@ from gvcore.data import BASELINE_NAMES, PROTOCOLS, Protocol, prepare_pair, upsca
 
 __all__ = [
     "SCORE_COLUMNS",
+    "NonFiniteOutputError",
     "ScoredImage",
     "gv_distance",
     "output_variances",
@@ -131,6 +132,15 @@ def score_outputs(
     return rows
 
 
+class NonFiniteOutputError(ValueError):
+    """A model's output holds NaN or inf: an error, never a blank or clamped score. ``label`` names the model."""
+
+    def __init__(self, label: str, message: str) -> None:
+        """Record the model's ``label`` with the ``message``."""
+        super().__init__(message)
+        self.label = label
+
+
 @dataclass
 class ScoredImage:
     """What :func:`score_image` returns: the pair it scored, the outputs as scored, one row per method."""
@@ -173,12 +183,16 @@ def score_image(
         protocol: ``"standard"`` or ``"official"`` (module docstring).
         models: label -> model mapping ``(1, 3, h, w)`` to ``(1, 3, scale*h, scale*w)``, run where its
             parameters are, tile by tile (:func:`gvcore.inference.tiled_forward`).
-        lr: a given LR image (e.g. DIV2K's shipped files) used as it is instead of synthesising one.
+        lr: a given LR image (a layout's LR file, :mod:`gvcore.datasets`) used as it is instead of
+            synthesising one.
         tile, overlap: tiled inference, in LR pixels.
 
     Returns:
         :class:`ScoredImage` whose rows are ``HR`` (``gv_distance`` 0, ``var_ratio`` 1, PSNR/SSIM NaN), the
         baseline (:data:`gvcore.data.BASELINE_NAMES`) and each model, in that order.
+
+    Raises:
+        NonFiniteOutputError: a model's raw output holds NaN or inf (before any clamping).
     """
     check_choice("protocol", protocol, PROTOCOLS)
     check_positive_int("scale", scale)
@@ -194,7 +208,13 @@ def score_image(
     for label, model in (models or {}).items():
         if label in outputs or label == "HR":
             raise ValueError(f"model label {label!r} is taken by a built-in row; rename the model")
-        outputs[label] = score_ready(run_model(model, lr, scale, tile, overlap), protocol)
+        raw = run_model(model, lr, scale, tile, overlap)
+        if not bool(torch.isfinite(raw).all()):
+            bad = int((~torch.isfinite(raw)).sum())
+            raise NonFiniteOutputError(
+                label, f"model {label!r} produced {bad} non-finite output value(s) (NaN/inf)"
+            )
+        outputs[label] = score_ready(raw, protocol)
     hr_gx, hr_gy = output_variances(hr)
     hr_row = {"method": "HR", "psnr": math.nan, "ssim": math.nan, "gv_distance": 0.0}
     hr_row |= {"var_gx": hr_gx, "var_gy": hr_gy, "var_ratio": 1.0}
