@@ -65,6 +65,12 @@ navigation = st.navigation(
             icon=":material/show_chart:",
             url_path="training",
         ),
+        st.Page(
+            PAGES / "snapshots.py",
+            title="Training snapshots",
+            icon=":material/timeline:",
+            url_path="snapshots",
+        ),
     ]
 )
 with st.sidebar:

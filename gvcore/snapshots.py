@@ -21,7 +21,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["SNAPSHOT_SUFFIXES", "CheckpointEntry", "expand_checkpoints", "series_name", "snapshot_iteration"]
+__all__ = [
+    "SNAPSHOT_SUFFIXES",
+    "CheckpointEntry",
+    "expand_checkpoints",
+    "find_snapshot_folders",
+    "series_name",
+    "snapshot_iteration",
+]
 
 #: checkpoint suffixes a snapshot folder is searched for.
 SNAPSHOT_SUFFIXES: tuple[str, ...] = (".safetensors", ".pth", ".pt")
@@ -81,3 +88,32 @@ def expand_checkpoints(paths: Sequence[str | Path]) -> list[CheckpointEntry]:
 def _order(item: tuple[int | None, Path]) -> tuple[int, int, str]:
     iteration, path = item
     return (1, 0, path.name) if iteration is None else (0, iteration, path.name)
+
+
+def find_snapshot_folders(roots: Sequence[str | Path], max_depth: int = 3) -> dict[str, Path]:
+    """Snapshot folders under ``roots``: folders (at most ``max_depth`` levels down) holding at least two
+    checkpoints whose names carry an iteration (``<run>/snapshots/step_*.safetensors``, BasicSR's
+    ``experiments/<name>/models/net_g_*.pth``), display name (``root-relative path``) -> folder."""
+    found: dict[str, Path] = {}
+    for raw in roots:
+        root = Path(raw)
+        if not root.is_dir():
+            continue
+        level = [root]
+        for _ in range(max_depth + 1):
+            following: list[Path] = []
+            for folder in level:
+                try:
+                    children = sorted(folder.iterdir())
+                except OSError:
+                    continue
+                numbered = [
+                    p
+                    for p in children
+                    if p.suffix.lower() in SNAPSHOT_SUFFIXES and snapshot_iteration(p) is not None
+                ]
+                if len(numbered) >= 2 and folder != root:
+                    found.setdefault(folder.relative_to(root).as_posix(), folder)
+                following.extend(p for p in children if p.is_dir() and not p.name.startswith("."))
+            level = following
+    return found

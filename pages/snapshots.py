@@ -1,0 +1,139 @@
+"""Training snapshots: held-out PSNR, SSIM, variance ratio and GV distance against training iteration, for several
+snapshot folders overlaid (e.g. L1 vs L1+GV). Every checkpoint of a folder is scored by
+``gvcore.evaluation.evaluate`` (the numbers of ``gvcore eval --ckpt DIR``), cached per folder and images."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import snapshot_figures, state, widgets
+from gvcore.datasets import detect_layout, find_named_datasets
+from gvcore.snapshots import SNAPSHOT_SUFFIXES, find_snapshot_folders
+
+st.title("Training snapshots")
+st.caption(
+    "How structure evolves over training: each snapshot of a run is scored on held-out images. TensorBoard "
+    "shows the training loss; this shows PSNR/SSIM and the gradient-variance ratio (1 = as much structure "
+    "as HR) of the outputs, per iteration."
+)
+
+
+def image_sets() -> dict[str, str]:
+    """Image sets to score on: benchmark sets and folders under the data roots, then the bundled test split."""
+    sets: dict[str, str] = {}
+    for root in state.data_roots():
+        if not root.is_dir():
+            continue
+        for name, folder in find_named_datasets(root).items():
+            sets.setdefault(name, str(folder))
+        for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            try:
+                if detect_layout(folder).sources and str(folder) not in sets.values():
+                    sets[f"{root.name}/{folder.name}"] = str(folder)
+            except (ValueError, OSError):
+                continue
+    sets["bundled test split"] = "bundled"
+    return sets
+
+
+def without_paths(text: str) -> str:
+    """``text`` with every absolute path shortened to its last component (no server paths on the page)."""
+    return re.sub(r"(?<![\w.])/(?:[^\s'\":,]+/)+([^\s'\":,]+)", r"\1", text)
+
+
+def folder_signature(folder: Path) -> str:
+    """Names, sizes and mtimes of a folder's checkpoints: a rewritten or new snapshot invalidates the cache."""
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in SNAPSHOT_SUFFIXES)
+    return ";".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in files)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def series_table(folder: str, data: str, protocol: str, signature: str) -> tuple[pd.DataFrame, list[str]]:
+    """Per-image table of every checkpoint in ``folder`` (``gvcore.evaluation.evaluate``) and its errors."""
+    del signature
+    from gvcore.evaluation import evaluate
+
+    errors: list[str] = []
+    frame = evaluate([folder], data, None, protocol, progress=False, device=state.device(), errors=errors)  # type: ignore[arg-type]
+    return frame, errors
+
+
+def show_curves(tables: dict[str, pd.DataFrame]) -> None:
+    """The four iteration curves, the per-checkpoint means and the per-image table."""
+    from gvcore.evaluation import summarize
+
+    per_image = pd.concat([t.assign(series=name) for name, t in tables.items()], ignore_index=True)
+    means = pd.concat([summarize(t).assign(series=name) for name, t in tables.items()], ignore_index=True)
+    baseline_rows = means[means["method"].isin(["bicubic", "bilinear"])]
+    baselines = baseline_rows.groupby("method", sort=False).first()
+    snapshots = means[means["iteration"].notna()]
+    if snapshots.empty:
+        st.info(
+            "No checkpoint with an iteration in its name (step_000500.safetensors, net_g_5000.pth) was scored."
+        )
+        return
+    metrics = list(snapshot_figures.SNAPSHOT_METRICS)
+    for row_metrics in (metrics[:2], metrics[2:]):
+        for column, metric in zip(st.columns(2), row_metrics, strict=True):
+            baseline = float(baselines[metric].iloc[0]) if len(baselines) else None
+            with column:
+                widgets.chart(
+                    snapshot_figures.iteration_curve(snapshots, metric, baseline),
+                    f"snapshots {metric}",
+                    key=f"snap-{metric}",
+                )
+    shown = ["series", "method", "iteration", "images", *snapshot_figures.SNAPSHOT_METRICS]
+    widgets.table(snapshots[shown].round(4), "snapshot means", key="snap-means")
+    with st.expander("Per-image table"):
+        widgets.table(per_image, "snapshots per image", key="snap-per-image")
+
+
+roots = state.runs_roots()
+folders = find_snapshot_folders(roots)
+if not folders:
+    st.info(
+        "No snapshot folder found in "
+        + ", ".join(f"`{r}`" for r in roots)
+        + ". Keep snapshots while training (`gvcore train --keep-snapshots --out runs/<name>` writes "
+        "`runs/<name>/snapshots/step_000500.safetensors`), or point GVLAB_RUNS at folders holding BasicSR "
+        f"`net_g_<iter>.pth` files (several roots separated by '{os.pathsep}')."
+    )
+    st.stop()
+
+c1, c2, c3 = st.columns([3, 2, 1])
+picked = c1.multiselect(
+    "Snapshot folders (runs)", list(folders), default=list(folders)[:4], key="snap-folders"
+)
+sets = image_sets()
+data_label = c2.selectbox("Images", list(sets), key="snap-images")
+protocol = c3.radio("Protocol", ["standard", "official"], key="snap-protocol")
+st.caption(
+    "Scored by `gvcore.evaluation.evaluate`, the numbers of `gvcore eval --ckpt DIR`; each (folder, images) "
+    "result is cached until a snapshot changes."
+)
+if st.button("Evaluate snapshots", type="primary", key="snap-run", disabled=not picked):
+    tables: dict[str, pd.DataFrame] = {}
+    with st.spinner("Scoring every snapshot…"):
+        for name in picked:
+            folder = folders[name]
+            try:
+                frame, errors = series_table(
+                    str(folder), sets[data_label], protocol, folder_signature(folder)
+                )
+            except (ValueError, OSError) as err:
+                st.error(f"{name}: {without_paths(str(err))}")
+                continue
+            for line in errors:
+                st.warning(f"{name}: skipped {without_paths(line)}")
+            tables[name] = frame
+    st.session_state["snap-results"] = tables
+results = st.session_state.get("snap-results")
+if results:
+    show_curves(results)
+elif results is None:
+    st.caption("Pick snapshot folders and images, then press Evaluate snapshots.")
