@@ -93,7 +93,8 @@ def _order(item: tuple[int | None, Path]) -> tuple[int, int, str]:
 def find_snapshot_folders(roots: Sequence[str | Path], max_depth: int = 3) -> dict[str, Path]:
     """Snapshot folders under ``roots``: folders (at most ``max_depth`` levels down) holding at least two
     checkpoints whose names carry an iteration (``<run>/snapshots/step_*.safetensors``, BasicSR's
-    ``experiments/<name>/models/net_g_*.pth``), display name (``root-relative path``) -> folder."""
+    ``experiments/<name>/models/net_g_*.pth``), display name -> folder. The name is the root-relative path,
+    of the run directory for ``<run>/snapshots``."""
     found: dict[str, Path] = {}
     for raw in roots:
         root = Path(raw)
@@ -112,8 +113,10 @@ def find_snapshot_folders(roots: Sequence[str | Path], max_depth: int = 3) -> di
                     for p in children
                     if p.suffix.lower() in SNAPSHOT_SUFFIXES and snapshot_iteration(p) is not None
                 ]
-                if len(numbered) >= 2 and folder != root:
-                    found.setdefault(folder.relative_to(root).as_posix(), folder)
+                if len(numbered) >= 2:
+                    shown = folder.parent if folder.name == "snapshots" else folder
+                    name = shown.relative_to(root).as_posix() if shown != root else root.name
+                    found.setdefault(name, folder)
                 following.extend(p for p in children if p.is_dir() and not p.name.startswith("."))
             level = following
     return found
