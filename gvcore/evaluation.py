@@ -305,11 +305,7 @@ def _score_sources(
         else:
             scored = _score_source(job, source, db, failed, errors)
         infos = {m.info["label"]: m.info for m in job.models}
-        for row in scored:
-            info = infos.get(row["method"], {})
-            full = {"scale": job.scale, "protocol": job.protocol, "image": source.name, **row}
-            full.update({k: info[k] for k in ("arch", "loss", "gv_weight", "seed", "iteration") if k in info})
-            rows.append(full)
+        rows.extend(_full_row(job, source, row, infos.get(row["method"], {})) for row in scored)
         bar.update(1)
     bar.close()
     return [row for row in rows if row["method"] not in failed]
@@ -348,7 +344,11 @@ def _score_source(
     }
     if db is not None:
         db.put_many(
-            (keys[name], _record_fields(job, source, by_label[name].path if name in by_label else None), row)
+            (
+                keys[name],
+                _record_fields(job, source, by_label[name].path if name in by_label else None),
+                _full_row(job, source, row, by_label[name].info if name in by_label else {}),
+            )
             for name, row in fresh.items()
         )
     return [
@@ -391,6 +391,13 @@ def _record_fields(job: _Job, source: ImageSource, checkpoint: Path | None) -> d
         "data": job.data,
         "image": source.name,
     }
+
+
+def _full_row(job: _Job, source: ImageSource, scored: dict[str, Any], info: dict[str, Any]) -> dict[str, Any]:
+    """A table row (:data:`EVAL_COLUMNS`) of one scored output."""
+    row: dict[str, Any] = {"scale": job.scale, "protocol": job.protocol, "image": source.name, **scored}
+    row.update({k: info[k] for k in ("arch", "loss", "gv_weight", "seed", "iteration") if k in info})
+    return row
 
 
 def _from_cache(stored: dict[str, Any], label: str) -> dict[str, Any]:

@@ -31,7 +31,15 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-__all__ = ["APPLICATION_ID", "DEFAULT_PATH", "ResultsDB", "ResultsDBError", "file_hash", "result_key"]
+__all__ = [
+    "APPLICATION_ID",
+    "DEFAULT_PATH",
+    "ResultsDB",
+    "ResultsDBError",
+    "file_hash",
+    "read_results",
+    "result_key",
+]
 
 #: where ``gvcore eval --cache`` (without a file name) keeps results.
 DEFAULT_PATH = Path("runs") / "results.sqlite"
@@ -57,6 +65,9 @@ CREATE TABLE IF NOT EXISTS results (
 )
 """
 
+#: columns every listed row has (rows stored by older code may lack some).
+_TABLE_COLUMNS = ("method", "arch", "loss", "gv_weight", "seed", "scale", "protocol", "image", "iteration")
+
 _HASHES: dict[tuple[str, int, int], str] = {}
 
 
@@ -81,6 +92,31 @@ def file_hash(path: str | Path) -> str:
 def result_key(parts: Mapping[str, Any]) -> str:
     """The content key of one result: SHA-256 of ``parts`` as canonical JSON."""
     return hashlib.sha256(json.dumps(dict(parts), sort_keys=True).encode()).hexdigest()
+
+
+def read_results(path: str | Path) -> Any:
+    """Every stored result of a results database, read-only (:meth:`ResultsDB.table`; nothing is renamed).
+
+    Raises:
+        ResultsDBError: the file is missing, not a database, damaged, or not a gvcore results database.
+    """
+    source = Path(path)
+    if not source.is_file():
+        raise ResultsDBError(f"no results database at {source}")
+    try:
+        conn = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
+    except sqlite3.Error as err:
+        raise ResultsDBError(f"cannot open results database {source.name}: {err}") from err
+    try:
+        if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+            raise ResultsDBError(f"{source.name} is not a gvcore results database")
+        reader = ResultsDB.__new__(ResultsDB)
+        reader.path, reader._conn = source, conn
+        return reader.table()
+    except sqlite3.Error as err:
+        raise ResultsDBError(f"results database {source.name} is damaged or not a database: {err}") from err
+    finally:
+        conn.close()
 
 
 class ResultsDB:
@@ -220,7 +256,7 @@ class ResultsDB:
         )
         records = []
         for row, data, checkpoint, version, settings, created in cursor:
-            record = json.loads(row)
+            record = dict.fromkeys(_TABLE_COLUMNS) | json.loads(row)
             record.update(data=data, checkpoint=checkpoint, gvcore_version=version, settings=settings)
             record["created"] = pd.Timestamp(created, unit="s", tz="UTC")
             records.append(record)

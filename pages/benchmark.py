@@ -19,7 +19,7 @@ MEAN_COLUMNS = ["psnr", "ssim", "gv_distance", "var_gx", "var_gy", "var_ratio"]
 
 def show_results(table: pd.DataFrame, prefix: str) -> None:
     """Mean table, bar chart, gain scatter and per-image table of a tidy evaluation table."""
-    group = [c for c in ("method", "arch", "loss", "scale", "protocol") if c in table]
+    group = [c for c in ("method", "arch", "loss", "scale", "protocol", "data") if c in table]
     present = [c for c in MEAN_COLUMNS if c in table]
     finite = table.replace([float("inf")], float("nan"))
     means = finite.groupby(group, dropna=False, sort=False)[present].mean().reset_index()
@@ -48,7 +48,67 @@ def show_results(table: pd.DataFrame, prefix: str) -> None:
         widgets.table(table, f"{prefix} per image", key=f"{prefix}-per-image")
 
 
-tab_shipped, tab_live = st.tabs(["Bundled reproduction vs the paper", "Evaluate checkpoints"])
+def results_db_path() -> Path:
+    """The results database the page lists: ``$GVLAB_RESULTS_DB`` or ``<repo>/runs/results.sqlite``
+    (where ``gvcore eval --cache`` writes, run from the repository root)."""
+    raw = os.environ.get("GVLAB_RESULTS_DB", "").strip()
+    return Path(raw).expanduser() if raw else state.REPO_ROOT / "runs" / "results.sqlite"
+
+
+@st.cache_data(show_spinner=False, max_entries=4)
+def results_db_table(path: str, signature: str) -> pd.DataFrame:
+    """Every stored result (:func:`gvcore.results_db.read_results`), reloaded when the file changes."""
+    del signature
+    from gvcore.results_db import read_results
+
+    return read_results(path)
+
+
+def results_database_section() -> None:
+    """Past evaluations from the results database: filter by data set, protocol, scale and method; compare
+    their means (the same view as a live evaluation); download the selection."""
+    from gvcore.results_db import ResultsDBError
+
+    path = results_db_path()
+    if not path.is_file():
+        st.info(
+            f"No results database at `{path.name}` yet. `gvcore eval --cache` stores every evaluation in "
+            "`runs/results.sqlite` (set GVLAB_RESULTS_DB to list another file)."
+        )
+        return
+    wal = Path(f"{path}-wal")
+    signature = f"{loaders.file_key(path)}:{loaders.file_key(wal) if wal.exists() else 0}"
+    try:
+        table = results_db_table(str(path), signature)
+    except ResultsDBError as err:
+        st.error(f"Cannot read the results database: {err}")
+        return
+    if table.empty:
+        st.info("The results database holds no evaluation yet.")
+        return
+    st.caption(f"`{path.name}`: {len(table)} stored per-image results.")
+    f1, f2, f3, f4 = st.columns(4)
+    filters = {
+        "data": f1.multiselect("Data", sorted(table["data"].unique()), key="db-data"),
+        "protocol": f2.multiselect("Protocol", sorted(table["protocol"].unique()), key="db-protocol"),
+        "scale": f3.multiselect("Scale", sorted(table["scale"].unique()), key="db-scale"),
+        "method": f4.multiselect("Method", list(table["method"].unique()), key="db-method"),
+    }
+    chosen = table
+    for column, values in filters.items():
+        if values:
+            chosen = chosen[chosen[column].isin(values)]
+    if chosen.empty:
+        st.info("No stored result matches these filters.")
+        return
+    show_results(chosen.reset_index(drop=True), "db")
+
+
+tab_shipped, tab_live, tab_db = st.tabs(
+    ["Bundled reproduction vs the paper", "Evaluate checkpoints", "Results database"]
+)
+with tab_db:
+    results_database_section()
 
 # --- the shipped reproduction next to the paper's table --------------------------------------------------------
 with tab_shipped:
@@ -135,10 +195,16 @@ with tab_live:
     chosen = l1.multiselect(
         "Checkpoints", list(usable), default=list(usable)[:4], key=f"live-ckpts-{live_protocol}"
     )
-    source = l2.radio("Images", ["bundled test split", "server folder"], key="live-source")
+    from gvcore.datasets import find_named_datasets
+
+    named = {k: v for r in state.data_roots() if r.is_dir() for k, v in find_named_datasets(r).items()}
+    sources = ["bundled test split", *(["benchmark set"] if named else []), "server folder"]
+    source = l2.radio("Images", sources, key="live-source")
     paths: list[Path] = []
     if source == "bundled test split":
         paths = [Path(p) for p in loaders.bundled_images().values()]
+    elif source == "benchmark set":  # the whole set folder: its layout's LR files are used (gvcore.datasets)
+        paths = [named[l2.selectbox("Set", list(named), key="live-set")]]
     else:
         roots = [r for r in state.data_roots() if r.is_dir()]
         if not roots:

@@ -149,3 +149,22 @@ def test_cli_cache_and_foreign_error(
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [err[0]]
     assert "not a gvcore results database" in err[0]
+
+
+def test_read_results_is_read_only_and_refuses_bad_files(
+    images: Path, checkpoints: list[Path], tmp_path: Path
+) -> None:
+    from gvcore.results_db import read_results
+
+    db = tmp_path / "results.sqlite"
+    evaluate(checkpoints[:1], images, 2, progress=False, cache=db)
+    table = read_results(db)
+    assert sorted(set(table["method"])) == ["HR", "a", "bicubic"]
+    assert set(table["data"]) == {str(images)}
+    junk = tmp_path / "junk.sqlite"
+    junk.write_bytes(b"junk" * 1000)
+    with pytest.raises(ResultsDBError, match="damaged or not a database"):
+        read_results(junk)
+    assert junk.read_bytes() == b"junk" * 1000
+    with pytest.raises(ResultsDBError, match="no results database"):
+        read_results(tmp_path / "missing.sqlite")
