@@ -216,6 +216,8 @@ def _eval(args: argparse.Namespace) -> int:
         raise ValueError("--lr needs --hr (the HR folder its files are paired with by stem)")
     if args.hr is not None and args.data != "bundled":
         raise ValueError("give either --data or --hr/--lr, not both")
+    if args.cache is not None and args.lr_only:
+        raise ValueError("--cache stores scores against HR; --lr-only has none: leave one of them out")
     several = len(args.ckpt) > 1 or any(Path(c).is_dir() for c in args.ckpt)
     errors: list[str] | None = [] if several else None
     with warnings.catch_warnings(record=True) as caught:

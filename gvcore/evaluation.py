@@ -220,7 +220,8 @@ def evaluate(
         lr_only: the images are LR inputs without HR (HR metrics left empty, no ``HR`` rows).
         lr_dir: LR files paired with ``data``'s HR files by stem (:func:`gvcore.datasets.paired_sources`),
             used as they are under either protocol.
-        tile, overlap: tiled inference in LR pixels (:func:`tiled_forward`).
+        tile: tile side of the tiled inference, in LR pixels (:func:`tiled_forward`).
+        overlap: overlap of the tiles, in LR pixels.
         device: where the models run.
         progress: show a progress bar.
         cache: a results database (:mod:`gvcore.results_db`): rows found there are not recomputed, new rows
@@ -411,10 +412,16 @@ def _lr_only_rows(
 ) -> list[dict[str, Any]]:
     """Rows of LR-only inputs: the output variances of the bicubic baseline and each model (no reference)."""
     from gvcore.data import upscale_baseline
-    from gvcore.scoring import run_model
+    from gvcore.scoring import NonFiniteOutputError, run_model
 
     outputs = {"bicubic": upscale_baseline(lr, scale, "standard")}
-    outputs |= {k: score_ready(run_model(m, lr, scale, tile, overlap), "standard") for k, m in models.items()}
+    for label, model in models.items():
+        raw = run_model(model, lr, scale, tile, overlap)
+        if not bool(torch.isfinite(raw).all()):
+            raise NonFiniteOutputError(
+                label, f"model {label!r} produced non-finite output value(s) (NaN/inf)"
+            )
+        outputs[label] = score_ready(raw, "standard")
     return score_outputs(outputs, None, scale, "standard")
 
 

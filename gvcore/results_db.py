@@ -130,6 +130,7 @@ class ResultsDB:
     """
 
     def __init__(self, path: str | Path) -> None:
+        """Open (or create) the database at ``path``; see the class docstring."""
         self.path = Path(path)
         if self.path.is_dir():
             raise ResultsDBError(
@@ -247,8 +248,11 @@ class ResultsDB:
             raise
 
     def table(self) -> Any:
-        """Every stored result as a ``pandas.DataFrame``: the evaluation row's columns plus ``data``,
-        ``checkpoint``, ``gvcore_version``, ``created`` (UTC time) and ``settings``; newest first."""
+        """Every stored result as a ``pandas.DataFrame``, newest first.
+
+        Columns: the evaluation row's plus ``data``, ``checkpoint``, ``gvcore_version``, ``created`` (UTC time)
+        and ``settings``.
+        """
         import pandas as pd
 
         cursor = self._conn.execute(

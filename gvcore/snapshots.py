@@ -91,10 +91,12 @@ def _order(item: tuple[int | None, Path]) -> tuple[int, int, str]:
 
 
 def find_snapshot_folders(roots: Sequence[str | Path], max_depth: int = 3) -> dict[str, Path]:
-    """Snapshot folders under ``roots``: folders (at most ``max_depth`` levels down) holding at least two
-    checkpoints whose names carry an iteration (``<run>/snapshots/step_*.safetensors``, BasicSR's
-    ``experiments/<name>/models/net_g_*.pth``), display name -> folder. The name is the root-relative path,
-    of the run directory for ``<run>/snapshots``."""
+    """Snapshot folders under ``roots``, display name -> folder.
+
+    A snapshot folder (at most ``max_depth`` levels down) holds at least two checkpoints whose names carry an
+    iteration (``<run>/snapshots/step_*.safetensors``, BasicSR's ``experiments/<name>/models/net_g_*.pth``). The
+    name is the root-relative path, of the run directory for ``<run>/snapshots``.
+    """
     found: dict[str, Path] = {}
     for raw in roots:
         root = Path(raw)

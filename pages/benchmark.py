@@ -49,8 +49,10 @@ def show_results(table: pd.DataFrame, prefix: str) -> None:
 
 
 def results_db_path() -> Path:
-    """The results database the page lists: ``$GVLAB_RESULTS_DB`` or ``<repo>/runs/results.sqlite``
-    (where ``gvcore eval --cache`` writes, run from the repository root)."""
+    """The results database the page lists: ``$GVLAB_RESULTS_DB`` or ``<repo>/runs/results.sqlite``.
+
+    That is where ``gvcore eval --cache`` writes when run from the repository root.
+    """
     raw = os.environ.get("GVLAB_RESULTS_DB", "").strip()
     return Path(raw).expanduser() if raw else state.REPO_ROOT / "runs" / "results.sqlite"
 
@@ -65,8 +67,11 @@ def results_db_table(path: str, signature: str) -> pd.DataFrame:
 
 
 def results_database_section() -> None:
-    """Past evaluations from the results database: filter by data set, protocol, scale and method; compare
-    their means (the same view as a live evaluation); download the selection."""
+    """Past evaluations from the results database: filter, compare, download.
+
+    Filters: data set, protocol, scale and method; the comparison is the live evaluation's view (means, bars,
+    L1 -> L1+GV gains, per-image table with CSV download).
+    """
     from gvcore.results_db import ResultsDBError
 
     path = results_db_path()

@@ -1,6 +1,8 @@
-"""Training snapshots: held-out PSNR, SSIM, variance ratio and GV distance against training iteration, for several
-snapshot folders overlaid (e.g. L1 vs L1+GV). Every checkpoint of a folder is scored by
-``gvcore.evaluation.evaluate`` (the numbers of ``gvcore eval --ckpt DIR``), cached per folder and images."""
+"""Training snapshots: held-out PSNR, SSIM, variance ratio and GV distance against training iteration.
+
+Several snapshot folders are overlaid (e.g. L1 vs L1+GV). Every checkpoint of a folder is scored by
+``gvcore.evaluation.evaluate`` (the numbers of ``gvcore eval --ckpt DIR``), cached per folder and images.
+"""
 
 from __future__ import annotations
 

@@ -131,6 +131,44 @@ class TestEvalErrors:
         assert "does not exist" in line
 
 
+class TestEvalOwnData:
+    def test_lr_needs_hr(self, images: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        line = _error(capsys, ["eval", "--lr", str(images), "--scale", "2"])
+        assert "--lr needs --hr" in line
+
+    def test_data_and_hr_conflict(self, images: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        line = _error(capsys, ["eval", "--data", str(images), "--hr", str(images), "--scale", "2"])
+        assert "either --data or --hr" in line
+
+    def test_cache_with_lr_only(self, images: Path, capsys: pytest.CaptureFixture[str]) -> None:
+        line = _error(capsys, ["eval", "--data", str(images), "--lr-only", "--cache", "--scale", "2"])
+        assert "--lr-only" in line
+
+    def test_wrong_lr_size_names_the_file(
+        self, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ) -> None:
+        lr = tmp_path / "lr"
+        lr.mkdir()
+        for name in ("im0", "im1"):
+            Image.fromarray(np.zeros((18, 21, 3), np.uint8)).save(lr / f"{name}x2.png")
+        csv_path = tmp_path / "eval.csv"
+        args = ["eval", "--hr", str(images), "--lr", str(lr), "--scale", "2", "--csv", str(csv_path)]
+        line = _error(capsys, [*args, "--no-progress"])
+        assert "im0x2.png is 18x21; expected 18x20" in line
+        assert not csv_path.exists()
+
+    def test_given_lr_files(self, images: Path, tmp_path: Path) -> None:
+        lr = tmp_path / "lr"
+        lr.mkdir()
+        for name in ("im0", "im1"):
+            Image.fromarray(np.zeros((18, 20, 3), np.uint8)).save(lr / f"{name}x2.png")
+        csv_path = tmp_path / "eval.csv"
+        args = ["eval", "--hr", str(images), "--lr", str(lr), "--scale", "2", "--csv", str(csv_path)]
+        assert main([*args, "--no-progress"]) == 0
+        table = pd.read_csv(csv_path)
+        assert table.loc[table["method"] == "bicubic", "lr_source"].tolist() == ["file", "file"]
+
+
 def test_python_dash_m() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "gvcore", "--help"], cwd=ROOT, capture_output=True, text=True
