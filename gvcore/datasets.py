@@ -5,7 +5,8 @@ Auto-detected by :func:`detect_layout` (first match wins):
 - ``div2k``: a folder ``X_HR`` (or a folder holding ``X_HR`` sub-folders) with a sibling
   ``X_LR_bicubic/X{s}/{name}x{s}.png`` (DIV2K);
 - ``basicsr``: a BasicSR benchmark folder (``Set5/``, ``Urban100/`` ...) holding ``GTmod12/`` or ``HR/`` and
-  LR files in ``LRbicx{s}/`` or ``LR_bicubic/X{s}/`` (named as the HR file, or ``{name}x{s}``);
+  LR files in ``LRbicx{s}/`` or ``LR_bicubic/X{s}/`` (named as the HR file, or ``{name}x{s}``); the
+  ``GTmod12/`` or ``HR/`` folder itself, given directly, finds the same LR siblings;
 - ``folder``: a plain folder of HR images (LR synthesised per protocol by :func:`gvcore.data.prepare_pair`).
 
 Explicit pairs (:func:`paired_sources`, ``gvcore eval --hr DIR --lr DIR``) match HR and LR files by stem
@@ -140,9 +141,13 @@ def detect_layout(folder: str | Path, split: Literal["train", "test"] = "test") 
     if not root.is_dir():
         raise ValueError(f"data folder {root} does not exist")
     hr_dir = _basicsr_hr_dir(root)
+    set_root = root
+    if hr_dir is None and root.name in _BASICSR_HR:  # the set's HR folder itself: its LR siblings still count
+        hr_dir, set_root = root, root.parent
     if hr_dir is not None:
-        lr_dirs = _scale_dirs(root, "LRbicx{s}") | _scale_dirs(root / "LR_bicubic", "X{s}")
-        return DatasetLayout("basicsr", hr_dir, _sources_with_lr(hr_dir, lr_dirs))
+        lr_dirs = _scale_dirs(set_root, "LRbicx{s}") | _scale_dirs(set_root / "LR_bicubic", "X{s}")
+        if lr_dirs or hr_dir != root:
+            return DatasetLayout("basicsr", hr_dir, _sources_with_lr(hr_dir, lr_dirs))
     hr_dir = _div2k_hr_dir(root, split)
     if hr_dir is not None:
         prefix = hr_dir.name[: -len("_HR")]

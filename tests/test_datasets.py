@@ -72,6 +72,10 @@ class TestDetect:
         layout = detect_layout(tmp_path)
         assert (layout.kind, layout.sources[0].lr_paths[2].name) == ("div2k", "0801x2.png")
 
+    def test_hr_folder_given_directly_finds_its_lr_siblings(self, tmp_path: Path) -> None:
+        layout = detect_layout(_basicsr_set(tmp_path / "Set5") / "GTmod12")
+        assert (layout.kind, layout.sources[0].lr_paths[2].parent.name) == ("basicsr", "LRbicx2")
+
     def test_plain_folder(self, tmp_path: Path) -> None:
         _save(tmp_path / "a.png", _hr(0))
         layout = detect_layout(tmp_path)
