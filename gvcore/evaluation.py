@@ -6,7 +6,12 @@ protocol). The table is tidy, one row per (method, image) with the columns :data
 
 - ``HR`` (the reference itself: ``gv_distance`` 0, ``var_ratio`` 1, PSNR/SSIM left empty),
 - the protocol's interpolation baseline (``bicubic`` for ``"standard"``, ``bilinear`` for ``"official"``),
-- every checkpoint (tiled inference, :func:`gvcore.inference.tiled_forward`).
+- every checkpoint (tiled inference, :func:`gvcore.inference.tiled_forward`); a snapshot folder gives one per
+  checkpoint, labelled ``<run>@<iteration>`` (:mod:`gvcore.snapshots`).
+
+``lr_source`` says whether a row's LR input was a given file (:mod:`gvcore.datasets` layouts, ``lr_dir``) or
+synthesised; ``iteration`` is a snapshot's training iteration. With ``cache=``, per-image rows are stored in and
+read back from a results database (:mod:`gvcore.results_db`) instead of being recomputed.
 
 :func:`summarize` gives the per-method means. LR-only mode (``lr_only=True``): the images are LR inputs with no
 HR; rows get empty HR metrics and only the output variances.

@@ -7,6 +7,8 @@ iteration comes from the file name:
 - BasicSR: ``net_g_5000.pth`` -> 5000 (also ``net_g_ema_5000.pth``); ``net_g_latest.pth`` -> no iteration;
 - anything else: no iteration (the file is still evaluated; it sorts after the numbered ones).
 
+A run directory's ``resume.pt`` (training state, not a model) and hidden files are skipped.
+
 Example:
     >>> snapshot_iteration("runs/a/snapshots/step_000500.safetensors"), snapshot_iteration("net_g_5000.pth")
     (500, 5000)
@@ -32,6 +34,9 @@ __all__ = [
 
 #: checkpoint suffixes a snapshot folder is searched for.
 SNAPSHOT_SUFFIXES: tuple[str, ...] = (".safetensors", ".pth", ".pt")
+
+#: files of a run directory that are not model checkpoints (``gvcore train``'s training state).
+_NOT_MODELS = frozenset({"resume.pt"})
 
 _PATTERNS = (
     re.compile(r"^step_(\d+)$"),  # ours
@@ -76,7 +81,14 @@ def expand_checkpoints(paths: Sequence[str | Path]) -> list[CheckpointEntry]:
         if not path.is_dir():
             entries.append(CheckpointEntry(path, None, None))
             continue
-        files = [p for p in path.iterdir() if p.is_file() and p.suffix.lower() in SNAPSHOT_SUFFIXES]
+        files = [
+            p
+            for p in path.iterdir()
+            if p.is_file()
+            and p.suffix.lower() in SNAPSHOT_SUFFIXES
+            and p.name not in _NOT_MODELS
+            and not p.name.startswith(".")
+        ]
         if not files:
             raise ValueError(f"checkpoint folder {path} holds no checkpoint ({', '.join(SNAPSHOT_SUFFIXES)})")
         numbered = sorted(((snapshot_iteration(p), p) for p in files), key=_order)

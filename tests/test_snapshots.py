@@ -48,7 +48,14 @@ class TestNames:
         assert snapshot_iteration(name) == iteration
 
     def test_folder_sorted_by_iteration_unnumbered_last(self, tmp_path: Path) -> None:
-        for name in ("net_g_latest.pth", "net_g_10000.pth", "net_g_5000.pth", "notes.txt"):
+        for name in (
+            "net_g_latest.pth",
+            "net_g_10000.pth",
+            "net_g_5000.pth",
+            "notes.txt",
+            "resume.pt",
+            ".x.pth",
+        ):
             (tmp_path / name).write_bytes(b"x")
         entries = expand_checkpoints([tmp_path])
         assert [(e.path.name, e.iteration) for e in entries] == [
