@@ -46,3 +46,22 @@ def make_snapshot_runs(root: Path, steps: tuple[int, ...] = STEPS) -> dict[str, 
             shutil.copyfile(out / "last.safetensors", snapshots / f"step_{step:06d}.safetensors")
         folders[name] = out / "snapshots"
     return folders
+
+
+def main() -> None:
+    """``python tests/snapshot_fixtures.py [ROOT] [--steps 20,40,60]``: a demo series for the Training snapshots page."""
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        description="Train two short ESPCN x2 runs (L1, L1+GV) keeping snapshots."
+    )
+    parser.add_argument("root", nargs="?", default="runs/demo", help="where the runs go (default runs/demo)")
+    parser.add_argument("--steps", default="20,40,60,80", help="snapshot steps, comma-separated")
+    args = parser.parse_args()
+    steps = tuple(int(s) for s in args.steps.split(","))
+    for name, folder in make_snapshot_runs(Path(args.root), steps).items():
+        print(f"{name}: {folder}")
+
+
+if __name__ == "__main__":
+    main()
