@@ -228,3 +228,22 @@ def eval_table_any(path: str, mtime: float) -> pd.DataFrame:
     """Any CSV results table (e.g. ``lambda_sweep.csv``), read as is."""
     del mtime
     return pd.read_csv(path)
+
+
+@st.cache_data(show_spinner="Writing the report…", max_entries=2)
+def report_html(
+    paths: tuple[str, ...], stamps: tuple[float, ...], data: str, scale: int, protocol: str
+) -> bytes:
+    """The ``gvcore report`` HTML (:func:`dashboard.report.build_report`, default settings) of these checkpoints on
+    ``data``, as bytes (cached by files and their mtimes ``stamps``)."""
+    from dashboard.report import build_report
+
+    del stamps
+    command = " ".join(
+        [
+            "gvcore report",
+            *(f"--ckpt {p}" for p in paths),
+            f"--data {data} --scale {scale} --protocol {protocol}",
+        ]
+    )
+    return build_report(list(paths), data, scale, protocol, command=command).encode()  # type: ignore[arg-type]
