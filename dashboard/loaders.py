@@ -232,18 +232,30 @@ def eval_table_any(path: str, mtime: float) -> pd.DataFrame:
 
 @st.cache_data(show_spinner="Writing the report…", max_entries=2)
 def report_html(
-    paths: tuple[str, ...], stamps: tuple[float, ...], data: str, scale: int, protocol: str
+    paths: tuple[str, ...],
+    stamps: tuple[float, ...],
+    data: str,
+    scale: int,
+    protocol: str,
+    settings: tuple[str, int, tuple[str, ...] | None] = ("both", 12, None),
 ) -> bytes:
-    """The ``gvcore report`` HTML (:func:`dashboard.report.build_report`, default settings) of these checkpoints on
-    ``data``, as bytes (cached by files and their mtimes ``stamps``)."""
+    """The ``gvcore report`` HTML (:func:`dashboard.report.build_report`) of these checkpoints on ``data`` with
+    ``settings`` = (direction, top-k, image names or ``None``), as bytes (cached by files and mtimes ``stamps``)."""
     from dashboard.report import build_report
 
     del stamps
-    command = " ".join(
-        [
-            "gvcore report",
-            *(f"--ckpt {p}" for p in paths),
-            f"--data {data} --scale {scale} --protocol {protocol}",
-        ]
+    direction, top_k, images = settings
+    parts = ["gvcore report", *(f"--ckpt {p}" for p in paths), *(f"--image {n}" for n in images or ())]
+    parts.append(
+        f"--data {data} --scale {scale} --protocol {protocol} --top-k {top_k} --direction {direction}"
     )
-    return build_report(list(paths), data, scale, protocol, command=command).encode()  # type: ignore[arg-type]
+    return build_report(
+        list(paths),
+        data,
+        scale,
+        protocol,  # type: ignore[arg-type]
+        top_k=top_k,
+        direction=direction,  # type: ignore[arg-type]
+        images=images,
+        command=" ".join(parts),
+    ).encode()

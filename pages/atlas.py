@@ -46,9 +46,11 @@ def atlas_for(
     return result
 
 
-def report_section(paths: tuple[str, ...], data: str, scale: int, protocol: str, key: str) -> None:
+def report_section(
+    paths: tuple[str, ...], data: str, scale: int, protocol: str, settings: tuple[Any, ...], key: str
+) -> None:
     """A button that builds the ``gvcore report`` HTML of ``paths`` on ``data`` and a button that downloads it."""
-    inputs = (paths, tuple(loaders.file_key(p) for p in paths), data, scale, protocol)
+    inputs = (paths, tuple(loaders.file_key(p) for p in paths), data, scale, protocol, settings)
     if st.button("Build the HTML report", key=f"{key}-build"):
         try:
             loaders.report_html(*inputs)
@@ -210,6 +212,7 @@ st.download_button(
 # --- the report ------------------------------------------------------------------------------------------------
 st.subheader("Report")
 st.caption(
-    "The same self-contained HTML file as `gvcore report` (default settings): share it, it opens offline."
+    "The same self-contained HTML file as `gvcore report` (these checkpoints, images, direction and top-k): "
+    "share it, it opens offline."
 )
-report_section(ckpt_paths, data, int(scale), protocol, "atlas-report")
+report_section(ckpt_paths, data, int(scale), protocol, (direction, top_k, settings[2]), "atlas-report")
