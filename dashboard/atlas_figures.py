@@ -26,7 +26,7 @@ _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e
 
 #: what each ranking of :data:`gvcore.atlas.RANKINGS` shows, for headings.
 RANKING_TITLES: dict[str, str] = {
-    "worst": "Worst regions: largest HR − output variance deficit (mean over the checkpoints)",
+    "worst": "Worst regions: largest HR - output variance deficit (mean over the checkpoints)",
     "most_recovered": "Where {b} recovers the most variance relative to {a}",
     "least_recovered": "Where {b} recovers the least variance relative to {a}",
     "overshoot": "Where {b} overshoots: more variance than HR",
@@ -43,8 +43,11 @@ def enlarge(crop: np.ndarray, side: int) -> np.ndarray:
 
 
 def compare_link(image: str, scale: int, protocol: str, y: int, x: int, size: int) -> str:
-    """Relative URL of the Compare page opened at ``image`` (a bundled sample), ``scale``, ``protocol`` and the
-    zoom crop ``(y, x, size)`` in HR pixels (read by ``pages/compare.py``)."""
+    """Relative URL of the Compare page opened at an image, scale, protocol and zoom crop.
+
+    ``image`` is a bundled sample's name; ``(y, x, size)`` is the zoom crop in HR pixels (read by
+    ``pages/compare.py``).
+    """
     query = {"image": image, "scale": scale, "protocol": protocol, "top": y, "left": x, "size": size}
     return "./compare?" + urlencode(query)
 
@@ -103,8 +106,8 @@ def region_deficit_figure(regions: Sequence[object], methods: Sequence[str], tit
         )
     fig.update_layout(
         barmode="group",
-        title=title or "Variance deficit (V_HR − V_out) per ranked region",
-        yaxis_title="V_HR − V_out",
+        title=title or "Variance deficit (V_HR - V_out) per ranked region",
+        yaxis_title="V_HR - V_out",
         height=360,
         margin={"l": 4, "r": 4, "t": 40, "b": 4},
         legend={"orientation": "h", "y": -0.35},

@@ -239,8 +239,10 @@ def report_html(
     protocol: str,
     settings: tuple[str, int, tuple[str, ...] | None] = ("both", 12, None),
 ) -> bytes:
-    """The ``gvcore report`` HTML (:func:`dashboard.report.build_report`) of these checkpoints on ``data`` with
-    ``settings`` = (direction, top-k, image names or ``None``), as bytes (cached by files and mtimes ``stamps``)."""
+    """The ``gvcore report`` HTML (:func:`dashboard.report.build_report`) of these checkpoints, as bytes.
+
+    ``settings`` = (direction, top-k, image names or ``None``); cached by files and their mtimes ``stamps``.
+    """
     from dashboard.report import build_report
 
     del stamps

@@ -60,8 +60,9 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 def paired_frame(
     result: AtlasResult, metrics: Sequence[str] = ("psnr", "ssim", "var_ratio", "gv_distance")
 ) -> pd.DataFrame:
-    """Paired statistics (:func:`gvcore.stats.paired_statistics`) of every checkpoint against a reference,
-    paired by image: the reference is the atlas pair's ``A`` (e.g. L1), else the baseline.
+    """Paired statistics (:func:`gvcore.stats.paired_statistics`) of every output against a reference, by image.
+
+    The reference is the atlas pair's ``A`` (e.g. L1), else the baseline.
 
     Returns:
         Columns ``comparison, metric, n, mean_delta, ci_low, ci_high, p_value`` (delta = method - reference).
@@ -81,7 +82,7 @@ def paired_frame(
             stats = paired_statistics(deltas)
             records.append(
                 {
-                    "comparison": f"{method} − {reference}",
+                    "comparison": f"{method} - {reference}",
                     "metric": metric,
                     "n": stats.n,
                     "mean_delta": stats.mean_delta,
@@ -142,7 +143,7 @@ def _card(rank: int, region: AtlasRegion, factor: int) -> str:
     deficits = ", ".join(f"{html.escape(m)} {d:.4g}" for m, d in region.deficits.items())
     meta = (
         f"#{rank} <b>{html.escape(region.image)}</b> at x={region.x}, y={region.y} ({region.size}x{region.size} px), "
-        f"score {region.score:.4g}, V_HR {region.hr_variance:.4g}<br>deficit V_HR − V_out: {deficits}"
+        f"score {region.score:.4g}, V_HR {region.hr_variance:.4g}<br>deficit V_HR - V_out: {deficits}"
     )
     return f'<div class="card"><div class="crops">{crops}</div><div class="meta">{meta}</div></div>'
 

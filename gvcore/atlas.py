@@ -39,12 +39,12 @@ from gvcore.data import BASELINE_NAMES, PROTOCOLS, Protocol
 
 __all__ = [
     "DIRECTIONS",
-    "Direction",
     "MAX_CHECKPOINTS",
     "MAX_TOP_K",
     "RANKINGS",
     "AtlasRegion",
     "AtlasResult",
+    "Direction",
     "TopK",
     "build_atlas",
     "load_checkpoints",

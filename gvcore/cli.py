@@ -314,8 +314,10 @@ def _dashboard(args: argparse.Namespace) -> int:
 
 
 def _progress_bar(enabled: bool, desc: str) -> tuple[Callable[[int, int, str], None], Callable[[], None]]:
-    """The atlas's ``progress(done, total, name)`` callback drawing a tqdm bar (made at the first image, so an
-    early error leaves no empty bar), and the function that closes it."""
+    """The atlas's ``progress(done, total, name)`` callback drawing a tqdm bar, and the function that closes it.
+
+    The bar is made at the first image, so an early error leaves no empty bar.
+    """
     from tqdm.auto import tqdm
 
     bars: list[Any] = []

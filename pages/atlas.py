@@ -1,7 +1,9 @@
-"""Structure atlas: where, across the bundled test split or a server folder, the checkpoints lose gradient variance
-against HR, and where one checkpoint gives it back relative to another. A gallery of the ranked regions (aligned
-crops of HR, the baseline and each checkpoint), a per-image table with links into Compare at that image and
-region, and the same self-contained HTML report as ``gvcore report`` to download."""
+"""Structure atlas: where, across a data set, checkpoints lose gradient variance and where one gives it back.
+
+The bundled test split or a server folder; a gallery of the ranked regions (aligned crops of HR, the baseline and
+each checkpoint), a per-image table with links into Compare at that image and region, and the same
+self-contained HTML report as ``gvcore report`` to download.
+"""
 
 from __future__ import annotations
 
@@ -72,7 +74,7 @@ def report_section(
 st.title("Structure atlas")
 st.caption(
     "Regions of 4x4 patches (32x32 HR pixels) ranked across the data set by the patch-variance deficit "
-    "V_HR − V_out (gvcore.atlas, scored by the one scoring path); memory stays bounded by top-k."
+    "V_HR - V_out (gvcore.atlas, scored by the one scoring path); memory stays bounded by top-k."
 )
 
 c1, c2, c3 = st.columns(3)
@@ -116,7 +118,7 @@ use_range = st.checkbox("Filter by deficit range", key="atlas-use-range")
 deficit_range = None
 if use_range:
     low, high = st.slider(
-        "Deficit V_HR − V_out (mean over checkpoints)", -0.5, 1.5, (0.0, 1.5), 0.01, key="atlas-range"
+        "Deficit V_HR - V_out (mean over checkpoints)", -0.5, 1.5, (0.0, 1.5), 0.01, key="atlas-range"
     )
     deficit_range = (float(low), float(high))
 

@@ -86,8 +86,10 @@ def bounded_slider(container: Any, label: str, low: int, high: int, value: int, 
 
 
 def apply_link() -> dict[str, int]:
-    """Open at a Structure-atlas link (``?image=&scale=&protocol=&top=&left=&size=``): preset the bundled image,
-    scale and protocol once per link; return the zoom crop it names (HR pixels) as defaults."""
+    """Open at a Structure-atlas link (``?image=&scale=&protocol=&top=&left=&size=``).
+
+    Presets the bundled image, scale and protocol once per link; returns the zoom crop it names (HR pixels).
+    """
     params = st.query_params
     crop = {k: int(params[k]) for k in ("top", "left", "size") if str(params.get(k, "")).isdigit()}
     link = "&".join(f"{k}={params[k]}" for k in sorted(params))

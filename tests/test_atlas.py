@@ -184,7 +184,8 @@ class TestFilters:
         low, high = scores[len(scores) // 4], scores[len(scores) // 2]
         result = build_atlas(models, data, 2, top_k=64, deficit_range=(low, high), keep_crops=False)
         kept = [r.score for r in result.regions["worst"]]
-        assert kept and all(low <= s <= high for s in kept)
+        assert kept
+        assert all(low <= s <= high for s in kept)
 
     def test_both_directions_is_the_mean_of_gx_and_gy(self, models: dict[str, nn.Module], data: Path) -> None:
         scores = {}
@@ -278,5 +279,5 @@ class TestBadInput:
 
     def test_duplicate_checkpoints_get_unique_labels(self) -> None:
         path = ROOT / "assets" / "checkpoints" / "espcn-x2-l1-s0.safetensors"
-        models, infos = load_checkpoints([path, path], 2, "standard")
+        models, _ = load_checkpoints([path, path], 2, "standard")
         assert list(models) == ["espcn-x2-l1-s0", "espcn-x2-l1-s0#2"]

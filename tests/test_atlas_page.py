@@ -101,3 +101,13 @@ def test_compare_opens_at_a_link(assets: Path) -> None:
     assert not at.exception, [e.message for e in at.exception]
     assert at.selectbox(key="cmp-sample").value == "coins"
     assert (at.slider(key="cmp-top").value, at.slider(key="cmp-left-px").value) == (64, 96)
+
+
+def test_benchmark_offers_the_report(assets: Path) -> None:
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("../pages/benchmark.py").run()
+    at.button(key="live-report-build").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert at.session_state["live-report-inputs"][0][1] == "bundled"
