@@ -160,6 +160,40 @@ class TestRefusals:
         ]
         assert "bad.safetensors" in _error(capsys, args)
 
+    def test_hostile_checkpoint(
+        self, capsys: pytest.CaptureFixture[str], images: Path, tmp_path: Path
+    ) -> None:
+        import pickle
+
+        marker = tmp_path / "ran"
+
+        class Payload:
+            def __reduce__(self) -> tuple[object, tuple[str]]:
+                return (Path.touch, (str(marker),))  # type: ignore[return-value]
+
+        hostile = tmp_path / "hostile.pth"
+        hostile.write_bytes(pickle.dumps({"weight": Payload()}, protocol=2))
+        args = [
+            "report",
+            "--ckpt",
+            str(hostile),
+            "--data",
+            str(images),
+            "--scale",
+            "2",
+            "--out",
+            str(tmp_path / "r.html"),
+        ]
+        assert "hostile.pth" in _error(capsys, args)
+        assert not marker.exists()
+
+    def test_corrupt_image(self, capsys: pytest.CaptureFixture[str], images: Path, tmp_path: Path) -> None:
+        folder = tmp_path / "data"
+        folder.mkdir()
+        (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+        assert "broken.png" in _error(capsys, _report_args(folder, tmp_path / "r.html"))
+        assert not (tmp_path / "r.html").exists()
+
     def test_missing_data(self, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
         assert "does not exist" in _error(capsys, _report_args(tmp_path / "none", tmp_path / "r.html"))
 
