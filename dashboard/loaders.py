@@ -238,16 +238,19 @@ def report_html(
     scale: int,
     protocol: str,
     settings: tuple[str, int, tuple[str, ...] | None] = ("both", 12, None),
+    sweep: tuple[str, ...] = (),
 ) -> bytes:
     """The ``gvcore report`` HTML (:func:`dashboard.report.build_report`) of these checkpoints, as bytes.
 
-    ``settings`` = (direction, top-k, image names or ``None``); cached by files and their mtimes ``stamps``.
+    ``settings`` = (direction, top-k, image names or ``None``); ``sweep``: λ-sweep checkpoints for the trade-off
+    curve; cached by files and their mtimes ``stamps``.
     """
     from dashboard.report import build_report
 
     del stamps
     direction, top_k, images = settings
     parts = ["gvcore report", *(f"--ckpt {p}" for p in paths), *(f"--image {n}" for n in images or ())]
+    parts += [f"--sweep {p}" for p in sweep]
     parts.append(
         f"--data {data} --scale {scale} --protocol {protocol} --top-k {top_k} --direction {direction}"
     )
@@ -259,5 +262,6 @@ def report_html(
         top_k=top_k,
         direction=direction,  # type: ignore[arg-type]
         images=images,
+        sweep=sweep,
         command=" ".join(parts),
     ).encode()

@@ -51,8 +51,19 @@ def atlas_for(
 def report_section(
     paths: tuple[str, ...], data: str, scale: int, protocol: str, settings: tuple[Any, ...], key: str
 ) -> None:
-    """A button that builds the ``gvcore report`` HTML of ``paths`` on ``data`` and a button that downloads it."""
-    inputs = (paths, tuple(loaders.file_key(p) for p in paths), data, scale, protocol, settings)
+    """A button that builds the ``gvcore report`` HTML of ``paths`` on ``data`` and a button that downloads it.
+
+    Under the standard protocol, the λ-sweep checkpoints at ``scale`` (if any) can be added for the trade-off curve.
+    """
+    sweep: tuple[str, ...] = ()
+    if protocol == "standard":
+        infos = loaders.checkpoint_infos(str(state.sweep_dir()), loaders.folder_key(state.sweep_dir()))
+        points = tuple(str(i["path"]) for i in catalog.sweep_points(infos, scale))
+        if points and st.checkbox(
+            f"Include the λ sweep ({len(points)} sweep checkpoints; slower)", key=f"{key}-sweep"
+        ):
+            sweep = points
+    inputs = (paths, tuple(loaders.file_key(p) for p in paths), data, scale, protocol, settings, sweep)
     if st.button("Build the HTML report", key=f"{key}-build"):
         try:
             loaders.report_html(*inputs)

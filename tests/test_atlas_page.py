@@ -77,12 +77,15 @@ def test_direction_changes_the_ranking(assets: Path) -> None:
     assert before != after
 
 
-def test_report_download(assets: Path) -> None:
+def test_report_download_with_the_sweep(assets: Path) -> None:
     at = open_atlas(["text"])
+    at.checkbox(key="atlas-report-sweep").check().run()
     at.button(key="atlas-report-build").click().run()
     assert not at.exception, [e.message for e in at.exception]
     assert not at.error, [e.value for e in at.error]
-    assert at.session_state["atlas-report-inputs"][0]
+    inputs = at.session_state["atlas-report-inputs"]
+    assert len(inputs[-1]) == 3  # the fixture's three sweep checkpoints at x2
+    assert len(at.get("download_button")) == 2  # the per-image CSV and the report
 
 
 def test_compare_opens_at_a_link(assets: Path) -> None:
