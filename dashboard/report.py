@@ -46,6 +46,22 @@ _CSP = (
     "default-src 'none'; script-src 'unsafe-inline' 'unsafe-eval'; style-src 'unsafe-inline'; "
     "img-src data: blob:; font-src data:; connect-src 'none'"
 )
+#: click a table header to sort by that column (numbers numerically, empty cells last); click again to reverse.
+_SORT_TABLES = """
+document.querySelectorAll('table.sortable').forEach(table => {
+  table.querySelectorAll('th').forEach((th, col) => {
+    th.title = 'click to sort'; th.style.cursor = 'pointer';
+    th.addEventListener('click', () => {
+      const body = table.tBodies[0], rows = [...body.rows], up = th.dataset.order !== 'asc';
+      const key = r => { const t = r.cells[col].textContent.trim(); const n = parseFloat(t);
+                         return t === '' ? null : (isNaN(n) ? t : n); };
+      rows.sort((a, b) => { const x = key(a), y = key(b); if (x === null) return 1; if (y === null) return -1;
+                            return (x < y ? -1 : x > y ? 1 : 0) * (up ? 1 : -1); });
+      th.dataset.order = up ? 'asc' : 'desc'; rows.forEach(r => body.appendChild(r));
+    });
+  });
+});
+"""
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1400px;padding:0 16px;color:#222}
 table{border-collapse:collapse;font-size:13px;margin:8px 0}th,td{border:1px solid #ccc;padding:3px 7px;text-align:right}
@@ -97,7 +113,9 @@ def paired_frame(
 
 
 def _table_html(frame: pd.DataFrame) -> str:
-    return frame.to_html(index=False, escape=True, na_rep="", float_format=lambda v: f"{v:.4g}", border=0)
+    return frame.to_html(
+        index=False, escape=True, na_rep="", float_format=lambda v: f"{v:.4g}", border=0, classes="sortable"
+    )
 
 
 class _Figures:
@@ -267,7 +285,7 @@ def render_report(
         + "<h2>Paired statistics (by image; 95 % bootstrap CI, Wilcoxon p)</h2>"
         + _table_html(paired_frame(result))
         + fig.html(atlas_figures.image_ratio_figure(result.table), "variance-ratio-per-image")
-        + "<details><summary>Per-image table</summary>"
+        + "<details open><summary>Per-image table (click a header to sort)</summary>"
         + _table_html(per_image)
         + "</details>"
     )
@@ -290,7 +308,7 @@ def render_report(
             f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
             f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
             f"<title>Structure atlas report</title><style>{_STYLE}</style>{script}</head>"
-            f"<body>{body}{gallery}{figs}{tail}</body></html>"
+            f"<body>{body}{gallery}{figs}{tail}<script>{_SORT_TABLES}</script></body></html>"
         )
         if len(page.encode()) <= max_bytes:
             return page

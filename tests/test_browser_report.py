@@ -189,3 +189,14 @@ def test_atlas_page_renders(browser: object, server: str) -> None:
         page.screenshot(path=str(artifacts / "atlas.png"), full_page=True)
     finally:
         context.close()
+
+
+def test_per_image_table_sorts(opened: tuple[object, dict[str, list[str]]]) -> None:
+    page = opened[0]
+    table = page.locator("details table")  # type: ignore[attr-defined]
+    table.locator("th", has_text="psnr").click()
+    column = table.locator("th").all_text_contents().index("psnr")
+    cells = table.locator("tbody tr").evaluate_all(f"rows => rows.map(r => r.cells[{column}].textContent)")
+    values = [float(c) for c in cells if c.strip()]
+    assert len(values) >= 4
+    assert values == sorted(values)
