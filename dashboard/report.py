@@ -210,6 +210,7 @@ def _sweep(result: AtlasResult, data: str | Path, sweep: Sequence[str | Path], f
     if not sweep:
         return ""
     frame = evaluate(list(sweep), data, result.scale, result.protocol, progress=False)
+    frame = frame[frame["image"].isin(result.images)]  # the atlas's images only (its --image filter)
     checkpoints = frame[~frame["method"].isin(["HR", BASELINE_NAMES[result.protocol]])]
     means = summarize(checkpoints)
     curves = means.rename(columns={"gv_weight": "lambda"})[["lambda", "var_ratio", "psnr", "gv_distance"]]

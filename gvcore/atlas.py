@@ -158,7 +158,7 @@ def load_checkpoints(
             protocol's degradation; :class:`gvcore.CheckpointError` for unreadable or hostile files.
     """
     from gvcore.checkpoint import load_model
-    from gvcore.evaluation import _checkpoint_info, _unique_label
+    from gvcore.evaluation import _checkpoint_info, _unique_label  # labels and infos exactly as gvcore eval's
 
     _check_count(len(checkpoints))
     check_choice("protocol", protocol, PROTOCOLS)
