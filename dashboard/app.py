@@ -60,6 +60,9 @@ navigation = st.navigation(
             PAGES / "benchmark.py", title="Benchmark", icon=":material/leaderboard:", url_path="benchmark"
         ),
         st.Page(
+            PAGES / "atlas.py", title="Structure atlas", icon=":material/travel_explore:", url_path="atlas"
+        ),
+        st.Page(
             PAGES / "training_runs.py",
             title="Training runs",
             icon=":material/show_chart:",

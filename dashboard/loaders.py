@@ -228,3 +228,40 @@ def eval_table_any(path: str, mtime: float) -> pd.DataFrame:
     """Any CSV results table (e.g. ``lambda_sweep.csv``), read as is."""
     del mtime
     return pd.read_csv(path)
+
+
+@st.cache_data(show_spinner="Writing the report…", max_entries=2)
+def report_html(
+    paths: tuple[str, ...],
+    stamps: tuple[float, ...],
+    data: str,
+    scale: int,
+    protocol: str,
+    settings: tuple[str, int, tuple[str, ...] | None] = ("both", 12, None),
+    sweep: tuple[str, ...] = (),
+) -> bytes:
+    """The ``gvcore report`` HTML (:func:`dashboard.report.build_report`) of these checkpoints, as bytes.
+
+    ``settings`` = (direction, top-k, image names or ``None``); ``sweep``: λ-sweep checkpoints for the trade-off
+    curve; cached by files and their mtimes ``stamps``.
+    """
+    from dashboard.report import build_report
+
+    del stamps
+    direction, top_k, images = settings
+    parts = ["gvcore report", *(f"--ckpt {p}" for p in paths), *(f"--image {n}" for n in images or ())]
+    parts += [f"--sweep {p}" for p in sweep]
+    parts.append(
+        f"--data {data} --scale {scale} --protocol {protocol} --top-k {top_k} --direction {direction}"
+    )
+    return build_report(
+        list(paths),
+        data,
+        scale,
+        protocol,  # type: ignore[arg-type]
+        top_k=top_k,
+        direction=direction,  # type: ignore[arg-type]
+        images=images,
+        sweep=sweep,
+        command=" ".join(parts),
+    ).encode()

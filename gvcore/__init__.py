@@ -45,6 +45,7 @@ _EXPORTS: dict[str, str] = {
     "train": "gvcore.training",
     "evaluate": "gvcore.evaluation",
     "bundled_image_paths": "gvcore.bundled",
+    "build_atlas": "gvcore.atlas",
 }
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "ImageLoadError",
     "MODELS",
     "TrainConfig",
+    "build_atlas",
     "build_model",
     "bundled_image_paths",
     "evaluate",
@@ -77,6 +79,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
+    from gvcore.atlas import build_atlas
     from gvcore.bundled import bundled_image_paths
     from gvcore.checkpoint import CheckpointError, load_model, save_checkpoint
     from gvcore.color import GRAY_WEIGHTS, rgb_to_y, to_gray

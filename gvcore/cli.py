@@ -11,7 +11,7 @@ import argparse
 import os
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -142,6 +142,55 @@ def _add_dashboard(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_dashboard)
 
 
+def _add_atlas_options(p: argparse.ArgumentParser, top_k: int) -> None:
+    """Options shared by ``gvcore atlas`` and ``gvcore report``."""
+    p.add_argument("--ckpt", action="append", default=[], help="checkpoint file (1 to 8; repeat)")
+    p.add_argument(
+        "--data", default="bundled", help="image folder, DIV2K folder, image, or 'bundled' (test split)"
+    )
+    p.add_argument("--scale", type=int, required=True, help="SR factor")
+    p.add_argument("--protocol", default="standard", help="standard (BasicSR) or official (the GV code's)")
+    p.add_argument("--top-k", type=int, default=top_k, help=f"regions per ranking (default {top_k}, max 256)")
+    p.add_argument("--direction", default="both", help="gradient direction: gx, gy or both (default)")
+    p.add_argument("--region", type=int, default=4, help="region side in 8-px patches (default 4 = 32 px)")
+    p.add_argument("--image", action="append", default=None, help="only this image (file stem; repeat)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _add_atlas(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "atlas",
+        help="rank regions by variance deficit",
+        description="The structure atlas: the regions of a data set where outputs lose the most gradient "
+        "variance against HR, and where one checkpoint recovers the most / least variance relative to another.",
+    )
+    _add_atlas_options(p, top_k=10)
+    p.add_argument("--deficit-min", type=float, default=None, help="keep regions with deficit >= this")
+    p.add_argument("--deficit-max", type=float, default=None, help="keep regions with deficit <= this")
+    p.add_argument(
+        "--ranking", action="append", default=None, help="worst, most_recovered, least_recovered, overshoot"
+    )
+    p.add_argument("--csv", default=None, help="write the ranked regions here")
+    p.add_argument("--table-csv", default=None, help="write the per-image table here")
+    p.set_defaults(func=_atlas)
+
+
+def _add_report(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "report",
+        help="write a self-contained HTML report",
+        description="One HTML file (offline, plotly.js embedded): metrics with paired statistics, observation "
+        "figures, the atlas gallery, the lambda sweep and the command that made it.",
+    )
+    _add_atlas_options(p, top_k=8)
+    p.add_argument("--sweep", action="append", default=[], help="lambda-sweep checkpoint (repeat)")
+    p.add_argument("--out", required=True, help="report file (.html)")
+    p.add_argument("--force", action="store_true", help="overwrite an existing report")
+    p.add_argument("--max-mb", type=float, default=20.0, help="size budget in MB (default 20)")
+    p.set_defaults(func=_report)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``gvcore`` argument parser (sub-commands ``train``, ``eval``, ``reproduce``, ``dashboard``)."""
     parser = argparse.ArgumentParser(prog="gvcore", description="Gradient Variance Lab command line.")
@@ -150,6 +199,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(sub)
     _add_reproduce(sub)
     _add_dashboard(sub)
+    _add_atlas(sub)
+    _add_report(sub)
     return parser
 
 
@@ -302,6 +353,120 @@ def _dashboard(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return serve(host=args.host, port=args.port)
+
+
+def _progress_bar(enabled: bool, desc: str) -> tuple[Callable[[int, int, str], None], Callable[[], None]]:
+    """The atlas's ``progress(done, total, name)`` callback drawing a tqdm bar, and the function that closes it.
+
+    The bar is made at the first image, so an early error leaves no empty bar.
+    """
+    from tqdm.auto import tqdm
+
+    bars: list[Any] = []
+
+    def update(done: int, total: int, name: str) -> None:
+        if not bars:
+            bars.append(tqdm(total=total, disable=not enabled, desc=desc))
+        bars[0].set_postfix_str(name)
+        bars[0].update(1)
+
+    def close() -> None:
+        for bar in bars:
+            bar.close()
+
+    return update, close
+
+
+def _atlas(args: argparse.Namespace) -> int:
+    from gvcore.atlas import build_atlas, load_checkpoints, regions_frame
+    from gvcore.evaluation import to_markdown, write_csv
+
+    for name in (args.csv, args.table_csv):
+        if name:
+            _check_writable_file(Path(name))
+    low, high = args.deficit_min, args.deficit_max
+    deficit_range = (
+        None
+        if low is None and high is None
+        else (
+            -float("inf") if low is None else low,
+            float("inf") if high is None else high,
+        )
+    )
+    models, infos = load_checkpoints(args.ckpt, args.scale, args.protocol, args.device)
+    update, close = _progress_bar(not args.no_progress, f"atlas x{args.scale}")
+    result = build_atlas(
+        models,
+        args.data,
+        args.scale,
+        args.protocol,
+        infos=infos,
+        top_k=args.top_k,
+        direction=args.direction,
+        region=args.region,
+        images=args.image,
+        deficit_range=deficit_range,
+        keep_crops=False,
+        progress=update,
+    )
+    close()
+    frame = regions_frame(result, args.ranking)
+    print(to_markdown(frame, columns=list(frame.columns)))
+    if args.csv:
+        write_csv(frame, args.csv)
+        print(f"wrote {args.csv}")
+    if args.table_csv:
+        write_csv(result.table, args.table_csv)
+        print(f"wrote {args.table_csv}")
+    return 0
+
+
+def _report_command(args: argparse.Namespace) -> list[str]:
+    """The ``gvcore report`` command line that reproduces ``args`` (every option spelled out)."""
+    command = ["gvcore", "report"]
+    for flag, values in (("--ckpt", args.ckpt), ("--sweep", args.sweep), ("--image", args.image or [])):
+        for value in values:
+            command += [flag, str(value)]
+    command += ["--data", str(args.data), "--scale", str(args.scale), "--protocol", args.protocol]
+    command += ["--top-k", str(args.top_k), "--direction", args.direction, "--region", str(args.region)]
+    return [*command, "--out", str(args.out)]
+
+
+def _report(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    if out.exists() and not args.force and not out.is_dir():
+        raise ValueError(f"{out} exists; pass --force to overwrite it")
+    _check_writable_file(out)
+    if not args.max_mb > 0:
+        raise ValueError(f"--max-mb must be positive, got {args.max_mb}")
+    try:
+        from dashboard.report import build_report, write_report
+    except ImportError as err:
+        raise ValueError(
+            f"the report needs the dashboard extras ({err.name} is not installed): pip install 'gvcore[dashboard]'"
+        ) from err
+    import shlex
+
+    update, close = _progress_bar(not args.no_progress, f"report x{args.scale}")
+    text = build_report(
+        args.ckpt,
+        args.data,
+        args.scale,
+        args.protocol,
+        sweep=args.sweep,
+        top_k=args.top_k,
+        direction=args.direction,
+        region=args.region,
+        images=args.image,
+        command=shlex.join(_report_command(args)),
+        device=args.device,
+        max_bytes=int(args.max_mb * 2**20),
+        progress=update,
+    )
+    close()
+    write_report(text, out, force=args.force)
+    print(f"wrote {out} ({len(text.encode()) / 2**20:.1f} MB)")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:

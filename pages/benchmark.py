@@ -109,6 +109,34 @@ def results_database_section() -> None:
     show_results(chosen.reset_index(drop=True), "db")
 
 
+def report_download(chosen: list[str], usable: dict[str, dict], protocol: str, source: str) -> None:
+    """The Structure atlas's HTML report (``gvcore report``) of the chosen checkpoints on the bundled test split."""
+    scales = sorted({usable[c]["scale"] for c in chosen})
+    if source != "bundled test split" or len(scales) != 1 or not 1 <= len(chosen) <= 8:
+        st.caption(
+            "The HTML report (`gvcore report`) needs 1 to 8 checkpoints of one scale on the bundled test split."
+        )
+        return
+    inputs = (tuple(str(usable[c]["path"]) for c in chosen), "bundled", scales[0], protocol)
+    stamps = tuple(loaders.file_key(p) for p in inputs[0])
+    if st.button("Build the HTML report (gvcore report)", key="live-report-build"):
+        try:
+            loaders.report_html(inputs[0], stamps, *inputs[1:])
+        except (ValueError, OSError) as err:
+            st.error(f"Cannot write the report — {err}")
+        else:
+            st.session_state["live-report-inputs"] = (inputs, stamps)
+    if st.session_state.get("live-report-inputs") == (inputs, stamps):
+        st.download_button(
+            "Download report (HTML, opens offline)",
+            loaders.report_html(inputs[0], stamps, *inputs[1:]),
+            file_name=f"report-x{scales[0]}-{protocol}.html",
+            mime="text/html",
+            on_click="ignore",
+            key="live-report-download",
+        )
+
+
 tab_shipped, tab_live, tab_db = st.tabs(
     ["Bundled reproduction vs the paper", "Evaluate checkpoints", "Results database"]
 )
@@ -249,3 +277,4 @@ with tab_live:
         show_results(live, "live")
     elif live is None:
         st.caption("Choose checkpoints and images, then press Evaluate.")
+    report_download(chosen, usable, live_protocol, source)

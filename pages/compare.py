@@ -85,7 +85,27 @@ def bounded_slider(container: Any, label: str, low: int, high: int, value: int, 
     return int(container.slider(label, low, high, min(max(value, low), high), key=key))
 
 
+def apply_link() -> dict[str, int]:
+    """Open at a Structure-atlas link (``?image=&scale=&protocol=&top=&left=&size=``).
+
+    Presets the bundled image, scale and protocol once per link; returns the zoom crop it names (HR pixels).
+    """
+    params = st.query_params
+    crop = {k: int(params[k]) for k in ("top", "left", "size") if str(params.get(k, "")).isdigit()}
+    link = "&".join(f"{k}={params[k]}" for k in sorted(params))
+    if params.get("image") in loaders.bundled_images() and st.session_state.get("cmp-link") != link:
+        st.session_state["cmp-link"] = link
+        st.session_state["cmp-source"] = "Bundled sample"
+        st.session_state["cmp-sample"] = str(params["image"])
+        if params.get("protocol") in ("standard", "official"):
+            st.session_state["cmp-protocol"] = params["protocol"]
+        if str(params.get("scale", "")).isdigit():
+            st.session_state["cmp-scale"] = int(params["scale"])
+    return crop
+
+
 st.title("Compare checkpoints")
+link_crop = apply_link()
 
 # --- input mode, protocol, scale -----------------------------------------------------------------------------
 c1, c2, c3 = st.columns(3)
@@ -307,9 +327,11 @@ before_after(images)
 st.subheader("Zoom-in crops")
 z1, z2, z3 = st.columns(3)
 short_side = min(height, width)
-size = bounded_slider(z1, "Crop size (pixels)", min(16, short_side), min(short_side, 256), 64, "cmp-crop")
-top = bounded_slider(z2, "Top", 0, height - size, (height - size) // 2, "cmp-top")
-left = bounded_slider(z3, "Left", 0, width - size, (width - size) // 2, "cmp-left-px")
+size = bounded_slider(
+    z1, "Crop size (pixels)", min(16, short_side), min(short_side, 256), link_crop.get("size", 64), "cmp-crop"
+)
+top = bounded_slider(z2, "Top", 0, height - size, link_crop.get("top", (height - size) // 2), "cmp-top")
+left = bounded_slider(z3, "Left", 0, width - size, link_crop.get("left", (width - size) // 2), "cmp-left-px")
 reference = "HR" if "HR" in images else next(iter(images))
 widgets.chart(
     figures.crop_grid(images, (top, left, size, size), reference, columns=4), "zoom crops", key="cmp-crops"

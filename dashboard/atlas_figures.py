@@ -1,0 +1,115 @@
+"""Plotly builders and display adapters of the structure atlas (the Structure atlas page and ``gvcore report``).
+
+Pure functions: data in (an :class:`gvcore.atlas.AtlasResult`, its per-image table or ranked regions), figure or
+pixels out. No ``st.*`` and no metric: every number shown comes from :mod:`gvcore.atlas`, which takes it from
+:mod:`gvcore.scoring`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import urlencode
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+__all__ = [
+    "RANKING_TITLES",
+    "compare_link",
+    "enlarge",
+    "image_ratio_figure",
+    "region_deficit_figure",
+]
+
+_COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
+
+#: what each ranking of :data:`gvcore.atlas.RANKINGS` shows, for headings.
+RANKING_TITLES: dict[str, str] = {
+    "worst": "Worst regions: largest HR - output variance deficit (mean over the checkpoints)",
+    "most_recovered": "Where {b} recovers the most variance relative to {a}",
+    "least_recovered": "Where {b} recovers the least variance relative to {a}",
+    "overshoot": "Where {b} overshoots: more variance than HR",
+}
+
+
+def enlarge(crop: np.ndarray, side: int) -> np.ndarray:
+    """Nearest-neighbour enlargement of an ``(h, w, 3)`` uint8 crop by an integer factor to about ``side`` px.
+
+    Exact pixels, only repeated (no interpolation), so the crop can be read at a glance.
+    """
+    factor = max(1, side // max(crop.shape[:2]))
+    return np.repeat(np.repeat(crop, factor, axis=0), factor, axis=1)
+
+
+def compare_link(image: str, scale: int, protocol: str, y: int, x: int, size: int) -> str:
+    """Relative URL of the Compare page opened at an image, scale, protocol and zoom crop.
+
+    ``image`` is a bundled sample's name; ``(y, x, size)`` is the zoom crop in HR pixels (read by
+    ``pages/compare.py``).
+    """
+    query = {"image": image, "scale": scale, "protocol": protocol, "top": y, "left": x, "size": size}
+    return "./compare?" + urlencode(query)
+
+
+def image_ratio_figure(table: pd.DataFrame, metric: str = "var_ratio") -> go.Figure:
+    """Per-image ``metric`` of each output (dots, one colour per method); HR's row is left out.
+
+    Args:
+        table: the atlas per-image table (``image``, ``method`` and ``metric`` columns).
+        metric: a column of the table, e.g. ``var_ratio`` (1 = as much gradient variance as HR).
+    """
+    fig = go.Figure()
+    shown = table[table["method"] != "HR"]
+    for index, (method, part) in enumerate(shown.groupby("method", sort=False)):
+        fig.add_trace(
+            go.Scatter(
+                x=part["image"],
+                y=part[metric],
+                mode="markers",
+                name=str(method),
+                marker={"size": 10, "color": _COLORS[index % len(_COLORS)]},
+                hovertemplate=f"{method}<br>%{{x}}<br>{metric}=%{{y:.4f}}<extra></extra>",
+            )
+        )
+    if metric == "var_ratio":
+        fig.add_hline(y=1.0, line={"dash": "dash", "color": "gray"}, annotation_text="HR = 1")
+    fig.update_layout(
+        title=f"{metric} per image",
+        yaxis_title=metric,
+        height=360,
+        margin={"l": 4, "r": 4, "t": 40, "b": 4},
+        legend={"orientation": "h", "y": -0.25},
+    )
+    return fig
+
+
+def region_deficit_figure(regions: Sequence[object], methods: Sequence[str], title: str = "") -> go.Figure:
+    """Grouped bars: each output's variance deficit (``V_HR - V_out``) in each ranked region, in rank order.
+
+    Args:
+        regions: :class:`gvcore.atlas.AtlasRegion` items of one ranking.
+        methods: outputs to draw (keys of each region's ``deficits``).
+        title: figure title.
+    """
+    labels = [f"#{k} {r.image} ({r.x},{r.y})" for k, r in enumerate(regions, start=1)]  # type: ignore[attr-defined]
+    fig = go.Figure()
+    for index, method in enumerate(methods):
+        fig.add_trace(
+            go.Bar(
+                x=labels,
+                y=[r.deficits.get(method, np.nan) for r in regions],  # type: ignore[attr-defined]
+                name=method,
+                marker_color=_COLORS[index % len(_COLORS)],
+                hovertemplate=f"{method}<br>%{{x}}<br>deficit=%{{y:.4g}}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        barmode="group",
+        title=title or "Variance deficit (V_HR - V_out) per ranked region",
+        yaxis_title="V_HR - V_out",
+        height=360,
+        margin={"l": 4, "r": 4, "t": 40, "b": 4},
+        legend={"orientation": "h", "y": -0.35},
+    )
+    return fig
