@@ -75,6 +75,7 @@ class TestOfficialEquality:
             lambda t: gradient_variance_loss(t, hr, patch_size=3, reduction="none", gray=False), (sr,)
         )
 
+    @pytest.mark.slow
     def test_gradcheck_plain_path(self) -> None:
         sr, hr = _pair((1, 3, 8, 9), torch.float64)
         for kwargs in (
