@@ -63,13 +63,14 @@ def install_torchvision_shim() -> bool:
     return False
 
 
-install_torchvision_shim()
 try:
+    install_torchvision_shim()
     from basicsr.losses import build_loss
     from basicsr.utils.registry import LOSS_REGISTRY, METRIC_REGISTRY
 except ModuleNotFoundError as _err:  # pragma: no cover - exercised only without basicsr
     raise ImportError(
-        "gvcore.integrations.basicsr needs BasicSR: python3 -m pip install -r requirements-basicsr.txt && "
+        f"gvcore.integrations.basicsr needs BasicSR and its modules (missing: {_err.name}): "
+        "python3 -m pip install -r requirements-basicsr.txt && "
         "python3 -m pip install --no-deps --no-build-isolation basicsr==1.4.2"
     ) from _err
 
