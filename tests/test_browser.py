@@ -322,3 +322,5 @@ def test_print_timings() -> None:
     print("\n[timing] summary")
     for name, seconds in TIMINGS.items():
         print(f"[timing]   {name}: {seconds:.3f} s")
+    bad = {name: seconds for name, seconds in TIMINGS.items() if not 0.0 < seconds < LOAD_TIMEOUT_MS / 1000}
+    assert bad == {}, f"timings outside (0, page-load timeout): {bad}"

@@ -281,7 +281,11 @@ class TestSave:
 
     def test_cpu_copy_of_any_device_tensor_and_grad(self, tmp_path: Path) -> None:
         x = torch.rand(1, 3, 4, 4, requires_grad=True)
-        save_image(x, tmp_path / "g.png")
+        path = save_image(x, tmp_path / "g.png")
+        torch.testing.assert_close(
+            load_image(path), x.detach().mul(255).round().div(255), rtol=0.0, atol=1e-7
+        )
+        assert x.grad is None
 
     @pytest.mark.parametrize("shape", [(2, 3, 4, 4), (1, 2, 4, 4), (4, 4), (1, 3, 0, 4)])
     def test_bad_shape(self, tmp_path: Path, shape: tuple[int, ...]) -> None:

@@ -17,6 +17,7 @@ SHIPPED = ROOT / "assets"
 HAS_SHIPPED = (SHIPPED / "results" / "paired.csv").is_file()
 
 
+@pytest.mark.slow
 def test_smoke_pipeline(tmp_path: Path) -> None:
     meta = reproduce(out=tmp_path / "assets", work=tmp_path / "work", smoke=True, jobs=1, progress=False)
     results, ckpts = tmp_path / "assets" / "results", tmp_path / "assets" / "checkpoints"
@@ -79,6 +80,7 @@ def test_choose_lambda_needs_every_scale_within_tolerance() -> None:
     assert choose_lambda(one_scale, tolerance=0.05)[0] == 0.1
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not HAS_SHIPPED, reason="no shipped reproduction")
 def test_shipped_tables_reproduce() -> None:
     """`gvcore eval` on shipped checkpoints gives the shipped tables (an ESPCN subset of each table)."""

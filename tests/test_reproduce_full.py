@@ -8,12 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from PIL import Image
 
 from gvcore.checkpoint import load_model
 from gvcore.reproduce_full import FULL_PLAN, evaluate_full, train_full
 
 
+@pytest.mark.slow
 def test_train_export_and_score(tmp_path: Path) -> None:
     plan = dataclasses.replace(
         FULL_PLAN,

@@ -210,6 +210,7 @@ class TestRun:
         assert [int(r["step"]) for r in _log_rows(victim)] == list(range(1, steps + 1))
 
 
+@pytest.mark.slow
 def test_ddp_two_processes_match_one(images: Path, tmp_path: Path) -> None:
     """``torchrun --nproc_per_node=2`` (gloo on CPU) splits each global batch and matches a single process."""
     args = [
