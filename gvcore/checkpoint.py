@@ -40,6 +40,7 @@ __all__ = [
     "SpandrelModel",
     "load_model",
     "save_checkpoint",
+    "torch_load_failure",
 ]
 
 #: value of the ``format`` metadata key of our checkpoints.
@@ -328,20 +329,34 @@ def _read_pickle(source: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
             )
     try:
         return torch.load(source, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        text = str(err)
-        match = re.search(r"(?:Unsupported global|unsupported GLOBAL|GLOBAL) *:? *(?:GLOBAL )?([\w.]+)", text)
+    except Exception as err:  # UnpicklingError, EOFError, RuntimeError from the zip reader, ...
+        raise CheckpointError(torch_load_failure(str(source), err)) from err
+
+
+def torch_load_failure(name: str, err: BaseException) -> str:
+    """Why ``torch.load(weights_only=True)`` failed on the file ``name``, as one line.
+
+    Never repeats torch's advice to retry with ``weights_only=False`` (which would run the file's code).
+
+    Example:
+        >>> torch_load_failure("resume.pt", EOFError())
+        "'resume.pt' is truncated or corrupt (EOFError)"
+    """
+    text = str(err)
+    match = re.search(r"(?:Unsupported global|unsupported GLOBAL|GLOBAL) *:? *(?:GLOBAL )?([\w.]+)", text)
+    if isinstance(err, pickle.UnpicklingError) and (match or "Unsupported" in text):
         culprit = f" (it references {match.group(1)})" if match else ""
-        if "weights_only" in text or "Unsupported" in text or "GLOBAL" in text:
-            raise CheckpointError(
-                f"refused to load {str(source)!r}: its pickle asks for objects other than tensors and plain "
-                f"containers{culprit}; gvcore never executes pickled code. Re-save it as a plain state dict "
-                "or .safetensors"
-            ) from err
-        raise CheckpointError(f"{str(source)!r} is truncated or corrupt ({text.splitlines()[0]})") from err
-    except Exception as err:  # EOFError, RuntimeError from the zip reader, ...
-        first_line = (str(err).splitlines() or [type(err).__name__])[0]
-        raise CheckpointError(f"{str(source)!r} is truncated or corrupt ({first_line})") from err
+        return (
+            f"refused to load {name!r}: its pickle asks for objects other than tensors and plain containers"
+            f"{culprit}; gvcore never executes pickled code. Re-save it as a plain state dict or .safetensors"
+        )
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if isinstance(err, pickle.UnpicklingError) and lines and lines[0].startswith("Weights only load failed"):
+        # torch wraps the unpickler's own reason in advice; keep the reason only
+        reason = next((line for line in lines if line.startswith("WeightsUnpickler error:")), "")
+        lines = [reason.removeprefix("WeightsUnpickler error:").strip()] if reason else []
+    first = next((line for line in lines if "weights_only" not in line), "") or type(err).__name__
+    return f"{name!r} is truncated or corrupt ({first[:200]})"
 
 
 def _unwrap_state_dict(source: Path, obj: Any) -> dict[str, torch.Tensor]:
