@@ -629,11 +629,33 @@ class SpandrelModel(nn.Module):
         return f"arch={self.arch!r}, scale={self.scale}"
 
 
+def _import_spandrel() -> Any:
+    """``import spandrel`` without leaving an empty ``torchinductor_<user>`` folder in the temp directory.
+
+    Importing spandrel imports ``torch._dynamo``, which creates TorchInductor's cache folder even though nothing
+    is compiled; a folder that this import created and left empty is removed again.
+    """
+    import sys
+
+    if "spandrel" in sys.modules:
+        return sys.modules["spandrel"]
+    preset = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    before = {p.name for p in Path(tempfile.gettempdir()).glob("torchinductor_*")}
+    import spandrel
+
+    if preset is None:
+        for folder in Path(tempfile.gettempdir()).glob("torchinductor_*"):
+            if folder.name not in before and folder.is_dir():
+                with contextlib.suppress(OSError):  # not empty (another process wrote there): leave it
+                    folder.rmdir()
+    return spandrel
+
+
 def _load_spandrel(
     source: Path, state_dict: dict[str, torch.Tensor], scale: int | None, arch: str | None
 ) -> tuple[nn.Module, dict[str, Any]]:
     try:
-        import spandrel
+        spandrel = _import_spandrel()
     except ImportError as err:
         raise CheckpointError(
             f"unknown architecture in {str(source)!r}: not a gvcore model, and spandrel (needed for "

@@ -224,6 +224,46 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path: Path, container: s
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("container", ["torch.save", "raw pickle"])
+def test_refusals_never_suggest_weights_only_false(tmp_path: Path, container: str) -> None:
+    """Issue 10: torch's advice to retry with weights_only=False (which runs the file) is never passed on."""
+    evil = {"conv.weight": torch.zeros(1), "conv.bias": _Payload(print, "pwned")}
+    path = tmp_path / "model.pth"
+    if container == "torch.save":
+        torch.save(evil, path)
+    else:
+        path.write_bytes(pickle.dumps(evil, protocol=2))
+    with pytest.raises(CheckpointError) as caught:
+        load_model(path)
+    assert "weights_only" not in str(caught.value)
+
+
+def test_torch_load_failure_keeps_the_reason_and_drops_the_advice() -> None:
+    err = pickle.UnpicklingError(
+        "Weights only load failed. Re-running `torch.load` with `weights_only` set to `False` will likely "
+        "succeed, but it can result in arbitrary code execution.\n\nWeightsUnpickler error: pickle data was "
+        "truncated"
+    )
+    message = checkpoint.torch_load_failure("x.pt", err)
+    assert message == "'x.pt' is truncated or corrupt (pickle data was truncated)"
+
+
+def test_loading_foreign_weights_leaves_no_empty_temp_folder(tmp_path: Path) -> None:
+    """Issue 10: importing spandrel (through torch._dynamo) used to leave an empty torchinductor_<user> folder."""
+    pytest.importorskip("spandrel")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    weights = tmp_path / "foreign.pth"
+    torch.save({"some.weight": torch.zeros(2, 2)}, weights)
+    code = (
+        "from gvcore.checkpoint import CheckpointError, load_model\n"
+        f"try:\n    load_model({str(weights)!r}, scale=2)\nexcept CheckpointError:\n    pass\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"} | {"TMPDIR": str(temp)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+    assert sorted(p.name for p in temp.iterdir()) == []
+
+
 @pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_torchscript_archive_is_refused(tmp_path: Path) -> None:
     torch.jit.script(torch.nn.Conv2d(3, 3, 1)).save(str(tmp_path / "m.pt"))
