@@ -30,7 +30,8 @@ import torch
 from torch import nn
 
 from gvcore._validation import check_floating_image
-from gvcore.models import MODELS, build_model
+from gvcore.atomic import atomic_write
+from gvcore.models import MODELS, RECOGNISERS, build_model
 
 __all__ = [
     "CHECKPOINT_FORMAT",
@@ -169,34 +170,16 @@ def _atomic_write(target: Path, payload: bytes) -> None:
             f"cannot write checkpoint {str(target)!r}: directory {str(directory)!r} does not exist"
         )
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    except OSError as err:
+        atomic_write(target, lambda handle: _write_all(handle, payload), mode=0o644)
+    except PermissionError as err:
         raise CheckpointError(
             f"cannot write checkpoint {str(target)!r}: directory {str(directory)!r} is not writable ({err.strerror})"
         ) from err
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o644)
-            _write_all(handle, payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException as err:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        if isinstance(err, OSError):
-            raise CheckpointError(
-                f"could not write checkpoint {str(target)!r}: {err.strerror or err}; "
-                "no partial file was left and any previous checkpoint there is unchanged"
-            ) from err
-        raise
-    with contextlib.suppress(OSError):  # make the rename durable; not possible on every platform
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    except OSError as err:
+        raise CheckpointError(
+            f"could not write checkpoint {str(target)!r}: {err.strerror or err}; "
+            "no partial file was left and any previous checkpoint there is unchanged"
+        ) from err
 
 
 # -------------------------------------------------------------------------------------------------- loading
@@ -488,68 +471,6 @@ def _load_ours(
 
 
 # ------------------------------------------------------------------------------ foreign state dicts
-def _indices(keys: set[str], pattern: str) -> list[int]:
-    regex = re.compile(pattern)
-    return sorted(int(m.group(1)) for k in keys if (m := regex.fullmatch(k)))
-
-
-def _recognise_vdsr(sd: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], int | None] | None:
-    keys = set(sd)
-    blocks = len(_indices(keys, r"residual_layer\.(\d+)\.conv\.weight"))
-    expected = {"input.weight", "output.weight"} | {f"residual_layer.{i}.conv.weight" for i in range(blocks)}
-    if keys != expected:
-        return None
-    w_in, w_out = sd["input.weight"], sd["output.weight"]
-    kwargs = {
-        "num_layers": blocks + 2,
-        "num_features": int(w_in.shape[0]),
-        "in_channels": int(w_in.shape[1]),
-        "out_channels": int(w_out.shape[0]),
-    }
-    return kwargs, None  # VDSR works at any scale: the weights do not say
-
-
-def _recognise_edsr(sd: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], int | None] | None:
-    keys = set(sd)
-    blocks = len(_indices(keys, r"body\.(\d+)\.conv1\.weight"))
-    stages = len(_indices(keys, r"upsample\.(\d+)\.weight"))
-    names = ["conv_first", "conv_after_body", "conv_last"]
-    names += [f"body.{i}.conv{j}" for i in range(blocks) for j in (1, 2)]
-    names += [f"upsample.{2 * i}" for i in range(stages)]
-    if stages == 0 or keys != {f"{n}.{p}" for n in names for p in ("weight", "bias")}:
-        return None
-    features = int(sd["conv_first.weight"].shape[0])
-    ratio = int(sd["upsample.0.weight"].shape[0]) // features
-    if stages == 1 and ratio in (4, 9):
-        scale = 2 if ratio == 4 else 3
-    elif ratio == 4:
-        scale = 2**stages
-    else:
-        return None
-    kwargs: dict[str, Any] = {
-        "num_blocks": blocks,
-        "num_features": features,
-        "channels": int(sd["conv_first.weight"].shape[1]),
-    }
-    if features == 256:  # BasicSR's EDSR_L configs (32 blocks, 256 features) train with res_scale 0.1
-        kwargs["res_scale"] = 0.1
-    return kwargs, scale
-
-
-def _recognise_espcn(sd: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], int | None] | None:
-    names = ("first_part.0", "first_part.2", "last_part.0")
-    if set(sd) != {f"{n}.{p}" for n in names for p in ("weight", "bias")}:
-        return None
-    channels = int(sd["first_part.0.weight"].shape[1])
-    features = int(sd["first_part.0.weight"].shape[0])
-    squared = int(sd["last_part.0.weight"].shape[0]) // channels
-    scale = round(squared**0.5)
-    if scale * scale != squared or int(sd["first_part.2.weight"].shape[0]) != features // 2:
-        return None
-    return {"channels": channels, "num_features": features}, scale
-
-
-_RECOGNISERS = {"vdsr": _recognise_vdsr, "edsr": _recognise_edsr, "espcn": _recognise_espcn}
 
 
 def _scale_from_name(source: Path) -> int | None:
@@ -561,7 +482,7 @@ def _load_foreign(
     source: Path, state_dict: dict[str, torch.Tensor], scale: int | None, arch: str | None
 ) -> tuple[nn.Module, dict[str, Any]]:
     family = None if arch is None else arch.split("-")[0]
-    for name, recognise in _RECOGNISERS.items():
+    for name, recognise in RECOGNISERS.items():
         found = recognise(state_dict)
         if found is None:
             continue

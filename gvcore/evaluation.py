@@ -15,7 +15,6 @@ HR; rows get empty HR metrics and only the output variances.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -235,12 +234,6 @@ def to_markdown(summary: Any, columns: Sequence[str] = ("method", "images", *MET
 
 def write_csv(frame: Any, path: str | Path) -> Path:
     """Write an evaluation table atomically (temp file + rename); floats with full precision."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-    try:
-        frame.to_csv(tmp, index=False, float_format="%.10g")
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return target
+    from gvcore.atomic import atomic_write
+
+    return atomic_write(path, frame.to_csv(index=False, float_format="%.10g").encode())
