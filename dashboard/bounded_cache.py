@@ -195,9 +195,10 @@ class ByteBudgetCache:
 def budget_cached(
     cache: ByteBudgetCache, around: Callable[[], AbstractContextManager[Any]] | None = None
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
-    """Memoise a function in ``cache``, keyed like ``st.cache_data``: by every argument whose name does not
-    start with ``_`` (those must be hashable; ``_``-prefixed ones, e.g. tensors, are identified by a key
-    argument next to them).
+    """Memoise a function in ``cache``, keyed like ``st.cache_data``.
+
+    The key is every argument whose name does not start with ``_`` (those must be hashable; ``_``-prefixed ones,
+    e.g. tensors, are identified by a key argument next to them).
 
     Args:
         cache: where results live (several functions may share one budget; keys include the function name).

@@ -1,7 +1,7 @@
-"""The one atomic file write of gvcore: checkpoints, resume states, run configs, images and CSV tables.
+r"""The one atomic file write of gvcore: checkpoints, resume states, run configs, images and CSV tables.
 
-:func:`atomic_write` writes to a temporary file in the target's folder, flushes and ``fsync``\\ s it, gives it
-ordinary permissions, renames it over the target (``os.replace``, atomic on POSIX) and ``fsync``\\ s the folder so
+:func:`atomic_write` writes to a temporary file in the target's folder, flushes and ``fsync``\ s it, gives it
+ordinary permissions, renames it over the target (``os.replace``, atomic on POSIX) and ``fsync``\ s the folder so
 the rename survives a power cut. A process killed at any instant (SIGKILL included) leaves either the previous
 file or the new one, never a torn one; on any failure the temporary file is removed and the target is untouched.
 """

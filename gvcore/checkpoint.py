@@ -15,6 +15,7 @@ the load fail with :class:`CheckpointError` before anything runs. TorchScript ar
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -23,6 +24,7 @@ import re
 import tempfile
 import zipfile
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -38,6 +40,7 @@ __all__ = [
     "DEFAULT_MAX_BYTES",
     "SUPPORTED_SUFFIXES",
     "CheckpointError",
+    "CheckpointMeta",
     "SpandrelModel",
     "load_model",
     "save_checkpoint",
@@ -56,6 +59,155 @@ _WRAPPER_KEYS: tuple[str, ...] = ("params_ema", "params", "state_dict", "model_s
 
 class CheckpointError(ValueError):
     """A checkpoint cannot be written or loaded; the message says which file and why."""
+
+
+def _current_version() -> str:
+    from gvcore import __version__
+
+    return str(__version__)
+
+
+_JSON_KEYS = ("arch_kwargs", "loss", "metrics")
+_INT_KEYS = ("steps", "seed")
+_TEXT_KEYS = ("data", "label", "degradation")
+
+
+@dataclass(frozen=True)
+class CheckpointMeta:
+    """The metadata of a gvcore checkpoint (``docs/ARCHITECTURE.md``, "Checkpoint format").
+
+    One record for saving, loading, the dashboard's catalog, evaluation and the reproduction.
+
+    In the file every value is a string (safetensors metadata): JSON for ``arch_kwargs``/``loss``/``metrics``,
+    decimal for ``scale``/``steps``/``seed``, ``""`` for a missing optional value.
+
+    Example:
+        >>> meta = CheckpointMeta("espcn", 2, loss={"pixel": "l1", "gv_weight": 0.03}, steps=10)
+        >>> meta.recipe, meta.gv_weight, CheckpointMeta.from_strings(meta.to_strings()) == meta
+        ('l1+gv', 0.03, True)
+    """
+
+    arch: str
+    scale: int
+    arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    loss: dict[str, Any] | None = None
+    data: str | None = None
+    steps: int | None = None
+    seed: int | None = None
+    metrics: dict[str, Any] | None = None
+    label: str | None = None
+    degradation: str | None = None
+    dtype: str = "float32"
+    gvcore_version: str = field(default_factory=lambda: _current_version())
+
+    @property
+    def gv_weight(self) -> float:
+        """The GV loss weight λ it was trained with (0 without the GV term or a loss record)."""
+        return float((self.loss or {}).get("gv_weight") or 0.0)
+
+    @property
+    def recipe(self) -> str:
+        """The loss recipe (``"l1"``, ``"l1+gv"``, ...; ``""`` when unknown)."""
+        loss = self.loss or {}
+        if loss.get("recipe"):
+            return str(loss["recipe"])
+        return "+".join(x for x in (loss.get("pixel"), "gv" if loss.get("gv_weight") else None) if x)
+
+    def to_strings(self) -> dict[str, str]:
+        """The safetensors metadata (string values), with ``format``."""
+
+        def text(value: Any) -> str:
+            return "" if value is None else str(value)
+
+        strings = {"format": CHECKPOINT_FORMAT, "arch": self.arch, "scale": str(int(self.scale))}
+        strings |= {key: json.dumps(getattr(self, key), sort_keys=True) for key in _JSON_KEYS}
+        strings |= {key: text(getattr(self, key)) for key in (*_INT_KEYS, *_TEXT_KEYS)}
+        return strings | {"dtype": self.dtype, "gvcore_version": self.gvcore_version}
+
+    @classmethod
+    def from_strings(cls, raw: Mapping[str, str], default_label: str | None = None) -> CheckpointMeta:
+        """Parse safetensors metadata of our format.
+
+        Raises:
+            ValueError: a missing ``arch``/``scale`` or a malformed value (the message names the key).
+        """
+        values: dict[str, Any] = {}
+        for key in ("arch", "scale"):
+            if not raw.get(key):
+                raise ValueError(f"metadata key {key!r} is missing")
+        try:
+            values["scale"] = int(raw["scale"])
+            for key in _INT_KEYS:
+                values[key] = int(raw[key]) if raw.get(key) else None
+            for key in _JSON_KEYS:
+                values[key] = json.loads(raw[key]) if raw.get(key) else None
+        except ValueError as err:
+            raise ValueError(f"malformed metadata value ({err})") from err
+        for key in _JSON_KEYS:
+            if values[key] is not None and not isinstance(values[key], dict):
+                raise ValueError(f"metadata key {key!r} must hold a JSON object; got {values[key]!r}")
+        values["arch_kwargs"] = values["arch_kwargs"] or {}
+        values |= {key: raw.get(key) or None for key in _TEXT_KEYS}
+        values["label"] = values["label"] or default_label
+        return cls(
+            arch=str(raw["arch"]),
+            dtype=raw.get("dtype") or "float32",
+            gvcore_version=raw.get("gvcore_version") or "",
+            **values,
+        )
+
+    @classmethod
+    def from_dict(cls, metadata: Mapping[str, Any], default_label: str | None = None) -> CheckpointMeta:
+        """The record of a :func:`load_model` metadata dict (ours, or a foreign file's ``arch``/``scale``)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in metadata.items() if k in names}
+        values["arch_kwargs"] = dict(values.get("arch_kwargs") or {})
+        if not isinstance(values.get("loss"), (dict, type(None))):
+            values["loss"] = None
+        values["label"] = values.get("label") or default_label
+        return cls(**values)
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> CheckpointMeta:
+        """Read the record from a ``.safetensors`` file's header only (no weights are loaded).
+
+        Raises:
+            CheckpointError: not a readable ``.safetensors`` file, or not in our format.
+        """
+        from safetensors import safe_open
+
+        source = Path(path)
+        try:
+            with safe_open(str(source), framework="pt") as handle:
+                raw = dict(handle.metadata() or {})
+        except Exception as err:  # safetensors raises its own SafetensorError, OSError or ValueError
+            raise CheckpointError(f"{str(source)!r} is not a readable .safetensors file: {err}") from err
+        if not raw.get("format", "").startswith("gvcore-checkpoint/"):
+            raise CheckpointError(f"{str(source)!r} is not a gvcore checkpoint (no gvcore metadata)")
+        try:
+            return cls.from_strings(raw, source.stem)
+        except ValueError as err:
+            raise CheckpointError(f"{str(source)!r} has malformed gvcore metadata: {err}") from err
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as the plain dict :func:`load_model` returns for our format (without ``source``)."""
+        return {**dataclasses.asdict(self), "format": CHECKPOINT_FORMAT}
+
+    def save_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`save_checkpoint` that write this record again."""
+        keys = (
+            "arch",
+            "arch_kwargs",
+            "scale",
+            "loss",
+            "data",
+            "steps",
+            "seed",
+            "metrics",
+            "label",
+            "degradation",
+        )
+        return {key: getattr(self, key) for key in keys}
 
 
 # --------------------------------------------------------------------------------------------------- saving
@@ -124,29 +276,28 @@ def save_checkpoint(
     if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
         raise CheckpointError(f"scale must be a positive int (or the model must have one); got {scale!r}")
 
-    def to_json(name: str, value: Any) -> str:
+    def as_json_object(name: str, value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
         try:
-            return json.dumps(value, sort_keys=True)
+            return dict(json.loads(json.dumps(dict(value), sort_keys=True)))
         except (TypeError, ValueError) as err:
             raise CheckpointError(f"{name} must be JSON-serialisable; got {value!r} ({err})") from err
 
-    from gvcore import __version__
-
-    metadata = {
-        "format": CHECKPOINT_FORMAT,
-        "arch": arch,
-        "arch_kwargs": to_json("arch_kwargs", arch_kwargs),
-        "scale": str(scale),
-        "loss": to_json("loss", dict(loss) if loss is not None else None),
-        "data": "" if data is None else str(data),
-        "steps": "" if steps is None else str(int(steps)),
-        "seed": "" if seed is None else str(int(seed)),
-        "gvcore_version": __version__,
-        "metrics": to_json("metrics", dict(metrics) if metrics is not None else None),
-        "label": target.stem if label is None else str(label),
-        "degradation": "" if degradation is None else str(degradation),
-        "dtype": "float16" if half else "float32",
-    }
+    record = CheckpointMeta(
+        arch=str(arch),
+        scale=scale,
+        arch_kwargs=as_json_object("arch_kwargs", arch_kwargs) or {},
+        loss=as_json_object("loss", loss),
+        data=None if data is None else str(data),
+        steps=None if steps is None else int(steps),
+        seed=None if seed is None else int(seed),
+        metrics=as_json_object("metrics", metrics),
+        label=target.stem if label is None else str(label),
+        degradation=None if degradation is None else str(degradation),
+        dtype="float16" if half else "float32",
+    )
+    metadata = record.to_strings()
     tensors: dict[str, torch.Tensor] = {}
     for key, value in model.state_dict().items():
         tensor = value.detach().to("cpu")
@@ -444,19 +595,11 @@ def _load_ours(
             f"{str(source)!r} has format {raw['format']!r}; this gvcore reads {CHECKPOINT_FORMAT!r}"
         )
     try:
-        metadata: dict[str, Any] = dict(raw)
-        for key in ("arch_kwargs", "loss", "metrics"):
-            metadata[key] = json.loads(raw[key]) if raw.get(key) else None
-        metadata["arch_kwargs"] = metadata["arch_kwargs"] or {}
-        metadata["scale"] = int(raw["scale"])
-        for key in ("steps", "seed"):
-            metadata[key] = int(raw[key]) if raw.get(key) else None
-        metadata["data"] = raw.get("data") or None
-        metadata["label"] = raw.get("label") or source.stem
-        metadata["degradation"] = raw.get("degradation") or None
-        name = raw["arch"]
-    except (KeyError, ValueError) as err:
-        raise CheckpointError(f"{str(source)!r} has malformed gvcore metadata ({err!r})") from err
+        record = CheckpointMeta.from_strings(raw, source.stem)
+    except ValueError as err:
+        raise CheckpointError(f"{str(source)!r} has malformed gvcore metadata ({err})") from err
+    name = record.arch
+    metadata = record.as_dict()
     metadata["source"] = "gvcore"
     if name not in MODELS:
         raise CheckpointError(

@@ -97,21 +97,15 @@ def _unique_label(label: str, taken: set[str]) -> str:
 
 
 def _checkpoint_info(metadata: dict[str, Any], path: Path) -> dict[str, Any]:
-    loss = metadata.get("loss") or {}
-    if isinstance(loss, dict):
-        recipe = loss.get("recipe") or "+".join(
-            x for x in (loss.get("pixel"), "gv" if loss.get("gv_weight") else None) if x
-        )
-        gv_weight = float(loss.get("gv_weight") or 0.0)
-    else:
-        recipe, gv_weight = str(loss), math.nan
-    seed = metadata.get("seed")
+    from gvcore.checkpoint import CheckpointMeta
+
+    record = CheckpointMeta.from_dict(metadata, default_label=path.stem)
     return {
-        "label": str(metadata.get("label") or path.stem),
-        "arch": metadata.get("arch", ""),
-        "loss": recipe,
-        "gv_weight": gv_weight,
-        "seed": int(seed) if seed not in (None, "") else None,
+        "label": str(record.label),
+        "arch": record.arch,
+        "loss": record.recipe,
+        "gv_weight": record.gv_weight,
+        "seed": record.seed,
     }
 
 

@@ -366,3 +366,61 @@ def test_zip_bomb_is_refused_before_inflating(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="would expand to"):
         load_model(path, max_bytes=1 << 20)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB: nothing inflated
+
+
+# --- one record type for checkpoint metadata (issue 10) ----------------------------------------------------------
+def test_checkpoint_meta_round_trips_through_a_file(tmp_path: Path) -> None:
+    from gvcore.checkpoint import CheckpointMeta
+
+    path = save_checkpoint(
+        tmp_path / "m.safetensors",
+        build_model("espcn", 2),
+        loss={"recipe": "l1+gv", "pixel": "l1", "gv_weight": 0.03},
+        steps=7,
+        seed=1,
+        metrics={"psnr": 30.0},
+        degradation="standard",
+    )
+    record = CheckpointMeta.read(path)
+    assert record.arch == "espcn"
+    assert record.scale == 2
+    assert (record.steps, record.seed, record.recipe, record.gv_weight) == (7, 1, "l1+gv", 0.03)
+    assert record.label == "m"
+    _, loaded = load_model(path)
+    assert CheckpointMeta.from_dict(loaded) == record  # load_model's dict is the same record
+    assert loaded["source"] == "gvcore"
+
+
+def test_checkpoint_meta_save_options_write_the_same_record(tmp_path: Path) -> None:
+    from gvcore.checkpoint import CheckpointMeta
+
+    first = save_checkpoint(tmp_path / "a.safetensors", build_model("edsr-lite", 2), steps=3, data="bundled")
+    record = CheckpointMeta.read(first)
+    second = save_checkpoint(tmp_path / "b.safetensors", build_model("edsr-lite", 2), **record.save_options())
+    assert CheckpointMeta.read(second) == record
+
+
+@pytest.mark.parametrize(
+    ("raw", "match"),
+    [
+        ({"format": CHECKPOINT_FORMAT, "arch": "espcn"}, "'scale' is missing"),
+        ({"format": CHECKPOINT_FORMAT, "arch": "espcn", "scale": "two"}, "malformed metadata value"),
+        (
+            {"format": CHECKPOINT_FORMAT, "arch": "espcn", "scale": "2", "loss": "[1]"},
+            "'loss' must hold a JSON",
+        ),
+    ],
+)
+def test_checkpoint_meta_refuses_malformed_metadata(raw: dict[str, str], match: str) -> None:
+    from gvcore.checkpoint import CheckpointMeta
+
+    with pytest.raises(ValueError, match=match):
+        CheckpointMeta.from_strings(raw)
+
+
+def test_checkpoint_meta_read_refuses_foreign_files(tmp_path: Path) -> None:
+    from gvcore.checkpoint import CheckpointMeta
+
+    save_file({"w": torch.zeros(1)}, str(tmp_path / "foreign.safetensors"))
+    with pytest.raises(CheckpointError, match="not a gvcore checkpoint"):
+        CheckpointMeta.read(tmp_path / "foreign.safetensors")

@@ -21,10 +21,10 @@ Recognised = tuple[dict[str, Any], int | None]
 
 
 def indices(keys: set[str], pattern: str) -> list[int]:
-    """The integers captured by ``pattern``'s first group in the keys it fully matches, sorted.
+    r"""The integers captured by ``pattern``'s first group in the keys it fully matches, sorted.
 
     Example:
-        >>> indices({"body.0.w", "body.2.w", "head.w"}, r"body\\.(\\d+)\\.w")
+        >>> indices({"body.0.w", "body.2.w", "head.w"}, r"body\.(\d+)\.w")
         [0, 2]
     """
     regex = re.compile(pattern)

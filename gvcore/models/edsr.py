@@ -18,7 +18,7 @@ from torch import nn
 from gvcore._validation import check_floating_image, check_positive_int
 from gvcore.models._recognise import Recognised, conv_channels, indices
 
-__all__ = ["EDSR", "DIV2K_RGB_MEAN", "upsample_stages", "recognise"]
+__all__ = ["DIV2K_RGB_MEAN", "EDSR", "recognise", "upsample_stages"]
 
 #: DIV2K training-set RGB mean, from EDSR / BasicSR.
 DIV2K_RGB_MEAN: tuple[float, float, float] = (0.4488, 0.4371, 0.4040)
@@ -124,8 +124,10 @@ class EDSR(nn.Module):
 
 
 def recognise(sd: Mapping[str, torch.Tensor]) -> Recognised | None:
-    """Recognise an EDSR state dict (BasicSR key names) from its keys and shapes; the scale follows from the
-    up-sampler (one x2/x3 stage, or x2 stages)."""
+    """Recognise an EDSR state dict (BasicSR key names) from its keys and shapes.
+
+    The scale follows from the up-sampler (one x2/x3 stage, or x2 stages).
+    """
     keys = set(sd)
     blocks = len(indices(keys, r"body\.(\d+)\.conv1\.weight"))
     stages = len(indices(keys, r"upsample\.(\d+)\.weight"))

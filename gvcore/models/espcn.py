@@ -64,8 +64,10 @@ class ESPCN(nn.Module):
 
 
 def recognise(sd: Mapping[str, torch.Tensor]) -> Recognised | None:
-    """Recognise an ESPCN state dict (``yjn870/ESPCN-pytorch`` key names) from its keys and shapes; the scale
-    follows from the last convolution's ``channels * scale**2`` outputs."""
+    """Recognise an ESPCN state dict (``yjn870/ESPCN-pytorch`` key names) from its keys and shapes.
+
+    The scale follows from the last convolution's ``channels * scale**2`` outputs.
+    """
     names = ("first_part.0", "first_part.2", "last_part.0")
     if set(sd) != {f"{n}.{p}" for n in names for p in ("weight", "bias")}:
         return None

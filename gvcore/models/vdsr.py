@@ -22,7 +22,7 @@ from torch import nn
 from gvcore._validation import check_choice, check_floating_image, check_positive_int
 from gvcore.models._recognise import Recognised, conv_channels, indices
 
-__all__ = ["VDSR", "Interpolation", "upsample_input", "recognise"]
+__all__ = ["Interpolation", "VDSR", "recognise", "upsample_input"]
 
 Interpolation = Literal["bicubic", "bilinear", "matlab"]
 _INTERPOLATIONS: tuple[str, ...] = ("bicubic", "bilinear", "matlab")
