@@ -154,10 +154,11 @@ def resolve_under_root(root: Path, relative: str | os.PathLike[str]) -> Path:
     base = Path(root).resolve()
     text = str(relative).strip()
     candidate = (base / text).resolve() if text else base
+    # messages name the root by its folder name only: a user never sees where it lives on the server
     if candidate != base and base not in candidate.parents:
-        raise UploadError(f"{text!r} is outside the allowed folder {base}")
+        raise UploadError(f"{text!r} is outside the allowed folder {base.name!r}")
     if not candidate.exists():
-        raise UploadError(f"{text!r} does not exist under {base}")
+        raise UploadError(f"{text!r} does not exist under {base.name!r}")
     return candidate
 
 

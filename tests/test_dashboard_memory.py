@@ -137,6 +137,20 @@ def test_checkpoint_upload_uses_the_upload_cap_as_max_bytes(tmp_path: Path) -> N
         load_checkpoint_upload("m.safetensors", path.read_bytes(), scale=2, max_bytes=100)
 
 
+def test_folder_refusals_do_not_reveal_where_the_root_lives(tmp_path: Path) -> None:
+    from dashboard.safety import resolve_under_root
+
+    root = tmp_path / "images"
+    root.mkdir()
+    for bad, match in (
+        ("..", "outside the allowed folder 'images'"),
+        ("nope", "does not exist under 'images'"),
+    ):
+        with pytest.raises(UploadError, match=match) as caught:
+            resolve_under_root(root, bad)
+        assert str(tmp_path) not in str(caught.value)
+
+
 def test_uncaught_errors_show_no_traceback() -> None:
     from dashboard.__main__ import streamlit_argv
 
