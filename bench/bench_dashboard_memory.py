@@ -3,11 +3,13 @@
 Usage::
 
     python bench/bench_dashboard_memory.py [--uploads 20] [--warmup 3] [--side 1500] [--second degraded]
+                                           [--sessions 4]
 
 Drives the dashboard in-process with Streamlit's ``AppTest`` (the same script runner a server uses, one
 session): opens the variance explorer, switches its source to "Upload" and uploads ``--uploads`` different
 ``side x side`` RGB PNGs one after another (each a distinct image, so no cache hit can hide the cost); with
-``--second degraded`` each is also compared with a degraded copy (a second set of maps per upload). The
+``--second degraded`` each is also compared with a degraded copy (a second set of maps per upload); with
+``--sessions N``, N sessions take turns (like N browsers), sharing the server's caches. The
 resident set size (``VmRSS`` of this process, which is the server) is read after the ``--warmup`` first uploads
 and after every later upload; the growth from warm-up to the last (and its maximum on the way) is the figure the
 README quotes (issue 10's target: < 400 MB for
@@ -28,6 +30,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -57,38 +60,56 @@ def png_upload(index: int, side: int) -> bytes:
     return buffer.getvalue()
 
 
+def open_explorer(app: Path) -> Any:
+    """A new session on the variance explorer with its source set to "Upload"."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(app), default_timeout=600)
+    at.run()
+    at.switch_page("../pages/variance_explorer.py").run()
+    at.radio(key="vx-source").set_value("Upload").run()
+    return at
+
+
+def upload(at: Any, index: int, side: int, second: str) -> None:
+    """Upload the ``index``-th image in session ``at`` (and pick the degraded copy once, with ``second``)."""
+    at.file_uploader(key="vx-upload").upload(f"upload_{index:02d}.png", png_upload(index, side), "image/png")
+    at.run()
+    if second == "degraded" and at.radio(key="vx-second").value != "a degraded copy":
+        at.radio(key="vx-second").set_value("a degraded copy").run()
+    if at.exception or at.error:
+        problems = [e.message for e in at.exception] + [str(e.value) for e in at.error]
+        raise SystemExit(f"upload {index}: the page failed: {problems}")
+
+
 def main() -> None:
     """Run the scenario and print RSS after warm-up, after the last upload, and the growth."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--uploads", type=int, default=20)
+    parser.add_argument("--uploads", type=int, default=20, help="uploads in all (spread over the sessions)")
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--side", type=int, default=1500)
     parser.add_argument("--second", choices=["none", "degraded"], default="none")
+    parser.add_argument(
+        "--sessions", type=int, default=1, help="sessions taking turns (like several browsers)"
+    )
     args = parser.parse_args()
     if args.warmup >= args.uploads:
         parser.error("--warmup must be smaller than --uploads")
-
-    from streamlit.testing.v1 import AppTest
+    if args.sessions < 1:
+        parser.error("--sessions must be >= 1")
 
     with tempfile.TemporaryDirectory() as assets:
         os.environ["GVLAB_ASSETS"] = assets
         os.environ["GVLAB_RUNS"] = assets
-        at = AppTest.from_file(str(ROOT / "dashboard" / "app.py"), default_timeout=600)
-        at.run()
-        at.switch_page("../pages/variance_explorer.py").run()
-        at.radio(key="vx-source").set_value("Upload").run()
-        print(f"start: {rss_mb():.0f} MiB  ({args.side}x{args.side} uploads, second image: {args.second})")
+        sessions = [open_explorer(ROOT / "dashboard" / "app.py") for _ in range(args.sessions)]
+        print(
+            f"start: {rss_mb():.0f} MiB  ({args.side}x{args.side} uploads, second image: {args.second}, "
+            f"{args.sessions} session(s))"
+        )
         warm, peak = 0.0, 0.0
         for index in range(args.uploads):
-            data = png_upload(index, args.side)
             started = time.perf_counter()
-            at.file_uploader(key="vx-upload").upload(f"upload_{index:02d}.png", data, "image/png")
-            at.run()
-            if args.second == "degraded" and index == 0:
-                at.radio(key="vx-second").set_value("a degraded copy").run()
-            if at.exception or at.error:
-                problems = [e.message for e in at.exception] + [str(e.value) for e in at.error]
-                raise SystemExit(f"upload {index}: the page failed: {problems}")
+            upload(sessions[index % len(sessions)], index, args.side, args.second)
             gc.collect()
             now = rss_mb()
             print(f"upload {index + 1:2d}: {time.perf_counter() - started:5.1f} s  RSS {now:6.0f} MiB")
