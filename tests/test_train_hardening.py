@@ -146,3 +146,67 @@ def test_unreadable_resume_state_never_suggests_weights_only_false(images: Path,
     with pytest.raises(ValueError, match="cannot read resume state") as caught:
         train(_config(images, run, steps=4, resume=True))
     assert "weights_only" not in str(caught.value)
+
+
+def test_cli_keep_snapshots(images: Path, tmp_path: Path) -> None:
+    from gvcore.cli import main
+
+    run = tmp_path / "run"
+    args = [
+        "train",
+        "--arch",
+        "espcn",
+        "--scale",
+        "2",
+        "--data",
+        str(images),
+        "--steps",
+        "4",
+        "--batch-size",
+        "2",
+    ]
+    args += ["--crop", "16", "--out", str(run), "--val-every", "0", "--ckpt-every", "2", "--threads", "1"]
+    assert main([*args, "--no-progress", "--keep-snapshots"]) == 0
+    assert sorted(p.name for p in (run / "snapshots").iterdir()) == [snapshot_name(2), snapshot_name(4)]
+
+
+def test_cli_divergence_exits_2_with_one_line(
+    images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gvcore.cli import main
+
+    real_step = training.train_step
+
+    def nan_step(*args: Any, **kwargs: Any) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        loss, values = real_step(*args, **kwargs)
+        return loss * float("nan"), values
+
+    monkeypatch.setattr(training, "train_step", nan_step)
+    args = [
+        "train",
+        "--arch",
+        "espcn",
+        "--scale",
+        "2",
+        "--data",
+        str(images),
+        "--steps",
+        "4",
+        "--batch-size",
+        "2",
+    ]
+    args += [
+        "--crop",
+        "16",
+        "--out",
+        str(tmp_path / "run"),
+        "--val-every",
+        "0",
+        "--threads",
+        "1",
+        "--no-progress",
+    ]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1
+    assert "training diverged at step 1" in err[0]
