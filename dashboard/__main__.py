@@ -33,6 +33,7 @@ def streamlit_argv(
         "--browser.gatherUsageStats=false",
         "--server.headless=true",
         "--client.toolbarMode=viewer",
+        "--client.showErrorDetails=type",
     ]
     if port is not None:
         argv.append(f"--server.port={port}")

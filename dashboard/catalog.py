@@ -6,7 +6,6 @@ Reading a checkpoint's metadata never loads its weights, so listing is cheap.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 from pathlib import Path
@@ -34,34 +33,24 @@ __all__ = [
 ]
 
 CheckpointInfo = dict[str, Any]
-_JSON_FIELDS = ("arch_kwargs", "loss", "metrics")
 
 
 def read_checkpoint_info(path: Path) -> CheckpointInfo:
-    """Metadata of a ``.safetensors`` checkpoint (JSON fields parsed) plus ``path``, ``gv_weight``, ``label``."""
-    from safetensors import safe_open
+    """Metadata of a gvcore ``.safetensors`` checkpoint (:class:`gvcore.checkpoint.CheckpointMeta`, header only)
+    as a dict, plus ``path``, ``file``, ``gv_weight`` and ``loss_name``."""
+    from gvcore.checkpoint import CheckpointMeta
 
-    with safe_open(str(path), framework="pt") as handle:
-        meta: dict[str, Any] = dict(handle.metadata() or {})
-    for key in _JSON_FIELDS:
-        if isinstance(meta.get(key), str):
-            with contextlib.suppress(json.JSONDecodeError):
-                meta[key] = json.loads(meta[key])
-    loss_field = meta.get("loss")
-    loss: dict[str, Any] = loss_field if isinstance(loss_field, dict) else {}
-    gv_weight = float(loss.get("gv_weight", 0.0) or 0.0)
-    scale = int(meta["scale"]) if str(meta.get("scale", "")).isdigit() else None
-    label = meta.get("label") or path.stem
-    pixel = str(loss.get("pixel", "l1")).upper()
+    record = CheckpointMeta.read(path)
+    pixel = str((record.loss or {}).get("pixel", "l1")).upper()
+    gv_weight = record.gv_weight
     return {
-        **meta,
+        **record.as_dict(),
         "path": str(path),
         "file": path.name,
-        "scale": scale,
         "gv_weight": gv_weight,
-        "label": str(label),
+        "label": str(record.label or path.stem),
         "loss_name": f"{pixel}+GV (λ={gv_weight:g})" if gv_weight > 0 else pixel,
-        "degradation": meta.get("degradation") or ("official" if path.parent.name == "official" else None),
+        "degradation": record.degradation or ("official" if path.parent.name == "official" else None),
     }
 
 

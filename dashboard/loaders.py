@@ -1,6 +1,10 @@
-"""Cached loaders: ``st.cache_resource`` for models, ``st.cache_data`` for images, arrays and tables.
+"""Cached loaders: models, images and arrays in caches bounded in bytes with expiry; small tables in ``st.cache_data``.
 
-Every cached function is keyed by plain strings and numbers (paths plus modification times, so a rewritten
+Models live in :data:`MODEL_CACHE` and images, outputs, maps and score tables in :data:`DATA_CACHE`
+(:class:`dashboard.bounded_cache.ByteBudgetCache`, budgets :data:`dashboard.state.MODEL_CACHE_BYTES` and
+:data:`dashboard.state.DATA_CACHE_BYTES`, entries older than :data:`dashboard.state.CACHE_TTL_S` recomputed), so
+the server's memory has a ceiling however many different images or checkpoints its users bring. Cached values
+are shared, not copied: callers never modify them. Every cached function is keyed by plain strings and numbers (paths plus modification times, so a rewritten
 file is reloaded); tensors that would be slow to hash are passed as ``_``-prefixed arguments next to a key
 that identifies them. The work itself is done by :mod:`dashboard.analysis` and :mod:`dashboard.catalog`.
 """
@@ -15,11 +19,15 @@ import streamlit as st
 import torch
 
 from dashboard import analysis, catalog, state
-from dashboard.safety import LoadedCheckpoint, load_checkpoint_upload
+from dashboard.bounded_cache import ByteBudgetCache, budget_cached
+from dashboard.safety import LoadedCheckpoint, decode_image_upload, load_checkpoint_upload
 
 __all__ = [
+    "DATA_CACHE",
+    "MODEL_CACHE",
     "bundled_images",
     "checkpoint_infos",
+    "decoded_upload",
     "eval_table",
     "eval_table_any",
     "file_key",
@@ -37,6 +45,16 @@ __all__ = [
 ]
 
 
+#: models (bundled, run and uploaded checkpoints), bounded by their parameters' bytes.
+MODEL_CACHE = ByteBudgetCache("models", state.MODEL_CACHE_BYTES, state.CACHE_TTL_S)
+#: images, super-resolved outputs, gradient/variance maps and score tables, bounded by their bytes.
+DATA_CACHE = ByteBudgetCache("data", state.DATA_CACHE_BYTES, state.CACHE_TTL_S)
+
+
+def _spinner(text: str) -> Any:
+    return lambda: st.spinner(text)
+
+
 def file_key(path: Path | str) -> float:
     """Modification time of ``path`` (0 when missing): part of cache keys so rewritten files reload."""
     try:
@@ -52,14 +70,14 @@ def folder_key(folder: Path, pattern: str = "*") -> str:
     return ";".join(f"{p.name}:{p.stat().st_mtime:.0f}" for p in sorted(folder.glob(pattern)))
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner=False, max_entries=64, ttl=state.CACHE_TTL_S)
 def checkpoint_infos(folder: str, signature: str) -> list[dict[str, Any]]:
     """Metadata of the checkpoints in ``folder`` (``signature`` = :func:`folder_key`, for invalidation)."""
     del signature
     return catalog.list_checkpoints(Path(folder))
 
 
-@st.cache_resource(show_spinner="Loading model…", max_entries=16)
+@budget_cached(MODEL_CACHE, _spinner("Loading model…"))
 def load_model(path: str, mtime: float) -> tuple[torch.nn.Module, dict[str, Any]]:
     """A bundled checkpoint's model (eval mode, on the dashboard's device) and metadata."""
     del mtime
@@ -68,7 +86,7 @@ def load_model(path: str, mtime: float) -> tuple[torch.nn.Module, dict[str, Any]
     return gv_load_model(path, device=state.device())
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner=False, ttl=state.CACHE_TTL_S)
 def bundled_images() -> dict[str, str]:
     """Bundled test-split image name -> path (``{}`` when scikit-image's data is missing)."""
     from gvcore.bundled import bundled_image_paths
@@ -79,7 +97,7 @@ def bundled_images() -> dict[str, str]:
         return {}
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
+@budget_cached(DATA_CACHE)
 def load_image_file(path: str, mtime: float) -> torch.Tensor:
     """A server-side image as ``(1, 3, H, W)`` float32 in [0, 1]."""
     del mtime
@@ -88,7 +106,17 @@ def load_image_file(path: str, mtime: float) -> torch.Tensor:
     return load_image(path, max_pixels=state.max_upload_pixels())
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@budget_cached(DATA_CACHE)
+def decoded_upload(name: str, digest: str, max_pixels: int, _data: bytes) -> torch.Tensor:
+    """An uploaded image (identified by its content ``digest``) decoded once, as ``(1, 3, H, W)`` float32.
+
+    Raises :class:`dashboard.safety.UploadError` (not cached) when the file is refused.
+    """
+    del digest
+    return decode_image_upload(name, _data, max_pixels)
+
+
+@budget_cached(DATA_CACHE)
 def sr_output(
     model_path: str, mtime: float, image_key: str, scale: int, protocol: str, _lr: torch.Tensor
 ) -> torch.Tensor:
@@ -97,7 +125,7 @@ def sr_output(
     return analysis.super_resolve(model, _lr, scale, protocol, tile=state.INFERENCE_TILE)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@budget_cached(DATA_CACHE)
 def sr_with(
     model_key: str,
     image_key: str,
@@ -112,17 +140,19 @@ def sr_with(
     return analysis.super_resolve(_model, _lr, scale, protocol, tile=state.INFERENCE_TILE)
 
 
-@st.cache_resource(show_spinner="Loading the uploaded checkpoint…", max_entries=8)
+@budget_cached(MODEL_CACHE, _spinner("Loading the uploaded checkpoint…"))
 def uploaded_model(name: str, digest: str, scale: int, _data: bytes) -> LoadedCheckpoint:
     """An uploaded checkpoint, loaded safely (see :func:`dashboard.safety.load_checkpoint_upload`).
 
     Raises :class:`dashboard.safety.UploadError` (not cached) when the file is refused.
     """
     del digest
-    return load_checkpoint_upload(name, _data, scale, device=state.device())
+    return load_checkpoint_upload(
+        name, _data, scale, device=state.device(), max_bytes=state.max_upload_bytes()
+    )
 
 
-@st.cache_data(show_spinner="Scoring…", max_entries=32)
+@budget_cached(DATA_CACHE, _spinner("Scoring…"))
 def metrics_for(
     outputs_key: str, scale: int, protocol: str, _outputs: dict[str, torch.Tensor], _hr: torch.Tensor | None
 ) -> pd.DataFrame:
@@ -132,13 +162,13 @@ def metrics_for(
     return analysis.rows_frame(score_outputs(_outputs, _hr, scale, protocol))  # type: ignore[arg-type]
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@budget_cached(DATA_CACHE)
 def maps_for(image_key: str, settings: analysis.GradientSettings, _x: torch.Tensor) -> analysis.MapSet:
     """Gradient and variance maps of the image identified by ``image_key`` under ``settings``."""
     return analysis.compute_maps(_x, settings)
 
 
-@st.cache_data(show_spinner="Computing the observation…", max_entries=16)
+@budget_cached(DATA_CACHE, _spinner("Computing the observation…"))
 def observation_bundle(
     image_path: str, scale: int, model_paths: tuple[str, ...], protocol: str
 ) -> dict[str, Any]:
@@ -169,7 +199,7 @@ def observation_bundle(
     }
 
 
-@st.cache_data(show_spinner="Running the λ sweep on this image…", max_entries=8)
+@budget_cached(DATA_CACHE, _spinner("Running the λ sweep on this image…"))
 def sweep_bundle(image_path: str, scale: int, model_paths: tuple[str, ...]) -> dict[str, Any]:
     """The sweep checkpoints on one image (standard protocol, :func:`gvcore.scoring.score_image`).
 
@@ -194,14 +224,14 @@ def sweep_bundle(image_path: str, scale: int, model_paths: tuple[str, ...]) -> d
     return {"outputs": {k: scored.outputs[k] for k in labels}, "labels": labels, "metrics": frame}
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner=False, max_entries=64, ttl=state.CACHE_TTL_S)
 def eval_table(path: str, mtime: float) -> pd.DataFrame:
     """A tidy evaluation CSV (``assets/results/eval_*.csv`` or a ``gvcore eval`` output)."""
     del mtime
     return catalog.read_eval_csv(Path(path))
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner=False, max_entries=16, ttl=state.CACHE_TTL_S)
 def run_logs(logs: tuple[tuple[str, str], ...], signature: str) -> pd.DataFrame:
     """Training logs ``(label, csv path)`` concatenated, with the label in a ``run`` column."""
     del signature
@@ -214,7 +244,7 @@ def run_logs(logs: tuple[tuple[str, str], ...], signature: str) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner=False, ttl=state.CACHE_TTL_S)
 def paper_results() -> pd.DataFrame:
     """The paper's results table, parsed from PAPER.md (empty when PAPER.md is not found)."""
     path = catalog.find_paper_markdown()
@@ -223,7 +253,7 @@ def paper_results() -> pd.DataFrame:
     return catalog.paper_table(path.read_text())
 
 
-@st.cache_data(show_spinner=False)
+@st.cache_data(show_spinner=False, max_entries=16, ttl=state.CACHE_TTL_S)
 def eval_table_any(path: str, mtime: float) -> pd.DataFrame:
     """Any CSV results table (e.g. ``lambda_sweep.csv``), read as is."""
     del mtime

@@ -13,6 +13,7 @@ words a user can act on; pages show it with ``st.error`` and carry on. Nothing h
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from dataclasses import dataclass
@@ -34,6 +35,8 @@ __all__ = [
     "load_checkpoint_upload",
     "resolve_under_root",
 ]
+
+_LOG = logging.getLogger(__name__)
 
 #: Image file types accepted by uploads and folder scans.
 IMAGE_SUFFIXES: tuple[str, ...] = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -98,12 +101,13 @@ def decode_image_upload(
 
 
 def load_checkpoint_upload(
-    name: str, data: bytes, scale: int | None, device: str = "cpu"
+    name: str, data: bytes, scale: int | None, device: str = "cpu", max_bytes: int = 64 * 1024 * 1024
 ) -> LoadedCheckpoint:
     """Load an uploaded checkpoint (ours or any spandrel-supported architecture) for ``scale``.
 
     The bytes go to a private temporary file with the same extension (gvcore's loaders pick the format from
-    it) that is deleted afterwards.
+    it) that is deleted afterwards. ``max_bytes`` (the upload cap) bounds the file and what a ``.pth`` zip may
+    inflate to. Messages name the upload, never the server's temporary file.
 
     Raises:
         UploadError: wrong type, empty, unreadable, hostile pickle, unknown architecture, or wrong scale.
@@ -118,11 +122,13 @@ def load_checkpoint_upload(
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         try:
-            model, metadata = load_model(tmp, scale=scale, device=device)
+            model, metadata = load_model(tmp, scale=scale, device=device, max_bytes=max_bytes)
         except CheckpointError as err:
-            raise UploadError(f"{name}: {err}") from err
+            raise UploadError(f"{name}: {_without_server_path(str(err), tmp, name)}") from err
         except Exception as err:  # noqa: BLE001 - any loader failure is the file's problem, shown to the user
-            raise UploadError(f"{name}: could not load the checkpoint ({type(err).__name__}: {err})") from err
+            _LOG.warning("checkpoint upload %s failed to load", name, exc_info=True)
+            text = _without_server_path(f"{type(err).__name__}: {err}", tmp, name)
+            raise UploadError(f"{name}: could not load the checkpoint ({text})") from err
     finally:
         Path(tmp).unlink(missing_ok=True)
     model_scale = metadata.get("scale")
@@ -130,6 +136,13 @@ def load_checkpoint_upload(
         raise UploadError(f"{name}: the model upscales x{model_scale}, but x{scale} is selected")
     label = str(metadata.get("label") or Path(name).stem)
     return LoadedCheckpoint(model=model, metadata=dict(metadata), label=f"{label} (uploaded)")
+
+
+def _without_server_path(text: str, tmp: str, name: str) -> str:
+    """``text`` with the server's temporary file (and its folder) replaced by the upload's name: a message shown
+    to a user never reveals server paths."""
+    text = text.replace(repr(tmp), repr(name)).replace(tmp, name)
+    return text.replace(str(Path(tmp).parent) + os.sep, "")
 
 
 def resolve_under_root(root: Path, relative: str | os.PathLike[str]) -> Path:
@@ -141,10 +154,11 @@ def resolve_under_root(root: Path, relative: str | os.PathLike[str]) -> Path:
     base = Path(root).resolve()
     text = str(relative).strip()
     candidate = (base / text).resolve() if text else base
+    # messages name the root by its folder name only: a user never sees where it lives on the server
     if candidate != base and base not in candidate.parents:
-        raise UploadError(f"{text!r} is outside the allowed folder {base}")
+        raise UploadError(f"{text!r} is outside the allowed folder {base.name!r}")
     if not candidate.exists():
-        raise UploadError(f"{text!r} does not exist under {base}")
+        raise UploadError(f"{text!r} does not exist under {base.name!r}")
     return candidate
 
 

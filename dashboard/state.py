@@ -19,6 +19,9 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "CACHE_TTL_S",
+    "DATA_CACHE_BYTES",
+    "MODEL_CACHE_BYTES",
     "DISPLAY_MAX_SIDE",
     "HEATMAP_MAX_SIDE",
     "INFERENCE_TILE",
@@ -53,6 +56,13 @@ INFERENCE_TILE = 192
 MAX_PATCHES = 4_000_000
 #: largest download the explorer embeds in the page (Streamlit sends it with the page, through the websocket).
 MAX_DOWNLOAD_BYTES = 48 * 1024 * 1024
+
+#: byte budget of the cache of images, outputs, maps and score tables (:data:`dashboard.loaders.DATA_CACHE`).
+DATA_CACHE_BYTES = 256 * 1024 * 1024
+#: byte budget of the cache of loaded models (:data:`dashboard.loaders.MODEL_CACHE`): a few uploads at the cap.
+MODEL_CACHE_BYTES = 256 * 1024 * 1024
+#: cached entries older than this many seconds are recomputed (and their memory freed meanwhile).
+CACHE_TTL_S = 30 * 60
 
 _DEFAULT_MAX_PIXELS = 16_000_000
 
@@ -112,6 +122,17 @@ def max_upload_pixels() -> int:
     return max(value, MIN_IMAGE_SIDE * MIN_IMAGE_SIDE)
 
 
+def max_upload_bytes() -> int:
+    """The upload cap in bytes (Streamlit's ``server.maxUploadSize``, in MB; 64 MB when unset)."""
+    import streamlit as st
+
+    try:
+        megabytes = int(st.get_option("server.maxUploadSize") or 64)
+    except (RuntimeError, TypeError, ValueError):
+        megabytes = 64
+    return max(1, megabytes) * 1024 * 1024
+
+
 def device() -> str:
     """``"cuda"`` when a GPU is available, else ``"cpu"``."""
     import torch
@@ -135,6 +156,50 @@ def listens_locally() -> bool:
         return True
     # `gvcore dashboard --host ADDR` asked for this address explicitly (and printed a warning)
     return os.environ.get("GVLAB_ALLOW_REMOTE") == "1"
+
+
+#: most refused uploads a session remembers per uploader (oldest forgotten first).
+MAX_REMEMBERED_REFUSALS = 64
+
+
+class RefusalMemory(dict[str, str]):
+    """Content digest -> why the upload was refused; keeps the :data:`MAX_REMEMBERED_REFUSALS` latest."""
+
+    def __setitem__(self, key: str, value: str) -> None:
+        """Remember ``key``; forget the oldest entries beyond the limit."""
+        super().__setitem__(key, value)
+        while len(self) > MAX_REMEMBERED_REFUSALS:
+            del self[next(iter(self))]
+
+
+def remember_refusals(session: Any, key: str) -> RefusalMemory:
+    """The session's :class:`RefusalMemory` under ``key`` (created on first use; works on ``st.session_state``)."""
+    memory = session_default(session, key, RefusalMemory())
+    if not isinstance(memory, RefusalMemory):  # e.g. a plain dict left by an older version of the page
+        memory = session[key] = RefusalMemory(memory)
+    return memory
+
+
+def take_histogram_box(histogram_key: str, range_key: str, bounds_key: str) -> None:
+    """``on_select`` of the explorer's histogram: a dragged box becomes the highlight slider's range.
+
+    The box is rounded outward to the slider's 0.1 steps and clipped to its bounds (``session_state[bounds_key]``),
+    so the slider always shows what is highlighted. A module function (bound with ``functools.partial``), not one
+    defined in the page script: a callback from the script would keep that run's globals (images, maps) alive.
+    """
+    import math
+
+    import streamlit as st
+
+    selected = st.session_state.get(histogram_key)
+    box = getattr(getattr(selected, "selection", None), "box", None) if selected is not None else None
+    xs = box[0].get("x", []) if box else []
+    if len(xs) != 2:
+        return
+    low, high = st.session_state.get(bounds_key, (min(xs), max(xs)))
+    start = min(max(math.floor(min(xs) * 10) / 10, low), high)
+    end = min(max(math.ceil(max(xs) * 10) / 10, low), high)
+    st.session_state[range_key] = (round(start, 1), round(end, 1))
 
 
 def favicon() -> Any:

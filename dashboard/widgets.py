@@ -17,7 +17,7 @@ import streamlit as st
 import torch
 
 from dashboard import figures, loaders, state
-from dashboard.safety import IMAGE_SUFFIXES, UploadError, decode_image_upload
+from dashboard.safety import IMAGE_SUFFIXES, UploadError
 
 __all__ = ["ChosenImage", "chart", "choose_image", "downsample_note", "export_format", "table"]
 
@@ -89,12 +89,18 @@ def choose_image(prefix: str, label: str = "Image", allow_upload: bool = True) -
             st.info("Upload an image, or switch to a bundled sample.")
             return None
         data = upload.getvalue()
+        digest = hashlib.sha256(data).hexdigest()[:16]
+        # refusals are remembered by content (per session, bounded), so a rerun never decodes a bad file again
+        refused = state.remember_refusals(st.session_state, f"{prefix}-refused-uploads")
+        if digest in refused:
+            st.error(f"Cannot use this image — {refused[digest]}")
+            return None
         try:
-            tensor = decode_image_upload(upload.name, data, state.max_upload_pixels())
+            tensor = loaders.decoded_upload(upload.name, digest, state.max_upload_pixels(), data)
         except UploadError as err:
+            refused[digest] = str(err)
             st.error(f"Cannot use this image — {err}")
             return None
-        digest = hashlib.sha256(data).hexdigest()[:16]
         return ChosenImage(tensor, f"upload:{digest}", upload.name)
     if not samples:
         st.error("No bundled sample images found (scikit-image's data folder is missing).")

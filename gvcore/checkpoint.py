@@ -15,6 +15,7 @@ the load fail with :class:`CheckpointError` before anything runs. TorchScript ar
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import math
 import os
@@ -23,6 +24,7 @@ import re
 import tempfile
 import zipfile
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,16 +32,19 @@ import torch
 from torch import nn
 
 from gvcore._validation import check_floating_image
-from gvcore.models import MODELS, build_model
+from gvcore.atomic import atomic_write
+from gvcore.models import MODELS, RECOGNISERS, build_model
 
 __all__ = [
     "CHECKPOINT_FORMAT",
     "DEFAULT_MAX_BYTES",
     "SUPPORTED_SUFFIXES",
     "CheckpointError",
+    "CheckpointMeta",
     "SpandrelModel",
     "load_model",
     "save_checkpoint",
+    "torch_load_failure",
 ]
 
 #: value of the ``format`` metadata key of our checkpoints.
@@ -54,6 +59,155 @@ _WRAPPER_KEYS: tuple[str, ...] = ("params_ema", "params", "state_dict", "model_s
 
 class CheckpointError(ValueError):
     """A checkpoint cannot be written or loaded; the message says which file and why."""
+
+
+def _current_version() -> str:
+    from gvcore import __version__
+
+    return str(__version__)
+
+
+_JSON_KEYS = ("arch_kwargs", "loss", "metrics")
+_INT_KEYS = ("steps", "seed")
+_TEXT_KEYS = ("data", "label", "degradation")
+
+
+@dataclass(frozen=True)
+class CheckpointMeta:
+    """The metadata of a gvcore checkpoint (``docs/ARCHITECTURE.md``, "Checkpoint format").
+
+    One record for saving, loading, the dashboard's catalog, evaluation and the reproduction.
+
+    In the file every value is a string (safetensors metadata): JSON for ``arch_kwargs``/``loss``/``metrics``,
+    decimal for ``scale``/``steps``/``seed``, ``""`` for a missing optional value.
+
+    Example:
+        >>> meta = CheckpointMeta("espcn", 2, loss={"pixel": "l1", "gv_weight": 0.03}, steps=10)
+        >>> meta.recipe, meta.gv_weight, CheckpointMeta.from_strings(meta.to_strings()) == meta
+        ('l1+gv', 0.03, True)
+    """
+
+    arch: str
+    scale: int
+    arch_kwargs: dict[str, Any] = field(default_factory=dict)
+    loss: dict[str, Any] | None = None
+    data: str | None = None
+    steps: int | None = None
+    seed: int | None = None
+    metrics: dict[str, Any] | None = None
+    label: str | None = None
+    degradation: str | None = None
+    dtype: str = "float32"
+    gvcore_version: str = field(default_factory=lambda: _current_version())
+
+    @property
+    def gv_weight(self) -> float:
+        """The GV loss weight λ it was trained with (0 without the GV term or a loss record)."""
+        return float((self.loss or {}).get("gv_weight") or 0.0)
+
+    @property
+    def recipe(self) -> str:
+        """The loss recipe (``"l1"``, ``"l1+gv"``, ...; ``""`` when unknown)."""
+        loss = self.loss or {}
+        if loss.get("recipe"):
+            return str(loss["recipe"])
+        return "+".join(x for x in (loss.get("pixel"), "gv" if loss.get("gv_weight") else None) if x)
+
+    def to_strings(self) -> dict[str, str]:
+        """The safetensors metadata (string values), with ``format``."""
+
+        def text(value: Any) -> str:
+            return "" if value is None else str(value)
+
+        strings = {"format": CHECKPOINT_FORMAT, "arch": self.arch, "scale": str(int(self.scale))}
+        strings |= {key: json.dumps(getattr(self, key), sort_keys=True) for key in _JSON_KEYS}
+        strings |= {key: text(getattr(self, key)) for key in (*_INT_KEYS, *_TEXT_KEYS)}
+        return strings | {"dtype": self.dtype, "gvcore_version": self.gvcore_version}
+
+    @classmethod
+    def from_strings(cls, raw: Mapping[str, str], default_label: str | None = None) -> CheckpointMeta:
+        """Parse safetensors metadata of our format.
+
+        Raises:
+            ValueError: a missing ``arch``/``scale`` or a malformed value (the message names the key).
+        """
+        values: dict[str, Any] = {}
+        for key in ("arch", "scale"):
+            if not raw.get(key):
+                raise ValueError(f"metadata key {key!r} is missing")
+        try:
+            values["scale"] = int(raw["scale"])
+            for key in _INT_KEYS:
+                values[key] = int(raw[key]) if raw.get(key) else None
+            for key in _JSON_KEYS:
+                values[key] = json.loads(raw[key]) if raw.get(key) else None
+        except ValueError as err:
+            raise ValueError(f"malformed metadata value ({err})") from err
+        for key in _JSON_KEYS:
+            if values[key] is not None and not isinstance(values[key], dict):
+                raise ValueError(f"metadata key {key!r} must hold a JSON object; got {values[key]!r}")
+        values["arch_kwargs"] = values["arch_kwargs"] or {}
+        values |= {key: raw.get(key) or None for key in _TEXT_KEYS}
+        values["label"] = values["label"] or default_label
+        return cls(
+            arch=str(raw["arch"]),
+            dtype=raw.get("dtype") or "float32",
+            gvcore_version=raw.get("gvcore_version") or "",
+            **values,
+        )
+
+    @classmethod
+    def from_dict(cls, metadata: Mapping[str, Any], default_label: str | None = None) -> CheckpointMeta:
+        """The record of a :func:`load_model` metadata dict (ours, or a foreign file's ``arch``/``scale``)."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in metadata.items() if k in names}
+        values["arch_kwargs"] = dict(values.get("arch_kwargs") or {})
+        if not isinstance(values.get("loss"), (dict, type(None))):
+            values["loss"] = None
+        values["label"] = values.get("label") or default_label
+        return cls(**values)
+
+    @classmethod
+    def read(cls, path: str | os.PathLike[str]) -> CheckpointMeta:
+        """Read the record from a ``.safetensors`` file's header only (no weights are loaded).
+
+        Raises:
+            CheckpointError: not a readable ``.safetensors`` file, or not in our format.
+        """
+        from safetensors import safe_open
+
+        source = Path(path)
+        try:
+            with safe_open(str(source), framework="pt") as handle:
+                raw = dict(handle.metadata() or {})
+        except Exception as err:  # safetensors raises its own SafetensorError, OSError or ValueError
+            raise CheckpointError(f"{str(source)!r} is not a readable .safetensors file: {err}") from err
+        if not raw.get("format", "").startswith("gvcore-checkpoint/"):
+            raise CheckpointError(f"{str(source)!r} is not a gvcore checkpoint (no gvcore metadata)")
+        try:
+            return cls.from_strings(raw, source.stem)
+        except ValueError as err:
+            raise CheckpointError(f"{str(source)!r} has malformed gvcore metadata: {err}") from err
+
+    def as_dict(self) -> dict[str, Any]:
+        """The record as the plain dict :func:`load_model` returns for our format (without ``source``)."""
+        return {**dataclasses.asdict(self), "format": CHECKPOINT_FORMAT}
+
+    def save_options(self) -> dict[str, Any]:
+        """Keyword arguments of :func:`save_checkpoint` that write this record again."""
+        keys = (
+            "arch",
+            "arch_kwargs",
+            "scale",
+            "loss",
+            "data",
+            "steps",
+            "seed",
+            "metrics",
+            "label",
+            "degradation",
+        )
+        return {key: getattr(self, key) for key in keys}
 
 
 # --------------------------------------------------------------------------------------------------- saving
@@ -122,29 +276,28 @@ def save_checkpoint(
     if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
         raise CheckpointError(f"scale must be a positive int (or the model must have one); got {scale!r}")
 
-    def to_json(name: str, value: Any) -> str:
+    def as_json_object(name: str, value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
         try:
-            return json.dumps(value, sort_keys=True)
+            return dict(json.loads(json.dumps(dict(value), sort_keys=True)))
         except (TypeError, ValueError) as err:
             raise CheckpointError(f"{name} must be JSON-serialisable; got {value!r} ({err})") from err
 
-    from gvcore import __version__
-
-    metadata = {
-        "format": CHECKPOINT_FORMAT,
-        "arch": arch,
-        "arch_kwargs": to_json("arch_kwargs", arch_kwargs),
-        "scale": str(scale),
-        "loss": to_json("loss", dict(loss) if loss is not None else None),
-        "data": "" if data is None else str(data),
-        "steps": "" if steps is None else str(int(steps)),
-        "seed": "" if seed is None else str(int(seed)),
-        "gvcore_version": __version__,
-        "metrics": to_json("metrics", dict(metrics) if metrics is not None else None),
-        "label": target.stem if label is None else str(label),
-        "degradation": "" if degradation is None else str(degradation),
-        "dtype": "float16" if half else "float32",
-    }
+    record = CheckpointMeta(
+        arch=str(arch),
+        scale=scale,
+        arch_kwargs=as_json_object("arch_kwargs", arch_kwargs) or {},
+        loss=as_json_object("loss", loss),
+        data=None if data is None else str(data),
+        steps=None if steps is None else int(steps),
+        seed=None if seed is None else int(seed),
+        metrics=as_json_object("metrics", metrics),
+        label=target.stem if label is None else str(label),
+        degradation=None if degradation is None else str(degradation),
+        dtype="float16" if half else "float32",
+    )
+    metadata = record.to_strings()
     tensors: dict[str, torch.Tensor] = {}
     for key, value in model.state_dict().items():
         tensor = value.detach().to("cpu")
@@ -168,34 +321,16 @@ def _atomic_write(target: Path, payload: bytes) -> None:
             f"cannot write checkpoint {str(target)!r}: directory {str(directory)!r} does not exist"
         )
     try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
-    except OSError as err:
+        atomic_write(target, lambda handle: _write_all(handle, payload), mode=0o644)
+    except PermissionError as err:
         raise CheckpointError(
             f"cannot write checkpoint {str(target)!r}: directory {str(directory)!r} is not writable ({err.strerror})"
         ) from err
-    tmp = Path(tmp_name)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o644)
-            _write_all(handle, payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException as err:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        if isinstance(err, OSError):
-            raise CheckpointError(
-                f"could not write checkpoint {str(target)!r}: {err.strerror or err}; "
-                "no partial file was left and any previous checkpoint there is unchanged"
-            ) from err
-        raise
-    with contextlib.suppress(OSError):  # make the rename durable; not possible on every platform
-        dir_fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+    except OSError as err:
+        raise CheckpointError(
+            f"could not write checkpoint {str(target)!r}: {err.strerror or err}; "
+            "no partial file was left and any previous checkpoint there is unchanged"
+        ) from err
 
 
 # -------------------------------------------------------------------------------------------------- loading
@@ -328,20 +463,34 @@ def _read_pickle(source: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
             )
     try:
         return torch.load(source, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as err:
-        text = str(err)
-        match = re.search(r"(?:Unsupported global|unsupported GLOBAL|GLOBAL) *:? *(?:GLOBAL )?([\w.]+)", text)
+    except Exception as err:  # UnpicklingError, EOFError, RuntimeError from the zip reader, ...
+        raise CheckpointError(torch_load_failure(str(source), err)) from err
+
+
+def torch_load_failure(name: str, err: BaseException) -> str:
+    """Why ``torch.load(weights_only=True)`` failed on the file ``name``, as one line.
+
+    Never repeats torch's advice to retry with ``weights_only=False`` (which would run the file's code).
+
+    Example:
+        >>> torch_load_failure("resume.pt", EOFError())
+        "'resume.pt' is truncated or corrupt (EOFError)"
+    """
+    text = str(err)
+    match = re.search(r"(?:Unsupported global|unsupported GLOBAL|GLOBAL) *:? *(?:GLOBAL )?([\w.]+)", text)
+    if isinstance(err, pickle.UnpicklingError) and (match or "Unsupported" in text):
         culprit = f" (it references {match.group(1)})" if match else ""
-        if "weights_only" in text or "Unsupported" in text or "GLOBAL" in text:
-            raise CheckpointError(
-                f"refused to load {str(source)!r}: its pickle asks for objects other than tensors and plain "
-                f"containers{culprit}; gvcore never executes pickled code. Re-save it as a plain state dict "
-                "or .safetensors"
-            ) from err
-        raise CheckpointError(f"{str(source)!r} is truncated or corrupt ({text.splitlines()[0]})") from err
-    except Exception as err:  # EOFError, RuntimeError from the zip reader, ...
-        first_line = (str(err).splitlines() or [type(err).__name__])[0]
-        raise CheckpointError(f"{str(source)!r} is truncated or corrupt ({first_line})") from err
+        return (
+            f"refused to load {name!r}: its pickle asks for objects other than tensors and plain containers"
+            f"{culprit}; gvcore never executes pickled code. Re-save it as a plain state dict or .safetensors"
+        )
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    if isinstance(err, pickle.UnpicklingError) and lines and lines[0].startswith("Weights only load failed"):
+        # torch wraps the unpickler's own reason in advice; keep the reason only
+        reason = next((line for line in lines if line.startswith("WeightsUnpickler error:")), "")
+        lines = [reason.removeprefix("WeightsUnpickler error:").strip()] if reason else []
+    first = next((line for line in lines if "weights_only" not in line), "") or type(err).__name__
+    return f"{name!r} is truncated or corrupt ({first[:200]})"
 
 
 def _unwrap_state_dict(source: Path, obj: Any) -> dict[str, torch.Tensor]:
@@ -446,19 +595,11 @@ def _load_ours(
             f"{str(source)!r} has format {raw['format']!r}; this gvcore reads {CHECKPOINT_FORMAT!r}"
         )
     try:
-        metadata: dict[str, Any] = dict(raw)
-        for key in ("arch_kwargs", "loss", "metrics"):
-            metadata[key] = json.loads(raw[key]) if raw.get(key) else None
-        metadata["arch_kwargs"] = metadata["arch_kwargs"] or {}
-        metadata["scale"] = int(raw["scale"])
-        for key in ("steps", "seed"):
-            metadata[key] = int(raw[key]) if raw.get(key) else None
-        metadata["data"] = raw.get("data") or None
-        metadata["label"] = raw.get("label") or source.stem
-        metadata["degradation"] = raw.get("degradation") or None
-        name = raw["arch"]
-    except (KeyError, ValueError) as err:
-        raise CheckpointError(f"{str(source)!r} has malformed gvcore metadata ({err!r})") from err
+        record = CheckpointMeta.from_strings(raw, source.stem)
+    except ValueError as err:
+        raise CheckpointError(f"{str(source)!r} has malformed gvcore metadata ({err})") from err
+    name = record.arch
+    metadata = record.as_dict()
     metadata["source"] = "gvcore"
     if name not in MODELS:
         raise CheckpointError(
@@ -473,68 +614,6 @@ def _load_ours(
 
 
 # ------------------------------------------------------------------------------ foreign state dicts
-def _indices(keys: set[str], pattern: str) -> list[int]:
-    regex = re.compile(pattern)
-    return sorted(int(m.group(1)) for k in keys if (m := regex.fullmatch(k)))
-
-
-def _recognise_vdsr(sd: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], int | None] | None:
-    keys = set(sd)
-    blocks = len(_indices(keys, r"residual_layer\.(\d+)\.conv\.weight"))
-    expected = {"input.weight", "output.weight"} | {f"residual_layer.{i}.conv.weight" for i in range(blocks)}
-    if keys != expected:
-        return None
-    w_in, w_out = sd["input.weight"], sd["output.weight"]
-    kwargs = {
-        "num_layers": blocks + 2,
-        "num_features": int(w_in.shape[0]),
-        "in_channels": int(w_in.shape[1]),
-        "out_channels": int(w_out.shape[0]),
-    }
-    return kwargs, None  # VDSR works at any scale: the weights do not say
-
-
-def _recognise_edsr(sd: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], int | None] | None:
-    keys = set(sd)
-    blocks = len(_indices(keys, r"body\.(\d+)\.conv1\.weight"))
-    stages = len(_indices(keys, r"upsample\.(\d+)\.weight"))
-    names = ["conv_first", "conv_after_body", "conv_last"]
-    names += [f"body.{i}.conv{j}" for i in range(blocks) for j in (1, 2)]
-    names += [f"upsample.{2 * i}" for i in range(stages)]
-    if stages == 0 or keys != {f"{n}.{p}" for n in names for p in ("weight", "bias")}:
-        return None
-    features = int(sd["conv_first.weight"].shape[0])
-    ratio = int(sd["upsample.0.weight"].shape[0]) // features
-    if stages == 1 and ratio in (4, 9):
-        scale = 2 if ratio == 4 else 3
-    elif ratio == 4:
-        scale = 2**stages
-    else:
-        return None
-    kwargs: dict[str, Any] = {
-        "num_blocks": blocks,
-        "num_features": features,
-        "channels": int(sd["conv_first.weight"].shape[1]),
-    }
-    if features == 256:  # BasicSR's EDSR_L configs (32 blocks, 256 features) train with res_scale 0.1
-        kwargs["res_scale"] = 0.1
-    return kwargs, scale
-
-
-def _recognise_espcn(sd: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], int | None] | None:
-    names = ("first_part.0", "first_part.2", "last_part.0")
-    if set(sd) != {f"{n}.{p}" for n in names for p in ("weight", "bias")}:
-        return None
-    channels = int(sd["first_part.0.weight"].shape[1])
-    features = int(sd["first_part.0.weight"].shape[0])
-    squared = int(sd["last_part.0.weight"].shape[0]) // channels
-    scale = round(squared**0.5)
-    if scale * scale != squared or int(sd["first_part.2.weight"].shape[0]) != features // 2:
-        return None
-    return {"channels": channels, "num_features": features}, scale
-
-
-_RECOGNISERS = {"vdsr": _recognise_vdsr, "edsr": _recognise_edsr, "espcn": _recognise_espcn}
 
 
 def _scale_from_name(source: Path) -> int | None:
@@ -546,7 +625,7 @@ def _load_foreign(
     source: Path, state_dict: dict[str, torch.Tensor], scale: int | None, arch: str | None
 ) -> tuple[nn.Module, dict[str, Any]]:
     family = None if arch is None else arch.split("-")[0]
-    for name, recognise in _RECOGNISERS.items():
+    for name, recognise in RECOGNISERS.items():
         found = recognise(state_dict)
         if found is None:
             continue
@@ -614,11 +693,33 @@ class SpandrelModel(nn.Module):
         return f"arch={self.arch!r}, scale={self.scale}"
 
 
+def _import_spandrel() -> Any:
+    """``import spandrel`` without leaving an empty ``torchinductor_<user>`` folder in the temp directory.
+
+    Importing spandrel imports ``torch._dynamo``, which creates TorchInductor's cache folder even though nothing
+    is compiled; a folder that this import created and left empty is removed again.
+    """
+    import sys
+
+    if "spandrel" in sys.modules:
+        return sys.modules["spandrel"]
+    preset = os.environ.get("TORCHINDUCTOR_CACHE_DIR")
+    before = {p.name for p in Path(tempfile.gettempdir()).glob("torchinductor_*")}
+    import spandrel
+
+    if preset is None:
+        for folder in Path(tempfile.gettempdir()).glob("torchinductor_*"):
+            if folder.name not in before and folder.is_dir():
+                with contextlib.suppress(OSError):  # not empty (another process wrote there): leave it
+                    folder.rmdir()
+    return spandrel
+
+
 def _load_spandrel(
     source: Path, state_dict: dict[str, torch.Tensor], scale: int | None, arch: str | None
 ) -> tuple[nn.Module, dict[str, Any]]:
     try:
-        import spandrel
+        spandrel = _import_spandrel()
     except ImportError as err:
         raise CheckpointError(
             f"unknown architecture in {str(source)!r}: not a gvcore model, and spandrel (needed for "

@@ -53,6 +53,11 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--val-every", type=int, default=100, help="steps per validation, 0 = never (default 100)")
     p.add_argument("--ckpt-every", type=int, default=100, help="steps per checkpoint (default 100)")
     p.add_argument(
+        "--keep-snapshots",
+        action="store_true",
+        help="also keep <out>/snapshots/step_000500.safetensors-style checkpoints at every --ckpt-every",
+    )
+    p.add_argument(
         "--val-data", default=None, help="validation images (default: bundled test split), or none"
     )
     p.add_argument("--val-images", type=int, default=4, help="validation images used (default 4)")
@@ -240,6 +245,7 @@ def _train(args: argparse.Namespace) -> int:
         label=args.label,
         progress=not args.no_progress,
         stop_after=args.stop_after,
+        keep_snapshots=args.keep_snapshots,
     )
     result = train(config)
     if int(os.environ.get("RANK", "0")) == 0:

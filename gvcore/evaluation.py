@@ -20,7 +20,6 @@ HR; rows get empty HR metrics and only the output variances.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,21 +116,15 @@ def _unique_label(label: str, taken: set[str]) -> str:
 
 
 def _checkpoint_info(metadata: dict[str, Any], path: Path) -> dict[str, Any]:
-    loss = metadata.get("loss") or {}
-    if isinstance(loss, dict):
-        recipe = loss.get("recipe") or "+".join(
-            x for x in (loss.get("pixel"), "gv" if loss.get("gv_weight") else None) if x
-        )
-        gv_weight = float(loss.get("gv_weight") or 0.0)
-    else:
-        recipe, gv_weight = str(loss), math.nan
-    seed = metadata.get("seed")
+    from gvcore.checkpoint import CheckpointMeta
+
+    record = CheckpointMeta.from_dict(metadata, default_label=path.stem)
     return {
-        "label": str(metadata.get("label") or path.stem),
-        "arch": metadata.get("arch", ""),
-        "loss": recipe,
-        "gv_weight": gv_weight,
-        "seed": int(seed) if seed not in (None, "") else None,
+        "label": str(record.label),
+        "arch": record.arch,
+        "loss": record.recipe,
+        "gv_weight": record.gv_weight,
+        "seed": record.seed,
     }
 
 
@@ -457,12 +450,6 @@ def to_markdown(summary: Any, columns: Sequence[str] = ("method", "images", *MET
 
 def write_csv(frame: Any, path: str | Path) -> Path:
     """Write an evaluation table atomically (temp file + rename); floats with full precision."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp{os.getpid()}")
-    try:
-        frame.to_csv(tmp, index=False, float_format="%.10g")
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return target
+    from gvcore.atomic import atomic_write
+
+    return atomic_write(path, frame.to_csv(index=False, float_format="%.10g").encode())

@@ -26,7 +26,6 @@ import io
 import os
 import stat
 import struct
-import tempfile
 import warnings
 import zlib
 from collections.abc import Callable
@@ -38,6 +37,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from gvcore._validation import check_choice, check_positive_int
+from gvcore.atomic import atomic_write
 
 __all__ = [
     "SUPPORTED_FORMATS",
@@ -411,16 +411,5 @@ def save_image(x: torch.Tensor, path: str | os.PathLike[str], bits: Literal[8, 1
         payload = buf.getvalue()
     else:
         payload = _encode_png_16bit(arr.astype(np.uint16))
-    mode = target.stat().st_mode & 0o777 if target.exists() else 0o644
-    fd, tmp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp_name, mode)  # mkstemp creates 0600; give the PNG ordinary permissions
-        os.replace(tmp_name, target)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise
+    atomic_write(target, payload)
     return target

@@ -288,24 +288,12 @@ def _export(work: Path, spec: RunSpec, target: Path) -> Path:
 def export_half(source: Path, target: Path, label: str, degradation: str) -> Path:
     """Re-save a run's checkpoint ``source`` as fp16 ``target`` (metadata kept, ``label`` set; the checkpoint's
     own ``degradation`` wins over the given one) and return ``target``."""
-    from gvcore.checkpoint import load_model, save_checkpoint
+    from gvcore.checkpoint import CheckpointMeta, load_model, save_checkpoint
 
     model, meta = load_model(source)
-    save_checkpoint(
-        target,
-        model,
-        arch=meta["arch"],
-        arch_kwargs=meta.get("arch_kwargs") or {},
-        scale=meta["scale"],
-        loss=meta.get("loss") or {},
-        data=meta.get("data"),
-        steps=meta.get("steps"),
-        seed=meta.get("seed"),
-        metrics=meta.get("metrics") or {},
-        label=label,
-        half=True,
-        degradation=meta.get("degradation") or degradation,
-    )
+    options = CheckpointMeta.from_dict(meta).save_options()
+    options |= {"label": label, "degradation": options["degradation"] or degradation}
+    save_checkpoint(target, model, half=True, **options)
     return target
 
 

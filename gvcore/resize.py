@@ -120,7 +120,26 @@ def _mirror(indices: torch.Tensor, length: int) -> torch.Tensor:
     return torch.where(k < length, k, period - 1 - k)
 
 
+#: largest output side :func:`imresize` produces (a dense resize matrix is ``out x in``; larger is a mistake).
+MAX_OUTPUT_SIDE = 65_536
+#: largest output ``h * w`` :func:`imresize` produces per channel (1 GiB in float32).
+MAX_OUTPUT_PIXELS = 1 << 28
+
+
 def _output_size(
+    in_hw: tuple[int, int], scale: float | None, size: Sequence[int] | None
+) -> tuple[tuple[int, int], tuple[float, float]]:
+    out, scales = _requested_size(in_hw, scale, size)
+    if max(out) > MAX_OUTPUT_SIDE or out[0] * out[1] > MAX_OUTPUT_PIXELS:
+        asked = f"scale={scale!r}" if scale is not None else f"size={tuple(size or ())!r}"
+        raise ValueError(
+            f"imresize of a {in_hw[0]}x{in_hw[1]} image with {asked} would be {out[0]}x{out[1]} pixels, over the "
+            f"limit of {MAX_OUTPUT_SIDE} per side and {MAX_OUTPUT_PIXELS:,} pixels: check the scale factor"
+        )
+    return out, scales
+
+
+def _requested_size(
     in_hw: tuple[int, int], scale: float | None, size: Sequence[int] | None
 ) -> tuple[tuple[int, int], tuple[float, float]]:
     if (scale is None) == (size is None):

@@ -1,7 +1,7 @@
 """Run-directory plumbing of :mod:`gvcore.training`: atomic writes, the CSV log, RNG state for resuming.
 
 Everything here is written so a process killed at any instant (SIGKILL included) leaves either the previous
-or the new version of a file, never a torn one: temp file in the same folder, ``fsync``, ``os.replace``.
+or the new version of a file, never a torn one (:func:`gvcore.atomic.atomic_write`).
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from typing import IO, Any
 import numpy as np
 import torch
 
+from gvcore.atomic import atomic_write
+
 __all__ = [
     "CsvLog",
     "atomic_write_bytes",
@@ -28,20 +30,13 @@ __all__ = [
 
 
 def atomic_write_bytes(path: Path, write: Callable[[Any], None]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        with open(tmp, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    """Replace ``path`` with what ``write(handle)`` writes, atomically (:func:`gvcore.atomic.atomic_write`)."""
+    atomic_write(path, write)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, lambda fh: fh.write(text.encode()))
+    """Replace ``path`` with ``text`` (UTF-8), atomically (:func:`gvcore.atomic.atomic_write`)."""
+    atomic_write(path, text.encode())
 
 
 def run_lock(out: Path) -> IO[bytes]:

@@ -172,7 +172,7 @@ for label in picked_runs:
     model, _ = loaders.load_model(str(path), loaders.file_key(path))
     models[label] = (f"run:{path}:{loaders.file_key(path)}", model)
 # refused uploads are remembered by content and scale, so a widget click never loads a hostile file again
-refused: dict[str, str] = st.session_state.setdefault("cmp-refused-uploads", {})
+refused = state.remember_refusals(st.session_state, "cmp-refused-uploads")
 for upload in uploads or []:
     data = upload.getvalue()
     digest = hashlib.sha256(data).hexdigest()[:16]

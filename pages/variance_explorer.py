@@ -6,6 +6,7 @@ Sizes are written width x height throughout."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
 from pathlib import Path
@@ -15,26 +16,12 @@ import numpy as np
 import streamlit as st
 
 from dashboard import analysis, downloads, figures, loaders, state, widgets
-from dashboard.safety import IMAGE_SUFFIXES, UploadError, decode_image_upload
+from dashboard.safety import IMAGE_SUFFIXES, UploadError
 from gvcore.scoring import gv_distance
 
 RANGE_KEY = "vx-range"
 RANGE_BOUNDS_KEY = "vx-range-bounds"
 HISTOGRAM_KEY = "vx-hist-select"
-
-
-def take_histogram_box() -> None:
-    """``on_select`` of the histogram: a dragged box becomes the highlight slider's range (rounded outward to the
-    slider's 0.1 steps and clipped to its bounds), so the slider always shows what is highlighted."""
-    selected = st.session_state.get(HISTOGRAM_KEY)
-    box = getattr(getattr(selected, "selection", None), "box", None) if selected is not None else None
-    xs = box[0].get("x", []) if box else []
-    if len(xs) != 2:
-        return
-    low, high = st.session_state.get(RANGE_BOUNDS_KEY, (min(xs), max(xs)))
-    start = min(max(math.floor(min(xs) * 10) / 10, low), high)
-    end = min(max(math.ceil(max(xs) * 10) / 10, low), high)
-    st.session_state[RANGE_KEY] = (round(start, 1), round(end, 1))
 
 
 st.title("Variance explorer")
@@ -146,7 +133,7 @@ with col_m:
 
 # --- histogram range -> highlighted patches ------------------------------------------------------------------
 # The slider is the one source of the range: a box dragged on the histogram is copied into it (see
-# take_histogram_box), and the highlight is computed from the same per-patch log10 variances as the slider's.
+# state.take_histogram_box), and the highlight is computed from the same per-patch log10 variances as the slider's.
 log_all = np.log10(np.maximum(np.concatenate([vx.ravel(), vy.ravel()]), 1e-6))
 low = round(math.floor(float(log_all.min()) * 10) / 10, 1)
 high = round(math.ceil(float(log_all.max()) * 10) / 10 + 0.1, 1)
@@ -244,7 +231,9 @@ elif second_mode == "an uploaded SR output":
     )
     if upload is not None:
         try:
-            sr = decode_image_upload(upload.name, upload.getvalue(), state.max_upload_pixels())
+            data = upload.getvalue()
+            digest = hashlib.sha256(data).hexdigest()[:16]
+            sr = loaders.decoded_upload(upload.name, digest, state.max_upload_pixels(), data)
             if sr.shape != image.shape:
                 raise UploadError(
                     f"{upload.name}: the image is {sr.shape[-1]}x{sr.shape[-2]}, but the reference is "
@@ -267,12 +256,17 @@ if second is not None:
     m3.metric("Patches that lost variance", f"{float((deficit < 0).mean()):.0%}")
     base_img, dfactor = widgets.as_display(analysis.gray_uint8(analysis.to_uint8(image)))
     widgets.downsample_note(dfactor, (height, width), "image under the deficit map")
+    # the browser gets at most HEATMAP_MAX_SIDE² cells: blocks of `pool` x `pool` patches, averaged, drawn where
+    # the block's patches lie (a block of patches is a patch of side patch_size + (pool - 1) * stride)
+    shown_deficit, pool = analysis.pool_for_display(deficit, state.HEATMAP_MAX_SIDE)
+    if pool > 1:
+        st.caption(f"ℹ️ The deficit map is shown averaged over {pool}x{pool} patch blocks for display.")
     widgets.chart(
         figures.deficit_overlay(
             base_img,
-            deficit,
-            patch_size,
-            stride,
+            shown_deficit,
+            patch_size + (pool - 1) * stride,
+            stride * pool,
             display_factor=dfactor,
             title=f"Variance deficit: log10(V[{other_name}] / V[image]): blue = lost, red = gained",
         ),
@@ -285,7 +279,8 @@ widgets.chart(
     figures.histogram_overlay(hist_samples, highlight=chosen_range if highlight_on else None),
     f"variance histograms {provenance}",
     key=HISTOGRAM_KEY,
-    on_select=take_histogram_box,
+    # a callback defined in this script would keep this run's globals (maps, images) alive after the run
+    on_select=functools.partial(state.take_histogram_box, HISTOGRAM_KEY, RANGE_KEY, RANGE_BOUNDS_KEY),
     selection_mode="box",
 )
 

@@ -224,6 +224,46 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path: Path, container: s
     assert not marker.exists()
 
 
+@pytest.mark.parametrize("container", ["torch.save", "raw pickle"])
+def test_refusals_never_suggest_weights_only_false(tmp_path: Path, container: str) -> None:
+    """Issue 10: torch's advice to retry with weights_only=False (which runs the file) is never passed on."""
+    evil = {"conv.weight": torch.zeros(1), "conv.bias": _Payload(print, "pwned")}
+    path = tmp_path / "model.pth"
+    if container == "torch.save":
+        torch.save(evil, path)
+    else:
+        path.write_bytes(pickle.dumps(evil, protocol=2))
+    with pytest.raises(CheckpointError) as caught:
+        load_model(path)
+    assert "weights_only" not in str(caught.value)
+
+
+def test_torch_load_failure_keeps_the_reason_and_drops_the_advice() -> None:
+    err = pickle.UnpicklingError(
+        "Weights only load failed. Re-running `torch.load` with `weights_only` set to `False` will likely "
+        "succeed, but it can result in arbitrary code execution.\n\nWeightsUnpickler error: pickle data was "
+        "truncated"
+    )
+    message = checkpoint.torch_load_failure("x.pt", err)
+    assert message == "'x.pt' is truncated or corrupt (pickle data was truncated)"
+
+
+def test_loading_foreign_weights_leaves_no_empty_temp_folder(tmp_path: Path) -> None:
+    """Issue 10: importing spandrel (through torch._dynamo) used to leave an empty torchinductor_<user> folder."""
+    pytest.importorskip("spandrel")
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    weights = tmp_path / "foreign.pth"
+    torch.save({"some.weight": torch.zeros(2, 2)}, weights)
+    code = (
+        "from gvcore.checkpoint import CheckpointError, load_model\n"
+        f"try:\n    load_model({str(weights)!r}, scale=2)\nexcept CheckpointError:\n    pass\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"} | {"TMPDIR": str(temp)}
+    subprocess.run([sys.executable, "-c", code], check=True, env=env, timeout=120)
+    assert sorted(p.name for p in temp.iterdir()) == []
+
+
 @pytest.mark.filterwarnings("ignore::FutureWarning")
 def test_torchscript_archive_is_refused(tmp_path: Path) -> None:
     torch.jit.script(torch.nn.Conv2d(3, 3, 1)).save(str(tmp_path / "m.pt"))
@@ -326,3 +366,61 @@ def test_zip_bomb_is_refused_before_inflating(tmp_path: Path) -> None:
     with pytest.raises(CheckpointError, match="would expand to"):
         load_model(path, max_bytes=1 << 20)
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB: nothing inflated
+
+
+# --- one record type for checkpoint metadata (issue 10) ----------------------------------------------------------
+def test_checkpoint_meta_round_trips_through_a_file(tmp_path: Path) -> None:
+    from gvcore.checkpoint import CheckpointMeta
+
+    path = save_checkpoint(
+        tmp_path / "m.safetensors",
+        build_model("espcn", 2),
+        loss={"recipe": "l1+gv", "pixel": "l1", "gv_weight": 0.03},
+        steps=7,
+        seed=1,
+        metrics={"psnr": 30.0},
+        degradation="standard",
+    )
+    record = CheckpointMeta.read(path)
+    assert record.arch == "espcn"
+    assert record.scale == 2
+    assert (record.steps, record.seed, record.recipe, record.gv_weight) == (7, 1, "l1+gv", 0.03)
+    assert record.label == "m"
+    _, loaded = load_model(path)
+    assert CheckpointMeta.from_dict(loaded) == record  # load_model's dict is the same record
+    assert loaded["source"] == "gvcore"
+
+
+def test_checkpoint_meta_save_options_write_the_same_record(tmp_path: Path) -> None:
+    from gvcore.checkpoint import CheckpointMeta
+
+    first = save_checkpoint(tmp_path / "a.safetensors", build_model("edsr-lite", 2), steps=3, data="bundled")
+    record = CheckpointMeta.read(first)
+    second = save_checkpoint(tmp_path / "b.safetensors", build_model("edsr-lite", 2), **record.save_options())
+    assert CheckpointMeta.read(second) == record
+
+
+@pytest.mark.parametrize(
+    ("raw", "match"),
+    [
+        ({"format": CHECKPOINT_FORMAT, "arch": "espcn"}, "'scale' is missing"),
+        ({"format": CHECKPOINT_FORMAT, "arch": "espcn", "scale": "two"}, "malformed metadata value"),
+        (
+            {"format": CHECKPOINT_FORMAT, "arch": "espcn", "scale": "2", "loss": "[1]"},
+            "'loss' must hold a JSON",
+        ),
+    ],
+)
+def test_checkpoint_meta_refuses_malformed_metadata(raw: dict[str, str], match: str) -> None:
+    from gvcore.checkpoint import CheckpointMeta
+
+    with pytest.raises(ValueError, match=match):
+        CheckpointMeta.from_strings(raw)
+
+
+def test_checkpoint_meta_read_refuses_foreign_files(tmp_path: Path) -> None:
+    from gvcore.checkpoint import CheckpointMeta
+
+    save_file({"w": torch.zeros(1)}, str(tmp_path / "foreign.safetensors"))
+    with pytest.raises(CheckpointError, match="not a gvcore checkpoint"):
+        CheckpointMeta.read(tmp_path / "foreign.safetensors")

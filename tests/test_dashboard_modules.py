@@ -285,9 +285,11 @@ def test_the_app_serves_only_on_loopback(monkeypatch: pytest.MonkeyPatch, addres
 
 
 def test_launcher_binds_loopback_without_telemetry() -> None:
-    from dashboard.__main__ import SAFE_FLAGS
+    from dashboard.__main__ import streamlit_argv
 
-    assert "--server.address=127.0.0.1" in SAFE_FLAGS and "--browser.gatherUsageStats=false" in SAFE_FLAGS
+    argv = streamlit_argv()
+    assert "--server.address=127.0.0.1" in argv
+    assert "--browser.gatherUsageStats=false" in argv
 
 
 def test_favicon_is_a_local_image() -> None:

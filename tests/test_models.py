@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+from pathlib import Path
 
 import pytest
 import torch
@@ -160,3 +161,38 @@ def test_vdsr_interpolation_options() -> None:
     if importlib.util.find_spec("gvcore.resize") is None:
         pytest.skip("gvcore.resize (imresize) not available yet")
     assert build_model("vdsr-lite", 2, interpolation="matlab")(x).shape == (1, 3, 10, 10)
+
+
+# --- recognisers next to each model (issue 10: a new model is added in one place) ----------------------------
+@pytest.mark.parametrize("name", MODEL_NAMES)
+@pytest.mark.parametrize("scale", [2, 3, 4])
+def test_every_model_is_recognised_from_its_own_state_dict(name: str, scale: int) -> None:
+    from gvcore.models import RECOGNISERS
+
+    family = name.split("-")[0]
+    model = build_model(name, scale)
+    found = RECOGNISERS[family](model.state_dict())
+    assert found is not None
+    kwargs, found_scale = found
+    assert found_scale in (scale, None)  # VDSR: any scale
+    rebuilt = build_model(family, scale, **kwargs)
+    shapes = {k: tuple(v.shape) for k, v in rebuilt.state_dict().items()}
+    assert shapes == {k: tuple(v.shape) for k, v in model.state_dict().items()}
+
+
+@pytest.mark.parametrize("name", ["vdsr", "edsr", "espcn"])
+def test_recognisers_refuse_tensors_of_the_wrong_rank(name: str) -> None:
+    """Keys right, conv weights flattened: not recognised (it used to raise IndexError from inside the loader)."""
+    from gvcore.models import RECOGNISERS
+
+    flat = {k: v.flatten() for k, v in build_model(name, 2).state_dict().items()}
+    assert RECOGNISERS[name](flat) is None
+
+
+def test_load_model_refuses_flattened_weights_with_checkpoint_error(tmp_path: Path) -> None:
+    from gvcore.checkpoint import CheckpointError, load_model
+
+    path = tmp_path / "espcn_x2.pth"
+    torch.save({k: v.flatten() for k, v in build_model("espcn", 2).state_dict().items()}, path)
+    with pytest.raises(CheckpointError, match="espcn_x2.pth"):
+        load_model(path, scale=2)

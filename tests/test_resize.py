@@ -154,6 +154,17 @@ class TestErrors:
         with pytest.raises(ValueError, match="size must be two positive ints"):
             imresize(torch.rand(1, 1, 4, 4), size=size)
 
+    @pytest.mark.parametrize(
+        ("scale", "size"), [(1e6, None), (7000.0, None), (None, (70_000, 4)), (None, (20_000, 20_000))]
+    )
+    def test_absurd_output_is_refused_before_allocating(self, scale, size) -> None:
+        """Issue 10: a scale factor that would allocate terabytes is refused with a message, not a crash."""
+        with pytest.raises(ValueError, match=r"would be \d+x\d+ pixels, over the limit"):
+            imresize(torch.rand(1, 1, 10, 10), scale, size=size)
+
+    def test_large_but_sane_output_is_allowed(self) -> None:
+        assert imresize(torch.rand(1, 1, 4, 4), 1000).shape == (1, 1, 4000, 4000)
+
     def test_integer_tensor(self) -> None:
         with pytest.raises(TypeError, match="floating-point"):
             imresize(torch.zeros(1, 1, 4, 4, dtype=torch.uint8), 2)

@@ -16,17 +16,20 @@ arguments it was built with, JSON-serialisable), which is all :func:`gvcore.save
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+import torch
 from torch import nn
 
 from gvcore._validation import check_choice, check_positive_int
+from gvcore.models import edsr, espcn, vdsr
+from gvcore.models._recognise import Recognised
 from gvcore.models.edsr import EDSR
 from gvcore.models.espcn import ESPCN
 from gvcore.models.vdsr import VDSR
 
-__all__ = ["EDSR", "ESPCN", "MODELS", "MODEL_NAMES", "SCALES", "VDSR", "build_model"]
+__all__ = ["EDSR", "ESPCN", "MODELS", "MODEL_NAMES", "RECOGNISERS", "SCALES", "VDSR", "build_model"]
 
 #: scales every model is built and tested at (the paper's).
 SCALES: tuple[int, ...] = (2, 3, 4)
@@ -49,6 +52,14 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "edsr": EDSR,
     "edsr-lite": edsr_lite,
     "espcn": ESPCN,
+}
+
+#: architecture family -> recogniser of its foreign state dicts (``recognise`` next to each model), tried in order
+#: by :func:`gvcore.load_model`; adding a model means adding its module's constructor above and recogniser here.
+RECOGNISERS: dict[str, Callable[[Mapping[str, torch.Tensor]], Recognised | None]] = {
+    "vdsr": vdsr.recognise,
+    "edsr": edsr.recognise,
+    "espcn": espcn.recognise,
 }
 
 #: registered names, in registry order.

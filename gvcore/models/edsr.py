@@ -9,14 +9,16 @@ Like BasicSR, the network works on ``(x - mean) * img_range`` with ``img_range =
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from gvcore._validation import check_floating_image, check_positive_int
+from gvcore.models._recognise import Recognised, conv_channels, indices
 
-__all__ = ["EDSR", "DIV2K_RGB_MEAN", "upsample_stages"]
+__all__ = ["DIV2K_RGB_MEAN", "EDSR", "recognise", "upsample_stages"]
 
 #: DIV2K training-set RGB mean, from EDSR / BasicSR.
 DIV2K_RGB_MEAN: tuple[float, float, float] = (0.4488, 0.4371, 0.4040)
@@ -119,3 +121,33 @@ class EDSR(nn.Module):
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}, img_range={self.img_range}"
+
+
+def recognise(sd: Mapping[str, torch.Tensor]) -> Recognised | None:
+    """Recognise an EDSR state dict (BasicSR key names) from its keys and shapes.
+
+    The scale follows from the up-sampler (one x2/x3 stage, or x2 stages).
+    """
+    keys = set(sd)
+    blocks = len(indices(keys, r"body\.(\d+)\.conv1\.weight"))
+    stages = len(indices(keys, r"upsample\.(\d+)\.weight"))
+    names = ["conv_first", "conv_after_body", "conv_last"]
+    names += [f"body.{i}.conv{j}" for i in range(blocks) for j in (1, 2)]
+    names += [f"upsample.{2 * i}" for i in range(stages)]
+    if stages == 0 or keys != {f"{n}.{p}" for n in names for p in ("weight", "bias")}:
+        return None
+    first, up = conv_channels(sd, "conv_first.weight"), conv_channels(sd, "upsample.0.weight")
+    if first is None or up is None or first[0] == 0:
+        return None
+    features = first[0]
+    ratio = up[0] // features
+    if stages == 1 and ratio in (4, 9):
+        scale = 2 if ratio == 4 else 3
+    elif ratio == 4:
+        scale = 2**stages
+    else:
+        return None
+    kwargs: dict[str, Any] = {"num_blocks": blocks, "num_features": features, "channels": first[1]}
+    if features == 256:  # BasicSR's EDSR_L configs (32 blocks, 256 features) train with res_scale 0.1
+        kwargs["res_scale"] = 0.1
+    return kwargs, scale

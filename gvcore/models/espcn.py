@@ -7,12 +7,15 @@ checkpoints load with ``channels=1``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import torch
 from torch import nn
 
 from gvcore._validation import check_floating_image, check_positive_int
+from gvcore.models._recognise import Recognised, conv_channels
 
-__all__ = ["ESPCN"]
+__all__ = ["ESPCN", "recognise"]
 
 
 class ESPCN(nn.Module):
@@ -58,3 +61,23 @@ class ESPCN(nn.Module):
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}"
+
+
+def recognise(sd: Mapping[str, torch.Tensor]) -> Recognised | None:
+    """Recognise an ESPCN state dict (``yjn870/ESPCN-pytorch`` key names) from its keys and shapes.
+
+    The scale follows from the last convolution's ``channels * scale**2`` outputs.
+    """
+    names = ("first_part.0", "first_part.2", "last_part.0")
+    if set(sd) != {f"{n}.{p}" for n in names for p in ("weight", "bias")}:
+        return None
+    first, second = conv_channels(sd, "first_part.0.weight"), conv_channels(sd, "first_part.2.weight")
+    last = conv_channels(sd, "last_part.0.weight")
+    if first is None or second is None or last is None or first[1] == 0:
+        return None
+    features, channels = first
+    squared = last[0] // channels
+    scale = round(squared**0.5)
+    if scale < 1 or scale * scale != squared or second[0] != features // 2:
+        return None
+    return {"channels": channels, "num_features": features}, scale

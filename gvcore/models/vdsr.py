@@ -12,6 +12,7 @@ input channels, exactly as the official model, so its ``.pth`` files load with `
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Literal
 
 import torch
@@ -19,8 +20,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from gvcore._validation import check_choice, check_floating_image, check_positive_int
+from gvcore.models._recognise import Recognised, conv_channels, indices
 
-__all__ = ["VDSR", "Interpolation", "upsample_input"]
+__all__ = ["Interpolation", "VDSR", "recognise", "upsample_input"]
 
 Interpolation = Literal["bicubic", "bilinear", "matlab"]
 _INTERPOLATIONS: tuple[str, ...] = ("bicubic", "bilinear", "matlab")
@@ -120,3 +122,23 @@ class VDSR(nn.Module):
 
     def extra_repr(self) -> str:
         return f"scale={self.scale}, interpolation={self.interpolation!r}"
+
+
+def recognise(sd: Mapping[str, torch.Tensor]) -> Recognised | None:
+    """Recognise a VDSR state dict (the official GV repository's key names) from its keys and shapes.
+
+    Returns ``(arch_kwargs, None)``: VDSR works at any scale, the weights do not say which.
+    """
+    keys = set(sd)
+    blocks = len(indices(keys, r"residual_layer\.(\d+)\.conv\.weight"))
+    expected = {"input.weight", "output.weight"} | {f"residual_layer.{i}.conv.weight" for i in range(blocks)}
+    first, last = conv_channels(sd, "input.weight"), conv_channels(sd, "output.weight")
+    if keys != expected or first is None or last is None:
+        return None
+    kwargs = {
+        "num_layers": blocks + 2,
+        "num_features": first[0],
+        "in_channels": first[1],
+        "out_channels": last[0],
+    }
+    return kwargs, None
