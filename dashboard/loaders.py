@@ -26,6 +26,7 @@ __all__ = [
     "load_image_file",
     "load_model",
     "maps_for",
+    "model_choices",
     "metrics_for",
     "observation_bundle",
     "paper_results",
@@ -57,6 +58,31 @@ def checkpoint_infos(folder: str, signature: str) -> list[dict[str, Any]]:
     """Metadata of the checkpoints in ``folder`` (``signature`` = :func:`folder_key`, for invalidation)."""
     del signature
     return catalog.list_checkpoints(Path(folder))
+
+
+def model_choices(protocol: str) -> list[dict[str, Any]]:
+    """The checkpoints Compare and Benchmark offer under ``protocol``: bundled (``state.checkpoints_for``), your
+    runs (``GVLAB_RUNS``) and checkpoint folders (``GVLAB_CHECKPOINTS``), by :func:`catalog.selectable_checkpoints`.
+
+    Listed again whenever a file's name or modification time changes (:func:`catalog.sources_signature`), so a
+    new run appears without a restart.
+    """
+    bundled, folders, roots = state.checkpoints_for(protocol), state.checkpoint_folders(), state.runs_roots()
+    signature = catalog.sources_signature([bundled, *folders], roots)
+    return _model_choices(protocol, str(bundled), tuple(map(str, folders)), tuple(map(str, roots)), signature)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _model_choices(
+    protocol: str, bundled: str, folders: tuple[str, ...], roots: tuple[str, ...], signature: str
+) -> list[dict[str, Any]]:
+    del signature
+    groups = {
+        "bundled": catalog.list_checkpoints(Path(bundled)),
+        "runs": catalog.run_checkpoint_infos([Path(r) for r in roots]),
+        "checkpoint folders": catalog.folder_checkpoint_infos([Path(f) for f in folders]),
+    }
+    return catalog.selectable_checkpoints(protocol, groups)
 
 
 @st.cache_resource(show_spinner="Loading model…", max_entries=16)

@@ -77,7 +77,10 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr-only", action="store_true", help="the images are LR inputs without HR")
     p.add_argument("--tile", type=int, default=256, help="tile side in LR pixels (default 256)")
     p.add_argument("--overlap", type=int, default=16, help="tile overlap in LR pixels (default 16)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, or auto (CUDA if available)")
+    p.add_argument(
+        "--tile-batch", type=int, default=None, help="tiles per forward call (default: 1 on CPU, 8 on CUDA)"
+    )
     p.add_argument("--per-image", action="store_true", help="print the per-image table too")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_eval)
@@ -190,7 +193,11 @@ def _check_writable_file(path: Path) -> None:
 
 def _eval(args: argparse.Namespace) -> int:
     from gvcore.evaluation import evaluate, summarize, to_markdown, write_csv
+    from gvcore.inference import resolve_device
 
+    device = resolve_device(args.device, "--device")
+    if args.tile_batch is not None and args.tile_batch < 1:
+        raise ValueError(f"--tile-batch must be a positive integer, got {args.tile_batch}")
     if args.csv:
         _check_writable_file(Path(args.csv))
     frame = evaluate(
@@ -201,8 +208,9 @@ def _eval(args: argparse.Namespace) -> int:
         lr_only=args.lr_only,
         tile=args.tile,
         overlap=args.overlap,
-        device=args.device,
+        device=device,
         progress=not args.no_progress,
+        tile_batch=args.tile_batch,
     )
     print(to_markdown(summarize(frame)))
     if args.per_image:

@@ -127,6 +127,7 @@ def evaluate(
     overlap: int = 16,
     device: str = "cpu",
     progress: bool = True,
+    tile_batch: int | None = None,
 ) -> Any:
     """Score HR, bicubic and each checkpoint on every image of ``data``.
 
@@ -139,6 +140,7 @@ def evaluate(
         tile, overlap: tiled inference in LR pixels (:func:`tiled_forward`).
         device: where the models run.
         progress: show a progress bar.
+        tile_batch: tiles per forward call (``None`` = 1 on CPU, several on CUDA; same numbers on CPU).
 
     Returns:
         ``pandas.DataFrame`` with columns :data:`EVAL_COLUMNS`, one row per (method, image).
@@ -179,11 +181,13 @@ def evaluate(
     infos = {info["label"]: info for _, info in models}
     for source in sources:
         if lr_only:
-            out_rows = _lr_only_rows(load_image(source.hr_path), labelled, scale, tile, overlap)
+            out_rows = _lr_only_rows(load_image(source.hr_path), labelled, scale, tile, overlap, tile_batch)
         else:
             pair = load_pairs([source], scale, protocol)[0]
             lr, hr = pair.as_float()
-            out_rows = score_image(hr, scale, protocol, labelled, lr=lr, tile=tile, overlap=overlap).rows
+            out_rows = score_image(
+                hr, scale, protocol, labelled, lr=lr, tile=tile, overlap=overlap, tile_batch=tile_batch
+            ).rows
         for scored in out_rows:
             info = infos.get(scored["method"], {})
             row: dict[str, Any] = {**base, "image": source.name, **scored}
@@ -198,14 +202,22 @@ def evaluate(
 
 @torch.no_grad()
 def _lr_only_rows(
-    lr: torch.Tensor, models: dict[str, nn.Module], scale: int, tile: int, overlap: int
+    lr: torch.Tensor,
+    models: dict[str, nn.Module],
+    scale: int,
+    tile: int,
+    overlap: int,
+    tile_batch: int | None = None,
 ) -> list[dict[str, Any]]:
     """Rows of LR-only inputs: the output variances of the bicubic baseline and each model (no reference)."""
     from gvcore.data import upscale_baseline
     from gvcore.scoring import run_model
 
     outputs = {"bicubic": upscale_baseline(lr, scale, "standard")}
-    outputs |= {k: score_ready(run_model(m, lr, scale, tile, overlap), "standard") for k, m in models.items()}
+    outputs |= {
+        k: score_ready(run_model(m, lr, scale, tile, overlap, tile_batch), "standard")
+        for k, m in models.items()
+    }
     return score_outputs(outputs, None, scale, "standard")
 
 

@@ -142,15 +142,25 @@ class ScoredImage:
 
 
 def run_model(
-    model: nn.Module, lr: torch.Tensor, scale: int, tile: int = 256, overlap: int = 16
+    model: nn.Module,
+    lr: torch.Tensor,
+    scale: int,
+    tile: int = 256,
+    overlap: int = 16,
+    tile_batch: int | None = None,
 ) -> torch.Tensor:
-    """``model``'s raw output on ``lr``, tile by tile where its parameters are, in their dtype; float32 on CPU."""
-    from gvcore.inference import tiled_forward
+    """``model``'s raw output on ``lr``, tile by tile where its parameters are, in their dtype; float32 on CPU.
+
+    ``tile_batch`` tiles run per forward call (:func:`gvcore.inference.tiled_forward`); ``None`` = 1 on CPU,
+    several on CUDA (:func:`gvcore.inference.default_tile_batch`).
+    """
+    from gvcore.inference import default_tile_batch, tiled_forward
 
     param = next(model.parameters(), None)
     device = param.device if param is not None else lr.device
     dtype = param.dtype if param is not None else torch.float32
-    return tiled_forward(model, lr.to(device=device, dtype=dtype), scale, tile, overlap).float().cpu()
+    batch = default_tile_batch(device) if tile_batch is None else tile_batch
+    return tiled_forward(model, lr.to(device=device, dtype=dtype), scale, tile, overlap, batch).float().cpu()
 
 
 @torch.no_grad()
@@ -163,6 +173,7 @@ def score_image(
     lr: torch.Tensor | None = None,
     tile: int = 256,
     overlap: int = 16,
+    tile_batch: int | None = None,
 ) -> ScoredImage:
     """Synthesise the protocol's LR image, run the baseline and ``models``, and score everything against HR.
 
@@ -175,6 +186,7 @@ def score_image(
             parameters are, tile by tile (:func:`gvcore.inference.tiled_forward`).
         lr: a given LR image (e.g. DIV2K's shipped files) used as it is instead of synthesising one.
         tile, overlap: tiled inference, in LR pixels.
+        tile_batch: tiles per forward call (:func:`run_model`; ``None`` = 1 on CPU, several on CUDA).
 
     Returns:
         :class:`ScoredImage` whose rows are ``HR`` (``gv_distance`` 0, ``var_ratio`` 1, PSNR/SSIM NaN), the
@@ -194,7 +206,7 @@ def score_image(
     for label, model in (models or {}).items():
         if label in outputs or label == "HR":
             raise ValueError(f"model label {label!r} is taken by a built-in row; rename the model")
-        outputs[label] = score_ready(run_model(model, lr, scale, tile, overlap), protocol)
+        outputs[label] = score_ready(run_model(model, lr, scale, tile, overlap, tile_batch), protocol)
     hr_gx, hr_gy = output_variances(hr)
     hr_row = {"method": "HR", "psnr": math.nan, "ssim": math.nan, "gv_distance": 0.0}
     hr_row |= {"var_gx": hr_gx, "var_gy": hr_gy, "var_ratio": 1.0}
