@@ -1,7 +1,8 @@
 """Inference on images of any size: :func:`tiled_forward` runs a model tile by tile with bounded memory.
 
-Tiles of the same input shape can be stacked into one forward call (``batch``), which keeps a GPU busy; the
-output is the same as running them one by one (each tile is still an independent sample of the batch).
+Tiles of the same input shape can be stacked into one forward call (``batch``), which keeps a GPU busy; each
+tile is still an independent sample of the batch, so the output is that of running them one by one (to the
+last bit in float64; to float rounding in float32, see :func:`tiled_forward`).
 """
 
 from __future__ import annotations
@@ -103,9 +104,10 @@ def tiled_forward(
     to float rounding; an image no larger than one tile is run whole.
 
     Tiles whose input windows have the same shape (all interior tiles; border tiles by row/column) are stacked
-    along the batch dimension, up to ``batch`` tiles per forward call. Each tile stays an independent sample,
-    so on CPU the result is bit-identical to ``batch=1`` (tested); on CUDA, cuDNN may pick another algorithm
-    for another batch size, so outputs can differ by float rounding.
+    along the batch dimension, up to ``batch`` tiles per forward call; each tile stays an independent sample.
+    In float64 (PyTorch's native convolution at every batch size) the result is bit-identical to ``batch=1``
+    (tested). In float32 PyTorch's CPU backend runs small batch-1 inputs on its native kernel but batches on
+    oneDNN, and cuDNN picks its algorithm per batch size, so the last bits may differ (under 1e-5, tested).
 
     Args:
         model: maps ``(B, C, h, w)`` to ``(B, C, scale*h, scale*w)``; must treat batch samples independently
