@@ -25,6 +25,7 @@ __all__ = [
     "file_key",
     "load_image_file",
     "load_model",
+    "lpips_note",
     "maps_for",
     "model_choices",
     "metrics_for",
@@ -218,6 +219,19 @@ def sweep_bundle(image_path: str, scale: int, model_paths: tuple[str, ...]) -> d
     frame = analysis.rows_frame([r for r in scored.rows if r["method"] in weights])
     frame.insert(1, "lambda", frame["method"].map(weights))
     return {"outputs": {k: scored.outputs[k] for k in labels}, "labels": labels, "metrics": frame}
+
+
+def lpips_note() -> str:
+    """One line on the optional ``lpips`` column (:func:`gvcore.lpips.lpips_available`), with no server path."""
+    from gvcore.lpips import lpips_available
+
+    ok, _ = lpips_available()
+    if ok:
+        return "LPIPS (AlexNet, v0.1): computed from weights on this machine (`lpips` column)."
+    return (
+        "No LPIPS column: it needs `pip install lpips` and torchvision's AlexNet weights in the torch hub cache; "
+        "nothing is downloaded at run time (README, 'LPIPS')."
+    )
 
 
 @st.cache_data(show_spinner=False)

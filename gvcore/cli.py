@@ -192,7 +192,7 @@ def _check_writable_file(path: Path) -> None:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from gvcore.evaluation import evaluate, summarize, to_markdown, write_csv
+    from gvcore.evaluation import EVAL_COLUMNS, METRIC_COLUMNS, evaluate, summarize, to_markdown, write_csv
     from gvcore.inference import resolve_device
 
     device = resolve_device(args.device, "--device")
@@ -212,7 +212,10 @@ def _eval(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         tile_batch=args.tile_batch,
     )
-    print(to_markdown(summarize(frame)))
+    for note in frame.attrs.get("notes", []):
+        print(f"gvcore eval: note: {note}", file=sys.stderr)
+    extra = [c for c in frame.columns if c not in EVAL_COLUMNS]  # optional metrics (lpips)
+    print(to_markdown(summarize(frame), ("method", "images", *METRIC_COLUMNS, *extra)))
     if args.per_image:
         print()
         print(

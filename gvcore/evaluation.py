@@ -128,6 +128,7 @@ def evaluate(
     device: str = "cpu",
     progress: bool = True,
     tile_batch: int | None = None,
+    lpips: bool | None = None,
 ) -> Any:
     """Score HR, bicubic and each checkpoint on every image of ``data``.
 
@@ -141,6 +142,8 @@ def evaluate(
         device: where the models run.
         progress: show a progress bar.
         tile_batch: tiles per forward call (``None`` = 1 on CPU, several on CUDA; same numbers on CPU).
+        lpips: an ``lpips`` column (:mod:`gvcore.lpips`): ``None`` = when its weights are on this machine (else
+            ``frame.attrs["notes"]`` says how to enable it), ``True`` = required, ``False`` = never.
 
     Returns:
         ``pandas.DataFrame`` with columns :data:`EVAL_COLUMNS`, one row per (method, image).
@@ -173,6 +176,11 @@ def evaluate(
         info = _checkpoint_info(metadata, path)
         info["label"] = _unique_label(info["label"], taken)
         models.append((model.eval(), info))
+    from gvcore.lpips import lpips_metrics
+
+    extra, note = lpips_metrics() if lpips is not False and not lr_only else ({}, "")
+    if lpips and not extra:
+        raise ValueError(note or "LPIPS needs HR images (not --lr-only)")
     sources = resolve_images(data, "test")
     base = {"scale": scale, "protocol": protocol}
     rows: list[dict[str, Any]] = []
@@ -186,7 +194,15 @@ def evaluate(
             pair = load_pairs([source], scale, protocol)[0]
             lr, hr = pair.as_float()
             out_rows = score_image(
-                hr, scale, protocol, labelled, lr=lr, tile=tile, overlap=overlap, tile_batch=tile_batch
+                hr,
+                scale,
+                protocol,
+                labelled,
+                lr=lr,
+                tile=tile,
+                overlap=overlap,
+                tile_batch=tile_batch,
+                extra=extra,
             ).rows
         for scored in out_rows:
             info = infos.get(scored["method"], {})
@@ -195,8 +211,9 @@ def evaluate(
             rows.append(row)
         bar.update(len(models) + 1)
     bar.close()
-    frame = pd.DataFrame(rows, columns=list(EVAL_COLUMNS))
+    frame = pd.DataFrame(rows, columns=[*EVAL_COLUMNS, *extra])
     frame["seed"] = frame["seed"].astype("Int64")
+    frame.attrs["notes"] = [note] if note and not extra else []
     return frame
 
 
@@ -224,7 +241,8 @@ def _lr_only_rows(
 def summarize(frame: Any) -> Any:
     """Mean of each metric per (method, scale, protocol), methods in order of first appearance."""
     keys = ["method", "arch", "loss", "gv_weight", "seed", "scale", "protocol"]
-    grouped = frame.groupby(keys, sort=False, dropna=False)[list(METRIC_COLUMNS)].mean()
+    metrics = [*METRIC_COLUMNS, *(c for c in frame.columns if c not in EVAL_COLUMNS)]  # + optional (lpips)
+    grouped = frame.groupby(keys, sort=False, dropna=False)[metrics].mean()
     grouped.insert(0, "images", frame.groupby(keys, sort=False, dropna=False).size())
     return grouped.reset_index()
 

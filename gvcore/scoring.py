@@ -23,7 +23,7 @@ page): per image, the mean over the two directions of the output's mean patch va
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -94,7 +94,11 @@ def variance_ratio(var_gx: float, var_gy: float, hr_var_gx: float, hr_var_gy: fl
 
 
 def score_outputs(
-    outputs: Mapping[str, torch.Tensor], hr: torch.Tensor | None, scale: int, protocol: Protocol
+    outputs: Mapping[str, torch.Tensor],
+    hr: torch.Tensor | None,
+    scale: int,
+    protocol: Protocol,
+    extra: Mapping[str, Callable[[torch.Tensor, torch.Tensor], float]] | None = None,
 ) -> list[dict[str, Any]]:
     """Score outputs that are already :func:`score_ready` against one HR image.
 
@@ -104,9 +108,11 @@ def score_outputs(
             variances are filled; the other metrics are NaN).
         scale: the SR scale (the standard protocol's border crop).
         protocol: ``"standard"`` or ``"official"``.
+        extra: optional metrics beyond :data:`SCORE_COLUMNS`, column name -> ``fn(output, hr) -> float``
+            (e.g. :func:`gvcore.lpips.lpips_metrics`); NaN without HR.
 
     Returns:
-        One dict per output, in order: ``{"method", *SCORE_COLUMNS}``.
+        One dict per output, in order: ``{"method", *SCORE_COLUMNS, *extra}``.
     """
     from gvcore.metrics import evaluate_pair
 
@@ -127,7 +133,9 @@ def score_outputs(
                 "gv_distance": gv_distance(out, hr),
                 "var_ratio": variance_ratio(var_gx, var_gy, *hr_var),
             }
-        rows.append({"method": name} | {k: row[k] for k in SCORE_COLUMNS})
+        for column, metric in (extra or {}).items():
+            row[column] = math.nan if hr is None else float(metric(out, hr))
+        rows.append({"method": name} | {k: row[k] for k in (*SCORE_COLUMNS, *(extra or {}))})
     return rows
 
 
@@ -174,6 +182,7 @@ def score_image(
     tile: int = 256,
     overlap: int = 16,
     tile_batch: int | None = None,
+    extra: Mapping[str, Callable[[torch.Tensor, torch.Tensor], float]] | None = None,
 ) -> ScoredImage:
     """Synthesise the protocol's LR image, run the baseline and ``models``, and score everything against HR.
 
@@ -187,6 +196,7 @@ def score_image(
         lr: a given LR image (e.g. DIV2K's shipped files) used as it is instead of synthesising one.
         tile, overlap: tiled inference, in LR pixels.
         tile_batch: tiles per forward call (:func:`run_model`; ``None`` = 1 on CPU, several on CUDA).
+        extra: optional metrics beyond :data:`SCORE_COLUMNS` (:func:`score_outputs`); HR's row leaves them empty.
 
     Returns:
         :class:`ScoredImage` whose rows are ``HR`` (``gv_distance`` 0, ``var_ratio`` 1, PSNR/SSIM NaN), the
@@ -210,5 +220,5 @@ def score_image(
     hr_gx, hr_gy = output_variances(hr)
     hr_row = {"method": "HR", "psnr": math.nan, "ssim": math.nan, "gv_distance": 0.0}
     hr_row |= {"var_gx": hr_gx, "var_gy": hr_gy, "var_ratio": 1.0}
-    rows = [hr_row, *score_outputs(outputs, hr, scale, protocol)]
+    rows = [hr_row, *score_outputs(outputs, hr, scale, protocol, extra)]
     return ScoredImage(lr=lr, hr=hr, outputs=outputs, rows=rows)

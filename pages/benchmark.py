@@ -14,7 +14,7 @@ from dashboard import analysis, figures, loaders, state, widgets
 from dashboard.safety import UploadError, list_images_under
 
 st.title("Benchmark")
-MEAN_COLUMNS = ["psnr", "ssim", "gv_distance", "var_gx", "var_gy", "var_ratio"]
+MEAN_COLUMNS = ["psnr", "ssim", "gv_distance", "var_gx", "var_gy", "var_ratio", "lpips"]
 
 
 def show_results(table: pd.DataFrame, prefix: str) -> None:
@@ -171,6 +171,7 @@ with tab_live:
                 st.caption(f"{len(paths)} image(s) found.")
     scales = sorted({usable[c]["scale"] for c in chosen}) or [2]
     st.caption("Scored by `gvcore.evaluation.evaluate` image by image: the same numbers as `gvcore eval`.")
+    st.caption(loaders.lpips_note())
     if st.button("Evaluate", type="primary", key="live-run", disabled=not paths):
         from gvcore.evaluation import evaluate
 
