@@ -80,7 +80,7 @@ protocol = protocol if has_reference else "standard"
 folder = state.checkpoints_for(protocol)
 infos = loaders.checkpoint_infos(str(folder), loaders.folder_key(folder))
 usable = [i for i in infos if "error" not in i and i.get("scale")]
-scales = sorted({i["scale"] for i in usable} | {2, 3, 4})
+scales = sorted({i["scale"] for i in [*usable, *loaders.model_choices(protocol)]} | {2, 3, 4})
 scale = c1.selectbox("Scale", scales, format_func=lambda s: f"x{s}", key="cmp-scale")
 baseline_name = BASELINE_NAMES[protocol]
 

@@ -1,5 +1,5 @@
 """Tiles batched per forward call (``tiled_forward(batch=...)``), the device resolver behind ``gvcore eval
---device`` and ``GVLAB_DEVICE``, and ``gvcore eval --tile-batch``: batching changes no number on CPU."""
+--device`` and ``GVLAB_DEVICE``, and ``gvcore eval --tile-batch``: batching changes nothing beyond float rounding (no bit in float64)."""
 
 from __future__ import annotations
 
