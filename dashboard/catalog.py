@@ -262,8 +262,11 @@ def run_checkpoint_infos(roots: list[Path]) -> list[CheckpointInfo]:
 
 
 def folder_checkpoint_infos(folders: list[Path]) -> list[CheckpointInfo]:
-    """The ``*.safetensors`` of each folder (not recursive; :func:`list_checkpoints`), labelled by their metadata
-    ``label`` (else the file name), with ``group = "checkpoint folders"`` and ``source`` = the folder's name."""
+    """The ``*.safetensors`` of each folder (not recursive; :func:`list_checkpoints`).
+
+    Labelled by their metadata ``label`` (else the file name), with ``group = "checkpoint folders"`` and
+    ``source`` = the folder's name; a folder listed twice is read once.
+    """
     infos: list[CheckpointInfo] = []
     seen: set[Path] = set()
     for folder in folders:
@@ -278,8 +281,10 @@ def folder_checkpoint_infos(folders: list[Path]) -> list[CheckpointInfo]:
 
 
 def selectable_checkpoints(protocol: str, groups: dict[str, list[CheckpointInfo]]) -> list[CheckpointInfo]:
-    """The checkpoints a page may offer under ``protocol``: readable, of known scale, trained on the protocol's
-    degradation (a model is only scored on the LR its training LR was made like), in group order.
+    """The checkpoints a page may offer under ``protocol``, in group order.
+
+    Offered: readable, of known scale, trained on the protocol's degradation (a model is only scored on the LR
+    its training LR was made like).
 
     Args:
         protocol: the page's protocol (``"standard"`` or ``"official"``).
@@ -314,9 +319,11 @@ def selectable_checkpoints(protocol: str, groups: dict[str, list[CheckpointInfo]
 
 
 def sources_signature(folders: list[Path], run_roots: list[Path]) -> str:
-    """Names and modification times of every checkpoint the listings read (``*.safetensors`` in ``folders``;
-    ``last.safetensors`` and ``config.json`` of the runs under ``run_roots``): a cache key that changes when a
-    run appears, finishes a checkpoint or is relabelled, so the pages see it without a server restart."""
+    """A cache key of every file the listings read, which changes when a run appears, saves or is relabelled.
+
+    Names and modification times of ``*.safetensors`` in ``folders`` and of ``last.safetensors`` and
+    ``config.json`` of the runs under ``run_roots``, so the pages see a new run without a server restart.
+    """
     parts = [f"{[str(f) for f in folders]}|{[str(r) for r in run_roots]}"]
     files = [p for folder in folders if folder.is_dir() for p in sorted(folder.glob("*.safetensors"))]
     files += [run / name for run in find_run_dirs(run_roots) for name in ("last.safetensors", "config.json")]

@@ -62,8 +62,9 @@ def checkpoint_infos(folder: str, signature: str) -> list[dict[str, Any]]:
 
 
 def model_choices(protocol: str) -> list[dict[str, Any]]:
-    """The checkpoints Compare and Benchmark offer under ``protocol``: bundled (``state.checkpoints_for``), your
-    runs (``GVLAB_RUNS``) and checkpoint folders (``GVLAB_CHECKPOINTS``), by :func:`catalog.selectable_checkpoints`.
+    """The checkpoints Compare and Benchmark offer under ``protocol`` (:func:`catalog.selectable_checkpoints`).
+
+    Bundled (``state.checkpoints_for``), your runs (``GVLAB_RUNS``) and checkpoint folders (``GVLAB_CHECKPOINTS``).
 
     Listed again whenever a file's name or modification time changes (:func:`catalog.sources_signature`), so a
     new run appears without a restart.

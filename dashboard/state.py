@@ -117,8 +117,9 @@ def max_upload_pixels() -> int:
 
 
 def device() -> str:
-    """Where the dashboard runs models: ``$GVLAB_DEVICE`` (``auto`` (default): CUDA when present, else CPU;
-    ``cpu``; ``cuda``), resolved by :func:`gvcore.inference.resolve_device`.
+    """Where the dashboard runs models: ``$GVLAB_DEVICE``, resolved by :func:`gvcore.inference.resolve_device`.
+
+    ``auto`` (default): CUDA when present, else CPU; ``cpu``; ``cuda``.
 
     Raises:
         ValueError: an unknown ``GVLAB_DEVICE``, or ``cuda`` without a GPU (the message says which).
@@ -129,8 +130,10 @@ def device() -> str:
 
 
 def checkpoint_folders() -> list[Path]:
-    """Folders of your own checkpoints (``*.safetensors``) offered by Compare and Benchmark: ``$GVLAB_CHECKPOINTS``
-    (separated by ``os.pathsep``; none by default)."""
+    """Folders of your own ``*.safetensors`` offered by Compare and Benchmark (``$GVLAB_CHECKPOINTS``).
+
+    Separated by ``os.pathsep``; none by default.
+    """
     return _paths_from_env("GVLAB_CHECKPOINTS", [])
 
 

@@ -51,8 +51,10 @@ def backbone_weights_path() -> Path:
 
 
 def linear_weights_path() -> Path | None:
-    """The linear heads shipped in the installed ``lpips`` package (``weights/v0.1/alex.pth``); ``None`` when
-    the package is not installed. The package is located, not imported."""
+    """The linear heads shipped in the installed ``lpips`` package (``weights/v0.1/alex.pth``).
+
+    ``None`` when the package is not installed. The package is located, not imported.
+    """
     spec = importlib.util.find_spec("lpips")
     if spec is None or spec.origin is None:
         return None
@@ -130,8 +132,15 @@ class LPIPSAlex(nn.Module):
 
 
 def load_lpips(backbone: Path | None = None, linear: Path | None = None, device: str = "cpu") -> LPIPSAlex:
-    """:class:`LPIPSAlex` with weights read from disk (defaults: :func:`backbone_weights_path`,
-    :func:`linear_weights_path`).
+    """:class:`LPIPSAlex` with weights read from disk.
+
+    Args:
+        backbone: torchvision's AlexNet state dict (default :func:`backbone_weights_path`).
+        linear: the lpips package's ``alex.pth`` heads (default :func:`linear_weights_path`).
+        device: where the network goes.
+
+    Returns:
+        The network, in eval mode, gradients off.
 
     Raises:
         FileNotFoundError: a weight file is missing (the message says how to enable LPIPS).
@@ -159,8 +168,10 @@ def load_lpips(backbone: Path | None = None, linear: Path | None = None, device:
 def lpips_metrics(
     device: str = "cpu",
 ) -> tuple[dict[str, Callable[[torch.Tensor, torch.Tensor], float]], str]:
-    """The hook for :func:`gvcore.scoring.score_outputs`'s ``extra``: ``({"lpips": scorer}, note)`` when LPIPS is
-    available, else ``({}, note)`` with the one line that says how to enable it.
+    """The hook for :func:`gvcore.scoring.score_outputs`'s ``extra``, with a one-line note.
+
+    ``({"lpips": scorer}, note)`` when LPIPS is available, else ``({}, note)`` where the note says how to enable
+    it.
 
     The scorer takes ``(1, 3, H, W)`` output and HR (as scored: score-ready output, cropped HR) and returns a
     float; it runs on ``device``.
