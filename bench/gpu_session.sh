@@ -38,3 +38,10 @@ echo "== GPU benchmark"
 start=$(date +%s)
 timeout 100 python3 bench/bench_gpu.py --repeats 8 --no-compile 2>&1 | tee "$OUT/bench_gpu.log"
 echo "== GPU benchmark: $(( $(date +%s) - start )) s"
+
+echo "== evaluation throughput: tiles per forward call, CPU vs CUDA (issue 11 item 5)"
+start=$(date +%s)
+timeout 240 python3 bench/bench_eval_throughput.py --arch edsr vdsr --images 2 --size 1020x678 --tile 96 \
+    --batches 1 4 16 --repeats 3 --devices cpu cuda --json "$OUT/bench_eval_throughput.json" 2>&1 \
+    | tee "$OUT/bench_eval_throughput.log"
+echo "== evaluation throughput: $(( $(date +%s) - start )) s"

@@ -85,4 +85,9 @@ with st.sidebar:
         help="What the camera button of every chart downloads.",
     )
     st.caption(f"Assets: `{state.assets_root()}`")
+try:  # GVLAB_DEVICE: a bad value or a missing GPU is said once, before any page loads a model
+    st.sidebar.caption(f"Models run on: `{state.device()}` (GVLAB_DEVICE)")
+except ValueError as err:
+    st.error(f"Cannot choose where models run: {err}.")
+    st.stop()
 navigation.run()

@@ -6,6 +6,7 @@ Reading a checkpoint's metadata never loads its weights, so listing is cheap.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 from pathlib import Path
@@ -16,7 +17,13 @@ import pandas as pd
 from dashboard.state import REPO_ROOT
 
 __all__ = [
+    "SOURCE_GROUPS",
     "CheckpointInfo",
+    "checkpoint_degradation",
+    "folder_checkpoint_infos",
+    "run_checkpoint_infos",
+    "selectable_checkpoints",
+    "sources_signature",
     "find_paper_markdown",
     "default_log_selection",
     "default_pair_labels",
@@ -191,6 +198,129 @@ def read_run_config(run_dir: Path) -> dict[str, Any]:
         return json.loads((run_dir / "config.json").read_text())
     except (OSError, json.JSONDecodeError):
         return {}
+
+
+#: where a selectable checkpoint comes from, in display order (the ``group`` of :func:`selectable_checkpoints`).
+SOURCE_GROUPS: tuple[str, ...] = ("bundled", "runs", "checkpoint folders")
+
+
+def checkpoint_degradation(info: CheckpointInfo) -> str:
+    """The LR degradation a checkpoint was trained on: its ``degradation`` field, ``"standard"`` when absent.
+
+    Example:
+        >>> checkpoint_degradation({"degradation": "official"}), checkpoint_degradation({"degradation": None})
+        ('official', 'standard')
+    """
+    return str(info.get("degradation") or "standard")
+
+
+def run_checkpoint_infos(roots: list[Path]) -> list[CheckpointInfo]:
+    """``last.safetensors`` of every run directory under ``roots`` (:func:`find_run_dirs`), as checkpoint infos.
+
+    ``config.json`` (the resolved training config) wins over the checkpoint's metadata for ``label``, ``scale``
+    and ``degradation`` (its ``protocol``); a run without a checkpoint yet is skipped, an unreadable one is
+    listed with ``error``. Each info gets ``group = "runs"`` and ``source`` = ``parent/run``.
+    """
+    infos: list[CheckpointInfo] = []
+    for run in find_run_dirs(roots):
+        checkpoint = run / "last.safetensors"
+        if not checkpoint.is_file():
+            continue
+        source = f"{run.parent.name}/{run.name}"
+        try:
+            info = read_checkpoint_info(checkpoint)
+        except Exception as err:  # noqa: BLE001 - a broken run must not hide the others
+            infos.append(
+                {
+                    "path": str(checkpoint),
+                    "label": run.name,
+                    "group": "runs",
+                    "source": source,
+                    "error": str(err),
+                }
+            )
+            continue
+        config = read_run_config(run)
+        if str(config.get("scale", "")).isdigit():
+            info["scale"] = int(config["scale"])
+        if config.get("protocol"):
+            info["degradation"] = str(config["protocol"])
+        own = info.get("label") if info.get("label") != checkpoint.stem else None  # stem: no label stored
+        info["label"] = str(config.get("label") or own or run.name)
+        infos.append(info | {"group": "runs", "source": source})
+    return infos
+
+
+def folder_checkpoint_infos(folders: list[Path]) -> list[CheckpointInfo]:
+    """The ``*.safetensors`` of each folder (not recursive; :func:`list_checkpoints`).
+
+    Labelled by their metadata ``label`` (else the file name), with ``group = "checkpoint folders"`` and
+    ``source`` = the folder's name; a folder listed twice is read once.
+    """
+    infos: list[CheckpointInfo] = []
+    seen: set[Path] = set()
+    for folder in folders:
+        resolved = folder.resolve()
+        if resolved in seen:
+            continue
+        seen.add(resolved)
+        infos += [
+            i | {"group": "checkpoint folders", "source": folder.name} for i in list_checkpoints(folder)
+        ]
+    return infos
+
+
+def selectable_checkpoints(protocol: str, groups: dict[str, list[CheckpointInfo]]) -> list[CheckpointInfo]:
+    """The checkpoints a page may offer under ``protocol``, in group order.
+
+    Offered: readable, of known scale, trained on the protocol's degradation (a model is only scored on the LR
+    its training LR was made like).
+
+    Args:
+        protocol: the page's protocol (``"standard"`` or ``"official"``).
+        groups: :data:`SOURCE_GROUPS` name -> infos (bundled: :func:`list_checkpoints`; runs:
+            :func:`run_checkpoint_infos`; checkpoint folders: :func:`folder_checkpoint_infos`).
+
+    Returns:
+        Infos with ``group`` and a ``choice``: the display label, unique across all groups (a repeated label
+        gets `` [source/file]`` appended).
+
+    Example:
+        >>> a = {"label": "x", "scale": 2, "file": "a.safetensors", "source": "r"}
+        >>> b = {"label": "x", "scale": 2, "file": "b.safetensors", "source": "run1", "degradation": "standard"}
+        >>> c = {"label": "y", "scale": 2, "file": "c.safetensors", "source": "f", "degradation": "official"}
+        >>> [i["choice"] for i in selectable_checkpoints("standard", {"bundled": [a], "runs": [b, c]})]
+        ['x', 'x [run1/b.safetensors]']
+    """
+    chosen: list[CheckpointInfo] = []
+    taken: set[str] = set()
+    for group in sorted(
+        groups, key=lambda g: SOURCE_GROUPS.index(g) if g in SOURCE_GROUPS else len(SOURCE_GROUPS)
+    ):
+        for info in groups[group]:
+            if "error" in info or not info.get("scale") or checkpoint_degradation(info) != protocol:
+                continue
+            choice = str(info["label"])
+            if choice in taken:
+                choice = f"{choice} [{info.get('source', group)}/{info.get('file', '')}]"
+            taken.add(choice)
+            chosen.append(info | {"group": group, "choice": choice})
+    return chosen
+
+
+def sources_signature(folders: list[Path], run_roots: list[Path]) -> str:
+    """A cache key of every file the listings read, which changes when a run appears, saves or is relabelled.
+
+    Names and modification times of ``*.safetensors`` in ``folders`` and of ``last.safetensors`` and
+    ``config.json`` of the runs under ``run_roots``, so the pages see a new run without a server restart.
+    """
+    parts = [f"{[str(f) for f in folders]}|{[str(r) for r in run_roots]}"]
+    files = [p for folder in folders if folder.is_dir() for p in sorted(folder.glob("*.safetensors"))]
+    files += [run / name for run in find_run_dirs(run_roots) for name in ("last.safetensors", "config.json")]
+    for path in files:
+        with contextlib.suppress(OSError):
+            parts.append(f"{path}:{path.stat().st_mtime_ns}")
+    return "\n".join(parts)
 
 
 def find_paper_markdown() -> Path | None:

@@ -33,7 +33,9 @@ __all__ = [
     "file_key",
     "load_image_file",
     "load_model",
+    "lpips_note",
     "maps_for",
+    "model_choices",
     "metrics_for",
     "observation_bundle",
     "paper_results",
@@ -75,6 +77,32 @@ def checkpoint_infos(folder: str, signature: str) -> list[dict[str, Any]]:
     """Metadata of the checkpoints in ``folder`` (``signature`` = :func:`folder_key`, for invalidation)."""
     del signature
     return catalog.list_checkpoints(Path(folder))
+
+
+def model_choices(protocol: str) -> list[dict[str, Any]]:
+    """The checkpoints Compare and Benchmark offer under ``protocol`` (:func:`catalog.selectable_checkpoints`).
+
+    Bundled (``state.checkpoints_for``), your runs (``GVLAB_RUNS``) and checkpoint folders (``GVLAB_CHECKPOINTS``).
+
+    Listed again whenever a file's name or modification time changes (:func:`catalog.sources_signature`), so a
+    new run appears without a restart.
+    """
+    bundled, folders, roots = state.checkpoints_for(protocol), state.checkpoint_folders(), state.runs_roots()
+    signature = catalog.sources_signature([bundled, *folders], roots)
+    return _model_choices(protocol, str(bundled), tuple(map(str, folders)), tuple(map(str, roots)), signature)
+
+
+@st.cache_data(show_spinner=False, max_entries=16, ttl=state.CACHE_TTL_S)
+def _model_choices(
+    protocol: str, bundled: str, folders: tuple[str, ...], roots: tuple[str, ...], signature: str
+) -> list[dict[str, Any]]:
+    del signature
+    groups = {
+        "bundled": catalog.list_checkpoints(Path(bundled)),
+        "runs": catalog.run_checkpoint_infos([Path(r) for r in roots]),
+        "checkpoint folders": catalog.folder_checkpoint_infos([Path(f) for f in folders]),
+    }
+    return catalog.selectable_checkpoints(protocol, groups)
 
 
 @budget_cached(MODEL_CACHE, _spinner("Loading model…"))
@@ -222,6 +250,19 @@ def sweep_bundle(image_path: str, scale: int, model_paths: tuple[str, ...]) -> d
     frame = analysis.rows_frame([r for r in scored.rows if r["method"] in weights])
     frame.insert(1, "lambda", frame["method"].map(weights))
     return {"outputs": {k: scored.outputs[k] for k in labels}, "labels": labels, "metrics": frame}
+
+
+def lpips_note() -> str:
+    """One line on the optional ``lpips`` column (:func:`gvcore.lpips.lpips_available`), with no server path."""
+    from gvcore.lpips import lpips_available
+
+    ok, _ = lpips_available()
+    if ok:
+        return "LPIPS (AlexNet, v0.1): computed from weights on this machine (`lpips` column)."
+    return (
+        "No LPIPS column: it needs `pip install lpips` and torchvision's AlexNet weights in the torch hub cache; "
+        "nothing is downloaded at run time (README, 'LPIPS')."
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=64, ttl=state.CACHE_TTL_S)

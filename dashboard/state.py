@@ -9,6 +9,9 @@ fixtures with ``monkeypatch.setenv``:
   (default ``<repo>/runs`` and ``<assets>/runs``);
 - ``GVLAB_DATA_ROOTS``: server-side image folders the Benchmark page may browse, separated by ``os.pathsep``
   (default ``<repo>/data``); browsing never leaves these roots (see :mod:`dashboard.safety`);
+- ``GVLAB_CHECKPOINTS``: folders of your own ``*.safetensors`` checkpoints, separated by ``os.pathsep``
+  (none by default), offered by Compare and Benchmark next to the bundled ones and your runs;
+- ``GVLAB_DEVICE``: ``auto`` (default; CUDA when present), ``cpu`` or ``cuda`` (an error when absent);
 - ``GVLAB_MAX_PIXELS``: the largest image (in pixels) an upload may have (default 16 MP).
 """
 
@@ -29,6 +32,7 @@ __all__ = [
     "MIN_IMAGE_SIDE",
     "REPO_ROOT",
     "assets_root",
+    "checkpoint_folders",
     "checkpoints_dir",
     "data_roots",
     "device",
@@ -134,10 +138,24 @@ def max_upload_bytes() -> int:
 
 
 def device() -> str:
-    """``"cuda"`` when a GPU is available, else ``"cpu"``."""
-    import torch
+    """Where the dashboard runs models: ``$GVLAB_DEVICE``, resolved by :func:`gvcore.inference.resolve_device`.
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    ``auto`` (default): CUDA when present, else CPU; ``cpu``; ``cuda``.
+
+    Raises:
+        ValueError: an unknown ``GVLAB_DEVICE``, or ``cuda`` without a GPU (the message says which).
+    """
+    from gvcore.inference import resolve_device
+
+    return resolve_device(os.environ.get("GVLAB_DEVICE", "").strip() or "auto", "GVLAB_DEVICE")
+
+
+def checkpoint_folders() -> list[Path]:
+    """Folders of your own ``*.safetensors`` offered by Compare and Benchmark (``$GVLAB_CHECKPOINTS``).
+
+    Separated by ``os.pathsep``; none by default.
+    """
+    return _paths_from_env("GVLAB_CHECKPOINTS", [])
 
 
 def session_default(state: Any, key: str, value: Any) -> Any:

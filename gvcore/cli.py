@@ -101,7 +101,10 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--lr-only", action="store_true", help="the images are LR inputs without HR")
     p.add_argument("--tile", type=int, default=256, help="tile side in LR pixels (default 256)")
     p.add_argument("--overlap", type=int, default=16, help="tile overlap in LR pixels (default 16)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, or auto (CUDA if available)")
+    p.add_argument(
+        "--tile-batch", type=int, default=None, help="tiles per forward call (default: 1 on CPU, 8 on CUDA)"
+    )
     p.add_argument("--per-image", action="store_true", help="print the per-image table too")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=_eval)
@@ -265,8 +268,12 @@ def _check_writable_file(path: Path) -> None:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from gvcore.evaluation import summarize, to_markdown, write_csv
+    from gvcore.evaluation import EVAL_COLUMNS, METRIC_COLUMNS, summarize, to_markdown, write_csv
+    from gvcore.inference import resolve_device
 
+    device = resolve_device(args.device, "--device")
+    if args.tile_batch is not None and args.tile_batch < 1:
+        raise ValueError(f"--tile-batch must be a positive integer, got {args.tile_batch}")
     if args.csv:
         _check_writable_file(Path(args.csv))
     if args.lr is not None and args.hr is None:
@@ -279,11 +286,14 @@ def _eval(args: argparse.Namespace) -> int:
     errors: list[str] | None = [] if several else None
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", RuntimeWarning)
-        frame = _evaluate_args(args, errors)
+        frame = _evaluate_args(args, errors, device)
     for warning in caught:
         if str(warning.message).startswith("results database"):
             print(f"gvcore eval: warning: {warning.message}", file=sys.stderr)
-    print(to_markdown(summarize(frame)))
+    for note in frame.attrs.get("notes", []):
+        print(f"gvcore eval: note: {note}", file=sys.stderr)
+    extra = [c for c in frame.columns if c not in EVAL_COLUMNS]  # optional metrics (lpips)
+    print(to_markdown(summarize(frame), ("method", "images", *METRIC_COLUMNS, *extra)))
     if args.per_image:
         print()
         print(
@@ -297,7 +307,7 @@ def _eval(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
-def _evaluate_args(args: argparse.Namespace, errors: list[str] | None) -> Any:
+def _evaluate_args(args: argparse.Namespace, errors: list[str] | None, device: str) -> Any:
     from gvcore.evaluation import evaluate
 
     return evaluate(
@@ -309,10 +319,11 @@ def _evaluate_args(args: argparse.Namespace, errors: list[str] | None) -> Any:
         lr_dir=args.lr,
         tile=args.tile,
         overlap=args.overlap,
-        device=args.device,
+        device=device,
         progress=not args.no_progress,
         cache=args.cache,
         errors=errors,
+        tile_batch=args.tile_batch,
     )
 
 

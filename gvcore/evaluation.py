@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -205,6 +205,8 @@ def evaluate(
     progress: bool = True,
     cache: str | Path | None = None,
     errors: list[str] | None = None,
+    tile_batch: int | None = None,
+    lpips: bool | None = None,
 ) -> Any:
     """Score HR, the baseline and each checkpoint on every image of ``data``.
 
@@ -226,6 +228,9 @@ def evaluate(
             are stored. Not used with ``lr_only``.
         errors: when a list, a checkpoint that does not load or outputs NaN/inf is reported there (one line
             each) and left out of the table; when ``None``, it raises.
+        tile_batch: tiles per forward call (``None`` = 1 on CPU, several on CUDA; same numbers on CPU).
+        lpips: an ``lpips`` column (:mod:`gvcore.lpips`): ``None`` = when its weights are on this machine (else
+            ``frame.attrs["notes"]`` says how to enable it), ``True`` = required, ``False`` = never.
 
     Returns:
         ``pandas.DataFrame`` with columns :data:`EVAL_COLUMNS`, one row per (method, image).
@@ -242,11 +247,16 @@ def evaluate(
         scale = _first_scale(entries, errors)
     check_positive_int("scale", scale)
     models = _load_models(entries, scale, protocol, lr_only, device, errors)
+    from gvcore.lpips import lpips_metrics
+
+    extra, note = lpips_metrics() if lpips is not False and not lr_only else ({}, "")
+    if lpips and not extra:
+        raise ValueError(note or "LPIPS needs HR images (not --lr-only)")
     if lr_dir is not None:
         sources = paired_sources(data, lr_dir, scale)
     else:
         sources = resolve_images(data, "test")
-    job = _Job(scale, protocol, tile, overlap, device, str(data), models)
+    job = _Job(scale, protocol, tile, overlap, device, str(data), models, tile_batch, extra)
     if cache is not None and not lr_only:
         from gvcore.results_db import ResultsDB, file_hash
 
@@ -256,9 +266,10 @@ def evaluate(
             rows = _score_sources(job, sources, progress, errors, db)
     else:
         rows = _score_sources(job, sources, progress, errors, None, lr_only=lr_only)
-    frame = pd.DataFrame(rows, columns=list(EVAL_COLUMNS))
+    frame = pd.DataFrame(rows, columns=[*EVAL_COLUMNS, *extra])
     frame["seed"] = frame["seed"].astype("Int64")
     frame["iteration"] = frame["iteration"].astype("Int64")
+    frame.attrs["notes"] = [note] if note and not extra else []
     return frame
 
 
@@ -273,10 +284,18 @@ class _Job:
     device: str
     data: str
     models: list[_Model]
+    tile_batch: int | None = None
+    #: optional metrics beyond SCORE_COLUMNS (name -> function, :func:`gvcore.lpips.lpips_metrics`)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def settings(self) -> dict[str, Any]:
-        """The settings that change a result (part of the cache key)."""
-        return {"tile": self.tile, "overlap": self.overlap, "device": self.device}
+        """The settings that change a result (part of the cache key), optional metrics included."""
+        settings = {"tile": self.tile, "overlap": self.overlap, "device": self.device}
+        if self.tile_batch not in (None, 1):
+            settings["tile_batch"] = self.tile_batch  # float32 results differ in the last bits
+        if self.extra:
+            settings["extra"] = sorted(self.extra)
+        return settings
 
 
 def _score_sources(
@@ -299,7 +318,9 @@ def _score_sources(
     for source in sources:
         if lr_only:
             labelled = {m.info["label"]: m.model for m in job.models}
-            scored = _lr_only_rows(load_image(source.hr_path), labelled, job.scale, job.tile, job.overlap)
+            scored = _lr_only_rows(
+                load_image(source.hr_path), labelled, job.scale, job.tile, job.overlap, job.tile_batch
+            )
             scored = [r | {"lr_source": "file"} for r in scored]
         else:
             scored = _score_source(job, source, db, failed, errors)
@@ -322,7 +343,7 @@ def _score_source(
     builtin = ("HR", BASELINE_NAMES[job.protocol])
     missing = [label for label in wanted if keys.get(label) not in cached]
     if db is not None and not missing and all(keys[name] in cached for name in builtin):
-        return [_from_cache(cached[keys[label]], label) for label in (*builtin, *wanted)]
+        return [_from_cache(cached[keys[label]], label, job.extra) for label in (*builtin, *wanted)]
     pair = load_pairs([source], job.scale, job.protocol)[0]
     lr, hr = pair.as_float()
     by_label = {m.info["label"]: m for m in job.models}
@@ -330,7 +351,15 @@ def _score_source(
         labelled = {label: by_label[label].model for label in missing if label not in failed}
         try:
             scored = score_image(
-                hr, job.scale, job.protocol, labelled, lr=lr, tile=job.tile, overlap=job.overlap
+                hr,
+                job.scale,
+                job.protocol,
+                labelled,
+                lr=lr,
+                tile=job.tile,
+                overlap=job.overlap,
+                tile_batch=job.tile_batch,
+                extra=job.extra,
             )
             break
         except NonFiniteOutputError as err:
@@ -351,7 +380,7 @@ def _score_source(
             for name, row in fresh.items()
         )
     return [
-        fresh[label] if label in fresh else _from_cache(cached[keys[label]], label)
+        fresh[label] if label in fresh else _from_cache(cached[keys[label]], label, job.extra)
         for label in (*builtin, *wanted)
         if label not in failed
     ]
@@ -399,14 +428,19 @@ def _full_row(job: _Job, source: ImageSource, scored: dict[str, Any], info: dict
     return row
 
 
-def _from_cache(stored: dict[str, Any], label: str) -> dict[str, Any]:
+def _from_cache(stored: dict[str, Any], label: str, extra: dict[str, Any]) -> dict[str, Any]:
     """A stored row under the current label: the metrics and the LR source as they were computed."""
-    return {"method": label, **{k: stored[k] for k in (*SCORE_COLUMNS, "lr_source")}}
+    return {"method": label, **{k: stored[k] for k in (*SCORE_COLUMNS, *extra, "lr_source")}}
 
 
 @torch.no_grad()
 def _lr_only_rows(
-    lr: torch.Tensor, models: dict[str, nn.Module], scale: int, tile: int, overlap: int
+    lr: torch.Tensor,
+    models: dict[str, nn.Module],
+    scale: int,
+    tile: int,
+    overlap: int,
+    tile_batch: int | None = None,
 ) -> list[dict[str, Any]]:
     """Rows of LR-only inputs: the output variances of the bicubic baseline and each model (no reference)."""
     from gvcore.data import upscale_baseline
@@ -414,7 +448,7 @@ def _lr_only_rows(
 
     outputs = {"bicubic": upscale_baseline(lr, scale, "standard")}
     for label, model in models.items():
-        raw = run_model(model, lr, scale, tile, overlap)
+        raw = run_model(model, lr, scale, tile, overlap, tile_batch)
         if not bool(torch.isfinite(raw).all()):
             raise NonFiniteOutputError(
                 label, f"model {label!r} produced non-finite output value(s) (NaN/inf)"
@@ -427,7 +461,8 @@ def summarize(frame: Any) -> Any:
     """Mean of each metric per (method, scale, protocol), methods in order of first appearance."""
     keys = ["method", "arch", "loss", "gv_weight", "seed", "scale", "protocol"]
     keys += [k for k in ("iteration",) if k in frame]
-    grouped = frame.groupby(keys, sort=False, dropna=False)[list(METRIC_COLUMNS)].mean()
+    metrics = [*METRIC_COLUMNS, *(c for c in frame.columns if c not in EVAL_COLUMNS)]  # + optional (lpips)
+    grouped = frame.groupby(keys, sort=False, dropna=False)[metrics].mean()
     grouped.insert(0, "images", frame.groupby(keys, sort=False, dropna=False).size())
     return grouped.reset_index()
 

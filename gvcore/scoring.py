@@ -23,7 +23,7 @@ page): per image, the mean over the two directions of the output's mean patch va
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -95,7 +95,11 @@ def variance_ratio(var_gx: float, var_gy: float, hr_var_gx: float, hr_var_gy: fl
 
 
 def score_outputs(
-    outputs: Mapping[str, torch.Tensor], hr: torch.Tensor | None, scale: int, protocol: Protocol
+    outputs: Mapping[str, torch.Tensor],
+    hr: torch.Tensor | None,
+    scale: int,
+    protocol: Protocol,
+    extra: Mapping[str, Callable[[torch.Tensor, torch.Tensor], float]] | None = None,
 ) -> list[dict[str, Any]]:
     """Score outputs that are already :func:`score_ready` against one HR image.
 
@@ -105,9 +109,11 @@ def score_outputs(
             variances are filled; the other metrics are NaN).
         scale: the SR scale (the standard protocol's border crop).
         protocol: ``"standard"`` or ``"official"``.
+        extra: optional metrics beyond :data:`SCORE_COLUMNS`, column name -> ``fn(output, hr) -> float``
+            (e.g. :func:`gvcore.lpips.lpips_metrics`); NaN without HR.
 
     Returns:
-        One dict per output, in order: ``{"method", *SCORE_COLUMNS}``.
+        One dict per output, in order: ``{"method", *SCORE_COLUMNS, *extra}``.
     """
     from gvcore.metrics import evaluate_pair
 
@@ -128,7 +134,9 @@ def score_outputs(
                 "gv_distance": gv_distance(out, hr),
                 "var_ratio": variance_ratio(var_gx, var_gy, *hr_var),
             }
-        rows.append({"method": name} | {k: row[k] for k in SCORE_COLUMNS})
+        for column, metric in (extra or {}).items():
+            row[column] = math.nan if hr is None else float(metric(out, hr))
+        rows.append({"method": name} | {k: row[k] for k in (*SCORE_COLUMNS, *(extra or {}))})
     return rows
 
 
@@ -152,15 +160,25 @@ class ScoredImage:
 
 
 def run_model(
-    model: nn.Module, lr: torch.Tensor, scale: int, tile: int = 256, overlap: int = 16
+    model: nn.Module,
+    lr: torch.Tensor,
+    scale: int,
+    tile: int = 256,
+    overlap: int = 16,
+    tile_batch: int | None = None,
 ) -> torch.Tensor:
-    """``model``'s raw output on ``lr``, tile by tile where its parameters are, in their dtype; float32 on CPU."""
-    from gvcore.inference import tiled_forward
+    """``model``'s raw output on ``lr``, tile by tile where its parameters are, in their dtype; float32 on CPU.
+
+    ``tile_batch`` tiles run per forward call (:func:`gvcore.inference.tiled_forward`); ``None`` = 1 on CPU,
+    several on CUDA (:func:`gvcore.inference.default_tile_batch`).
+    """
+    from gvcore.inference import default_tile_batch, tiled_forward
 
     param = next(model.parameters(), None)
     device = param.device if param is not None else lr.device
     dtype = param.dtype if param is not None else torch.float32
-    return tiled_forward(model, lr.to(device=device, dtype=dtype), scale, tile, overlap).float().cpu()
+    batch = default_tile_batch(device) if tile_batch is None else tile_batch
+    return tiled_forward(model, lr.to(device=device, dtype=dtype), scale, tile, overlap, batch).float().cpu()
 
 
 @torch.no_grad()
@@ -173,6 +191,8 @@ def score_image(
     lr: torch.Tensor | None = None,
     tile: int = 256,
     overlap: int = 16,
+    tile_batch: int | None = None,
+    extra: Mapping[str, Callable[[torch.Tensor, torch.Tensor], float]] | None = None,
 ) -> ScoredImage:
     """Synthesise the protocol's LR image, run the baseline and ``models``, and score everything against HR.
 
@@ -186,6 +206,8 @@ def score_image(
         lr: a given LR image (a layout's LR file, :mod:`gvcore.datasets`) used as it is instead of
             synthesising one.
         tile, overlap: tiled inference, in LR pixels.
+        tile_batch: tiles per forward call (:func:`run_model`; ``None`` = 1 on CPU, several on CUDA).
+        extra: optional metrics beyond :data:`SCORE_COLUMNS` (:func:`score_outputs`); HR's row leaves them empty.
 
     Returns:
         :class:`ScoredImage` whose rows are ``HR`` (``gv_distance`` 0, ``var_ratio`` 1, PSNR/SSIM NaN), the
@@ -208,7 +230,7 @@ def score_image(
     for label, model in (models or {}).items():
         if label in outputs or label == "HR":
             raise ValueError(f"model label {label!r} is taken by a built-in row; rename the model")
-        raw = run_model(model, lr, scale, tile, overlap)
+        raw = run_model(model, lr, scale, tile, overlap, tile_batch)
         if not bool(torch.isfinite(raw).all()):
             bad = int((~torch.isfinite(raw)).sum())
             raise NonFiniteOutputError(
@@ -218,5 +240,5 @@ def score_image(
     hr_gx, hr_gy = output_variances(hr)
     hr_row = {"method": "HR", "psnr": math.nan, "ssim": math.nan, "gv_distance": 0.0}
     hr_row |= {"var_gx": hr_gx, "var_gy": hr_gy, "var_ratio": 1.0}
-    rows = [hr_row, *score_outputs(outputs, hr, scale, protocol)]
+    rows = [hr_row, *score_outputs(outputs, hr, scale, protocol, extra)]
     return ScoredImage(lr=lr, hr=hr, outputs=outputs, rows=rows)

@@ -14,7 +14,7 @@ from dashboard import analysis, figures, loaders, state, widgets
 from dashboard.safety import UploadError, list_images_under
 
 st.title("Benchmark")
-MEAN_COLUMNS = ["psnr", "ssim", "gv_distance", "var_gx", "var_gy", "var_ratio"]
+MEAN_COLUMNS = ["psnr", "ssim", "gv_distance", "var_gx", "var_gy", "var_ratio", "lpips"]
 
 
 def show_results(table: pd.DataFrame, prefix: str) -> None:
@@ -220,14 +220,28 @@ with tab_live:
         help="Lists the checkpoints trained on this protocol's degradation (a model is only scored on the LR "
         "its training LR was made like).",
     )
-    folder = state.checkpoints_for(live_protocol)
-    infos = loaders.checkpoint_infos(str(folder), loaders.folder_key(folder))
-    usable = {i["label"]: i for i in infos if "error" not in i and i.get("scale")}
+    # bundled, your runs (GVLAB_RUNS) and checkpoint folders (GVLAB_CHECKPOINTS), grouped by source
+    usable = {c["choice"]: c for c in loaders.model_choices(live_protocol)}
     if not usable:
-        st.info(f"No checkpoints in `{folder}`; the evaluation then scores the interpolation baseline only.")
-    chosen = l1.multiselect(
-        "Checkpoints", list(usable), default=list(usable)[:4], key=f"live-ckpts-{live_protocol}"
-    )
+        st.info(
+            f"No checkpoints trained on {live_protocol} LR (bundled, GVLAB_RUNS or GVLAB_CHECKPOINTS); the "
+            "evaluation then scores the interpolation baseline only."
+        )
+    chosen: list[str] = []
+    for group, title in (
+        ("bundled", "Bundled"),
+        ("runs", "Your runs"),
+        ("checkpoint folders", "Your folders"),
+    ):
+        names = [name for name, c in usable.items() if c["group"] == group]
+        if names or group == "bundled":
+            chosen += l1.multiselect(
+                f"{title} checkpoints",
+                names,
+                default=names[:4] if group == "bundled" else [],
+                key=f"live-ckpts-{live_protocol}" + ("" if group == "bundled" else f"-{group}"),
+                format_func=lambda n: f"{n} (x{usable[n]['scale']})",
+            )
     from gvcore.datasets import find_named_datasets
 
     named = {k: v for r in state.data_roots() if r.is_dir() for k, v in find_named_datasets(r).items()}
@@ -256,16 +270,18 @@ with tab_live:
                 st.caption(f"{len(paths)} image(s) found.")
     scales = sorted({usable[c]["scale"] for c in chosen}) or [2]
     st.caption("Scored by `gvcore.evaluation.evaluate` image by image: the same numbers as `gvcore eval`.")
+    st.caption(loaders.lpips_note())
     if st.button("Evaluate", type="primary", key="live-run", disabled=not paths):
         from gvcore.evaluation import evaluate
 
         bar = st.progress(0.0, text="Evaluating…")
-        frames, total, done = [], len(paths) * len(scales), 0
+        frames, total, done, device = [], len(paths) * len(scales), 0, state.device()
         for scale in scales:
             ckpts = [usable[label]["path"] for label in chosen if usable[label]["scale"] == scale]
             for path in paths:
                 try:
-                    frames.append(evaluate(ckpts, str(path), scale, live_protocol, progress=False))  # type: ignore[arg-type]
+                    table = evaluate(ckpts, str(path), scale, live_protocol, device=device, progress=False)  # type: ignore[arg-type]
+                    frames.append(table)
                 except (ValueError, OSError) as err:
                     st.warning(f"Skipped {path.name}: {err}")
                 done += 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -40,31 +41,6 @@ def upload_label(file_name: str, loaded: LoadedCheckpoint) -> str:
         and own != Path(file_name).stem
     )
     return f"{own} · {file_name} ({shown_arch})" if meaningful else f"{file_name} ({shown_arch})"
-
-
-def run_checkpoints(scale: int, protocol: str, taken: set[str]) -> dict[str, Path]:
-    """``last.safetensors`` of the run directories under :func:`state.runs_roots` trained at ``scale`` on
-    ``protocol``'s degradation (``config.json`` ``protocol``, missing = ``"standard"``), by display label:
-    ``config.json`` ``label``, else the folder name (made unique against ``taken``)."""
-    found: dict[str, Path] = {}
-    for run in catalog.find_run_dirs(state.runs_roots()):
-        checkpoint = run / "last.safetensors"
-        if not checkpoint.is_file():
-            continue
-        config = catalog.read_run_config(run)
-        run_scale: Any = config.get("scale")
-        if run_scale in (None, ""):
-            try:
-                run_scale = catalog.read_checkpoint_info(checkpoint).get("scale")
-            except Exception:  # noqa: BLE001 - an unreadable checkpoint is simply not offered
-                continue
-        if str(run_scale) != str(scale) or str(config.get("protocol") or "standard") != protocol:
-            continue
-        label = str(config.get("label") or run.name)
-        if label in taken or label in found:
-            label = f"{label} [{run.parent.name}/{run.name}]"
-        found[label] = checkpoint
-    return found
 
 
 def default_region(lr_width: int, lr_height: int, max_pixels: int) -> tuple[int, int, int, int]:
@@ -124,7 +100,7 @@ protocol = protocol if has_reference else "standard"
 folder = state.checkpoints_for(protocol)
 infos = loaders.checkpoint_infos(str(folder), loaders.folder_key(folder))
 usable = [i for i in infos if "error" not in i and i.get("scale")]
-scales = sorted({i["scale"] for i in usable} | {2, 3, 4})
+scales = sorted({i["scale"] for i in [*usable, *loaders.model_choices(protocol)]} | {2, 3, 4})
 scale = c1.selectbox("Scale", scales, format_func=lambda s: f"x{s}", key="cmp-scale")
 baseline_name = BASELINE_NAMES[protocol]
 
@@ -133,9 +109,12 @@ chosen = widgets.choose_image("cmp", "Image" if has_reference else "LR image")
 
 # --- the checkpoints -----------------------------------------------------------------------------------------
 st.subheader("Checkpoints")
-at_scale = {i["label"]: i for i in usable if i["scale"] == scale}
-runs = run_checkpoints(scale, protocol, set(at_scale))
-if not usable and not runs:
+# bundled, your runs (GVLAB_RUNS) and checkpoint folders (GVLAB_CHECKPOINTS) trained on this protocol's LR
+offered = [c for c in loaders.model_choices(protocol) if c["scale"] == scale]
+at_scale = {c["choice"]: c for c in offered if c["group"] == "bundled"}
+runs = {c["choice"]: Path(c["path"]) for c in offered if c["group"] == "runs"}
+own = {c["choice"]: Path(c["path"]) for c in offered if c["group"] == "checkpoint folders"}
+if not usable and not runs and not own:
     st.info(
         f"No bundled checkpoints in `{state.checkpoints_dir()}` — upload checkpoints below, or run the bundled "
         "reproduction (`python -m gvcore reproduce`)."
@@ -155,6 +134,14 @@ picked_runs = k1.multiselect(
     + ", ".join(f"`{root}`" for root in state.runs_roots())
     + " (set `GVLAB_RUNS` to look elsewhere) whose config's scale and protocol match.",
 )
+picked_own = k1.multiselect(
+    f"Your checkpoint folders at x{scale} ({protocol} degradation)",
+    list(own),
+    key=f"cmp-folders-{protocol}-{scale}",
+    help="`*.safetensors` in "
+    + (", ".join(f"`{f}`" for f in state.checkpoint_folders()) or "no folder yet")
+    + f" (set `GVLAB_CHECKPOINTS`, folders separated by `{os.pathsep}`), labelled by their metadata.",
+)
 include_bicubic = k1.checkbox(f"Include {baseline_name}", value=True, key="cmp-bicubic")
 uploads = k2.file_uploader(
     "Upload checkpoints (.safetensors ours or any spandrel architecture; .pth/.pt)",
@@ -167,9 +154,13 @@ for label in picked:
     info = at_scale[label]
     model, _ = loaders.load_model(info["path"], loaders.file_key(info["path"]))
     models[label] = (f"bundled:{info['path']}:{loaders.file_key(info['path'])}", model)
-for label in picked_runs:
-    path = runs[label]
-    model, _ = loaders.load_model(str(path), loaders.file_key(path))
+for label in [*picked_runs, *picked_own]:
+    path = runs.get(label) or own[label]
+    try:
+        model, _ = loaders.load_model(str(path), loaders.file_key(path))
+    except (ValueError, OSError) as err:
+        st.error(f"Cannot load {label} — {str(err).replace(str(path), path.name)}")
+        continue
     models[label] = (f"run:{path}:{loaders.file_key(path)}", model)
 # refused uploads are remembered by content and scale, so a widget click never loads a hostile file again
 refused = state.remember_refusals(st.session_state, "cmp-refused-uploads")
