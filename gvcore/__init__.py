@@ -1,5 +1,7 @@
-"""gvcore: gradient maps, patch-variance maps, the Gradient Variance loss, SR metrics, MATLAB-exact bicubic,
-image I/O, and the SR models, training and evaluation that reproduce Abrahamyan et al., ICASSP 2022.
+"""gvcore: the Gradient Variance loss and everything needed to reproduce its paper.
+
+Gradient maps, patch-variance maps, the Gradient Variance loss, SR metrics, MATLAB-exact bicubic, image I/O, and
+the SR models, training and evaluation that reproduce Abrahamyan et al., ICASSP 2022.
 
 Public names are imported lazily (PEP 562), so ``import gvcore`` is cheap and a command-line tool or the
 dashboard only pays for what it uses.
@@ -49,12 +51,13 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
-    "CheckpointError",
     "GRAY_WEIGHTS",
+    "MODELS",
+    "CheckpointError",
     "GradientVarianceLoss",
     "ImageLoadError",
-    "MODELS",
     "TrainConfig",
+    "__version__",
     "build_atlas",
     "build_model",
     "bundled_image_paths",
@@ -75,7 +78,6 @@ __all__ = [
     "to_gray",
     "train",
     "variance_maps",
-    "__version__",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only

@@ -13,7 +13,7 @@ from typing import Literal
 
 from gvcore._validation import check_choice
 
-__all__ = ["BUNDLED_SPLITS", "bundled_image_paths", "bundled_data_dir"]
+__all__ = ["BUNDLED_SPLITS", "bundled_data_dir", "bundled_image_paths"]
 
 #: split name -> skimage.data file names. Train and test are disjoint (checked by the tests).
 BUNDLED_SPLITS: dict[str, tuple[str, ...]] = {

@@ -530,9 +530,10 @@ MAX_ARCH_OPTION = 1024
 def _build_matching(
     source: Path, name: str, scale: int, kwargs: Mapping[str, Any], tensors: Mapping[str, torch.Tensor]
 ) -> nn.Module:
-    """Build ``name`` only after checking, on the ``meta`` device (no memory), that its parameters are exactly the
-    file's tensors (names and shapes). A small file whose metadata or keys describe a huge model is refused here,
-    before anything is allocated.
+    """Build ``name`` only after checking that its parameters are exactly the file's tensors.
+
+    The check (names and shapes) runs on the ``meta`` device, without memory: a small file whose metadata or keys
+    describe a huge model is refused here, before anything is allocated.
     """
     for key, value in kwargs.items():
         if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= MAX_ARCH_OPTION:
@@ -669,6 +670,7 @@ class SpandrelModel(nn.Module):
     """
 
     def __init__(self, descriptor: Any) -> None:
+        """Wrap the descriptor's network, taking its scale, architecture id and size requirements."""
         super().__init__()
         self.net: nn.Module = descriptor.model
         self.scale = int(descriptor.scale)
@@ -690,6 +692,7 @@ class SpandrelModel(nn.Module):
         return out[..., : height * self.scale, : width * self.scale]
 
     def extra_repr(self) -> str:
+        """Architecture and scale, shown in the module's ``repr``."""
         return f"arch={self.arch!r}, scale={self.scale}"
 
 

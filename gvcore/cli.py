@@ -18,7 +18,7 @@ from typing import Any
 __all__ = ["build_parser", "main"]
 
 
-def _add_train(sub: argparse._SubParsersAction) -> None:
+def _add_train(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "train", help="train an SR model", description="Train an SR model into a run directory."
     )
@@ -72,7 +72,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_train)
 
 
-def _add_eval(sub: argparse._SubParsersAction) -> None:
+def _add_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("eval", help="evaluate checkpoints", description="Score HR, bicubic and checkpoints.")
     p.add_argument(
         "--ckpt",
@@ -110,7 +110,7 @@ def _add_eval(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_eval)
 
 
-def _add_reproduce(sub: argparse._SubParsersAction) -> None:
+def _add_reproduce(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "reproduce", help="the bundled reproduction", description="Train the grid, evaluate, write assets/."
     )
@@ -135,7 +135,7 @@ def _add_reproduce(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_reproduce)
 
 
-def _add_dashboard(sub: argparse._SubParsersAction) -> None:
+def _add_dashboard(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "dashboard",
         help="serve the dashboard",
@@ -166,7 +166,7 @@ def _add_atlas_options(p: argparse.ArgumentParser, top_k: int) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def _add_atlas(sub: argparse._SubParsersAction) -> None:
+def _add_atlas(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "atlas",
         help="rank regions by variance deficit",
@@ -184,7 +184,7 @@ def _add_atlas(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_atlas)
 
 
-def _add_report(sub: argparse._SubParsersAction) -> None:
+def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "report",
         help="write a self-contained HTML report",

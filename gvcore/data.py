@@ -41,10 +41,10 @@ from gvcore._validation import check_choice, check_positive_int
 from gvcore.metrics import quantize_8bit
 
 __all__ = [
+    "BASELINE_NAMES",
     "IMAGE_EXTENSIONS",
     "LR_SOURCES",
     "PROTOCOLS",
-    "BASELINE_NAMES",
     "ImagePair",
     "ImageSource",
     "PatchDataset",
@@ -378,6 +378,12 @@ class PatchDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
     def __init__(
         self, pairs: Sequence[ImagePair], scale: int, crop: int, seed: int, augment: bool = True
     ) -> None:
+        """Validate ``scale``/``crop`` against every image and keep the pairs.
+
+        Raises:
+            ValueError: ``crop`` is not a positive multiple of ``scale``, ``pairs`` is empty, or an image is smaller
+                than ``crop``.
+        """
         check_positive_int("scale", scale)
         check_positive_int("crop", crop)
         if crop % scale:
@@ -393,6 +399,7 @@ class PatchDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         self.scale, self.crop, self.seed, self.augment = scale, crop, int(seed), augment
 
     def __len__(self) -> int:
+        """The epoch size: the number of images."""
         return len(self.pairs)
 
     def epoch_order(self, epoch: int) -> np.ndarray:
@@ -400,6 +407,7 @@ class PatchDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         return np.random.default_rng([self.seed, 0, epoch]).permutation(len(self.pairs))
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Sample ``index``: the epoch's image at the position, a seeded random crop and augmentation."""
         epoch, position = divmod(int(index), len(self.pairs))
         pair = self.pairs[int(self.epoch_order(epoch)[position])]
         rng = np.random.default_rng([self.seed, 1, epoch, position])
@@ -425,6 +433,12 @@ class StepBatchSampler(Sampler[list[int]]):
     def __init__(
         self, batch_size: int, steps: int, start_step: int = 0, rank: int = 0, world_size: int = 1
     ) -> None:
+        """Validate the batch split.
+
+        Raises:
+            ValueError: ``batch_size`` or ``world_size`` is not positive, ``batch_size`` is not divisible by
+                ``world_size``, or ``rank`` is outside ``[0, world_size)``.
+        """
         check_positive_int("batch_size", batch_size)
         check_positive_int("world_size", world_size)
         if batch_size % world_size:
@@ -437,9 +451,11 @@ class StepBatchSampler(Sampler[list[int]]):
         self.rank, self.world_size = rank, world_size
 
     def __len__(self) -> int:
+        """The number of steps left: ``steps - start_step`` (never negative)."""
         return max(0, self.steps - self.start_step)
 
     def __iter__(self) -> Iterator[list[int]]:
+        """This rank's sample indices, one list per remaining step."""
         for step in range(self.start_step, self.steps):
             base = step * self.batch_size
             yield [base + j for j in range(self.rank, self.batch_size, self.world_size)]

@@ -78,6 +78,7 @@ class ImageLoadError(ValueError):
     """An image could not be loaded; the message names the problem and the file (``.source``)."""
 
     def __init__(self, message: str, source: str = "<unknown>") -> None:
+        """The message reads ``<message>: <source>``; ``source`` is kept as ``.source``."""
         super().__init__(f"{message}: {source}")
         self.source = source
 
@@ -253,7 +254,7 @@ def _load_pil(
 def load_image(
     path_or_bytes: str | os.PathLike[str] | bytes, max_pixels: int = DEFAULT_MAX_PIXELS
 ) -> torch.Tensor:
-    """Read an image file (or its bytes) into a ``(1, 3, H, W)`` float32 tensor in ``[0, 1]``.
+    r"""Read an image file (or its bytes) into a ``(1, 3, H, W)`` float32 tensor in ``[0, 1]``.
 
     8-bit samples are divided by 255, 16-bit by 65535. Gray is replicated to three channels; alpha is
     dropped; palette and CMYK images are converted to RGB; EXIF orientation is applied.
@@ -274,7 +275,7 @@ def load_image(
         ImageTooLargeError: more than ``max_pixels`` pixels.
         TypeError: ``path_or_bytes`` is neither a path nor bytes.
 
-    All ``ImageLoadError`` subclasses are ``ValueError``\\ s whose message ends with the file name.
+    All ``ImageLoadError`` subclasses are ``ValueError``\ s whose message ends with the file name.
 
     Example:
         >>> import io

@@ -57,7 +57,7 @@ class _FastVariance(torch.autograd.Function):
     """``(sr, hr) -> (v_sr, v_hr)``, each ``(2, B, C', H//p, W//p)``; hand-derived backward for ``sr`` only."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         sr: torch.Tensor,
         hr: torch.Tensor,
@@ -75,7 +75,7 @@ class _FastVariance(torch.autograd.Function):
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx: Any, grad_v: torch.Tensor, _grad_hr: Any) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad_v: torch.Tensor, _grad_hr: Any) -> tuple[torch.Tensor | None, ...]:
         (centred,) = ctx.saved_tensors
         p, s, weights = ctx.p, ctx.s, ctx.weights
         b, c, h, w = ctx.in_shape
@@ -306,7 +306,7 @@ def gradient_variance_loss(
         )  # fmt: skip
         module, reason = _triton_reason(sr, options)
         if module is not None:
-            return module.gradient_variance_loss_triton(  # type: ignore[no-any-return]
+            return module.gradient_variance_loss_triton(
                 sr, hr, patch_size=patch_size, unbiased=unbiased, padding=padding, distance=distance,
                 reduction=reduction,
             )  # fmt: skip
@@ -371,6 +371,7 @@ class GradientVarianceLoss(nn.Module):
         charbonnier_eps: float = _DEFAULT_CHARBONNIER_EPS,
         backend: Backend = "auto",
     ) -> None:
+        """Validate every option now, so a bad setting fails before training starts."""
         super().__init__()
         _check_options(
             patch_size,
@@ -392,9 +393,11 @@ class GradientVarianceLoss(nn.Module):
         )  # fmt: skip
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        """The GV loss of ``sr`` against ``hr`` with this module's options."""
         return gradient_variance_loss(sr, hr, **self.options)
 
     def extra_repr(self) -> str:
+        """Every option for ``repr``; the tolerances and ``patch_sizes`` only when not at their defaults."""
         shown = dict(self.options)
         for key, default in (
             ("eps", _DEFAULT_EPS),

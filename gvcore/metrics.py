@@ -272,8 +272,11 @@ def _filter_valid_conv(x: torch.Tensor, window: torch.Tensor) -> torch.Tensor:
 
 
 def _pad_symmetric(x: torch.Tensor, radius: int) -> torch.Tensor:
-    """Pad the last two dims by ``radius`` with the edge repeated (``scipy``'s ``boundary='symm'``, numpy's
-    ``'symmetric'``: ``x[-1] = x[0]``), for any size (the reflection is periodic, as scipy's)."""
+    """Pad the last two dims by ``radius`` with the edge repeated, for any size.
+
+    This is ``scipy``'s ``boundary='symm'`` and numpy's ``'symmetric'`` (``x[-1] = x[0]``); the reflection is
+    periodic, as scipy's.
+    """
 
     def index(n: int) -> torch.Tensor:
         i = torch.remainder(torch.arange(-radius, n + radius, device=x.device), 2 * n)

@@ -189,7 +189,7 @@ def plan_value(table: tuple[tuple[str, Any], ...], arch: str, scale: int, defaul
 
 def _train_one(
     spec: RunSpec, plan: ReproPlan, data: tuple[str, str], work: str, threads: int
-) -> tuple[str, float, dict]:
+) -> tuple[str, float, dict[str, float]]:
     """Worker: train one run (a top-level function, so a spawned process can run it)."""
     import torch
 
@@ -286,8 +286,10 @@ def _export(work: Path, spec: RunSpec, target: Path) -> Path:
 
 
 def export_half(source: Path, target: Path, label: str, degradation: str) -> Path:
-    """Re-save a run's checkpoint ``source`` as fp16 ``target`` (metadata kept, ``label`` set; the checkpoint's
-    own ``degradation`` wins over the given one) and return ``target``."""
+    """Re-save a run's checkpoint ``source`` as fp16 ``target`` and return ``target``.
+
+    Metadata is kept and ``label`` set; the checkpoint's own ``degradation`` wins over the given one.
+    """
     from gvcore.checkpoint import CheckpointMeta, load_model, save_checkpoint
 
     model, meta = load_model(source)
@@ -506,6 +508,14 @@ def _sweep_table(frame: Any, specs: list[RunSpec], resamples: int) -> Any:
 
 @dataclass
 class VerifyReport:
+    """The outcome of :func:`verify`.
+
+    Attributes:
+        ok: every checked value is within tolerance.
+        message: a one-paragraph human-readable summary.
+        max_abs_diff: the largest absolute difference per checked column.
+    """
+
     ok: bool
     message: str
     max_abs_diff: dict[str, float]
@@ -524,6 +534,13 @@ def verify(
         methods: checkpoint labels to check (default all); HR and bicubic rows are always checked.
         tolerance_db: PSNR tolerance; SSIM and the variance columns get ``tolerance_db / 100``
             (relative for the variances).
+        progress: show progress bars while re-evaluating.
+
+    Returns:
+        The comparison's outcome; ``ok`` is false when any value is out of tolerance.
+
+    Raises:
+        ValueError: ``out`` holds no reproduction, a method is unknown, or the scored images are gone.
     """
     import pandas as pd
 
@@ -669,7 +686,8 @@ def _result_table(table: Any, paired: Any, protocol: str) -> list[str]:
     baseline = BASELINE_NAMES[protocol]
     per_seed = _per_seed(table)
     lines = [
-        f"| model | scale | seeds | n | {baseline} PSNR | L1 PSNR | L1 − {baseline} | L1+GV PSNR | ΔPSNR [95 % CI] "
+        # The minus sign is the report's typography; the shipped summary.md and README tables quote it.
+        f"| model | scale | seeds | n | {baseline} PSNR | L1 PSNR | L1 − {baseline} | L1+GV PSNR | ΔPSNR [95 % CI] "  # noqa: RUF001
         "| L1 SSIM | L1+GV SSIM | ΔSSIM [95 % CI] | L1 var ratio | L1+GV var ratio | Δ var ratio [95 % CI] "
         "| paper ΔPSNR / ΔSSIM |",
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -749,7 +767,8 @@ def write_summary(path: Path, tables: dict[str, Any], sweep: Any, paired: Any, m
         f"{meta['lambda']:g}. Test data: "
         f"{'the bundled test split' if meta['eval_data'] == 'bundled' else meta['eval_data']}.",
         "",
-        "Δ = (L1+GV) − L1, paired by (image, seed); n pairs; 95 % percentile-bootstrap CI of the mean "
+        # The report's minus sign, as in the shipped summary.md.
+        "Δ = (L1+GV) − L1, paired by (image, seed); n pairs; 95 % percentile-bootstrap CI of the mean "  # noqa: RUF001
         f"({plan['bootstrap_resamples']} resamples, seed 0); `*` marks a CI that excludes zero (the others are "
         "not distinguishable from zero). Wilcoxon p-values are in `paired.csv`.",
         "",

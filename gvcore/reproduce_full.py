@@ -198,8 +198,10 @@ def train_full(
 def evaluate_full(
     out: str | Path = "assets", progress: bool = True, device: str = "cpu", data: str = "bundled"
 ) -> Any:
-    """Score the full tier on ``data`` (default the bundled test split; standard protocol): eval, paired
-    statistics, summary."""
+    """Score the full tier on ``data``: eval, paired statistics, summary.
+
+    ``data`` defaults to the bundled test split; the protocol is standard.
+    """
     import pandas as pd
 
     from gvcore.evaluation import evaluate, write_csv

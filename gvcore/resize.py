@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 
@@ -243,7 +244,7 @@ class _AxisResizer:
     """
 
     GROUP = 16  # outputs per weight group in the periodic path (a GEMM-friendly size)
-    _cache: dict[tuple[int, int, float, bool], _AxisResizer] = {}
+    _cache: ClassVar[dict[tuple[int, int, float, bool], _AxisResizer]] = {}
 
     def __init__(self, in_length: int, out_length: int, scale: float, antialiasing: bool) -> None:
         self.out_length = out_length

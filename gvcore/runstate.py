@@ -100,6 +100,7 @@ class CsvLog:
     """``log.csv`` in append mode, one flushed row per call."""
 
     def __init__(self, path: Path, columns: Sequence[str]) -> None:
+        """Open ``path`` for appending; a new or empty file gets the header row first."""
         self.columns = tuple(columns)
         new = not path.exists() or path.stat().st_size == 0
         self.fh = open(path, "a", newline="")  # noqa: SIM115 - closed by close()
@@ -109,10 +110,12 @@ class CsvLog:
             self.fh.flush()
 
     def write(self, row: dict[str, Any]) -> None:
+        """Append one row (missing columns are empty) and flush it to disk."""
         self.writer.writerow([_fmt(row.get(c)) for c in self.columns])
         self.fh.flush()
 
     def close(self) -> None:
+        """Close the file."""
         self.fh.close()
 
 
@@ -125,7 +128,8 @@ def _fmt(value: Any) -> str:
 
 
 def rng_state() -> dict[str, Any]:
-    _, keys, pos, has_gauss, cached = np.random.get_state()  # type: ignore[misc]
+    """The torch (CPU and CUDA), NumPy and Python RNG states, as a checkpointable dict of tensors and numbers."""
+    _, keys, pos, has_gauss, cached = np.random.get_state()
     version, py_state, gauss = random.getstate()
     return {
         "torch": torch.get_rng_state(),
@@ -141,6 +145,7 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the RNG states saved by :func:`rng_state` (CUDA only where a device is available)."""
     torch.set_rng_state(state["torch"])
     if state["cuda"] and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(state["cuda"])

@@ -1,5 +1,7 @@
-"""The one scoring path: every metric that ``gvcore eval``, the reproduction, training validation and the dashboard
-show comes from :func:`score_image` / :func:`score_outputs` (docs/ARCHITECTURE.md, "One scoring path").
+"""The one scoring path: every metric gvcore shows comes from :func:`score_image` / :func:`score_outputs`.
+
+That is every metric of ``gvcore eval``, the reproduction, training validation and the dashboard
+(docs/ARCHITECTURE.md, "One scoring path").
 
 Under a protocol (PAPER.md):
 
@@ -75,9 +77,11 @@ def output_variances(x: torch.Tensor) -> tuple[float, float]:
 
 
 def gv_distance(out: torch.Tensor, hr: torch.Tensor, **options: Any) -> float:
-    """The GV distance of one output to HR: :func:`gvcore.gradient_variance_loss`, the paper's settings unless
-    ``options`` (``patch_size``, ``stride``, ``operator``, ``padding``, ...) say otherwise. Two-sided: more
-    variance than HR is error too."""
+    """The GV distance of one output to HR (:func:`gvcore.gradient_variance_loss`).
+
+    The paper's settings unless ``options`` (``patch_size``, ``stride``, ``operator``, ``padding``, ...) say
+    otherwise. Two-sided: more variance than HR is error too.
+    """
     from gvcore.loss import gradient_variance_loss
 
     return float(gradient_variance_loss(out.float(), hr.float(), **options))
@@ -205,7 +209,8 @@ def score_image(
             parameters are, tile by tile (:func:`gvcore.inference.tiled_forward`).
         lr: a given LR image (a layout's LR file, :mod:`gvcore.datasets`) used as it is instead of
             synthesising one.
-        tile, overlap: tiled inference, in LR pixels.
+        tile: tile side for tiled inference, in LR pixels.
+        overlap: overlap between neighbouring tiles, in LR pixels.
         tile_batch: tiles per forward call (:func:`run_model`; ``None`` = 1 on CPU, several on CUDA).
         extra: optional metrics beyond :data:`SCORE_COLUMNS` (:func:`score_outputs`); HR's row leaves them empty.
 

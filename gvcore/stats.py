@@ -118,10 +118,12 @@ def paired_table(
 
     Args:
         frame: evaluation rows (:data:`gvcore.evaluation.EVAL_COLUMNS`), one or several protocols.
-        base_loss, treated_loss: the ``loss`` values compared.
+        base_loss: the ``loss`` value of the baseline rows.
+        treated_loss: the ``loss`` value of the treated rows (differences are treated minus base).
         metrics: columns compared (higher is better for psnr, ssim; var_ratio is better nearer 1; gv_distance
             lower is better: the table reports raw differences, signs are read by the reader).
-        resamples, seed: bootstrap settings.
+        resamples: bootstrap resamples per confidence interval.
+        seed: bootstrap random seed.
 
     Returns:
         ``pandas.DataFrame`` with :data:`PAIRED_COLUMNS`, pairs matched on (arch, scale, protocol, image, seed).

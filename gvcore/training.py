@@ -301,8 +301,11 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
 
 
 def _default_arch_kwargs(config: TrainConfig) -> dict[str, Any]:
-    """``arch_kwargs`` with the degradation's interpolation for VDSR: a model trained on the official
-    degradation up-samples its LR input bilinearly, as the official VDSR's input is made (PAPER.md)."""
+    """``arch_kwargs`` with the degradation's interpolation for VDSR.
+
+    A model trained on the official degradation up-samples its LR input bilinearly, as the official VDSR's input
+    is made (PAPER.md).
+    """
     kwargs = dict(config.arch_kwargs)
     if config.arch.startswith("vdsr") and config.protocol == "official":
         kwargs.setdefault("interpolation", "bilinear")
@@ -407,8 +410,10 @@ def train_step(
     grad_clip: float = 0.0,
     amp_dtype: torch.dtype | None = None,
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
-    """One optimisation step: forward (under autocast when ``amp_dtype``), ``sum(weight * term)``, backward,
-    optional gradient-norm clip, optimizer step. Losses are computed in float32.
+    """One optimisation step: forward, weighted sum of the terms, backward, clip, optimizer step.
+
+    The forward runs under autocast when ``amp_dtype`` is set; the total is ``sum(weight * term)``; the gradient
+    norm is clipped when ``grad_clip`` is set. Losses are computed in float32.
 
     Returns:
         ``(loss, values)``: the weighted total and each term's unweighted value, detached.

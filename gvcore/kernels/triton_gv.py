@@ -310,7 +310,7 @@ def _kernels(interpret: bool) -> _Kernels:
 @functools.cache
 def _triton_importable() -> bool:
     try:
-        import triton  # noqa: F401
+        import triton
         import triton.language  # noqa: F401
     except Exception:  # ImportError, or a broken install raising at import
         return False
@@ -537,7 +537,7 @@ class _GradientVarianceTriton(torch.autograd.Function):
     """Per-sample GV loss ``(B,)`` with the fused forward and backward kernels."""
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any,
         sr: torch.Tensor,
         hr: torch.Tensor,
@@ -558,7 +558,7 @@ class _GradientVarianceTriton(torch.autograd.Function):
         return tile_loss.flatten(1).mean(dim=1)
 
     @staticmethod
-    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:  # type: ignore[override]
+    def backward(ctx: Any, grad_out: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         gmap_sr, gmap_hr = ctx.saved_tensors
         scale = grad_out.detach().to(torch.float32).contiguous()
         grads: list[torch.Tensor | None] = [None, None]

@@ -87,6 +87,7 @@ class EDSR(nn.Module):
         img_range: float = 255.0,
         rgb_mean: Sequence[float] = DIV2K_RGB_MEAN,
     ) -> None:
+        """Build the head, ``num_blocks`` residual blocks, the up-sampler and the tail."""
         super().__init__()
         stages = upsample_stages(scale)
         self.scale = scale
@@ -120,6 +121,7 @@ class EDSR(nn.Module):
         return self.conv_last(self.upsample(feat)) / self.img_range + mean
 
     def extra_repr(self) -> str:
+        """Scale and input range, shown in the module's ``repr``."""
         return f"scale={self.scale}, img_range={self.img_range}"
 
 

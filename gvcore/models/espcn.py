@@ -38,6 +38,7 @@ class ESPCN(nn.Module):
     arch: str = "espcn"
 
     def __init__(self, scale: int, channels: int = 3, num_features: int = 64) -> None:
+        """Build the feature layers and the sub-pixel (pixel-shuffle) output layer."""
         super().__init__()
         self.scale = check_positive_int("scale", scale)
         self.channels = check_positive_int("channels", channels)
@@ -60,6 +61,7 @@ class ESPCN(nn.Module):
         return self.last_part(self.first_part(x))
 
     def extra_repr(self) -> str:
+        """The scale, shown in the module's ``repr``."""
         return f"scale={self.scale}"
 
 

@@ -22,7 +22,7 @@ from torch import nn
 from gvcore._validation import check_choice, check_floating_image, check_positive_int
 from gvcore.models._recognise import Recognised, conv_channels, indices
 
-__all__ = ["Interpolation", "VDSR", "recognise", "upsample_input"]
+__all__ = ["VDSR", "Interpolation", "recognise", "upsample_input"]
 
 Interpolation = Literal["bicubic", "bilinear", "matlab"]
 _INTERPOLATIONS: tuple[str, ...] = ("bicubic", "bilinear", "matlab")
@@ -42,7 +42,7 @@ def upsample_input(x: torch.Tensor, scale: int, interpolation: Interpolation = "
         ``(B, C, scale*h, scale*w)``, same dtype and device; values are not clamped.
     """
     if interpolation == "matlab":
-        from gvcore.resize import imresize  # optional: written by the core issue
+        from gvcore.resize import imresize  # imported here: only the "matlab" interpolation needs it
 
         return imresize(x, scale)
     return F.interpolate(x, scale_factor=scale, mode=interpolation, align_corners=False)
@@ -93,6 +93,7 @@ class VDSR(nn.Module):
         out_channels: int = 3,
         interpolation: Interpolation = "bicubic",
     ) -> None:
+        """Validate the options and build the ``num_layers`` convolutions of the residual branch."""
         super().__init__()
         self.scale = check_positive_int("scale", scale)
         check_positive_int("num_layers", num_layers, minimum=2)
@@ -121,6 +122,7 @@ class VDSR(nn.Module):
         return upsampled + out  # a 1-channel residual broadcasts over the colour channels
 
     def extra_repr(self) -> str:
+        """Scale and interpolation, shown in the module's ``repr``."""
         return f"scale={self.scale}, interpolation={self.interpolation!r}"
 
 
