@@ -22,17 +22,17 @@ __all__ = [
     "DEGRADATIONS",
     "GradientSettings",
     "MapSet",
-    "compute_maps",
-    "degrade",
-    "deficit_region",
     "amplified_difference",
-    "mean_abs_difference",
-    "rows_frame",
+    "compute_maps",
+    "deficit_region",
+    "degrade",
     "error_map",
     "gray_uint8",
     "log_range_mask",
+    "mean_abs_difference",
     "pool_for_display",
     "resize_for_display",
+    "rows_frame",
     "super_resolve",
     "to_uint8",
     "variance_deficit",
@@ -62,9 +62,11 @@ class GradientSettings:
     padding: str = "zeros"
 
     def gradient_kwargs(self) -> dict[str, object]:
+        """These settings as :func:`gvcore.gradients.gradient_maps` options (operator, padding, gray)."""
         return {"operator": self.operator, "padding": self.padding, "gray": self.gray}
 
     def as_dict(self) -> dict[str, object]:
+        """All settings as a plain dict (field name -> value)."""
         return asdict(self)
 
     def loss_kwargs(self) -> dict[str, object]:
@@ -105,8 +107,11 @@ def to_uint8(x: torch.Tensor) -> np.ndarray:
 def super_resolve(
     model: torch.nn.Module, lr: torch.Tensor, scale: int, protocol: str = "standard", tile: int = 192
 ) -> torch.Tensor:
-    """``model``'s output on ``lr`` as the protocol scores it (:func:`gvcore.scoring.score_ready`: 8-bit for
-    ``"standard"``, raw for ``"official"``), tile by tile on the model's device; ``(1, 3, sH, sW)`` float32 CPU."""
+    """A model's output on ``lr`` as the protocol scores it: ``(1, 3, sH, sW)`` float32 on the CPU.
+
+    :func:`gvcore.scoring.score_ready` makes it 8-bit for ``"standard"`` and leaves it raw for ``"official"``; the
+    model runs tile by tile on its own device.
+    """
     from gvcore.scoring import run_model, score_ready
 
     return score_ready(run_model(model, lr, scale, tile, 16), protocol)  # type: ignore[arg-type]
@@ -160,8 +165,10 @@ def error_map(sr: torch.Tensor, hr: torch.Tensor) -> np.ndarray:
 
 
 def rows_frame(rows: list[dict[str, object]]) -> pd.DataFrame:
-    """Scored rows (:func:`gvcore.scoring.score_outputs` / ``score_image``) as a table, metrics in the order of
-    :data:`gvcore.scoring.SCORE_COLUMNS`."""
+    """Scored rows (:func:`gvcore.scoring.score_outputs` / ``score_image``) as a table.
+
+    The metric columns follow the order of :data:`gvcore.scoring.SCORE_COLUMNS`.
+    """
     from gvcore.scoring import SCORE_COLUMNS
 
     return pd.DataFrame(rows, columns=["method", *SCORE_COLUMNS])
@@ -171,7 +178,8 @@ def deficit_region(v_hr: np.ndarray, v_out: np.ndarray, tiles: int) -> tuple[int
     """The ``tiles x tiles`` window of patch-variance maps where ``sum(V_HR - V_out)`` is largest.
 
     Args:
-        v_hr, v_out: ``(h, w)`` patch-variance maps (same patch size) of HR and an output.
+        v_hr: ``(h, w)`` patch-variance map of the HR image.
+        v_out: ``(h, w)`` patch-variance map of an output, same patch size and shape as ``v_hr``.
         tiles: window side in patches (clipped to the map).
 
     Returns:
@@ -194,8 +202,10 @@ def mean_abs_difference(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def amplified_difference(a: torch.Tensor, b: torch.Tensor, factor: float) -> np.ndarray:
-    """``128 + factor * (a - b)`` on the 8-bit scale, channel mean, clipped: an ``(H, W)`` uint8 map where grey
-    means equal, light means ``a`` brighter."""
+    """``128 + factor * (a - b)`` on the 8-bit scale, channel mean, clipped, as an ``(H, W)`` uint8 map.
+
+    Grey means equal, light means ``a`` brighter.
+    """
     diff = (a.float() - b.float()).mean(dim=1)[0].cpu().numpy() * 255.0
     return np.clip(128.0 + factor * diff, 0, 255).round().astype(np.uint8)
 

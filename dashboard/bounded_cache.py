@@ -123,6 +123,7 @@ class ByteBudgetCache:
     def __init__(
         self, name: str, max_bytes: int, ttl_s: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
+        """Validate the budget and lifetime; the cache starts empty."""
         if isinstance(max_bytes, bool) or not isinstance(max_bytes, int) or max_bytes <= 0:
             raise ValueError(f"max_bytes must be a positive int; got {max_bytes!r}")
         if not ttl_s > 0:
@@ -136,6 +137,7 @@ class ByteBudgetCache:
         self.total_bytes = 0
 
     def __repr__(self) -> str:
+        """Name, entry count, bytes used of the budget, and lifetime."""
         return (
             f"ByteBudgetCache({self.name!r}, {len(self._entries)} entries, "
             f"{self.total_bytes}/{self.max_bytes} bytes, ttl {self.ttl_s:g} s)"
@@ -153,7 +155,7 @@ class ByteBudgetCache:
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
-                return entry.value  # type: ignore[no-any-return]
+                return entry.value
         value = compute()
         self.put(key, value)
         return value

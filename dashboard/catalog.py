@@ -19,32 +19,35 @@ from dashboard.state import REPO_ROOT
 __all__ = [
     "SOURCE_GROUPS",
     "CheckpointInfo",
+    "best_l1_arch",
     "checkpoint_degradation",
-    "folder_checkpoint_infos",
-    "run_checkpoint_infos",
-    "selectable_checkpoints",
-    "sources_signature",
-    "find_paper_markdown",
     "default_log_selection",
     "default_pair_labels",
+    "find_paper_markdown",
     "find_run_dirs",
     "find_training_logs",
+    "folder_checkpoint_infos",
     "list_checkpoints",
     "pair_l1_gv",
-    "best_l1_arch",
-    "sweep_points",
     "paper_table",
     "read_checkpoint_info",
     "read_eval_csv",
     "read_run_log",
+    "run_checkpoint_infos",
+    "selectable_checkpoints",
+    "sources_signature",
+    "sweep_points",
 ]
 
 CheckpointInfo = dict[str, Any]
 
 
 def read_checkpoint_info(path: Path) -> CheckpointInfo:
-    """Metadata of a gvcore ``.safetensors`` checkpoint (:class:`gvcore.checkpoint.CheckpointMeta`, header only)
-    as a dict, plus ``path``, ``file``, ``gv_weight`` and ``loss_name``."""
+    """Metadata of a gvcore ``.safetensors`` checkpoint as a dict, read from the header only.
+
+    The fields of :class:`gvcore.checkpoint.CheckpointMeta`, plus ``path``, ``file``, ``gv_weight`` and
+    ``loss_name``.
+    """
     from gvcore.checkpoint import CheckpointMeta
 
     record = CheckpointMeta.read(path)
@@ -69,12 +72,14 @@ def list_checkpoints(folder: Path) -> list[CheckpointInfo]:
     for path in sorted(folder.glob("*.safetensors")):
         try:
             infos.append(read_checkpoint_info(path))
-        except Exception as err:  # noqa: BLE001 - a broken file must not hide the others
+        except Exception as err:  # a broken file must not hide the others
             infos.append({"path": str(path), "file": path.name, "label": path.stem, "error": str(err)})
     return infos
 
 
-def pair_l1_gv(infos: list[CheckpointInfo], arch: str, scale: int, gv_weight: float | None = None):
+def pair_l1_gv(
+    infos: list[CheckpointInfo], arch: str, scale: int, gv_weight: float | None = None
+) -> tuple[CheckpointInfo | None, CheckpointInfo | None]:
     """The (pixel-loss-only, pixel+GV) checkpoint pair of an architecture and scale, or ``None`` for each missing.
 
     With several GV weights, ``gv_weight`` picks one; by default the largest seed-0 one listed first wins.
@@ -121,8 +126,11 @@ def sweep_points(infos: list[CheckpointInfo], scale: int) -> list[CheckpointInfo
 
 
 def default_pair_labels(infos: list[CheckpointInfo], scale: int) -> list[str]:
-    """Labels of the L1 and L1+GV checkpoints to preselect at ``scale``: VDSR's pair if any (the paper's main
-    model), else the first architecture with a pair, else the first two checkpoints."""
+    """Labels of the L1 and L1+GV checkpoints to preselect at ``scale``.
+
+    VDSR's pair if any (the paper's main model), else the first architecture with a pair, else the first two
+    checkpoints.
+    """
     at_scale = [i for i in infos if "error" not in i and i.get("scale") == scale]
     archs = sorted({str(i.get("arch")) for i in at_scale}, key=lambda a: (not a.startswith("vdsr"), a))
     for arch in archs:
@@ -158,8 +166,11 @@ def find_run_dirs(roots: list[Path], max_depth: int = 3) -> list[Path]:
 
 
 def find_training_logs(roots: list[Path], results: Path) -> dict[str, Path]:
-    """Training logs by display label: ``log.csv`` of run directories under ``roots`` (``parent/run``) and the
-    bundled reproduction's copies in ``<results>/logs/*.csv`` (``shipped/<run>``)."""
+    """Training logs by display label, from run directories and the bundled reproduction.
+
+    ``log.csv`` of run directories under ``roots`` (labelled ``parent/run``) and the bundled reproduction's copies
+    in ``<results>/logs/*.csv`` (labelled ``shipped/<run>``).
+    """
     logs = {f"{run.parent.name}/{run.name}": run / "log.csv" for run in find_run_dirs(roots)}
     shipped = results / "logs"
     if shipped.is_dir():
@@ -183,8 +194,10 @@ def default_log_selection(labels: list[str], limit: int = 6) -> list[str]:
 
 
 def read_run_log(log_path: Path, name: str | None = None) -> pd.DataFrame:
-    """A training log (``log.csv`` format) with numeric columns (empty ``val_*`` cells become NaN) and a
-    ``run`` column (``name``, default the run directory's name)."""
+    """A training log (``log.csv`` format) as a table with numeric columns and a ``run`` column.
+
+    Empty ``val_*`` cells become NaN; ``run`` is ``name``, by default the run directory's name.
+    """
     table = pd.read_csv(log_path)
     for column in table.columns:
         table[column] = pd.to_numeric(table[column], errors="coerce")
@@ -229,7 +242,7 @@ def run_checkpoint_infos(roots: list[Path]) -> list[CheckpointInfo]:
         source = f"{run.parent.name}/{run.name}"
         try:
             info = read_checkpoint_info(checkpoint)
-        except Exception as err:  # noqa: BLE001 - a broken run must not hide the others
+        except Exception as err:  # a broken run must not hide the others
             infos.append(
                 {
                     "path": str(checkpoint),
@@ -336,10 +349,10 @@ def find_paper_markdown() -> Path | None:
 
 
 def paper_table(text: str) -> pd.DataFrame:
-    """Parse PAPER.md's results table into tidy rows ``set, scale, arch, loss, psnr, ssim``.
+    r"""Parse PAPER.md's results table into tidy rows ``set, scale, arch, loss, psnr, ssim``.
 
     Example:
-        >>> md = "| Set | Scale | VDSR | VDSR+GV |\\n|---|---|---|---|\\n| Set5 | 2 | 30.38/0.9100 | 31.21/0.9171 |"
+        >>> md = "| Set | Scale | VDSR | VDSR+GV |\n|---|---|---|---|\n| Set5 | 2 | 30.38/0.9100 | 31.21/0.9171 |"
         >>> paper_table(md)[["arch", "loss", "psnr"]].values.tolist()
         [['VDSR', 'L2', 30.38], ['VDSR', 'L2+GV', 31.21]]
     """

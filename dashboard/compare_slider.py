@@ -280,12 +280,12 @@ def slider_html(
     if mode == "difference":
         diff = difference_image(left, right, difference_factor)
         difference_img = f'<img id="gv-diff" alt="difference" src="{png_data_uri(diff)}">'
-        diff_label = f"|{left_label} − {right_label}| ×{difference_factor}"
+        diff_label = f"|{left_label} - {right_label}| x{difference_factor}"
     hidden = ' hidden=""'
     hints = {
         "slider": "Hover the image for x, y and both images' RGB; drag to move the handle.",
         "flicker": "Hover the image for x, y and both images' RGB; click it to switch by hand.",
-        "difference": f"Black = identical; the difference is amplified ×{difference_factor}. Hover for the pixels.",
+        "difference": f"Black = identical; the difference is amplified x{difference_factor}. Hover for the pixels.",
     }
     return _TEMPLATE.format(
         width=width * zoom,

@@ -19,15 +19,15 @@ __all__ = [
     "crop_figure",
     "deficit_overlay",
     "forest_plot",
-    "tradeoff_figure",
     "gain_scatter",
     "heatmap_grid",
     "histogram_overlay",
     "image_grid",
     "mean_variance_bars",
-    "sweep_figure",
     "metric_bars",
     "plotly_config",
+    "sweep_figure",
+    "tradeoff_figure",
     "training_curves",
     "variance_heatmap",
 ]
@@ -113,6 +113,9 @@ def variance_heatmap(
         stride: patch step in pixels (for the hover text).
         log: colour by ``log10(value)``.
         highlight: optional boolean ``(h, w)`` mask; those patches are outlined in white.
+        height: figure height in pixels.
+        colorscale: Plotly colour scale name.
+        display_factor: the average-pooling factor already applied to ``values`` (1 = none).
     """
     z = np.log10(np.maximum(values, _LOG_FLOOR)) if log else values
     hover = _patch_hover(values.shape, patch_size, stride, display_factor)
@@ -393,6 +396,7 @@ def crop_figure(
         images: name -> ``(H, W, 3)`` uint8, all the same size.
         box: ``(top, left, size_y, size_x)`` in pixels.
         reference: the name of the image drawn whole, with the box.
+        height: height of one row in pixels.
     """
     return crop_grid(images, box, reference, columns=len(images) + 1, height=height)
 
@@ -500,7 +504,7 @@ def tradeoff_figure(curves: pd.DataFrame, current: float | None = None, title: s
 
 
 def forest_plot(paired: pd.DataFrame, metric: str) -> go.Figure:
-    """Mean paired change (L1+GV − L1) with its 95 % CI per model and scale; the zero line marked.
+    """Mean paired change (L1+GV - L1) with its 95 % CI per model and scale; the zero line marked.
 
     Args:
         paired: ``paired.csv`` rows (:data:`gvcore.stats.PAIRED_COLUMNS`).
@@ -531,7 +535,7 @@ def forest_plot(paired: pd.DataFrame, metric: str) -> go.Figure:
     )
     fig.add_vline(x=0.0, line={"color": "black", "width": 1})
     fig.update_layout(
-        title=f"Δ{metric} = (L1+GV) − L1 with 95 % bootstrap CI (red: CI excludes 0)",
+        title=f"Δ{metric} = (L1+GV) - L1 with 95 % bootstrap CI (red: CI excludes 0)",
         xaxis_title=f"Δ {metric}",
         height=max(260, 34 * len(rows) + 110),
         margin={"l": 4, "r": 4, "t": 50, "b": 4},
@@ -581,9 +585,11 @@ def deficit_grid(
 
 
 def wrap_title(text: str, width: int = 18, max_lines: int = 3) -> str:
-    """Break ``text`` into lines of at most ``width`` characters joined by ``<br>`` (Plotly's line break), so titles
-    of narrow subplots do not run into each other: at spaces; words longer than ``width`` (file names) after
-    ``_``, ``-`` or ``.``, else hard. Past ``max_lines`` the last line ends in an ellipsis (hover texts keep the full name).
+    """Break ``text`` into ``<br>``-joined lines (Plotly's line break) of at most ``width`` characters.
+
+    So titles of narrow subplots do not run into each other: breaks at spaces; words longer than ``width`` (file
+    names) after ``_``, ``-`` or ``.``, else hard. Past ``max_lines`` the last line ends in an ellipsis (hover
+    texts keep the full name).
 
     Example:
         >>> wrap_title("my espcn · mine.safetensors (ESPCN)", 20)
@@ -611,15 +617,17 @@ def wrap_title(text: str, width: int = 18, max_lines: int = 3) -> str:
         else:
             lines.append(piece)
     if len(lines) > max_lines:
-        lines = lines[: max_lines - 1] + [lines[max_lines - 1][: max(width - 1, 1)] + "…"]
+        lines = [*lines[: max_lines - 1], lines[max_lines - 1][: max(width - 1, 1)] + "…"]
     return "<br>".join(lines) or text
 
 
 def with_wrapped_titles(fig: go.Figure, width: int = 18, font_size: int = 12) -> go.Figure:
-    """A copy of a subplot grid (:func:`image_grid`, :func:`heatmap_grid`, ...) whose subplot titles are wrapped
-    at ``width`` characters (:func:`wrap_title`) and set in ``font_size``, with the top margin grown by the extra
-    lines, so that many methods with long names (uploaded files, run labels) keep readable, non-overlapping
-    titles. The figure title is unchanged."""
+    """A copy of a subplot grid whose subplot titles are wrapped at ``width`` characters.
+
+    For :func:`image_grid`, :func:`heatmap_grid` and the like: titles are wrapped by :func:`wrap_title` and set in
+    ``font_size``, with the top margin grown by the extra lines, so that many methods with long names (uploaded
+    files, run labels) keep readable, non-overlapping titles. The figure title is unchanged.
+    """
     out = go.Figure(fig)
     out.for_each_annotation(lambda note: note.update(text=wrap_title(note.text, width), font_size=font_size))
     lines = max((str(note.text).count("<br>") + 1 for note in out.layout.annotations), default=1)

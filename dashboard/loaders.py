@@ -35,14 +35,14 @@ __all__ = [
     "load_model",
     "lpips_note",
     "maps_for",
-    "model_choices",
     "metrics_for",
+    "model_choices",
     "observation_bundle",
     "paper_results",
     "run_logs",
-    "sweep_bundle",
     "sr_output",
     "sr_with",
+    "sweep_bundle",
     "uploaded_model",
 ]
 
@@ -162,9 +162,11 @@ def sr_with(
     _model: torch.nn.Module,
     _lr: torch.Tensor,
 ) -> torch.Tensor:
-    """The output of ``_model`` (identified by ``model_key``) on the LR image identified by ``image_key``, as
-    ``protocol`` scores it, computed tile by tile (bounded memory). Pages report progress per model around the
-    call: a cached function must not write into elements created outside it."""
+    """The output of ``_model`` on an LR image as ``protocol`` scores it, computed tile by tile.
+
+    ``model_key`` and ``image_key`` identify the model and the image; tiling keeps memory bounded. Pages report
+    progress per model around the call: a cached function must not write into elements created outside it.
+    """
     return analysis.super_resolve(_model, _lr, scale, protocol, tile=state.INFERENCE_TILE)
 
 

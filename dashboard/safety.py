@@ -125,7 +125,7 @@ def load_checkpoint_upload(
             model, metadata = load_model(tmp, scale=scale, device=device, max_bytes=max_bytes)
         except CheckpointError as err:
             raise UploadError(f"{name}: {_without_server_path(str(err), tmp, name)}") from err
-        except Exception as err:  # noqa: BLE001 - any loader failure is the file's problem, shown to the user
+        except Exception as err:  # any loader failure is the file's problem, shown to the user
             _LOG.warning("checkpoint upload %s failed to load", name, exc_info=True)
             text = _without_server_path(f"{type(err).__name__}: {err}", tmp, name)
             raise UploadError(f"{name}: could not load the checkpoint ({text})") from err
@@ -139,8 +139,10 @@ def load_checkpoint_upload(
 
 
 def _without_server_path(text: str, tmp: str, name: str) -> str:
-    """``text`` with the server's temporary file (and its folder) replaced by the upload's name: a message shown
-    to a user never reveals server paths."""
+    """``text`` with the server's temporary file (and its folder) replaced by the upload's name.
+
+    A message shown to a user never reveals server paths.
+    """
     text = text.replace(repr(tmp), repr(name)).replace(tmp, name)
     return text.replace(str(Path(tmp).parent) + os.sep, "")
 

@@ -24,12 +24,12 @@ from typing import Any
 __all__ = [
     "CACHE_TTL_S",
     "DATA_CACHE_BYTES",
-    "MODEL_CACHE_BYTES",
     "DISPLAY_MAX_SIDE",
     "HEATMAP_MAX_SIDE",
     "INFERENCE_TILE",
     "MAX_OUTPUT_PIXELS",
     "MIN_IMAGE_SIDE",
+    "MODEL_CACHE_BYTES",
     "REPO_ROOT",
     "assets_root",
     "checkpoint_folders",
@@ -90,9 +90,11 @@ def checkpoints_dir() -> Path:
 
 
 def checkpoints_for(protocol: str) -> Path:
-    """Checkpoints trained on a protocol's degradation: ``<assets>/checkpoints`` (standard, MATLAB bicubic LR)
-    or ``<assets>/checkpoints/official`` (official, PIL bilinear LR). A model is only scored on the LR its
-    training LR was made like."""
+    """Checkpoints trained on a protocol's degradation, the only ones scored under it.
+
+    ``<assets>/checkpoints`` for standard (MATLAB bicubic LR) or ``<assets>/checkpoints/official`` for official
+    (PIL bilinear LR): a model is only scored on the LR its training LR was made like.
+    """
     return checkpoints_dir() / "official" if protocol == "official" else checkpoints_dir()
 
 

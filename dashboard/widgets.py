@@ -1,6 +1,8 @@
-"""Small Streamlit building blocks shared by the pages: charts with PNG/SVG export, tables with CSV download,
-image pickers (bundled sample or upload) and the downsampling note. These are the only dashboard helpers
-that call ``st.*``; the figures themselves come from :mod:`dashboard.figures`.
+"""Small Streamlit building blocks shared by the pages.
+
+Charts with PNG/SVG export, tables with CSV download, image pickers (bundled sample or upload) and the
+downsampling note. These are the only dashboard building blocks that call ``st.*``; the figures themselves come
+from :mod:`dashboard.figures`.
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def downsample_note(factor: int, size: tuple[int, int], what: str = "images") ->
     """Tell the reader when a view shows fewer pixels than were computed."""
     if factor > 1:
         st.caption(
-            f"ℹ️ The {what} are {size[1]}x{size[0]} pixels; shown downsampled by {factor}x for display "
+            f":information_source: The {what} are {size[1]}x{size[0]} pixels; shown downsampled by {factor}x for display "
             "(computation uses full resolution)."
         )
 

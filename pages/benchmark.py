@@ -1,11 +1,14 @@
-"""Benchmark: the bundled reproduction's tables next to the paper's, and a live evaluation of selected checkpoints
-over the bundled test split or a server-side folder, with per-image and mean tables, bar charts and the per-image
-L1 -> L1+GV gain scatter. Every table downloads as CSV."""
+"""Benchmark: the bundled reproduction's tables next to the paper's, and a live evaluation.
+
+The live evaluation scores selected checkpoints over the bundled test split or a server-side folder, with
+per-image and mean tables, bar charts and the per-image L1 -> L1+GV gain scatter. Every table downloads as CSV.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -109,7 +112,7 @@ def results_database_section() -> None:
     show_results(chosen.reset_index(drop=True), "db")
 
 
-def report_download(chosen: list[str], usable: dict[str, dict], protocol: str, source: str) -> None:
+def report_download(chosen: list[str], usable: dict[str, dict[str, Any]], protocol: str, source: str) -> None:
     """The Structure atlas's HTML report (``gvcore report``) of the chosen checkpoints on the bundled test split."""
     scales = sorted({usable[c]["scale"] for c in chosen})
     if source != "bundled test split" or len(scales) != 1 or not 1 <= len(chosen) <= 8:
@@ -173,7 +176,7 @@ with tab_shipped:
             paired = loaders.eval_table_any(str(paired_path), loaders.file_key(paired_path))
             st.subheader("Does GV change the result? Paired differences with 95 % CIs")
             st.caption(
-                "Δ = (L1+GV) − L1 per (image, seed), from `paired.csv` (gvcore.stats: bootstrap CI, 10,000 "
+                "Δ = (L1+GV) - L1 per (image, seed), from `paired.csv` (gvcore.stats: bootstrap CI, 10,000 "
                 "seeded resamples; Wilcoxon p on hover). A CI that crosses the zero line: not distinguishable "
                 "from zero."
             )

@@ -1,8 +1,10 @@
-"""Compare checkpoints: pick two or more models (bundled, your own training runs, or uploaded) and an image, then
-read their outputs side by side with synchronised zoom, a before/after view with exact pixels (slider, flicker or
-amplified difference; hovering reads both images' RGB), paper-style zoom crops, error maps, variance and
-variance-deficit maps, histograms and a PSNR/SSIM/GV table. An image whose output would be too large is
-compared on a region of it."""
+"""Compare checkpoints: two or more models' outputs on one image, side by side.
+
+Pick the models (bundled, your own training runs, or uploaded) and an image, then read their outputs side by
+side with synchronised zoom, a before/after view with exact pixels (slider, flicker or amplified difference;
+hovering reads both images' RGB), paper-style zoom crops, error maps, variance and variance-deficit maps,
+histograms and a PSNR/SSIM/GV table. An image whose output would be too large is compared on a region of it.
+"""
 
 from __future__ import annotations
 
@@ -25,12 +27,14 @@ from gvcore.models import MODELS
 #: The smallest region side (LR pixels) the region crop accepts: LR under 8x8 says nothing about variance.
 MIN_REGION_SIDE = 8
 #: Before/after views and their names.
-VIEWS = {"slider": "Slider", "flicker": "Flicker", "difference": "|L − R| amplified"}
+VIEWS = {"slider": "Slider", "flicker": "Flicker", "difference": "|L - R| amplified"}
 
 
 def upload_label(file_name: str, loaded: LoadedCheckpoint) -> str:
-    """``"mymodel.pth (EDSR)"``: the uploaded file's name and architecture, after the checkpoint's own label
-    when it carries one (the loader's temporary file name is never shown)."""
+    """``"mymodel.pth (EDSR)"``: the uploaded file's name and architecture.
+
+    After the checkpoint's own label when it carries one; the loader's temporary file name is never shown.
+    """
     arch = str(loaded.metadata.get("arch") or getattr(loaded.model, "arch", "") or "unknown architecture")
     shown_arch = arch.upper() if arch in MODELS else arch
     own = str(loaded.metadata.get("label") or "")
@@ -267,6 +271,7 @@ widgets.chart(
 # --- before/after view (a fragment: changing its controls reruns only this section) -----------------------------
 @st.fragment
 def before_after(images: dict[str, np.ndarray]) -> None:
+    """The before/after section: two images side by side as a slider, flicker or amplified difference."""
     st.subheader("Before / after")
     names = list(images)
     s1, s2, s3, s4 = st.columns([2, 2, 1, 2])
@@ -288,7 +293,7 @@ def before_after(images: dict[str, np.ndarray]) -> None:
         )
     elif view == "difference":
         amplify = st.select_slider(
-            "Amplify |left − right| by", [1, 2, 4, 8, 16, 32], value=4, key="cmp-amplify"
+            "Amplify |left - right| by", [1, 2, 4, 8, 16, 32], value=4, key="cmp-amplify"
         )
     render_compare_slider(
         images[left_name],
@@ -304,7 +309,7 @@ def before_after(images: dict[str, np.ndarray]) -> None:
     explained = {
         "slider": "dragging runs in the browser; the handle keeps its place when the zoom changes.",
         "flicker": "the two images alternate (click the image to switch by hand).",
-        "difference": f"|{left_name} − {right_name}| per channel, amplified ×{amplify} (black = identical).",
+        "difference": f"|{left_name} - {right_name}| per channel, amplified x{amplify} (black = identical).",
     }
     st.caption(
         "Exact 8-bit output pixels (lossless PNG, nearest-neighbour zoom); hover for x, y and both images' "
@@ -400,7 +405,7 @@ if tab_errors.open:
                         columns=min(4, len(errors)),
                         colorscale="Inferno",
                         symmetric=False,
-                        title="|output − HR| (8-bit levels)",
+                        title="|output - HR| (8-bit levels)",
                     )
                 ),
                 "error maps",

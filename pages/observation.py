@@ -1,7 +1,7 @@
 """The observation (landing page): what pixel losses do to gradient variance, and what the GV loss gives back.
 
 HR | baseline | L1 model | L1+GV model for a bundled image; zoomed crops of the region where the L1 model lost
-the most variance; an amplified L1+GV − L1 difference; a λ control over the sweep checkpoints with the trade-off
+the most variance; an amplified L1+GV - L1 difference; a λ control over the sweep checkpoints with the trade-off
 chart; variance and gradient maps, histograms and the metric table. Every number comes from gvcore.scoring.
 """
 
@@ -100,7 +100,7 @@ if l1_name and gv_name:
     top, left_px = row * 8, col * 8
     st.caption(
         f"Found by code: the {size}x{size}-pixel region (x = {left_px}, y = {top}) whose summed patch-variance "
-        f"deficit HR − L1 is largest ({deficit:.3f}, p = 8, Sobel, gray). Nearest-neighbour zoom."
+        f"deficit HR - L1 is largest ({deficit:.3f}, p = 8, Sobel, gray). Nearest-neighbour zoom."
     )
     region = {n: images[n] for n in ("HR", baseline, l1_name, gv_name)}
     widgets.chart(
@@ -113,11 +113,11 @@ if l1_name and gv_name:
     difference = analysis.amplified_difference(bundle["outputs"][gv_name], bundle["outputs"][l1_name], amp)
     diff_rgb = np.repeat(difference[..., None], 3, axis=2)
     d1.caption(
-        f"**L1+GV − L1, amplified ×{amp}** (grey = identical; light = L1+GV brighter, dark = darker), mean over "
+        f"**L1+GV - L1, amplified x{amp}** (grey = identical; light = L1+GV brighter, dark = darker), mean over "
         f"RGB on the 8-bit scale. Mean |difference| "
         f"{analysis.mean_abs_difference(bundle['outputs'][gv_name], bundle['outputs'][l1_name]):.2f} levels."
     )
-    d2.image(widgets.as_display(diff_rgb)[0], caption=f"(L1+GV − L1) × {amp}", output_format="PNG")
+    d2.image(widgets.as_display(diff_rgb)[0], caption=f"(L1+GV - L1) x {amp}", output_format="PNG")
 
 # --- the λ dose-response -------------------------------------------------------------------------------------------
 sweep_infos = loaders.checkpoint_infos(str(state.sweep_dir()), loaders.folder_key(state.sweep_dir()))

@@ -1,6 +1,9 @@
-"""Training runs: pick run directories (``log.csv`` + checkpoints) and read their loss curves (pixel and GV terms),
-validation PSNR/SSIM, gradient variance and SR/HR variance ratio over steps, L1 and L1+GV runs overlaid; plus the
-bundled reproduction's lambda sweep."""
+"""Training runs: loss curves, validation metrics and variance statistics of run directories.
+
+Pick run directories (``log.csv`` + checkpoints) and read their loss curves (pixel and GV terms), validation
+PSNR/SSIM, gradient variance and SR/HR variance ratio over steps, L1 and L1+GV runs overlaid; plus the bundled
+reproduction's lambda sweep.
+"""
 
 from __future__ import annotations
 

@@ -1,8 +1,11 @@
-"""Variance explorer: pick or upload an image, choose how gradients and patch variances are computed (operator,
-border padding, patch size, stride, channels, variance estimator), and read the image next to its Gx, Gy,
-magnitude and variance maps, histograms and statistics; add a second image (an SR output or a degraded copy) to
-see the per-patch variance deficit and the GV loss; download the maps (file names say what they were made from).
-Sizes are written width x height throughout."""
+"""Variance explorer: an image's gradients and patch variances, and another image's deficit.
+
+Pick or upload an image, choose how gradients and patch variances are computed (operator, border padding,
+patch size, stride, channels, variance estimator), and read the image next to its Gx, Gy, magnitude and
+variance maps, histograms and statistics; add a second image (an SR output or a degraded copy) to see the
+per-patch variance deficit and the GV loss; download the maps (file names say what they were made from).
+Sizes are written width x height throughout.
+"""
 
 from __future__ import annotations
 
@@ -62,7 +65,7 @@ with col_settings:
         "conv2d(padding=1); borders get strong gradients), the edge pixel repeated, or the image mirrored.",
     )
     gray = c2.radio("Channels", ["gray (paper)", "per channel (RGB)"], key="vx-gray") == "gray (paper)"
-    unbiased = c3.radio("Variance", ["unbiased (p²−1, paper)", "biased (p²)"], key="vx-unbiased").startswith(
+    unbiased = c3.radio("Variance", ["unbiased (p²-1, paper)", "biased (p²)"], key="vx-unbiased").startswith(
         "un"
     )
     log_colour = c3.toggle("Log colour scale", value=True, key="vx-log")
@@ -167,7 +170,7 @@ shown_vx, vfactor = analysis.pool_for_display(vx, state.HEATMAP_MAX_SIDE)
 shown_vy, _ = analysis.pool_for_display(vy, state.HEATMAP_MAX_SIDE)
 if vfactor > 1:
     st.caption(
-        f"ℹ️ The variance maps have {vx.shape[1]}x{vx.shape[0]} patches; shown averaged over "
+        f":information_source: The variance maps have {vx.shape[1]}x{vx.shape[0]} patches; shown averaged over "
         f"{vfactor}x{vfactor} patch blocks for display (highlighted: blocks with any patch in range)."
     )
 col_img, col_vx, col_vy = st.columns(3)
@@ -260,7 +263,9 @@ if second is not None:
     # the block's patches lie (a block of patches is a patch of side patch_size + (pool - 1) * stride)
     shown_deficit, pool = analysis.pool_for_display(deficit, state.HEATMAP_MAX_SIDE)
     if pool > 1:
-        st.caption(f"ℹ️ The deficit map is shown averaged over {pool}x{pool} patch blocks for display.")
+        st.caption(
+            f":information_source: The deficit map is shown averaged over {pool}x{pool} patch blocks for display."
+        )
     widgets.chart(
         figures.deficit_overlay(
             base_img,
