@@ -1,5 +1,8 @@
-"""The structure atlas (gvcore.atlas): rankings on constructed images whose answer is known, the streaming bound,
-filters, the per-image table from the one scoring path, and bad settings."""
+"""The structure atlas (gvcore.atlas).
+
+Rankings on constructed images whose answer is known, the streaming bound, filters, the per-image table from
+the one scoring path, and bad settings.
+"""
 
 from __future__ import annotations
 

@@ -30,16 +30,16 @@ if importlib.util.find_spec("basicsr") is None and os.environ.get("CI", "").lowe
         allow_module_level=True,
     )
 
-import yaml  # noqa: E402 - BasicSR's own dependency, present wherever basicsr is
+import yaml
 
-import gvcore.integrations.basicsr as plugin  # noqa: E402 - first: it makes basicsr 1.4.2 importable
+import gvcore.integrations.basicsr as plugin
 
 # isort: split
-from basicsr.data.paired_image_dataset import PairedImageDataset  # noqa: E402
-from basicsr.losses import build_loss  # noqa: E402
-from basicsr.metrics import calculate_metric  # noqa: E402
-from basicsr.models import build_model  # noqa: E402
-from basicsr.utils.registry import LOSS_REGISTRY, METRIC_REGISTRY  # noqa: E402
+from basicsr.data.paired_image_dataset import PairedImageDataset
+from basicsr.losses import build_loss
+from basicsr.metrics import calculate_metric
+from basicsr.models import build_model
+from basicsr.utils.registry import LOSS_REGISTRY, METRIC_REGISTRY
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 SCALE = 2

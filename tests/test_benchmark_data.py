@@ -11,11 +11,11 @@ import torch
 from PIL import Image
 
 pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
+from streamlit.testing.v1 import AppTest
 
-from gvcore.checkpoint import save_checkpoint  # noqa: E402
-from gvcore.evaluation import evaluate  # noqa: E402
-from gvcore.models import build_model  # noqa: E402
+from gvcore.checkpoint import save_checkpoint
+from gvcore.evaluation import evaluate
+from gvcore.models import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"

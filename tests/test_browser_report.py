@@ -1,6 +1,8 @@
-"""In Debian's Chromium (Playwright): a ``gvcore report`` made from the bundled data opens with the network blocked
-(every request that is not the file itself fails the test), without JavaScript errors, with its Plotly figures drawn
-and its gallery images decoded; and the Structure atlas page renders in the dashboard.
+"""In Debian's Chromium (Playwright): a ``gvcore report`` opens offline and draws; the atlas page renders.
+
+The report is made from the bundled data and opened with the network blocked (every request that is not the
+file itself fails the test), without JavaScript errors, with its Plotly figures drawn and its gallery images
+decoded; and the Structure atlas page renders in the dashboard.
 
 Skips without Chromium or Playwright, except under ``CI=true``, where a missing browser fails the run.
 """

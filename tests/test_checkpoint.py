@@ -44,10 +44,15 @@ def test_round_trip_our_format(tmp_path: Path, name: str, scale: int) -> None:
         label="L1+GV",
     )
     loaded, meta = load_model(path, scale=scale)
-    assert not loaded.training and loaded.scale == scale and loaded.arch == name
+    assert not loaded.training
+    assert loaded.scale == scale
+    assert loaded.arch == name
     torch.testing.assert_close(_output(loaded), _output(model), rtol=0, atol=0)
-    assert meta["format"] == CHECKPOINT_FORMAT and meta["source"] == "gvcore"
-    assert meta["arch"] == name and meta["arch_kwargs"] == {} and meta["scale"] == scale
+    assert meta["format"] == CHECKPOINT_FORMAT
+    assert meta["source"] == "gvcore"
+    assert meta["arch"] == name
+    assert meta["arch_kwargs"] == {}
+    assert meta["scale"] == scale
     assert meta["loss"] == {"pixel": "l1", "gv_weight": 0.1, "gv_patch_size": 8}
     assert (meta["data"], meta["steps"], meta["seed"], meta["label"]) == ("bundled", 120, 7, "L1+GV")
     assert meta["metrics"] == {"psnr": 28.5, "ssim": 0.81}
@@ -59,8 +64,11 @@ def test_round_trip_half_and_kwargs(tmp_path: Path) -> None:
     model = build_model("edsr-lite", 2, num_blocks=2)
     save_checkpoint(tmp_path / "m.safetensors", model, half=True)
     loaded, meta = load_model(tmp_path / "m.safetensors", device=torch.device("cpu"))
-    assert meta["arch_kwargs"] == {"num_blocks": 2} and meta["label"] == "m" and meta["steps"] is None
-    assert meta["loss"] is None and meta["dtype"] == "float16"
+    assert meta["arch_kwargs"] == {"num_blocks": 2}
+    assert meta["label"] == "m"
+    assert meta["steps"] is None
+    assert meta["loss"] is None
+    assert meta["dtype"] == "float16"
     assert all(p.dtype == torch.float32 for p in loaded.parameters())
     torch.testing.assert_close(_output(loaded), _output(model), rtol=2e-3, atol=2e-3)
 
@@ -88,7 +96,7 @@ def test_disk_full_keeps_previous_checkpoint(tmp_path: Path, monkeypatch: pytest
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(checkpoint, "_write_all", disk_full)
-    with pytest.raises(CheckpointError, match="No space left on device.*unchanged"):
+    with pytest.raises(CheckpointError, match=r"No space left on device.*unchanged"):
         save_checkpoint(path, build_model("espcn", 2), steps=2)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["last.safetensors"], "the temp file must be removed"
@@ -102,7 +110,7 @@ def test_unwritable_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr(
         checkpoint.tempfile, "mkstemp", denied
     )  # what a read-only directory does, even as root
-    with pytest.raises(CheckpointError, match="is not writable .Permission denied"):
+    with pytest.raises(CheckpointError, match=r"is not writable .Permission denied"):
         save_checkpoint(tmp_path / "m.safetensors", build_model("espcn", 2))
     assert list(tmp_path.iterdir()) == []
 
@@ -149,7 +157,8 @@ def test_official_gv_vdsr_scale_from_name_or_argument(tmp_path: Path) -> None:
     model = build_model("vdsr", 2, out_channels=1)
     torch.save(model.state_dict(), tmp_path / "vdsr_2x.pth")
     loaded, meta = load_model(tmp_path / "vdsr_2x.pth")
-    assert meta["scale"] == 2 and meta["arch_kwargs"]["out_channels"] == 1
+    assert meta["scale"] == 2
+    assert meta["arch_kwargs"]["out_channels"] == 1
     torch.testing.assert_close(_output(loaded), _output(model), rtol=0, atol=0)
     torch.save(model.state_dict(), tmp_path / "weights.pth")
     with pytest.raises(CheckpointError, match="pass scale="):
@@ -177,7 +186,9 @@ def test_spandrel_compact_round_trip(tmp_path: Path) -> None:
     with torch.no_grad():
         out = model(x)
         torch.testing.assert_close(out, net.eval()(x))
-    assert out.shape == (2, 3, 14, 10) and model.scale == 2 and not model.training
+    assert out.shape == (2, 3, 14, 10)
+    assert model.scale == 2
+    assert not model.training
     with pytest.raises(CheckpointError, match=r"asked for x4 .* x2 checkpoint"):
         load_model(tmp_path / "realesr-compact.pth", scale=4)
     with pytest.raises(CheckpointError, match="architecture mismatch"):
@@ -219,14 +230,14 @@ def test_malicious_pickle_is_refused_and_never_runs(tmp_path: Path, container: s
         torch.save(evil, path)
     else:
         path.write_bytes(pickle.dumps(evil, protocol=2))
-    with pytest.raises(CheckpointError, match="refused to load .*never executes pickled code"):
+    with pytest.raises(CheckpointError, match=r"refused to load .*never executes pickled code"):
         load_model(path)
     assert not marker.exists()
 
 
 @pytest.mark.parametrize("container", ["torch.save", "raw pickle"])
 def test_refusals_never_suggest_weights_only_false(tmp_path: Path, container: str) -> None:
-    """Issue 10: torch's advice to retry with weights_only=False (which runs the file) is never passed on."""
+    """Torch's advice to retry with weights_only=False (which runs the file) is never passed on."""
     evil = {"conv.weight": torch.zeros(1), "conv.bias": _Payload(print, "pwned")}
     path = tmp_path / "model.pth"
     if container == "torch.save":
@@ -249,7 +260,7 @@ def test_torch_load_failure_keeps_the_reason_and_drops_the_advice() -> None:
 
 
 def test_loading_foreign_weights_leaves_no_empty_temp_folder(tmp_path: Path) -> None:
-    """Issue 10: importing spandrel (through torch._dynamo) used to leave an empty torchinductor_<user> folder."""
+    """Importing spandrel (through torch._dynamo) used to leave an empty torchinductor_<user> folder."""
     pytest.importorskip("spandrel")
     temp = tmp_path / "tmp"
     temp.mkdir()
@@ -368,7 +379,7 @@ def test_zip_bomb_is_refused_before_inflating(tmp_path: Path) -> None:
     assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100_000  # KiB: nothing inflated
 
 
-# --- one record type for checkpoint metadata (issue 10) ----------------------------------------------------------
+# --- one record type for checkpoint metadata ----------------------------------------------------------
 def test_checkpoint_meta_round_trips_through_a_file(tmp_path: Path) -> None:
     from gvcore.checkpoint import CheckpointMeta
 

@@ -37,7 +37,8 @@ def _error(capsys: pytest.CaptureFixture[str], args: list[str]) -> str:
     assert main(args) == 2
     err = capsys.readouterr().err
     lines = err.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in err, err
+    assert len(lines) == 1, err
+    assert "Traceback" not in err, err
     return lines[0]
 
 
@@ -52,15 +53,18 @@ def test_train_then_eval(images: Path, tmp_path: Path, capsys: pytest.CaptureFix
     args = ["eval", "--ckpt", str(run / "last.safetensors"), "--data", str(images), "--scale", "2"]
     assert main([*args, "--protocol", "official", "--csv", str(csv_path), "--no-progress"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("| method | images | psnr") and "espcn-x2-l1+gv-s0" in out
+    assert out.startswith("| method | images | psnr")
+    assert "espcn-x2-l1+gv-s0" in out
     frame = pd.read_csv(csv_path)
-    assert set(frame["protocol"]) == {"official"} and set(frame["gv_weight"].dropna()) == {0.3}
+    assert set(frame["protocol"]) == {"official"}
+    assert set(frame["gv_weight"].dropna()) == {0.3}
 
 
 class TestTrainErrors:
     def test_missing_folder(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
         line = _error(capsys, _train_args(tmp_path / "nope", tmp_path / "run"))
-        assert line.startswith("gvcore train: error: data folder") and "does not exist" in line
+        assert line.startswith("gvcore train: error: data folder")
+        assert "does not exist" in line
         assert not (tmp_path / "run").exists()
 
     def test_empty_folder(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -80,7 +84,8 @@ class TestTrainErrors:
         args = _train_args(images, tmp_path / "run")
         args[args.index("--crop") + 1] = "64"
         line = _error(capsys, args)
-        assert "im0.png is 36x40" in line and "smaller than the crop 64x64" in line
+        assert "im0.png is 36x40" in line
+        assert "smaller than the crop 64x64" in line
         assert not (tmp_path / "run").exists()
 
     def test_unknown_arch_and_loss(
@@ -115,7 +120,8 @@ class TestEvalErrors:
         line = _error(
             capsys, ["eval", "--ckpt", ckpt, "--data", str(images), "--scale", "4", "--csv", str(csv_path)]
         )
-        assert line.startswith("gvcore eval: error:") and "scale" in line
+        assert line.startswith("gvcore eval: error:")
+        assert "scale" in line
         assert not csv_path.exists()
 
     def test_missing_checkpoint(
@@ -173,9 +179,11 @@ def test_python_dash_m() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "gvcore", "--help"], cwd=ROOT, capture_output=True, text=True
     )
-    assert done.returncode == 0 and all(cmd in done.stdout for cmd in ("train", "eval", "reproduce"))
+    assert done.returncode == 0
+    assert all(cmd in done.stdout for cmd in ("train", "eval", "reproduce"))
     bad = subprocess.run([sys.executable, "-m", "gvcore", "train"], cwd=ROOT, capture_output=True, text=True)
-    assert bad.returncode == 2 and "--arch" in bad.stderr
+    assert bad.returncode == 2
+    assert "--arch" in bad.stderr
 
 
 class TestMisuse:
@@ -206,7 +214,8 @@ class TestMisuse:
         before = (run / "last.safetensors").read_bytes()
         capsys.readouterr()
         line = _error(capsys, [*_train_args(images, run), "--resume"])
-        assert "nothing to resume" in line and (run / "last.safetensors").read_bytes() == before
+        assert "nothing to resume" in line
+        assert (run / "last.safetensors").read_bytes() == before
 
     def test_a_second_run_into_a_locked_out_is_refused(
         self, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -1,7 +1,8 @@
-"""Compare and Variance explorer: the "make the GV effect visible" behaviour under ``AppTest`` (small images do not
-crash, a too-large image is compared on a region, uploads and run directories are named by what they are, the
-deficit colours say blue = lost, the explorer's padding, image and second-image handling), plus the pure builders
-behind them (slider views, deficit colour scale, wrapped crop grid).
+"""Compare and Variance explorer: the "make the GV effect visible" behaviour under ``AppTest``.
+
+Small images do not crash, a too-large image is compared on a region, uploads and run directories are named by
+what they are, the deficit colours say blue = lost, the explorer's padding, image and second-image handling;
+plus the pure builders behind them (slider views, deficit colour scale, wrapped crop grid).
 
 Assets are the tiny stand-in of :mod:`tests.dashboard_fixtures` (``GVLAB_ASSETS`` points at it).
 """
@@ -22,11 +23,11 @@ import torch
 from PIL import Image
 
 pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
+from streamlit.testing.v1 import AppTest
 
-from dashboard import figures, state  # noqa: E402
-from dashboard.compare_slider import difference_image, slider_html  # noqa: E402
-from tests.dashboard_fixtures import make_fixture_assets  # noqa: E402
+from dashboard import figures, state
+from dashboard.compare_slider import difference_image, slider_html
+from tests.dashboard_fixtures import make_fixture_assets
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
@@ -118,7 +119,8 @@ def test_too_large_image_is_compared_on_a_region(assets: Path, monkeypatch: pyte
     assert_clean(at)
     assert "over the limit of 40,000" in texts(at.info)
     captions = texts(at.caption)
-    assert "Showing the region" in captions and "100x100 LR pixels, 200x200 output pixels" in captions
+    assert "Showing the region" in captions
+    assert "100x100 LR pixels, 200x200 output pixels" in captions
     assert len(methods(at)) == 3
     width = next(n for n in at.number_input if n.label.startswith("w "))
     width.set_value(50).run()
@@ -181,9 +183,9 @@ def test_deficit_colour_bar_is_blue_for_lost_variance(assets: Path) -> None:
     trace = spec["data"][0]
     assert trace["zmin"] < 0 < trace["zmax"]
     low, high = trace["colorscale"][0][1], trace["colorscale"][-1][1]
-    r, g, b = map(int, re.findall(r"\d+", low))
+    r, _g, b = map(int, re.findall(r"\d+", low))
     assert b > r, f"the lowest deficit (variance lost) must be blue, got {low}"
-    r, g, b = map(int, re.findall(r"\d+", high))
+    r, _g, b = map(int, re.findall(r"\d+", high))
     assert r > b, f"the highest deficit (variance gained) must be red, got {high}"
     assert "blue = lost" in trace["colorbar"]["title"]["text"]
 
@@ -197,7 +199,8 @@ def test_explorer_shows_the_image_and_padding_changes_the_maps(assets: Path) -> 
     at.selectbox(key="vx-padding").set_value("replicate").run()
     assert_clean(at)
     after = array(chart_spec(at, "vx-var-gx")["data"][0]["z"])
-    assert before.shape == after.shape and not np.allclose(before, after)
+    assert before.shape == after.shape
+    assert not np.allclose(before, after)
     assert "replicate padding" in texts(at.caption)
     labels = [b.proto.label for b in at.get("download_button")]
     assert any(label.endswith("camera_p8_sobel_replicate_variance_gx.npy") for label in labels), labels
@@ -262,9 +265,12 @@ def test_slider_views_embed_readout_and_difference() -> None:
     uris = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(uris[-1]))))
     np.testing.assert_array_equal(shown, difference_image(left, right, 8))
-    assert "|A − B| ×8" in page and 'data-key="k"' in page and 'id="gv-readout"' in page
+    assert "|A - B| x8" in page
+    assert 'data-key="k"' in page
+    assert 'id="gv-readout"' in page
     flicker = slider_html(left, right, "A", "B", mode="flicker", flicker_ms=250)
-    assert 'data-mode="flicker"' in flicker and 'data-interval="250"' in flicker
+    assert 'data-mode="flicker"' in flicker
+    assert 'data-interval="250"' in flicker
     assert len(re.findall(r'src="data:image/png', flicker)) == 2
     with pytest.raises(ValueError, match="mode"):
         slider_html(left, right, "A", "B", mode="blink")  # type: ignore[arg-type]
@@ -276,8 +282,10 @@ def test_crop_grid_wraps_many_methods_into_rows() -> None:
     images = {f"a rather long method name number {i}": np.zeros((32, 32, 3), np.uint8) for i in range(7)}
     fig = figures.crop_grid(images, (4, 4, 8, 8), next(iter(images)), columns=4)
     titles = [a.text for a in fig.layout.annotations]
-    assert len(titles) == 8 and all(len(line) <= 18 for t in titles for line in t.split("<br>"))
-    assert len(fig.data) == 8 and fig.layout.height == 2 * 260
+    assert len(titles) == 8
+    assert all(len(line) <= 18 for t in titles for line in t.split("<br>"))
+    assert len(fig.data) == 8
+    assert fig.layout.height == 2 * 260
 
 
 def test_long_method_names_are_wrapped_in_every_grid() -> None:
@@ -289,6 +297,6 @@ def test_long_method_names_are_wrapped_in_every_grid() -> None:
     ]
     grid = figures.heatmap_grid({long_name: np.zeros((4, 4)), "HR": np.ones((4, 4))}, title="maps")
     wrapped = figures.with_wrapped_titles(grid)
-    assert [a.text for a in grid.layout.annotations][0] == long_name  # the input figure is not changed
+    assert grid.layout.annotations[0].text == long_name  # the input figure is not changed
     assert wrapped.layout.annotations[0].text.count("<br>") == 2
     assert wrapped.layout.margin.t > grid.layout.margin.t

@@ -1,5 +1,7 @@
-"""The dashboard under ``streamlit.testing.v1.AppTest``: every page runs on fixture assets and without assets,
-widgets change the output, and bad uploads show ``st.error`` while the rest of the page keeps working.
+"""The dashboard under ``streamlit.testing.v1.AppTest``.
+
+Every page runs on fixture assets and without assets, widgets change the output, and bad uploads show
+``st.error`` while the rest of the page keeps working.
 
 The assets are a tiny stand-in made by :mod:`tests.dashboard_fixtures` (``GVLAB_ASSETS`` points at it), so the
 tests neither need nor touch the bundled reproduction.
@@ -19,9 +21,9 @@ import torch
 from PIL import Image
 
 pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
+from streamlit.testing.v1 import AppTest
 
-from tests.dashboard_fixtures import make_fixture_assets  # noqa: E402
+from tests.dashboard_fixtures import make_fixture_assets
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
@@ -130,7 +132,8 @@ def test_compare_lr_only_hides_reference_metrics(assets: Path) -> None:
     at.radio(key="cmp-mode").set_value("LR only (no reference)").run()
     assert_clean(at)
     columns = at.dataframe[0].value.columns
-    assert "psnr" not in columns and "var_gx" in columns
+    assert "psnr" not in columns
+    assert "var_gx" in columns
 
 
 # --- uploads: good and bad images ----------------------------------------------------------------------------
@@ -173,7 +176,8 @@ def test_bad_image_uploads_show_an_error(assets: Path, name: str) -> None:
     at = _upload_image(name, data)
     assert at.error, f"no st.error for {name}"
     message = texts(at.error)
-    assert name in message and expected.split(".")[0] in message
+    assert name in message
+    assert expected.split(".")[0] in message
     assert at.select_slider(key="vx-patch").value == 8  # the controls are still there
 
 
@@ -194,7 +198,8 @@ def test_image_over_the_pixel_limit_is_refused(assets: Path) -> None:
         at = _upload_image("big.png", GOOD_UPLOADS["rgb.png"])
     finally:
         os.environ.pop("GVLAB_MAX_PIXELS")
-    assert at.error and "big.png" in texts(at.error)
+    assert at.error
+    assert "big.png" in texts(at.error)
 
 
 # --- uploads: checkpoints ------------------------------------------------------------------------------------
@@ -248,10 +253,8 @@ def test_bad_checkpoint_uploads_show_errors_and_page_keeps_working(assets: Path,
     # refusals are remembered: a widget click shows them again without loading the files again
     assert len(at.session_state["cmp-refused-uploads"]) == len(files)
     at.checkbox(key="cmp-bicubic").uncheck().run()
-    assert (
-        all(name in texts(at.error) for name, _ in files)
-        and len(at.session_state["cmp-refused-uploads"]) == 5
-    )
+    assert all(name in texts(at.error) for name, _ in files)
+    assert len(at.session_state["cmp-refused-uploads"]) == 5
 
 
 # --- benchmark: live evaluation and folder confinement -------------------------------------------------------
@@ -283,7 +286,7 @@ def test_live_benchmark_on_a_server_folder(assets: Path) -> None:
 
 
 def test_explorer_bounds_patches_and_downloads(assets: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Issue 10: no setting can make the explorer compute or send an unbounded amount of data."""
+    """No setting can make the explorer compute or send an unbounded amount of data."""
     from dashboard import state
 
     monkeypatch.setattr(state, "MAX_DOWNLOAD_BYTES", 1000)

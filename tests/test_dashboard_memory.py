@@ -1,5 +1,8 @@
-"""Issue 10, "Dashboard memory has a ceiling": caches bounded in bytes with expiry, refusals remembered by
-content, display data bounded, no traceback or server path shown to a user."""
+"""Dashboard memory has a ceiling: byte-bounded caches with expiry.
+
+Caches are bounded in bytes with expiry, refusals are remembered by content, display data is bounded, and no
+traceback or server path is shown to a user.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from dashboard.bounded_cache import ByteBudgetCache, budget_cached, nbytes
 from dashboard.safety import UploadError, load_checkpoint_upload
 
 pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
+from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
@@ -178,8 +181,10 @@ def explorer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
 
 
 def test_explorer_frees_the_maps_of_earlier_uploads(explorer: AppTest) -> None:
-    """Different uploads one after another: once the cache lets go, no earlier run's maps stay alive (a
-    callback defined in the page script used to keep every run's globals, maps included)."""
+    """Different uploads one after another: once the cache lets go, no earlier run's maps stay alive.
+
+    A callback defined in the page script used to keep every run's globals, maps included.
+    """
     from dashboard import analysis, loaders
 
     for seed in range(5):

@@ -1,5 +1,8 @@
-"""Unit tests of the dashboard's plain modules: safety checks, the offline slider, pure figure builders,
-downloads, the paper table parser and the analysis helpers. No Streamlit server needed."""
+"""Unit tests of the dashboard's plain modules; no Streamlit server needed.
+
+Safety checks, the offline slider, pure figure builders, downloads, the paper table parser and the analysis
+functions.
+"""
 
 from __future__ import annotations
 
@@ -48,7 +51,8 @@ def test_check_suffix_names_the_file_and_the_valid_types() -> None:
 def test_decode_image_upload_accepts_gray_and_16_bit() -> None:
     gray16 = np.arange(40 * 48, dtype=np.uint16).reshape(40, 48) * 20
     image = decode_image_upload("g.png", png(gray16), max_pixels=10_000)
-    assert image.shape == (1, 3, 40, 48) and image.dtype == torch.float32
+    assert image.shape == (1, 3, 40, 48)
+    assert image.dtype == torch.float32
     assert float(image.max()) <= 1.0
 
 
@@ -76,7 +80,7 @@ def test_hostile_pickle_is_refused_not_executed(tmp_path: Path) -> None:
 
     buffer = io.BytesIO()
     torch.save({"w": torch.zeros(1), "x": Hostile()}, buffer)
-    with pytest.raises(UploadError, match="evil.pth"):
+    with pytest.raises(UploadError, match=r"evil\.pth"):
         load_checkpoint_upload("evil.pth", buffer.getvalue(), scale=2)
     assert not marker.exists()
 
@@ -85,10 +89,11 @@ def test_checkpoint_of_another_scale_is_refused(tmp_path: Path) -> None:
     import gvcore
 
     path = gvcore.save_checkpoint(tmp_path / "m.safetensors", gvcore.build_model("espcn", 4))
-    with pytest.raises(UploadError, match="m.safetensors"):
+    with pytest.raises(UploadError, match=r"m\.safetensors"):
         load_checkpoint_upload("m.safetensors", path.read_bytes(), scale=2)
     loaded = load_checkpoint_upload("m.safetensors", path.read_bytes(), scale=4)
-    assert loaded.label == "m (uploaded)" and loaded.model.scale == 4
+    assert loaded.label == "m (uploaded)"
+    assert loaded.model.scale == 4
 
 
 def test_folder_browsing_is_confined_to_the_root(tmp_path: Path) -> None:
@@ -114,8 +119,11 @@ def test_slider_embeds_exact_pixels_offline() -> None:
     left = rng.integers(0, 256, (12, 10, 3), dtype=np.uint8)
     right = rng.integers(0, 256, (12, 10, 3), dtype=np.uint8)
     page = slider_html(left, right, "A <b>", "B", zoom=3)
-    assert "http" not in page and "jpeg" not in page.lower() and "jpg" not in page.lower()
-    assert "image-rendering: pixelated" in page and "A &lt;b&gt;" in page
+    assert "http" not in page
+    assert "jpeg" not in page.lower()
+    assert "jpg" not in page.lower()
+    assert "image-rendering: pixelated" in page
+    assert "A &lt;b&gt;" in page
     uris = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert len(uris) == 2
     decoded = [np.asarray(Image.open(io.BytesIO(base64.b64decode(u)))) for u in uris]
@@ -207,22 +215,28 @@ def test_rows_frame_and_deficit() -> None:
     hr = torch.randint(0, 256, (1, 3, 48, 48)).float() / 255  # on the 8-bit grid, like a decoded file
     blurred = analysis.degrade(hr, "gaussian blur", 2.0)
     table = analysis.rows_frame(score_outputs({"HR": hr, "blur": blurred}, hr, 2, "standard"))
-    assert table.loc[0, "psnr"] == np.inf and table.loc[0, "var_ratio"] == pytest.approx(1.0)
-    assert table.loc[1, "var_ratio"] < 0.5 and table.loc[1, "gv_distance"] > 0
+    assert table.loc[0, "psnr"] == np.inf
+    assert table.loc[0, "var_ratio"] == pytest.approx(1.0)
+    assert table.loc[1, "var_ratio"] < 0.5
+    assert table.loc[1, "gv_distance"] > 0
     no_ref = analysis.rows_frame(score_outputs({"blur": blurred}, None, 2, "standard"))
-    assert np.isnan(no_ref.loc[0, "psnr"]) and no_ref.loc[0, "var_gx"] > 0
+    assert np.isnan(no_ref.loc[0, "psnr"])
+    assert no_ref.loc[0, "var_gx"] > 0
     settings = analysis.GradientSettings()
     deficit = analysis.variance_deficit(
         analysis.compute_maps(blurred, settings).variance, analysis.compute_maps(hr, settings).variance
     )
-    assert deficit.shape == (1, 6, 6) and (deficit < 0).all()
+    assert deficit.shape == (1, 6, 6)
+    assert (deficit < 0).all()
 
 
 @pytest.mark.parametrize("kind", list(analysis.DEGRADATIONS))
 def test_degradations_keep_size_and_range(kind: str) -> None:
     x = torch.rand(1, 3, 20, 24)
     y = analysis.degrade(x, kind, {"jpeg": 10}.get(kind, 2.0))
-    assert y.shape == x.shape and float(y.min()) >= 0 and float(y.max()) <= 1
+    assert y.shape == x.shape
+    assert float(y.min()) >= 0
+    assert float(y.max()) <= 1
     assert torch.equal(y, analysis.degrade(x, kind, {"jpeg": 10}.get(kind, 2.0)))
 
 
@@ -243,7 +257,8 @@ def test_deficit_region_finds_the_flattened_window() -> None:
     v_out = np.ones((10, 12))
     v_out[3:7, 5:9] = 0.1  # a 4x4 window lost variance
     row, col, deficit = analysis.deficit_region(v_hr, v_out, 4)
-    assert (row, col) == (3, 5) and deficit == pytest.approx(16 * 0.9)
+    assert (row, col) == (3, 5)
+    assert deficit == pytest.approx(16 * 0.9)
     assert analysis.deficit_region(v_hr, v_out, 50)[:2] == (0, 0)  # window clipped to the map
     with pytest.raises(ValueError, match="shape"):
         analysis.deficit_region(v_hr, v_out[:5], 4)
@@ -254,7 +269,9 @@ def test_amplified_difference() -> None:
     b = a.clone()
     b[..., 0, 0] = 2 / 255
     diff = analysis.amplified_difference(a, b, 10)
-    assert diff.dtype == np.uint8 and diff[0, 0] == 108 and (diff.ravel()[1:] == 128).all()
+    assert diff.dtype == np.uint8
+    assert diff[0, 0] == 108
+    assert (diff.ravel()[1:] == 128).all()
 
 
 def test_gv_gains_pairs_l1_and_gv_rows() -> None:
@@ -269,7 +286,8 @@ def test_gv_gains_pairs_l1_and_gv_rows() -> None:
         }
     )
     gains = analysis.gv_gains(table)
-    assert gains["psnr_gain"].tolist() == [0.5, -1.0] and gains["pair"].iloc[0] == "espcn x2 λ=0.1"
+    assert gains["psnr_gain"].tolist() == [0.5, -1.0]
+    assert gains["pair"].iloc[0] == "espcn x2 λ=0.1"
 
 
 @pytest.mark.parametrize(
@@ -296,4 +314,5 @@ def test_favicon_is_a_local_image() -> None:
     from dashboard import state
 
     icon = state.favicon()
-    assert icon.size == (32, 32) and icon.mode == "RGB"
+    assert icon.size == (32, 32)
+    assert icon.mode == "RGB"

@@ -14,11 +14,11 @@ import pandas as pd
 import pytest
 
 pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
+from streamlit.testing.v1 import AppTest
 
-from gvcore.bundled import bundled_image_paths  # noqa: E402
-from gvcore.evaluation import evaluate  # noqa: E402
-from tests.dashboard_fixtures import SCALE, make_fixture_assets  # noqa: E402
+from gvcore.bundled import bundled_image_paths
+from gvcore.evaluation import evaluate
+from tests.dashboard_fixtures import SCALE, make_fixture_assets
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"

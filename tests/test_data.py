@@ -72,7 +72,8 @@ class TestResolveImages:
         _write_png(hr_dir / "0002.png", 20, 24, seed=1)  # no shipped LR: synthesised
         sources = resolve_images(tmp_path)
         assert [s.name for s in sources] == ["0001", "0002"]
-        assert sources[0].lr_paths == {2: lr_dir / "0001x2.png"} and sources[1].lr_paths == {}
+        assert sources[0].lr_paths == {2: lr_dir / "0001x2.png"}
+        assert sources[1].lr_paths == {}
         pairs = load_pairs(sources, 2)
         assert torch.equal(pairs[0].lr.permute(1, 2, 0), torch.from_numpy(shipped))
         official = load_pairs(sources, 2, "official")  # shipped LR is bicubic: not used for official
@@ -117,9 +118,12 @@ class TestPatches:
         pairs = load_pairs(resolve_images(folder), 2)
         ds = PatchDataset(pairs, 2, 16, seed=3)
         lr, hr = ds[5]
-        assert lr.shape == (3, 8, 8) and hr.shape == (3, 16, 16) and hr.dtype == torch.float32
+        assert lr.shape == (3, 8, 8)
+        assert hr.shape == (3, 16, 16)
+        assert hr.dtype == torch.float32
         again = PatchDataset(pairs, 2, 16, seed=3)[5]
-        assert torch.equal(again[0], lr) and torch.equal(again[1], hr)
+        assert torch.equal(again[0], lr)
+        assert torch.equal(again[1], hr)
         other = PatchDataset(pairs, 2, 16, seed=4)[5]
         assert not torch.equal(other[1], hr)
 
@@ -164,7 +168,8 @@ class TestPatches:
 
     def test_center_crop_pair(self, folder: Path) -> None:
         pair = center_crop_pair(load_pairs(resolve_images(folder), 2)[0], 2, 16)
-        assert pair.hr.shape == (3, 16, 16) and pair.lr.shape == (3, 8, 8)
+        assert pair.hr.shape == (3, 16, 16)
+        assert pair.lr.shape == (3, 8, 8)
 
 
 class TestStepBatchSampler:

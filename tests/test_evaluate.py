@@ -76,10 +76,13 @@ class TestEvaluate:
         assert list(frame["method"]) == ["HR", "bicubic", "espcn-test"] * 2
         assert list(frame["image"]) == ["im0", "im0", "im0", "im1", "im1", "im1"]
         hr = frame[frame["method"] == "HR"]
-        assert (hr["gv_distance"] == 0).all() and hr["psnr"].isna().all()
+        assert (hr["gv_distance"] == 0).all()
+        assert hr["psnr"].isna().all()
         model_rows = frame[frame["method"] == "espcn-test"]
-        assert (model_rows["arch"] == "espcn").all() and (model_rows["loss"] == "l1+gv").all()
-        assert (model_rows["gv_weight"] == 0.1).all() and (model_rows["seed"] == 3).all()
+        assert (model_rows["arch"] == "espcn").all()
+        assert (model_rows["loss"] == "l1+gv").all()
+        assert (model_rows["gv_weight"] == 0.1).all()
+        assert (model_rows["seed"] == 3).all()
         assert (frame["scale"] == 2).all()  # taken from the checkpoint
 
     def test_bicubic_row_is_the_standard_protocol(self, images: Path) -> None:
@@ -104,7 +107,7 @@ class TestEvaluate:
     ) -> None:
         from gvcore.checkpoint import load_model
 
-        model, meta = load_model(checkpoint)
+        model, _meta = load_model(checkpoint)
         official = save_checkpoint(
             tmp_path / "official.safetensors", model, arch="espcn", scale=2, degradation="official"
         )
@@ -128,7 +131,8 @@ class TestEvaluate:
     def test_lr_only(self, images: Path, checkpoint: Path) -> None:
         frame = evaluate([checkpoint], images, lr_only=True, progress=False)
         assert list(frame["method"]) == ["bicubic", "espcn-test"] * 2
-        assert frame["psnr"].isna().all() and frame["gv_distance"].isna().all()
+        assert frame["psnr"].isna().all()
+        assert frame["gv_distance"].isna().all()
         assert frame["var_gx"].notna().all()
 
     def test_summary_markdown_and_csv(self, images: Path, checkpoint: Path, tmp_path: Path) -> None:
@@ -144,7 +148,8 @@ class TestEvaluate:
         import pandas as pd
 
         back = pd.read_csv(path)
-        assert list(back.columns) == list(EVAL_COLUMNS) and len(back) == len(frame)
+        assert list(back.columns) == list(EVAL_COLUMNS)
+        assert len(back) == len(frame)
         assert back["psnr"].dropna().to_numpy() == pytest.approx(frame["psnr"].dropna().to_numpy(), abs=1e-6)
 
 
@@ -153,4 +158,5 @@ def test_validate(images: Path) -> None:
     model = build_model("espcn", 2)
     metrics = validate(model, pairs, 2, torch.device("cpu"))
     assert set(metrics) == {"psnr", "ssim", "gv", "var_ratio"}
-    assert all(math.isfinite(v) for v in metrics.values()) and not model.training
+    assert all(math.isfinite(v) for v in metrics.values())
+    assert not model.training

@@ -75,7 +75,8 @@ def pil_bytes(im: Image.Image, fmt: str, **kw) -> bytes:
 
 
 def chw(x: torch.Tensor) -> np.ndarray:
-    assert x.shape[:2] == (1, 3) and x.dtype == torch.float32
+    assert x.shape[:2] == (1, 3)
+    assert x.dtype == torch.float32
     return x[0].numpy().transpose(1, 2, 0)
 
 
@@ -164,7 +165,7 @@ class TestOrientation:
 
 class TestErrors:
     def test_missing_file(self, tmp_path: Path) -> None:
-        with pytest.raises(ImageNotFoundError, match="no such file: .*nope.png"):
+        with pytest.raises(ImageNotFoundError, match=r"no such file: .*nope\.png"):
             load_image(tmp_path / "nope.png")
 
     def test_directory(self, tmp_path: Path) -> None:
@@ -174,7 +175,7 @@ class TestErrors:
     def test_empty_file(self, tmp_path: Path) -> None:
         p = tmp_path / "empty.png"
         p.write_bytes(b"")
-        with pytest.raises(EmptyImageError, match="empty.*empty.png"):
+        with pytest.raises(EmptyImageError, match=r"empty.*empty\.png"):
             load_image(p)
         with pytest.raises(EmptyImageError, match="empty"):
             load_image(b"")
@@ -182,7 +183,7 @@ class TestErrors:
     def test_text_named_png(self, tmp_path: Path) -> None:
         p = tmp_path / "notes.png"
         p.write_text("this is not an image\n" * 10)
-        with pytest.raises(NotAnImageError, match="not an image.*notes.png"):
+        with pytest.raises(NotAnImageError, match=r"not an image.*notes\.png"):
             load_image(p)
 
     @pytest.mark.parametrize("keep", [0.05, 0.5, 0.9])
@@ -190,7 +191,7 @@ class TestErrors:
         data = pil_bytes(Image.fromarray(RNG.integers(0, 256, (64, 64, 3), dtype=np.uint8)), "PNG")
         p = tmp_path / "cut.png"
         p.write_bytes(data[: max(20, int(len(data) * keep))])
-        with pytest.raises(CorruptImageError, match="truncated or damaged.*cut.png"):
+        with pytest.raises(CorruptImageError, match=r"truncated or damaged.*cut\.png"):
             load_image(p)
 
     def test_truncated_16bit_png(self) -> None:
@@ -216,7 +217,7 @@ class TestErrors:
     def test_decompression_bomb_header(self) -> None:
         # 100000 x 100000 declared in IHDR, a few bytes of data: refused before decoding, instantly
         bomb = png16(np.zeros((1, 1, 3), np.uint16), declared=(100_000, 100_000))
-        with pytest.raises(ImageLoadError, match="100000x100000|decompression bomb"):
+        with pytest.raises(ImageLoadError, match=r"100000x100000|decompression bomb"):
             load_image(bomb)
 
     def test_max_pixels(self) -> None:

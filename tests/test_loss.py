@@ -43,7 +43,8 @@ class TestOfficialEquality:
         ref_value, ref_grad = _value_and_grad(_official, sr.double(), hr.double())
         torch.testing.assert_close(value, ref_value.float(), rtol=1e-5, atol=1e-7)
         torch.testing.assert_close(grad, ref_grad.float(), rtol=1e-4, atol=1e-7)
-        assert value.dtype == torch.float32 and grad.dtype == torch.float32
+        assert value.dtype == torch.float32
+        assert grad.dtype == torch.float32
 
     @pytest.mark.parametrize("shape", SHAPES[:3])
     def test_float64_exact(self, shape: tuple[int, ...]) -> None:
@@ -149,9 +150,12 @@ def test_module_equals_function_and_repr() -> None:
     module = GradientVarianceLoss(**kwargs)
     torch.testing.assert_close(module(sr, hr), gradient_variance_loss(sr, hr, **kwargs))
     text = repr(module)
-    assert "patch_size=4" in text and "distance='l1'" in text and "eps=0.001" in text
+    assert "patch_size=4" in text
+    assert "distance='l1'" in text
+    assert "eps=0.001" in text
     assert "charbonnier_eps" not in repr(GradientVarianceLoss())
-    assert list(module.parameters()) == [] and list(module.buffers()) == []
+    assert list(module.parameters()) == []
+    assert list(module.buffers()) == []
 
 
 def test_hr_is_a_detached_target() -> None:
@@ -161,7 +165,8 @@ def test_hr_is_a_detached_target() -> None:
         sr.grad = None
         loss = gradient_variance_loss(sr, hr, **kwargs)
         loss.backward()
-        assert hr.grad is None and sr.grad is not None
+        assert hr.grad is None
+        assert sr.grad is not None
     swapped = gradient_variance_loss(hr, sr)  # hr requiring grad as the prediction works too
     swapped.backward()
     assert hr.grad is not None
@@ -193,8 +198,11 @@ def test_low_precision_inputs(dtype: torch.dtype) -> None:
     sr_low = sr.detach().to(dtype).requires_grad_()
     loss = gradient_variance_loss(sr_low, hr.to(dtype))
     loss.backward()
-    assert loss.dtype == torch.float32 and torch.isfinite(loss)
-    assert sr_low.grad is not None and sr_low.grad.dtype == dtype and torch.isfinite(sr_low.grad).all()
+    assert loss.dtype == torch.float32
+    assert torch.isfinite(loss)
+    assert sr_low.grad is not None
+    assert sr_low.grad.dtype == dtype
+    assert torch.isfinite(sr_low.grad).all()
     reference = official_gv_loss(sr_low.detach().double(), hr.to(dtype).double())
     torch.testing.assert_close(loss.double(), reference, rtol=1e-4, atol=1e-7)
 
@@ -208,7 +216,9 @@ def test_autocast_cpu() -> None:
         assert sr.dtype == torch.bfloat16
         loss = gradient_variance_loss(sr, hr)
     loss.backward()
-    assert torch.isfinite(loss) and conv.weight.grad is not None and torch.isfinite(conv.weight.grad).all()
+    assert torch.isfinite(loss)
+    assert conv.weight.grad is not None
+    assert torch.isfinite(conv.weight.grad).all()
 
 
 class TestErrors:
@@ -230,12 +240,12 @@ class TestErrors:
             gradient_variance_loss(torch.zeros(1, 3, 8, 8, dtype=torch.uint8), x[..., :8, :8])
         with pytest.raises(TypeError, match="hr must be a floating-point"):
             gradient_variance_loss(x, torch.zeros(1, 3, 16, 16, dtype=torch.int32))
-        with pytest.raises(TypeError, match="torch.Tensor"):
+        with pytest.raises(TypeError, match=r"torch\.Tensor"):
             gradient_variance_loss(x.numpy(), x)  # type: ignore[arg-type]
         assert gradient_variance_loss(torch.rand(1, 5, 8, 8), torch.rand(1, 5, 8, 8), gray=False) >= 0
 
     @pytest.mark.parametrize(
-        "kwargs, error, match",
+        ("kwargs", "error", "match"),
         [
             ({"patch_size": 1}, ValueError, "patch_size must be >= 2; got 1"),
             ({"patch_size": 8.0}, TypeError, "patch_size must be an int"),
@@ -286,7 +296,8 @@ class TestBackend:
         monkeypatch.setitem(sys.modules, "fake_triton_gv", fake)
         monkeypatch.setattr(loss_module, "_TRITON_MODULE", "fake_triton_gv")
         sr, hr = _pair((1, 3, 16, 16))
-        assert gradient_variance_loss(sr, hr).item() != 123.0 and calls == []
+        assert gradient_variance_loss(sr, hr).item() != 123.0
+        assert calls == []
         monkeypatch.setattr(loss_module, "_TRITON_MODULE", "gvcore.kernels._no_such_module")
         gradient_variance_loss(sr, hr, backend="auto")
 
@@ -303,7 +314,7 @@ class TestBackend:
         monkeypatch.delenv("TRITON_INTERPRET", raising=False)
         x = torch.rand(1, 3, 16, 16)
         assert not triton_gv.is_available(x.device)
-        with pytest.raises(ValueError, match="backend='triton' cannot run this call: .*not available"):
+        with pytest.raises(ValueError, match=r"backend='triton' cannot run this call: .*not available"):
             gradient_variance_loss(x, x, backend="triton")
 
     def test_triton_dispatch(self, monkeypatch: pytest.MonkeyPatch) -> None:

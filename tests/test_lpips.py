@@ -1,7 +1,9 @@
-"""Optional LPIPS (``gvcore.lpips``): off with a one-line note unless its weights are on the machine, never
-downloaded; when on, the ``lpips`` column goes through the one scoring path. The wrapper is checked against the
-``lpips`` package's own ``LPIPS`` module given identical, locally generated (seeded random) weights: these tests
-say nothing about the real LPIPS numbers, which need the real weights."""
+"""Optional LPIPS (``gvcore.lpips``): off unless its weights are on the machine, never downloaded.
+
+Without the weights there is a one-line note; when on, the ``lpips`` column goes through the one scoring path.
+The wrapper is checked against the ``lpips`` package's own ``LPIPS`` module given identical, locally generated
+(seeded random) weights: these tests say nothing about the real LPIPS numbers, which need the real weights.
+"""
 
 from __future__ import annotations
 
@@ -22,8 +24,10 @@ pytest.importorskip("torchvision", reason="LPIPS needs torchvision")
 
 
 def random_weights(folder: Path) -> tuple[Path, Path]:
-    """A seeded random AlexNet trunk (torchvision's key layout) in a torch-hub-like folder, and random heads
-    (the lpips package's key layout)."""
+    """A seeded random AlexNet trunk in a torch-hub-like folder, and random heads.
+
+    The trunk uses torchvision's key layout, the heads the lpips package's.
+    """
     torch.manual_seed(7)
     from torchvision.models import alexnet
 

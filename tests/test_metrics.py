@@ -22,7 +22,7 @@ from tests.reference import basicsr_protocol as REF
 from tests.reference import inputs as INPUTS
 
 REF_DIR = Path(__file__).parent / "reference"
-PSNR_TOL = 1e-4  # dB, the bound
+PSNR_TOL = 1e-4  # dB, the acceptance bound
 SSIM_TOL = 1e-6
 
 
@@ -65,7 +65,8 @@ class TestLiveReference:
         hr = torch.cat([p[1] for p in pairs])
         got_p = psnr(sr, hr, crop_border=crop, y_channel=y)
         got_s = ssim(sr, hr, crop_border=crop, y_channel=y)
-        assert got_p.dtype == torch.float64 and got_p.shape == (3,)
+        assert got_p.dtype == torch.float64
+        assert got_p.shape == (3,)
         for i, (_, _, sr8, hr8) in enumerate(pairs):
             assert abs(got_p[i].item() - REF.calculate_psnr(sr8, hr8, crop, y)) < 1e-9
             assert abs(got_s[i].item() - REF.calculate_ssim(sr8, hr8, crop, y)) < 1e-12
@@ -136,13 +137,15 @@ class TestProperties:
         y = x.clone()
         y[1] = quantize_8bit(y[1] * 0.9)
         p = psnr(y, x)
-        assert math.isinf(p[0].item()) and math.isfinite(p[1].item())
+        assert math.isinf(p[0].item())
+        assert math.isfinite(p[1].item())
 
     def test_nan_propagates(self) -> None:
         x = torch.rand(2, 3, 16, 16)
         y = x.clone()
         y[0, 0, 3, 3] = float("nan")
-        assert math.isnan(psnr(y, x)[0].item()) and math.isnan(ssim(y, x)[0].item())
+        assert math.isnan(psnr(y, x)[0].item())
+        assert math.isnan(ssim(y, x)[0].item())
         assert ssim(y, x)[1].item() == 1.0
 
     def test_non_contiguous(self) -> None:
@@ -164,7 +167,8 @@ class TestProperties:
         assert (q * 255).tolist() == [0.0, 0.0, 0.0, 1.0, 128.0, 255.0, 255.0]
 
     def test_higher_is_better(self) -> None:
-        assert psnr.higher_is_better is True and ssim.higher_is_better is True  # type: ignore[attr-defined]
+        assert psnr.higher_is_better is True
+        assert ssim.higher_is_better is True
         assert HIGHER_IS_BETTER == {"psnr": True, "ssim": True}
 
     def test_protocol_keywords_equal_explicit_settings(self) -> None:

@@ -20,7 +20,9 @@ CASES = [(name, scale) for name in MODEL_NAMES for scale in SCALES]
 def test_model_contract(name: str, scale: int) -> None:
     torch.manual_seed(0)
     model = build_model(name, scale)
-    assert model.scale == scale and model.arch == name and model.arch_kwargs == {}
+    assert model.scale == scale
+    assert model.arch == name
+    assert model.arch_kwargs == {}
     x = torch.rand(2, 3, 7, 9)
 
     out = model(x)
@@ -49,7 +51,8 @@ def test_model_float64_and_single_pixel(name: str) -> None:
     model = build_model(name, 2).double().eval()
     with torch.no_grad():
         out = model(torch.rand(1, 3, 2, 2, dtype=torch.float64))
-    assert out.dtype == torch.float64 and out.shape == (1, 3, 4, 4)
+    assert out.dtype == torch.float64
+    assert out.shape == (1, 3, 4, 4)
 
 
 def test_build_model_errors() -> None:
@@ -163,7 +166,7 @@ def test_vdsr_interpolation_options() -> None:
     assert build_model("vdsr-lite", 2, interpolation="matlab")(x).shape == (1, 3, 10, 10)
 
 
-# --- recognisers next to each model (issue 10: a new model is added in one place) ----------------------------
+# --- recognisers next to each model (a new model is added in one place) ----------------------------
 @pytest.mark.parametrize("name", MODEL_NAMES)
 @pytest.mark.parametrize("scale", [2, 3, 4])
 def test_every_model_is_recognised_from_its_own_state_dict(name: str, scale: int) -> None:
@@ -194,5 +197,5 @@ def test_load_model_refuses_flattened_weights_with_checkpoint_error(tmp_path: Pa
 
     path = tmp_path / "espcn_x2.pth"
     torch.save({k: v.flatten() for k, v in build_model("espcn", 2).state_dict().items()}, path)
-    with pytest.raises(CheckpointError, match="espcn_x2.pth"):
+    with pytest.raises(CheckpointError, match=r"espcn_x2\.pth"):
         load_model(path, scale=2)

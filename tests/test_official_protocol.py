@@ -1,6 +1,6 @@
 """``protocol="official"`` against an independent re-derivation of the official GV code (PIL + scipy, no gvcore).
 
-Tolerances: 1e-6 dB on PSNR and 1e-6 on SSIM (the issue's bar); LR and baseline images must be identical.
+Tolerances: 1e-6 dB on PSNR and 1e-6 on SSIM (the acceptance bar); LR and baseline images must be identical.
 """
 
 from __future__ import annotations
@@ -52,7 +52,8 @@ def test_metrics_on_unclamped_outputs(h: int, w: int) -> None:
     hr8 = _image(7 + h, h, w)
     rng = np.random.default_rng(h)
     prediction = hr8.astype(np.float64) / 255 + rng.normal(0, 0.05, hr8.shape)  # outside [0, 1] in places
-    assert prediction.min() < 0 and prediction.max() > 1
+    assert prediction.min() < 0
+    assert prediction.max() > 1
     target = hr8.astype(np.float64) / 255
     sr = torch.from_numpy(prediction).permute(2, 0, 1).unsqueeze(0).float()
     got = evaluate_pair(score_ready(sr, "official"), _tensor(hr8), scale=4, protocol="official")

@@ -1,5 +1,8 @@
-"""``gvcore report`` and ``gvcore atlas`` on the command line: the file, --force, refusals (exit 2, one line), the
-size budget, and what makes the report self-contained (plotly.js embedded once, no external resource, a CSP)."""
+"""``gvcore report`` and ``gvcore atlas`` on the command line.
+
+The file, --force, refusals (exit 2, one line), the size budget, and what makes the report self-contained
+(plotly.js embedded once, no external resource, a CSP).
+"""
 
 from __future__ import annotations
 

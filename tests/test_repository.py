@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -23,20 +25,26 @@ def test_quick_start_has_exactly_two_one_line_commands() -> None:
     commands = _quick_start_commands()
     assert len(commands) == 2, commands
     dashboard, tests = commands
-    assert "gvcore dashboard" in dashboard and "127.0.0.1" in dashboard
-    assert "pip install" in dashboard and "pip install" in tests
-    assert "pytest" in tests and "ruff" in tests and "mypy" in tests
+    assert "gvcore dashboard" in dashboard
+    assert "127.0.0.1" in dashboard
+    assert "pip install" in dashboard
+    assert "pip install" in tests
+    assert "pytest" in tests
+    assert "ruff" in tests
+    assert "mypy" in tests
 
 
 def test_ci_runs_the_readme_test_command() -> None:
     ci = (ROOT / ".ci" / "run").read_text()
     # .ci/run extracts the second Quick start line from the README and runs it
-    assert "quick ?start" in ci and "lines[1]" in ci
+    assert "quick ?start" in ci
+    assert "lines[1]" in ci
 
 
 def test_torch_is_pinned_exactly() -> None:
     reqs = (ROOT / "requirements.txt").read_text().splitlines()
-    assert "torch==2.14.1" in reqs and "torchvision==0.29.1" in reqs
+    assert "torch==2.14.1" in reqs
+    assert "torchvision==0.29.1" in reqs
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert '"torch>=2.4,<=2.14.1"' in pyproject
 
@@ -63,12 +71,8 @@ def test_import_gvcore_is_cheap_and_lazy() -> None:
 def test_unknown_public_name_raises_attribute_error() -> None:
     import gvcore
 
-    try:
-        gvcore.no_such_function  # noqa: B018
-    except AttributeError as err:
-        assert "no_such_function" in str(err)
-    else:  # pragma: no cover
-        raise AssertionError("expected AttributeError")
+    with pytest.raises(AttributeError, match="no_such_function"):
+        gvcore.no_such_function
 
 
 def test_every_lazy_export_resolves() -> None:

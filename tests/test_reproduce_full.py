@@ -31,8 +31,9 @@ def test_train_export_and_score(tmp_path: Path) -> None:
     assert meta["steps"] == {"vdsr-x2": 100}  # a measured budget, floored at 100 steps
     ckpts = sorted((tmp_path / "assets" / "checkpoints" / "full").glob("*.safetensors"))
     assert [p.name for p in ckpts] == ["vdsr-x2-l1-gv-s0.safetensors", "vdsr-x2-l1-s0.safetensors"]
-    model, info = load_model(ckpts[0])
-    assert info["degradation"] == "standard" and info["label"] == "vdsr-x2-l1+gv-s0 full"
+    _model, info = load_model(ckpts[0])
+    assert info["degradation"] == "standard"
+    assert info["label"] == "vdsr-x2-l1+gv-s0 full"
     assert (
         json.loads((tmp_path / "assets" / "results" / "full_meta.json").read_text())["steps"] == meta["steps"]
     )

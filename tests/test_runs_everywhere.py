@@ -1,6 +1,8 @@
-"""Your runs everywhere: training runs (``GVLAB_RUNS``) and checkpoint folders (``GVLAB_CHECKPOINTS``) are offered
-by Compare and Benchmark next to the bundled checkpoints, labelled by their config / metadata label, grouped by
-source, filtered by the page's protocol, and a new run appears without a restart. Also ``GVLAB_DEVICE``.
+"""Your runs everywhere: training runs and checkpoint folders next to the bundled checkpoints.
+
+Training runs (``GVLAB_RUNS``) and checkpoint folders (``GVLAB_CHECKPOINTS``) are offered by Compare and
+Benchmark, labelled by their config / metadata label, grouped by source, filtered by the page's protocol, and a
+new run appears without a restart. Also ``GVLAB_DEVICE``.
 
 The run is a real 2-step ``gvcore.training.train`` run in a temporary folder; the assets root is empty (no
 bundled checkpoints), so everything offered comes from the folders made here.
@@ -17,11 +19,11 @@ import pytest
 import torch
 
 pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
+from streamlit.testing.v1 import AppTest
 
-import gvcore  # noqa: E402
-from dashboard import catalog  # noqa: E402
-from gvcore.training import TrainConfig, train  # noqa: E402
+import gvcore
+from dashboard import catalog
+from gvcore.training import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"

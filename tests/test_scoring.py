@@ -25,9 +25,12 @@ def test_rows_hr_baseline_models(protocol: str) -> None:
     names = [r["method"] for r in scored.rows]
     assert names == ["HR", "bicubic" if protocol == "standard" else "bilinear", "net"]
     hr_row = scored.rows[0]
-    assert math.isnan(hr_row["psnr"]) and hr_row["gv_distance"] == 0 and hr_row["var_ratio"] == 1
+    assert math.isnan(hr_row["psnr"])
+    assert hr_row["gv_distance"] == 0
+    assert hr_row["var_ratio"] == 1
     lr, hr = prepare_pair(_hr(), 2, protocol)  # type: ignore[arg-type]
-    assert torch.equal(scored.hr, hr) and torch.equal(scored.lr, lr)
+    assert torch.equal(scored.hr, hr)
+    assert torch.equal(scored.lr, lr)
     base = upscale_baseline(lr, 2, protocol)  # type: ignore[arg-type]
     want = evaluate_pair(base, hr, 2, protocol)  # type: ignore[arg-type]
     assert scored.rows[1]["psnr"] == pytest.approx(float(want.psnr[0]), abs=1e-12)
@@ -61,4 +64,5 @@ def test_variance_ratio_definition() -> None:
 
 def test_score_outputs_without_reference() -> None:
     rows = score_outputs({"x": _hr()}, None, 2, "standard")
-    assert math.isnan(rows[0]["psnr"]) and rows[0]["var_gx"] > 0
+    assert math.isnan(rows[0]["psnr"])
+    assert rows[0]["var_gx"] > 0

@@ -10,11 +10,11 @@ import pytest
 from PIL import Image
 
 pytest.importorskip("streamlit")
-from streamlit.testing.v1 import AppTest  # noqa: E402
+from streamlit.testing.v1 import AppTest
 
-from dashboard.snapshot_figures import iteration_curve  # noqa: E402
-from gvcore.evaluation import evaluate, summarize  # noqa: E402
-from tests.snapshot_fixtures import STEPS, make_snapshot_runs  # noqa: E402
+from dashboard.snapshot_figures import iteration_curve
+from gvcore.evaluation import evaluate, summarize
+from tests.snapshot_fixtures import STEPS, make_snapshot_runs
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"

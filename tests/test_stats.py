@@ -13,7 +13,8 @@ from gvcore.stats import PAIRED_COLUMNS, paired_statistics, paired_table
 def test_ci_brackets_the_mean_and_is_deterministic() -> None:
     d = np.random.default_rng(3).normal(0.05, 0.1, 24)
     a, b = paired_statistics(d), paired_statistics(d)
-    assert a == b and a.n == 24
+    assert a == b
+    assert a.n == 24
     assert a.ci_low < a.mean_delta < a.ci_high
     assert a.mean_delta == pytest.approx(d.mean())
     assert a.p_value == pytest.approx(wilcoxon(d).pvalue)
@@ -26,15 +27,18 @@ def test_ci_matches_a_plain_bootstrap() -> None:
     rng = np.random.default_rng(7)
     means = [d[rng.integers(0, d.size, size=d.size)].mean() for _ in range(2000)]
     low, high = np.quantile(means, [0.025, 0.975])
-    assert got.ci_low == pytest.approx(low, abs=1e-12) and got.ci_high == pytest.approx(high, abs=1e-12)
+    assert got.ci_low == pytest.approx(low, abs=1e-12)
+    assert got.ci_high == pytest.approx(high, abs=1e-12)
 
 
 def test_clear_effects_and_null_effects() -> None:
     assert paired_statistics([0.1, 0.2, 0.15, 0.12, 0.3, 0.05, 0.2, 0.1]).distinguishable
     null = paired_statistics(np.random.default_rng(0).normal(0, 1, 30))
-    assert null.ci_low < 0 < null.ci_high and not null.distinguishable
+    assert null.ci_low < 0 < null.ci_high
+    assert not null.distinguishable
     zeros = paired_statistics([0.0, 0.0, 0.0])
-    assert zeros.p_value == 1.0 and zeros.mean_delta == 0.0
+    assert zeros.p_value == 1.0
+    assert zeros.mean_delta == 0.0
 
 
 @pytest.mark.parametrize(
@@ -53,7 +57,10 @@ def test_bad_input(deltas: list[float], kwargs: dict, match: str) -> None:
 
 def test_single_pair_has_no_interval() -> None:
     r = paired_statistics([0.3])
-    assert r.n == 1 and r.mean_delta == 0.3 and np.isnan(r.ci_low) and np.isnan(r.p_value)
+    assert r.n == 1
+    assert r.mean_delta == 0.3
+    assert np.isnan(r.ci_low)
+    assert np.isnan(r.p_value)
 
 
 def test_paired_table_pairs_by_image_and_seed() -> None:
@@ -79,5 +86,6 @@ def test_paired_table_pairs_by_image_and_seed() -> None:
     table = paired_table(pd.DataFrame(rows), resamples=1000)
     assert tuple(table.columns) == PAIRED_COLUMNS
     psnr = table[table["metric"] == "psnr"].iloc[0]
-    assert psnr["n"] == 6 and psnr["mean_delta"] == pytest.approx(0.11)
+    assert psnr["n"] == 6
+    assert psnr["mean_delta"] == pytest.approx(0.11)
     assert table[table["metric"] == "ssim"].iloc[0]["mean_delta"] == 0.0

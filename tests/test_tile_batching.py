@@ -1,5 +1,8 @@
-"""Tiles batched per forward call (``tiled_forward(batch=...)``), the device resolver behind ``gvcore eval
---device`` and ``GVLAB_DEVICE``, and ``gvcore eval --tile-batch``: batching changes nothing beyond float rounding (no bit in float64)."""
+"""Tiles batched per forward call, the device resolver, and ``gvcore eval --tile-batch``.
+
+``tiled_forward(batch=...)``, the device resolver behind ``gvcore eval --device`` and ``GVLAB_DEVICE``, and
+``gvcore eval --tile-batch``: batching changes nothing beyond float rounding (no bit in float64).
+"""
 
 from __future__ import annotations
 
@@ -37,8 +40,10 @@ class _CountingModel(nn.Module):
 )
 @pytest.mark.parametrize("samples", [1, 2])
 def test_batched_tiles_are_bit_identical_to_one_by_one_in_float64(arch: str, samples: int) -> None:
-    """float64 takes PyTorch's native convolution at every batch size (a per-sample loop): batching the tiles
-    must not change a single bit, which checks the grouping, stacking and reassembly exactly."""
+    """float64 takes PyTorch's native convolution at every batch size (a per-sample loop).
+
+    Batching the tiles must not change a single bit, which checks the grouping, stacking and reassembly exactly.
+    """
     torch.manual_seed(0)
     model = gvcore.build_model(arch, 2).eval().double()
     lr = torch.rand(samples, 3, 45, 38, dtype=torch.float64)  # ragged borders: windows of several shapes
@@ -52,8 +57,10 @@ def test_batched_tiles_are_bit_identical_to_one_by_one_in_float64(arch: str, sam
 
 @pytest.mark.parametrize("arch", ["vdsr-lite", "espcn"])
 def test_batched_tiles_match_one_by_one_in_float32(arch: str) -> None:
-    """float32 on CPU: PyTorch runs a batch-1 input with few elements on its native kernel and a batch > 1
-    through oneDNN, so the last bits may differ (a few 1e-6 measured); nothing more."""
+    """float32 on CPU: batching may change the last bits (a few 1e-6 measured); nothing more.
+
+    PyTorch runs a batch-1 input with few elements on its native kernel and a batch > 1 through oneDNN.
+    """
     torch.manual_seed(0)
     model = gvcore.build_model(arch, 2).eval()
     lr = torch.rand(1, 3, 50, 60)

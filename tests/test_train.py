@@ -139,16 +139,20 @@ class TestRun:
     def test_run_directory(self, images: Path, tmp_path: Path) -> None:
         result = train(_config(images, tmp_path / "run"))
         run = tmp_path / "run"
-        assert result.steps == 12 and set(result.metrics) == {"psnr", "ssim", "gv", "var_ratio"}
+        assert result.steps == 12
+        assert set(result.metrics) == {"psnr", "ssim", "gv", "var_ratio"}
         config = json.loads((run / "config.json").read_text())
-        assert config["optimizer"] == "adam" and config["gv_weight"] == 0.03
+        assert config["optimizer"] == "adam"
+        assert config["gv_weight"] == 0.03
         rows = _log_rows(run)
         assert tuple(rows[0]) == LOG_COLUMNS
         assert [int(r["step"]) for r in rows] == [2, 4, 6, 8, 10, 12]
         assert [bool(r["val_psnr"]) for r in rows] == [False, False, True, False, False, True]
         assert all(float(r["loss_gv"]) > 0 and float(r["loss_pixel"]) > 0 for r in rows)
-        model, meta = load_model(run / "last.safetensors")
-        assert meta["arch"] == "espcn" and meta["steps"] == 12 and meta["loss"]["gv_weight"] == 0.03
+        _model, meta = load_model(run / "last.safetensors")
+        assert meta["arch"] == "espcn"
+        assert meta["steps"] == 12
+        assert meta["loss"]["gv_weight"] == 0.03
         assert meta["metrics"]["psnr"] == pytest.approx(result.metrics["psnr"])
         state = torch.load(run / "resume.pt", weights_only=True)  # plain containers and tensors only
         assert state["step"] == 12
@@ -165,7 +169,7 @@ class TestRun:
 
     def test_resume_with_another_config_is_refused(self, images: Path, tmp_path: Path) -> None:
         train(_config(images, tmp_path / "run", steps=4))
-        with pytest.raises(ValueError, match="different config.*seed"):
+        with pytest.raises(ValueError, match=r"different config.*seed"):
             train(_config(images, tmp_path / "run", steps=8, seed=1, resume=True))
 
     def test_resume_after_stop_is_bit_exact(self, images: Path, tmp_path: Path) -> None:

@@ -1,5 +1,8 @@
-"""Issues 10 and 11 in the trainer: snapshots kept at every checkpoint, divergence keeps the last good checkpoint,
-no host sync per step for logging, and resume-state errors without torch's ``weights_only=False`` advice."""
+"""The trainer's hardening: snapshots, divergence, no per-step host sync, clear resume errors.
+
+Snapshots are kept at every checkpoint, divergence keeps the last good checkpoint, logging needs no host sync
+per step, and resume-state errors come without torch's ``weights_only=False`` advice.
+"""
 
 from __future__ import annotations
 

@@ -63,8 +63,10 @@ def _check(
         **maps,
     )
     (grad_ref,) = torch.autograd.grad(ref.sum(), sr_ref)
-    assert out.shape == (sr.shape[0],) and out.dtype == torch.float32
-    assert grad.shape == sr.shape and grad.dtype == dtype
+    assert out.shape == (sr.shape[0],)
+    assert out.dtype == torch.float32
+    assert grad.shape == sr.shape
+    assert grad.dtype == dtype
     assert _rel_err(out, ref) < tol
     assert _rel_err(grad, grad_ref) < grad_tol
 
@@ -117,7 +119,8 @@ def test_non_contiguous_inputs() -> None:
     g = torch.Generator().manual_seed(3)
     sr = torch.rand(2, 21, 19, 3, generator=g).permute(0, 3, 2, 1)  # channels-last-like strides
     hr = torch.rand(3, 2, 38, 21, generator=g).transpose(0, 1)[:, :, ::2]
-    assert not sr.is_contiguous() and not hr.is_contiguous()
+    assert not sr.is_contiguous()
+    assert not hr.is_contiguous()
     _check(sr, hr, patch_size=4, padding="replicate")
 
 
@@ -148,7 +151,8 @@ def test_reductions_and_hr_gradient() -> None:
     (ref_grad_sr,) = torch.autograd.grad(ref.sum(), sr_ref)
     ref_swapped = reference_loss(hr_ref, sr_ref.detach(), patch_size=4, reduction="none")
     (ref_grad_hr,) = torch.autograd.grad(ref_swapped.sum(), hr_ref)
-    assert _rel_err(grad_sr, ref_grad_sr) < 2e-5 and _rel_err(grad_hr, ref_grad_hr) < 2e-5
+    assert _rel_err(grad_sr, ref_grad_sr) < 2e-5
+    assert _rel_err(grad_hr, ref_grad_hr) < 2e-5
     with torch.no_grad():
         torch.testing.assert_close(loss(sr, hr, patch_size=4, reduction="none"), none.detach())
     assert loss(hr, hr, patch_size=4).item() == 0.0
@@ -239,7 +243,7 @@ def test_importing_the_module_does_not_import_triton() -> None:
 @pytest.mark.cuda
 @pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA device")
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16])
-@pytest.mark.parametrize("options", CASES + [dict(patch_size=16), dict(patch_size=20, padding="replicate")])
+@pytest.mark.parametrize("options", [*CASES, dict(patch_size=16), dict(patch_size=20, padding="replicate")])
 def test_cuda_matches_reference(dtype: torch.dtype, options: dict[str, object]) -> None:
     g = torch.Generator().manual_seed(8)
     sr, hr = torch.rand(3, 3, 67, 45, generator=g), torch.rand(3, 3, 67, 45, generator=g)

@@ -28,7 +28,7 @@ def test_non_overlapping_matches_unfold(shape: tuple[int, ...], p: int, unbiased
     torch.testing.assert_close(got, _unfold_var(x, p, p, unbiased))
 
 
-@pytest.mark.parametrize("p, stride", [(4, 1), (4, 2), (3, 5), (8, 4)])
+@pytest.mark.parametrize(("p", "stride"), [(4, 1), (4, 2), (3, 5), (8, 4)])
 def test_strided_matches_unfold(p: int, stride: int) -> None:
     torch.manual_seed(1)
     x = torch.randn(2, 3, 17, 19)
@@ -68,7 +68,8 @@ def test_low_precision_accumulates_in_float32(dtype: torch.dtype) -> None:
     x = torch.rand(1, 3, 16, 16).to(dtype)
     for stride in (None, 3):
         got = patch_variance(x, 8, stride)
-        assert got.dtype == torch.float32 and torch.isfinite(got).all()
+        assert got.dtype == torch.float32
+        assert torch.isfinite(got).all()
         torch.testing.assert_close(got, patch_variance(x.float(), 8, stride))
 
 

@@ -36,11 +36,11 @@ def contributions(in_length: int, out_length: int, scale: float, antialiasing: b
     shrink = scale < 1 and antialiasing
     if shrink:
         width = 4.0 / scale
-    taps = int(math.ceil(width)) + 2
+    taps = math.ceil(width) + 2
     result = []
     for x in range(1, out_length + 1):
         u = x / scale + 0.5 * (1.0 - 1.0 / scale)
-        left = int(math.floor(u - width / 2.0))
+        left = math.floor(u - width / 2.0)
         pairs = []
         for p in range(taps):
             j = left + p
@@ -54,7 +54,7 @@ def contributions(in_length: int, out_length: int, scale: float, antialiasing: b
 def resize_axis0(img: np.ndarray, out_length: int, scale: float, antialiasing: bool = True) -> np.ndarray:
     """Resize along axis 0 of an (H, W, ...) float64 array, one output row at a time."""
     contrib = contributions(img.shape[0], out_length, scale, antialiasing)
-    out = np.zeros((out_length,) + img.shape[1:], dtype=np.float64)
+    out = np.zeros((out_length, *img.shape[1:]), dtype=np.float64)
     for i, pairs in enumerate(contrib):
         row = np.zeros(img.shape[1:], dtype=np.float64)
         for j, w in pairs:
@@ -81,7 +81,7 @@ def imresize_reference(
         s_h, s_w = out_h / in_h, out_w / in_w
     else:
         assert scale is not None
-        out_h, out_w = int(math.ceil(in_h * scale)), int(math.ceil(in_w * scale))
+        out_h, out_w = math.ceil(in_h * scale), math.ceil(in_w * scale)
         s_h = s_w = scale
 
     def along_h(a: np.ndarray) -> np.ndarray:
