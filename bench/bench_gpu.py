@@ -219,6 +219,14 @@ def format_table(rows: list[tuple[str, str, Results]], device_name: str, title: 
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print its Markdown tables (stdout) with per-configuration progress (stderr).
+
+    Args:
+        argv: command-line arguments (default ``sys.argv[1:]``).
+
+    Returns:
+        The exit status: 0, or 2 without a CUDA device (unless ``--dry-run``).
+    """
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", default="16x3x192x192,64x3x256x256")
     parser.add_argument("--dtypes", default="float32,bfloat16")

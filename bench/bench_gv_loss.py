@@ -46,6 +46,7 @@ CASES = ("l1", "official", "gv")
 
 
 def make_case(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """The loss function of one benchmark case: ``l1``, ``official`` (the paper's code) or ``gv`` (gvcore)."""
     if name == "l1":
         return F.l1_loss
     if name == "official":
@@ -56,6 +57,7 @@ def make_case(name: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 
 def make_inputs(batch: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A seeded ``(sr, hr)`` pair of ``(batch, 3, size, size)`` float32 images; ``sr`` requires grad."""
     gen = torch.Generator().manual_seed(0)
     hr = torch.rand(batch, 3, size, size, generator=gen)
     sr = (hr + 0.05 * torch.randn(hr.shape, generator=gen)).requires_grad_()
@@ -65,6 +67,7 @@ def make_inputs(batch: int, size: int) -> tuple[torch.Tensor, torch.Tensor]:
 def step(
     fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], sr: torch.Tensor, hr: torch.Tensor
 ) -> None:
+    """One timed unit: forward and backward of ``fn(sr, hr)``, with ``sr``'s gradient reset first."""
     sr.grad = None
     fn(sr, hr).backward()
 
@@ -101,12 +104,14 @@ def peak_memory_child(name: str, batch: int, size: int, threads: int) -> None:
 
 
 def peak_memory(name: str, batch: int, size: int, threads: int) -> float:
+    """Extra peak resident memory (MiB) of one case, measured in a fresh interpreter (``--child``)."""
     cmd = [sys.executable, __file__, "--child", name, "--batch", str(batch), "--size", str(size)]
     out = subprocess.run([*cmd, "--threads", str(threads)], capture_output=True, text=True, check=True)
     return float(json.loads(out.stdout.strip().splitlines()[-1])["extra_peak_mib"])
 
 
 def main() -> None:
+    """Parse the options, time the cases interleaved, measure their peak memory and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--size", type=int, default=192)

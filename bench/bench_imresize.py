@@ -30,6 +30,7 @@ from tests.reference import matlab_imresize as REF  # noqa: E402
 
 
 def main() -> None:
+    """Parse the options, time each resize implementation per scale and print the table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--size", type=int, default=256)

@@ -87,6 +87,7 @@ def bench_eval(arch: str, scale: int, images: int, device: str) -> float:
 
 
 def main() -> None:
+    """Parse the options, time the training recipes' steps and evaluation throughput, and print the tables."""
     from gvcore.reproduce import PLAN
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# GPU check for the fused Triton GV loss (issue 5): the CUDA tests, then one benchmark table.
+# GPU check for the fused Triton GV loss: the CUDA tests, then one benchmark table.
 #
 #   bash bench/gpu_check.sh [bench_gpu.py options]      # e.g. --repeats 10 --no-compile
 #

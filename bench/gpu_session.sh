@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One prepared device session (issue 9 item 2 and the CUDA checks): train the full-size tier, then the CUDA
+# One prepared GPU session (the full-size tier and the CUDA checks): train the full-size tier, then the CUDA
 # tests and the GPU benchmark. Results land in $OUT (the device tool) or ./gpu-out.
 #
 #   bash bench/gpu_session.sh [budget seconds per run, default 140]
@@ -39,7 +39,7 @@ start=$(date +%s)
 timeout 100 python3 bench/bench_gpu.py --repeats 8 --no-compile 2>&1 | tee "$OUT/bench_gpu.log"
 echo "== GPU benchmark: $(( $(date +%s) - start )) s"
 
-echo "== evaluation throughput: tiles per forward call, CPU vs CUDA (issue 11 item 5)"
+echo "== evaluation throughput: tiles per forward call, CPU vs CUDA"
 start=$(date +%s)
 timeout 240 python3 bench/bench_eval_throughput.py --arch edsr vdsr --images 2 --size 1020x678 --tile 96 \
     --batches 1 4 16 --repeats 3 --devices cpu cuda --json "$OUT/bench_eval_throughput.json" 2>&1 \

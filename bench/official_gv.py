@@ -17,6 +17,7 @@ class OfficialGradientVariance(nn.Module):
     """``GV = mse(Vx_sr, Vx_hr) + mse(Vy_sr, Vy_hr)`` with 3x3 raw Sobel and ``patch_size`` tiles."""
 
     def __init__(self, patch_size: int = 8) -> None:
+        """Build the fixed 3x3 Sobel kernels and the non-overlapping ``patch_size`` unfold."""
         super().__init__()
         self.patch_size = patch_size
         kx = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]).view(1, 1, 3, 3)
@@ -26,6 +27,7 @@ class OfficialGradientVariance(nn.Module):
         self.unfold = nn.Unfold(kernel_size=(patch_size, patch_size), stride=patch_size)
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
+        """The GV loss of ``sr`` against ``hr``, two ``(B, 3, H, W)`` RGB tensors (partial edge patches dropped)."""
         gray_sr = 0.2989 * sr[:, 0:1] + 0.5870 * sr[:, 1:2] + 0.1140 * sr[:, 2:3]
         gray_hr = 0.2989 * hr[:, 0:1] + 0.5870 * hr[:, 1:2] + 0.1140 * hr[:, 2:3]
         gx_sr = F.conv2d(gray_sr, self.kernel_x, stride=1, padding=1)
