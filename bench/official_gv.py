@@ -27,7 +27,7 @@ class OfficialGradientVariance(nn.Module):
         self.unfold = nn.Unfold(kernel_size=(patch_size, patch_size), stride=patch_size)
 
     def forward(self, sr: torch.Tensor, hr: torch.Tensor) -> torch.Tensor:
-        """The GV loss of ``sr`` against ``hr``, two ``(B, 3, H, W)`` RGB tensors (partial edge patches dropped)."""
+        """The GV loss of ``sr`` against ``hr``: ``(B, 3, H, W)`` RGB; partial edge patches are dropped."""
         gray_sr = 0.2989 * sr[:, 0:1] + 0.5870 * sr[:, 1:2] + 0.1140 * sr[:, 2:3]
         gray_hr = 0.2989 * hr[:, 0:1] + 0.5870 * hr[:, 1:2] + 0.1140 * hr[:, 2:3]
         gx_sr = F.conv2d(gray_sr, self.kernel_x, stride=1, padding=1)

@@ -109,8 +109,8 @@ def super_resolve(
 ) -> torch.Tensor:
     """A model's output on ``lr`` as the protocol scores it: ``(1, 3, sH, sW)`` float32 on the CPU.
 
-    :func:`gvcore.scoring.score_ready` makes it 8-bit for ``"standard"`` and leaves it raw for ``"official"``; the
-    model runs tile by tile on its own device.
+    :func:`gvcore.scoring.score_ready` makes it 8-bit for ``"standard"`` and leaves it raw for ``"official"``;
+    the model runs tile by tile on its own device.
     """
     from gvcore.scoring import run_model, score_ready
 

@@ -168,8 +168,8 @@ def find_run_dirs(roots: list[Path], max_depth: int = 3) -> list[Path]:
 def find_training_logs(roots: list[Path], results: Path) -> dict[str, Path]:
     """Training logs by display label, from run directories and the bundled reproduction.
 
-    ``log.csv`` of run directories under ``roots`` (labelled ``parent/run``) and the bundled reproduction's copies
-    in ``<results>/logs/*.csv`` (labelled ``shipped/<run>``).
+    ``log.csv`` of run directories under ``roots`` (labelled ``parent/run``) and the bundled reproduction's
+    copies in ``<results>/logs/*.csv`` (labelled ``shipped/<run>``).
     """
     logs = {f"{run.parent.name}/{run.name}": run / "log.csv" for run in find_run_dirs(roots)}
     shipped = results / "logs"

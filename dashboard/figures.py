@@ -587,9 +587,9 @@ def deficit_grid(
 def wrap_title(text: str, width: int = 18, max_lines: int = 3) -> str:
     """Break ``text`` into ``<br>``-joined lines (Plotly's line break) of at most ``width`` characters.
 
-    So titles of narrow subplots do not run into each other: breaks at spaces; words longer than ``width`` (file
-    names) after ``_``, ``-`` or ``.``, else hard. Past ``max_lines`` the last line ends in an ellipsis (hover
-    texts keep the full name).
+    So titles of narrow subplots do not run into each other: breaks at spaces; words longer than ``width``
+    (file names) after ``_``, ``-`` or ``.``, else hard. Past ``max_lines`` the last line ends in an ellipsis
+    (hover texts keep the full name).
 
     Example:
         >>> wrap_title("my espcn · mine.safetensors (ESPCN)", 20)
@@ -624,9 +624,9 @@ def wrap_title(text: str, width: int = 18, max_lines: int = 3) -> str:
 def with_wrapped_titles(fig: go.Figure, width: int = 18, font_size: int = 12) -> go.Figure:
     """A copy of a subplot grid whose subplot titles are wrapped at ``width`` characters.
 
-    For :func:`image_grid`, :func:`heatmap_grid` and the like: titles are wrapped by :func:`wrap_title` and set in
-    ``font_size``, with the top margin grown by the extra lines, so that many methods with long names (uploaded
-    files, run labels) keep readable, non-overlapping titles. The figure title is unchanged.
+    For :func:`image_grid`, :func:`heatmap_grid` and the like: titles are wrapped by :func:`wrap_title` and
+    set in ``font_size``, with the top margin grown by the extra lines, so that many methods with long names
+    (uploaded files, run labels) keep readable, non-overlapping titles. The figure title is unchanged.
     """
     out = go.Figure(fig)
     out.for_each_annotation(lambda note: note.update(text=wrap_title(note.text, width), font_size=font_size))

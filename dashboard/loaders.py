@@ -164,8 +164,9 @@ def sr_with(
 ) -> torch.Tensor:
     """The output of ``_model`` on an LR image as ``protocol`` scores it, computed tile by tile.
 
-    ``model_key`` and ``image_key`` identify the model and the image; tiling keeps memory bounded. Pages report
-    progress per model around the call: a cached function must not write into elements created outside it.
+    ``model_key`` and ``image_key`` identify the model and the image; tiling keeps memory bounded. Pages
+    report progress per model around the call: a cached function must not write into elements created outside
+    it.
     """
     return analysis.super_resolve(_model, _lr, scale, protocol, tile=state.INFERENCE_TILE)
 

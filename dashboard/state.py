@@ -92,8 +92,8 @@ def checkpoints_dir() -> Path:
 def checkpoints_for(protocol: str) -> Path:
     """Checkpoints trained on a protocol's degradation, the only ones scored under it.
 
-    ``<assets>/checkpoints`` for standard (MATLAB bicubic LR) or ``<assets>/checkpoints/official`` for official
-    (PIL bilinear LR): a model is only scored on the LR its training LR was made like.
+    ``<assets>/checkpoints`` for standard (MATLAB bicubic LR) or ``<assets>/checkpoints/official`` for
+    official (PIL bilinear LR): a model is only scored on the LR its training LR was made like.
     """
     return checkpoints_dir() / "official" if protocol == "official" else checkpoints_dir()
 

@@ -1,8 +1,8 @@
 """Small Streamlit building blocks shared by the pages.
 
 Charts with PNG/SVG export, tables with CSV download, image pickers (bundled sample or upload) and the
-downsampling note. These are the only dashboard building blocks that call ``st.*``; the figures themselves come
-from :mod:`dashboard.figures`.
+downsampling note. These are the only dashboard building blocks that call ``st.*``; the figures themselves
+come from :mod:`dashboard.figures`.
 """
 
 from __future__ import annotations

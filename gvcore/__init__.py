@@ -1,7 +1,7 @@
 """gvcore: the Gradient Variance loss and everything needed to reproduce its paper.
 
-Gradient maps, patch-variance maps, the Gradient Variance loss, SR metrics, MATLAB-exact bicubic, image I/O, and
-the SR models, training and evaluation that reproduce Abrahamyan et al., ICASSP 2022.
+Gradient maps, patch-variance maps, the Gradient Variance loss, SR metrics, MATLAB-exact bicubic, image I/O,
+and the SR models, training and evaluation that reproduce Abrahamyan et al., ICASSP 2022.
 
 Public names are imported lazily (PEP 562), so ``import gvcore`` is cheap and a command-line tool or the
 dashboard only pays for what it uses.

@@ -532,8 +532,8 @@ def _build_matching(
 ) -> nn.Module:
     """Build ``name`` only after checking that its parameters are exactly the file's tensors.
 
-    The check (names and shapes) runs on the ``meta`` device, without memory: a small file whose metadata or keys
-    describe a huge model is refused here, before anything is allocated.
+    The check (names and shapes) runs on the ``meta`` device, without memory: a small file whose metadata or
+    keys describe a huge model is refused here, before anything is allocated.
     """
     for key, value in kwargs.items():
         if isinstance(value, int) and not isinstance(value, bool) and not 0 <= value <= MAX_ARCH_OPTION:

@@ -381,8 +381,8 @@ class PatchDataset(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         """Validate ``scale``/``crop`` against every image and keep the pairs.
 
         Raises:
-            ValueError: ``crop`` is not a positive multiple of ``scale``, ``pairs`` is empty, or an image is smaller
-                than ``crop``.
+            ValueError: ``crop`` is not a positive multiple of ``scale``, ``pairs`` is empty, or an image is
+                smaller than ``crop``.
         """
         check_positive_int("scale", scale)
         check_positive_int("crop", crop)

@@ -128,7 +128,7 @@ def _fmt(value: Any) -> str:
 
 
 def rng_state() -> dict[str, Any]:
-    """The torch (CPU and CUDA), NumPy and Python RNG states, as a checkpointable dict of tensors and numbers."""
+    """The torch (CPU and CUDA), NumPy and Python RNG states as a checkpointable dict of tensors and numbers."""
     _, keys, pos, has_gauss, cached = np.random.get_state()
     version, py_state, gauss = random.getstate()
     return {

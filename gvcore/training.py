@@ -303,8 +303,8 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
 def _default_arch_kwargs(config: TrainConfig) -> dict[str, Any]:
     """``arch_kwargs`` with the degradation's interpolation for VDSR.
 
-    A model trained on the official degradation up-samples its LR input bilinearly, as the official VDSR's input
-    is made (PAPER.md).
+    A model trained on the official degradation up-samples its LR input bilinearly, as the official VDSR's
+    input is made (PAPER.md).
     """
     kwargs = dict(config.arch_kwargs)
     if config.arch.startswith("vdsr") and config.protocol == "official":
@@ -412,8 +412,8 @@ def train_step(
 ) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """One optimisation step: forward, weighted sum of the terms, backward, clip, optimizer step.
 
-    The forward runs under autocast when ``amp_dtype`` is set; the total is ``sum(weight * term)``; the gradient
-    norm is clipped when ``grad_clip`` is set. Losses are computed in float32.
+    The forward runs under autocast when ``amp_dtype`` is set; the total is ``sum(weight * term)``; the
+    gradient norm is clipped when ``grad_clip`` is set. Losses are computed in float32.
 
     Returns:
         ``(loss, values)``: the weighted total and each term's unweighted value, detached.

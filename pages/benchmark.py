@@ -1,7 +1,8 @@
 """Benchmark: the bundled reproduction's tables next to the paper's, and a live evaluation.
 
 The live evaluation scores selected checkpoints over the bundled test split or a server-side folder, with
-per-image and mean tables, bar charts and the per-image L1 -> L1+GV gain scatter. Every table downloads as CSV.
+per-image and mean tables, bar charts and the per-image L1 -> L1+GV gain scatter. Every table downloads as
+CSV.
 """
 
 from __future__ import annotations

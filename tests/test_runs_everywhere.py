@@ -1,8 +1,8 @@
 """Your runs everywhere: training runs and checkpoint folders next to the bundled checkpoints.
 
 Training runs (``GVLAB_RUNS``) and checkpoint folders (``GVLAB_CHECKPOINTS``) are offered by Compare and
-Benchmark, labelled by their config / metadata label, grouped by source, filtered by the page's protocol, and a
-new run appears without a restart. Also ``GVLAB_DEVICE``.
+Benchmark, labelled by their config / metadata label, grouped by source, filtered by the page's protocol, and
+a new run appears without a restart. Also ``GVLAB_DEVICE``.
 
 The run is a real 2-step ``gvcore.training.train`` run in a temporary folder; the assets root is empty (no
 bundled checkpoints), so everything offered comes from the folders made here.

@@ -42,7 +42,8 @@ class _CountingModel(nn.Module):
 def test_batched_tiles_are_bit_identical_to_one_by_one_in_float64(arch: str, samples: int) -> None:
     """float64 takes PyTorch's native convolution at every batch size (a per-sample loop).
 
-    Batching the tiles must not change a single bit, which checks the grouping, stacking and reassembly exactly.
+    Batching the tiles must not change a single bit, which checks the grouping, stacking and reassembly
+    exactly.
     """
     torch.manual_seed(0)
     model = gvcore.build_model(arch, 2).eval().double()
