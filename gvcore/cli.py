@@ -90,10 +90,10 @@ def _add_eval(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--cache",
         nargs="?",
-        const="runs/results.sqlite",
+        const="",
         default=None,
         help="results database (SQLite): reuse stored per-image results, store new ones "
-        "(default file when given without one: runs/results.sqlite)",
+        "(given without a file: $GVLAB_RESULTS_DB, else runs/results.sqlite)",
     )
     p.add_argument("--scale", type=int, default=None, help="SR factor (default: the first checkpoint's)")
     p.add_argument("--protocol", default="standard", help="standard (BasicSR) or official (the GV code's)")
@@ -307,6 +307,15 @@ def _eval(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
+def _cache_path(value: str | None) -> str | Path | None:
+    """``--cache``'s database: ``None`` (off), the named file, or :func:`gvcore.results_db.default_path`."""
+    if value != "":
+        return value
+    from gvcore.results_db import default_path
+
+    return default_path()
+
+
 def _evaluate_args(args: argparse.Namespace, errors: list[str] | None, device: str) -> Any:
     from gvcore.evaluation import evaluate
 
@@ -321,7 +330,7 @@ def _evaluate_args(args: argparse.Namespace, errors: list[str] | None, device: s
         overlap=args.overlap,
         device=device,
         progress=not args.no_progress,
-        cache=args.cache,
+        cache=_cache_path(args.cache),
         errors=errors,
         tile_batch=args.tile_batch,
     )

@@ -9,8 +9,9 @@ A row is one (method, image) result of :func:`gvcore.evaluation.evaluate`. Its k
 so a renamed file still hits, and a changed file, setting or version misses. A repeated evaluation reads its
 rows back and returns the identical table without running a model.
 
-Default location: ``runs/results.sqlite`` (:data:`DEFAULT_PATH`, relative to the working directory, next to
-``gvcore train``'s run directories); ``GVLAB_RESULTS_DB`` overrides it for the dashboard.
+Default location (:func:`default_path`): ``$GVLAB_RESULTS_DB`` when set, else ``runs/results.sqlite``
+(:data:`DEFAULT_PATH`) under the working directory for the CLI and under the repository for the dashboard; set
+``GVLAB_RESULTS_DB`` so that both use one file wherever they are started.
 
 Safety: WAL journal, a 30 s busy timeout and one transaction per image, so concurrent evaluations never
 corrupt the file (each writes whole rows; identical keys hold identical values). The file carries an
@@ -36,6 +37,7 @@ __all__ = [
     "DEFAULT_PATH",
     "ResultsDB",
     "ResultsDBError",
+    "default_path",
     "file_hash",
     "read_results",
     "result_key",
@@ -46,6 +48,24 @@ DEFAULT_PATH = Path("runs") / "results.sqlite"
 #: SQLite ``application_id`` of a gvcore results database ("GVLB").
 APPLICATION_ID = 0x47564C42
 SCHEMA_VERSION = 1
+#: environment variable naming the results database for the CLI and the dashboard alike
+ENV_VAR = "GVLAB_RESULTS_DB"
+
+
+def default_path(base: str | Path | None = None) -> Path:
+    """The results database used when none is named: ``$GVLAB_RESULTS_DB``, else ``base/runs/results.sqlite``.
+
+    Args:
+        base: folder the default is relative to (``None``: the working directory).
+
+    Returns:
+        The database path (not necessarily existing yet).
+    """
+    raw = os.environ.get(ENV_VAR, "").strip()
+    if raw:
+        return Path(raw).expanduser()
+    return Path(base) / DEFAULT_PATH if base is not None else DEFAULT_PATH
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS results (

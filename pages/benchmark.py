@@ -57,8 +57,9 @@ def results_db_path() -> Path:
 
     That is where ``gvcore eval --cache`` writes when run from the repository root.
     """
-    raw = os.environ.get("GVLAB_RESULTS_DB", "").strip()
-    return Path(raw).expanduser() if raw else state.REPO_ROOT / "runs" / "results.sqlite"
+    from gvcore.results_db import default_path
+
+    return default_path(state.REPO_ROOT)
 
 
 @st.cache_data(show_spinner=False, max_entries=4)

@@ -150,6 +150,17 @@ class TestEvalOwnData:
         line = _error(capsys, ["eval", "--data", str(images), "--lr-only", "--cache", "--scale", "2"])
         assert "--lr-only" in line
 
+    def test_cache_without_a_file_uses_gvlab_results_db(
+        self, images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        db = tmp_path / "shared" / "lab.sqlite"
+        monkeypatch.setenv("GVLAB_RESULTS_DB", str(db))
+        monkeypatch.chdir(tmp_path)
+        args = ["eval", "--data", str(images), "--scale", "2", "--cache", "--no-progress"]
+        assert main(args) == 0
+        assert db.is_file()
+        assert not (tmp_path / "runs").exists()
+
     def test_wrong_lr_size_names_the_file(
         self, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:

@@ -168,3 +168,13 @@ def test_read_results_is_read_only_and_refuses_bad_files(
     assert junk.read_bytes() == b"junk" * 1000
     with pytest.raises(ResultsDBError, match="no results database"):
         read_results(tmp_path / "missing.sqlite")
+
+
+def test_default_path_is_shared_through_the_environment(monkeypatch, tmp_path):
+    from gvcore.results_db import DEFAULT_PATH, default_path
+
+    monkeypatch.delenv("GVLAB_RESULTS_DB", raising=False)
+    assert default_path() == DEFAULT_PATH
+    assert default_path(tmp_path) == tmp_path / "runs" / "results.sqlite"
+    monkeypatch.setenv("GVLAB_RESULTS_DB", str(tmp_path / "lab.sqlite"))
+    assert default_path(tmp_path / "elsewhere") == tmp_path / "lab.sqlite"
