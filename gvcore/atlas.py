@@ -10,7 +10,9 @@ The maps are averaged over square *regions* of ``region x region`` patches (non-
   is no checkpoint): where structure is lost;
 - ``most_recovered``: ``V_B - V_A`` for a pair of checkpoints ``(A, B)`` (e.g. L1 and L1+GV): where ``B``
   gives back the most variance relative to ``A``;
-- ``least_recovered``: ``V_A - V_B``: where ``B`` gives back the least (or loses variance against ``A``);
+- ``least_recovered``: ``V_A - V_B``: where ``B`` gives back the least (or loses variance against ``A``),
+  among regions where structure was lost (``A``'s or ``B``'s deficit at least :data:`MIN_LOST_VARIANCE`;
+  flat regions, where neither loses anything, would otherwise fill this ranking with zeros);
 - ``overshoot``: ``V_B - V_HR`` where positive: where ``B`` adds more variance than HR has.
 
 Each ranking keeps its ``top_k`` regions across the data set in a bounded min-heap (:class:`TopK`), so memory
@@ -41,6 +43,7 @@ __all__ = [
     "DIRECTIONS",
     "MAX_CHECKPOINTS",
     "MAX_TOP_K",
+    "MIN_LOST_VARIANCE",
     "RANKINGS",
     "AtlasRegion",
     "AtlasResult",
@@ -56,6 +59,9 @@ Direction = Literal["gx", "gy", "both"]
 DIRECTIONS: tuple[str, ...] = ("gx", "gy", "both")
 #: the rankings, in display order (module docstring).
 RANKINGS: tuple[str, ...] = ("worst", "most_recovered", "least_recovered", "overshoot")
+#: smallest deficit (``V_HR - V_out``, gray Sobel patch variance of [0, 1] images) for a region to count as one
+#: where structure was lost, in the ``least_recovered`` ranking
+MIN_LOST_VARIANCE = 0.01
 #: at most this many checkpoints per atlas (each is run on every image).
 MAX_CHECKPOINTS = 8
 #: at most this many regions per ranking (each keeps its crops in memory).
@@ -230,7 +236,8 @@ def _scores(
     if pair is not None:
         base, treated = variance[pair[0]], variance[pair[1]]
         scores["most_recovered"] = treated - base
-        scores["least_recovered"] = base - treated
+        lost = np.maximum(hr - base, hr - treated) >= MIN_LOST_VARIANCE
+        scores["least_recovered"] = np.where(lost, base - treated, np.nan)
         over = treated - hr
         scores["overshoot"] = np.where(over > 0, over, np.nan)
     return scores

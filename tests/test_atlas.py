@@ -129,6 +129,12 @@ class TestRankings:
         first = full.regions["least_recovered"][:3]  # type: ignore[attr-defined]
         assert {(r.y, r.x) for r in first} == {FLAT_B}
 
+    def test_least_recovered_skips_regions_where_nothing_was_lost(self, full: object) -> None:
+        from gvcore.atlas import MIN_LOST_VARIANCE
+
+        for region in full.regions["least_recovered"]:  # type: ignore[attr-defined]
+            assert max(region.deficits["A"], region.deficits["B"]) >= MIN_LOST_VARIANCE
+
     def test_overshoot_is_only_the_checkerboard(self, full: object) -> None:
         positions = {(r.y, r.x) for r in full.regions["overshoot"]}  # type: ignore[attr-defined]
         assert positions == {NOISY_B}
