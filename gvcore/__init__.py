@@ -42,7 +42,7 @@ _EXPORTS: dict[str, str] = {
     "MODELS": "gvcore.models",
     "save_checkpoint": "gvcore.checkpoint",
     "load_model": "gvcore.checkpoint",
-    "CheckpointError": "gvcore.checkpoint",
+    "CheckpointError": "gvcore.checkpoint_meta",
     "TrainConfig": "gvcore.training",
     "train": "gvcore.training",
     "evaluate": "gvcore.evaluation",
@@ -83,7 +83,8 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from gvcore.atlas import build_atlas
     from gvcore.bundled import bundled_image_paths
-    from gvcore.checkpoint import CheckpointError, load_model, save_checkpoint
+    from gvcore.checkpoint import load_model, save_checkpoint
+    from gvcore.checkpoint_meta import CheckpointError
     from gvcore.color import GRAY_WEIGHTS, rgb_to_y, to_gray
     from gvcore.evaluation import evaluate
     from gvcore.gradients import gradient_maps
