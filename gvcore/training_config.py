@@ -25,7 +25,7 @@ __all__ = ["DEFAULT_GV_WEIGHT", "LOSS_TERMS", "LossTerm", "TrainConfig", "parse_
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 #: Default lambda per pixel loss. MSE: the official 0.01. L1: 0.03, the value the bundled lambda sweep supports
-#: (``assets/results/lambda_sweep.csv``, :func:`gvcore.reproduce.choose_lambda`): the most gradient variance
+#: (``assets/results/lambda_sweep.csv``, :func:`gvcore.reproduce_sweep.choose_lambda`): the most gradient variance
 #: restored among the lambdas that cost under 0.05 dB PSNR; 0.1 already costs 0.12 dB, 1.0 costs 0.42 dB.
 DEFAULT_GV_WEIGHT: dict[str, float] = {"mse": 0.01, "l1": 0.03}
 
