@@ -43,7 +43,7 @@ _EXPORTS: dict[str, str] = {
     "save_checkpoint": "gvcore.checkpoint",
     "load_model": "gvcore.checkpoint",
     "CheckpointError": "gvcore.checkpoint_meta",
-    "TrainConfig": "gvcore.training",
+    "TrainConfig": "gvcore.training_config",
     "train": "gvcore.training",
     "evaluate": "gvcore.evaluation",
     "bundled_image_paths": "gvcore.bundled",
@@ -93,7 +93,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from gvcore.metrics import evaluate_pair, psnr, quantize_8bit, ssim
     from gvcore.models import MODELS, build_model
     from gvcore.resize import imresize
-    from gvcore.training import TrainConfig, train
+    from gvcore.training import train
+    from gvcore.training_config import TrainConfig
     from gvcore.variance import patch_variance, variance_maps
 
 
