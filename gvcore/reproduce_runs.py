@@ -1,7 +1,7 @@
 """Running the reproduction's grid: the images each run sees, the trainings, fp16 export, scoring.
 
-Each run is one :func:`gvcore.training.train` call in a spawned process (:func:`_train_one` is top-level for
-that), resumable when the reproduction is killed; :func:`export_half` re-saves its final weights as the fp16
+Each run is one :func:`gvcore.training.train` call, in a spawned process when ``jobs`` > 1 (:func:`_train_one`
+is top-level for that), resumable when the reproduction is killed; :func:`export_half` re-saves its final weights as the fp16
 checkpoints shipped in ``assets/checkpoints/``; :func:`_evaluate_all` scores them through
 :func:`gvcore.evaluation.evaluate`.
 """
