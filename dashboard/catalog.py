@@ -48,7 +48,7 @@ def read_checkpoint_info(path: Path) -> CheckpointInfo:
     The fields of :class:`gvcore.checkpoint.CheckpointMeta`, plus ``path``, ``file``, ``gv_weight`` and
     ``loss_name``.
     """
-    from gvcore.checkpoint import CheckpointMeta
+    from gvcore.checkpoint_meta import CheckpointMeta
 
     record = CheckpointMeta.read(path)
     pixel = str((record.loss or {}).get("pixel", "l1")).upper()

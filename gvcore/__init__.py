@@ -42,8 +42,8 @@ _EXPORTS: dict[str, str] = {
     "MODELS": "gvcore.models",
     "save_checkpoint": "gvcore.checkpoint",
     "load_model": "gvcore.checkpoint",
-    "CheckpointError": "gvcore.checkpoint",
-    "TrainConfig": "gvcore.training",
+    "CheckpointError": "gvcore.checkpoint_meta",
+    "TrainConfig": "gvcore.training_config",
     "train": "gvcore.training",
     "evaluate": "gvcore.evaluation",
     "bundled_image_paths": "gvcore.bundled",
@@ -83,7 +83,8 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from gvcore.atlas import build_atlas
     from gvcore.bundled import bundled_image_paths
-    from gvcore.checkpoint import CheckpointError, load_model, save_checkpoint
+    from gvcore.checkpoint import load_model, save_checkpoint
+    from gvcore.checkpoint_meta import CheckpointError
     from gvcore.color import GRAY_WEIGHTS, rgb_to_y, to_gray
     from gvcore.evaluation import evaluate
     from gvcore.gradients import gradient_maps
@@ -92,7 +93,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from gvcore.metrics import evaluate_pair, psnr, quantize_8bit, ssim
     from gvcore.models import MODELS, build_model
     from gvcore.resize import imresize
-    from gvcore.training import TrainConfig, train
+    from gvcore.training import train
+    from gvcore.training_config import TrainConfig
     from gvcore.variance import patch_variance, variance_maps
 
 

@@ -116,7 +116,7 @@ def _unique_label(label: str, taken: set[str]) -> str:
 
 
 def _checkpoint_info(metadata: dict[str, Any], path: Path) -> dict[str, Any]:
-    from gvcore.checkpoint import CheckpointMeta
+    from gvcore.checkpoint_meta import CheckpointMeta
 
     record = CheckpointMeta.from_dict(metadata, default_label=path.stem)
     return {

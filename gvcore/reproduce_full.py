@@ -3,7 +3,7 @@
 ``gvcore reproduce --tier full --device cuda`` trains, on the bundled train split (standard degradation, seed 0),
 
 - ``edsr`` (EDSR-baseline: 16 blocks, 64 features) and ``vdsr`` (20 layers, 64 features), each with L1 and
-  L1+GV (lambda = :data:`gvcore.training.DEFAULT_GV_WEIGHT` ``["l1"]``), at x2 and x4;
+  L1+GV (lambda = :data:`gvcore.training_config.DEFAULT_GV_WEIGHT` ``["l1"]``), at x2 and x4;
 - up to ``--jobs`` runs at once on the one GPU (small models leave it mostly idle, so runs share it well);
 - the number of steps is fixed by a time budget measured on the machine: each configuration is timed for a
   few steps first, then every run gets ``min(max_steps, budget_s / seconds_per_step)`` steps, rounded down to a
@@ -138,8 +138,8 @@ def train_full(
     import multiprocessing
 
     from gvcore import __version__
-    from gvcore.reproduce import export_half
-    from gvcore.training import DEFAULT_GV_WEIGHT
+    from gvcore.reproduce_runs import export_half
+    from gvcore.training_config import DEFAULT_GV_WEIGHT
 
     out_dir, work_dir = Path(out), Path(work)
     target = out_dir / "checkpoints" / "full"
@@ -205,7 +205,7 @@ def evaluate_full(
     import pandas as pd
 
     from gvcore.evaluation import evaluate, write_csv
-    from gvcore.reproduce import write_tier_summary
+    from gvcore.reproduce_summary import write_tier_summary
     from gvcore.stats import paired_table
 
     out_dir = Path(out)

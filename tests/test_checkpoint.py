@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import save_file
 
 import gvcore
-from gvcore import checkpoint
+from gvcore import atomic, checkpoint
 from gvcore.checkpoint import CHECKPOINT_FORMAT, CheckpointError, load_model, save_checkpoint
 from gvcore.models import build_model
 
@@ -107,9 +107,7 @@ def test_unwritable_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
     def denied(*args: Any, **kwargs: Any) -> Any:
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
 
-    monkeypatch.setattr(
-        checkpoint.tempfile, "mkstemp", denied
-    )  # what a read-only directory does, even as root
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", denied)  # what a read-only directory does, even as root
     with pytest.raises(CheckpointError, match=r"is not writable .Permission denied"):
         save_checkpoint(tmp_path / "m.safetensors", build_model("espcn", 2))
     assert list(tmp_path.iterdir()) == []

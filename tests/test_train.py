@@ -253,7 +253,7 @@ def test_disk_full_keeps_the_previous_checkpoint(
     """A failed write (e.g. ENOSPC) of the resume state leaves the previous one intact and no temp files."""
     import errno
 
-    import gvcore.training as train_module
+    import gvcore.training_loop as train_module
 
     real_save = torch.save
     calls = {"n": 0}

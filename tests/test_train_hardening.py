@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-import gvcore.training as training
+import gvcore.training_loop as training_loop
 from gvcore.checkpoint import load_model
 from gvcore.training import SimulatedKill, TrainConfig, snapshot_name, train
 
@@ -86,7 +86,7 @@ def test_snapshots_survive_a_kill_and_resume_bit_exact(images: Path, tmp_path: P
 def test_divergence_stops_and_keeps_the_last_good_checkpoint(
     images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real_step = training.train_step
+    real_step = training_loop.train_step
 
     def poisoned(*args: Any, **kwargs: Any) -> tuple[torch.Tensor, list[torch.Tensor]]:
         loss, values = real_step(*args, **kwargs)
@@ -96,7 +96,7 @@ def test_divergence_stops_and_keeps_the_last_good_checkpoint(
         return loss, values
 
     poisoned.calls = 0  # type: ignore[attr-defined]
-    monkeypatch.setattr(training, "train_step", poisoned)
+    monkeypatch.setattr(training_loop, "train_step", poisoned)
     run = tmp_path / "run"
     with pytest.raises(ValueError, match="training diverged at step 4: the loss is not finite"):
         train(_config(images, run, keep_snapshots=True))
@@ -110,7 +110,7 @@ def test_steps_do_not_read_values_from_the_device(
     """Logging accumulates on the device: a step never turns a tensor into a Python number (a GPU sync)."""
     reads = {"in_step": 0}
     inside = {"flag": False}
-    real_step = training._step
+    real_step = training_loop._step
 
     def counting_step(*args: Any, **kwargs: Any) -> None:
         inside["flag"] = True
@@ -131,7 +131,7 @@ def test_steps_do_not_read_values_from_the_device(
 
     for name in ("item", "tolist", "__float__", "__int__", "__bool__"):
         monkeypatch.setattr(torch.Tensor, name, counted(name))
-    monkeypatch.setattr(training, "_step", counting_step)
+    monkeypatch.setattr(training_loop, "_step", counting_step)
     # SGD (Adam on CPU reads its step counter with .item(), which is no GPU sync); clipping on
     train(_config(images, tmp_path / "run", optimizer="sgd", lr=0.01, grad_clip=0.4, log_every=3))
     assert reads["in_step"] == 0
@@ -178,13 +178,13 @@ def test_cli_divergence_exits_2_with_one_line(
 ) -> None:
     from gvcore.cli import main
 
-    real_step = training.train_step
+    real_step = training_loop.train_step
 
     def nan_step(*args: Any, **kwargs: Any) -> tuple[torch.Tensor, list[torch.Tensor]]:
         loss, values = real_step(*args, **kwargs)
         return loss * float("nan"), values
 
-    monkeypatch.setattr(training, "train_step", nan_step)
+    monkeypatch.setattr(training_loop, "train_step", nan_step)
     args = [
         "train",
         "--arch",
