@@ -34,6 +34,7 @@ __all__ = [
     "log_range_mask",
     "maps_from",
     "mean_abs_difference",
+    "png_bytes",
     "pool_for_display",
     "resize_for_display",
     "rows_frame",
@@ -307,6 +308,13 @@ def resize_for_display(image: np.ndarray, max_side: int) -> tuple[np.ndarray, in
         return image, 1
     small = Image.fromarray(image).reduce(factor)
     return np.asarray(small), factor
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """An ``(H, W, 3)`` or ``(H, W)`` uint8 image as lossless PNG bytes (fast compression: it is sent, not stored)."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
 
 
 def gray_uint8(image: np.ndarray) -> np.ndarray:

@@ -230,8 +230,10 @@ def observation_bundle(
     """Everything the landing page shows for one image, scale and protocol, computed once.
 
     Scored by :func:`gvcore.scoring.score_image` (the path ``gvcore eval`` uses). Returns a dict with ``outputs``
-    (name -> score-ready tensor, HR first), ``images`` (name -> uint8), ``maps`` (name -> :class:`analysis.MapSet`),
-    ``metrics`` (table, one row per method), ``labels`` (path -> method name) and ``size``.
+    (name -> score-ready tensor, HR first), ``images`` (name -> uint8), ``png`` (name -> PNG bytes of the image
+    shrunk to :data:`state.DISPLAY_MAX_SIDE` by ``display_factor``: encoded once, not on every page view),
+    ``maps`` (name -> :class:`analysis.MapSet`), ``metrics`` (table, one row per method), ``labels`` (path ->
+    method name) and ``size``.
     """
     from gvcore.scoring import score_image
 
@@ -244,9 +246,13 @@ def observation_bundle(
     scored = score_image(hr, scale, protocol, models, tile=state.INFERENCE_TILE)  # type: ignore[arg-type]
     outputs = {"HR": scored.hr, **scored.outputs}
     settings = analysis.GradientSettings()
+    images = {k: analysis.to_uint8(v) for k, v in outputs.items()}
+    shown = {k: analysis.resize_for_display(v, state.DISPLAY_MAX_SIDE) for k, v in images.items()}
     return {
         "outputs": outputs,
-        "images": {k: analysis.to_uint8(v) for k, v in outputs.items()},
+        "images": images,
+        "png": {k: analysis.png_bytes(v) for k, (v, _) in shown.items()},
+        "display_factor": max((f for _, f in shown.values()), default=1),
         "maps": {k: analysis.compute_maps(v, settings) for k, v in outputs.items()},
         "metrics": analysis.rows_frame(scored.rows),
         "labels": labels,

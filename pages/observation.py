@@ -84,12 +84,9 @@ st.markdown(
 
 # --- the four images ----------------------------------------------------------------------------------------------
 height, width = bundle["size"]
-shown, factor = {}, 1
-for name, img in images.items():
-    shown[name], factor = widgets.as_display(img)
-widgets.downsample_note(factor, (height, width))
-for column, (name, img) in zip(st.columns(len(shown)), shown.items()):
-    column.image(img, caption=name, output_format="PNG", width="stretch")
+widgets.downsample_note(bundle["display_factor"], (height, width))
+for column, (name, png) in zip(st.columns(len(bundle["png"])), bundle["png"].items()):
+    column.image(png, caption=name, output_format="PNG", width="stretch")
 
 # --- where the L1 model lost the most, zoomed ----------------------------------------------------------------------
 if l1_name and gv_name:
@@ -154,7 +151,12 @@ if points:
             "lambda crop",
             key="obs-lambda-crop",
         )
-        v_map = analysis.compute_maps(sweep["outputs"][chosen_label], analysis.GradientSettings()).variance[0]
+        chosen_path = points[lambdas.index(lam)]["path"]
+        v_map = loaders.maps_for(  # cached: moving the λ slider back and forth computes each map once
+            f"sweep|{samples[image_name]}|x{scale}|{chosen_path}|{loaders.file_key(chosen_path)}",
+            analysis.GradientSettings(),
+            sweep["outputs"][chosen_label],
+        ).variance[0]
         region_v = {
             "HR": np.log10(
                 np.maximum(maps["HR"].variance[0][t // 8 : (t + sz) // 8, lp // 8 : (lp + sz) // 8], 1e-6)

@@ -28,77 +28,6 @@ RANGE_BOUNDS_KEY = "vx-range-bounds"
 HISTOGRAM_KEY = "vx-hist-select"
 
 
-st.title("Variance explorer")
-st.caption(
-    "How much local structure does an image's gradient field carry? Patch variance of Sobel-type "
-    "gradients, as in the Gradient Variance loss."
-)
-
-# --- the image and the gradient settings ---------------------------------------------------------------------
-col_image, col_settings = st.columns([2, 3])
-with col_image:
-    chosen = widgets.choose_image("vx", "Image")
-with col_settings:
-    c1, c2, c3 = st.columns(3)
-    operator = c1.selectbox("Gradient operator", ["sobel", "scharr", "central"], key="vx-operator")
-    padding = c2.selectbox(
-        "Border padding",
-        ["zeros", "replicate", "reflect"],
-        key="vx-padding",
-        help="What the 3x3 gradient kernel sees one pixel past the border: zeros (the paper, like "
-        "conv2d(padding=1); borders get strong gradients), the edge pixel repeated, or the image mirrored.",
-    )
-    gray = c3.radio("Channels", ["gray (paper)", "per channel (RGB)"], key="vx-gray") == "gray (paper)"
-
-if chosen is None:
-    st.stop()
-image = chosen.tensor
-height, width = image.shape[-2:]
-# cached per image and gradient settings: a patch-size change (below, a fragment) never recomputes or resends them
-gradients = loaders.gradients_for(chosen.key, operator, padding, gray, image)
-channels = gradients.gx.shape[0]
-channel = 0
-if channels > 1:
-    channel = ["R", "G", "B"].index(st.radio("Channel shown", ["R", "G", "B"], horizontal=True, key="vx-ch"))
-# what every download is named after: image, operator, padding (and channel); the variance maps add the patch
-source_name = " ".join(
-    [Path(chosen.name).stem, operator, padding] + ([["R", "G", "B"][channel]] if channels > 1 else [])
-)
-
-# --- the image and its gradient maps ------------------------------------------------------------------------
-pooled = {}
-for name, values in (
-    ("Gx", gradients.gx[channel]),
-    ("Gy", gradients.gy[channel]),
-    ("|G|", gradients.magnitude[channel]),
-):
-    pooled[name], factor = analysis.pool_for_display(values, state.HEATMAP_MAX_SIDE)
-widgets.downsample_note(factor, (height, width), "gradient maps")
-col_img, col_g, col_m = st.columns([1, 2, 1])
-with col_img:
-    shown_image, ifactor = widgets.as_display(analysis.to_uint8(image))
-    scaled = f", shown at 1/{ifactor}" if ifactor > 1 else ""
-    widgets.chart(
-        figures.image_grid({f"{chosen.name} ({width}x{height}{scaled})": shown_image}, columns=1, height=320),
-        f"image {source_name}",
-        key="vx-image",
-    )
-with col_g:
-    widgets.chart(
-        figures.heatmap_grid({k: pooled[k] for k in ("Gx", "Gy")}, columns=3, title="Gradient maps"),
-        f"gradient maps {source_name}",
-        key="vx-gradients",
-    )
-with col_m:
-    widgets.chart(
-        figures.heatmap_grid(
-            {"|G|": pooled["|G|"]}, columns=1, colorscale="Greys", symmetric=False, title="Gradient magnitude"
-        ),
-        f"gradient magnitude {source_name}",
-        key="vx-magnitude",
-    )
-
-
 # --- patch variances: a fragment, so patch settings rerun only this part -------------------------------------
 @st.fragment
 def variance_section(
@@ -106,15 +35,54 @@ def variance_section(
     gradients: analysis.GradientSet,
     channel: int,
     gradient: analysis.GradientSettings,
-    source_name: str,
+    names: tuple[str, tuple[str, ...]],
 ) -> None:
     """Patch settings, the variance maps with their highlight, the second image, histograms, statistics, downloads.
 
     A fragment: changing a patch setting reruns this section only, and the image and gradient maps above (the
     largest figures of the page) are neither recomputed nor sent to the browser again.
     """
-    image = chosen.tensor
-    height, width = image.shape[-2:]
+    height, width = chosen.tensor.shape[-2:]
+    patch_size, stride, unbiased, log_colour = patch_settings()
+    if min(height, width) < patch_size:
+        st.error(
+            f"The image ({width}x{height}) is smaller than one {patch_size}x{patch_size} patch; pick a smaller "
+            "patch size or a larger image."
+        )
+        return
+    patches = ((height - patch_size) // stride + 1) * ((width - patch_size) // stride + 1)
+    if patches > state.MAX_PATCHES:
+        st.error(
+            f"Patch size {patch_size} with stride {stride} gives {patches:,} patches on this {width}x{height} "
+            f"image, over the limit of {state.MAX_PATCHES:,}: choose a larger stride or a smaller image."
+        )
+        return
+    settings = analysis.GradientSettings(
+        patch_size=patch_size,
+        stride=None if stride == patch_size else stride,
+        operator=gradient.operator,
+        gray=gradient.gray,
+        unbiased=unbiased,
+        padding=gradient.padding,
+    )
+    maps = analysis.maps_from(gradients, loaders.variances_for(chosen.key, settings, gradients))
+    stem, details = names  # downloads are named: image stem, patch (and stride), operator, padding (channel)
+    provenance = " ".join(
+        [stem, f"p{patch_size}", *([f"s{stride}"] if stride != patch_size else []), *details]
+    )
+
+    st.caption(
+        f"Variance maps: {maps.vx.shape[2]} x {maps.vx.shape[1]} patches of {patch_size}x{patch_size} pixels, "
+        f"stride {stride}, from a {width}x{height} image ({settings.operator}, {settings.padding} padding, "
+        f"{'gray' if settings.gray else 'per channel'}, {'unbiased' if unbiased else 'biased'}; sizes are "
+        "width x height)."
+    )
+    chosen_range = variance_maps_with_highlight(maps, channel, patch_size, stride, log_colour, provenance)
+    second_image(chosen, maps, settings, channel, chosen_range, provenance)
+
+
+def patch_settings() -> tuple[int, int, bool, bool]:
+    """The patch settings: patch size, stride, unbiased estimator, log colour scale."""
     st.subheader("Patch variance")
     c1, c2, c3 = st.columns(3)
     patch_size = c1.select_slider("Patch size", options=[4, 8, 16, 32], value=8, key="vx-patch")
@@ -138,37 +106,7 @@ def variance_section(
         "Variance", ["unbiased (p²-1, paper)", "biased (p²)"], horizontal=True, key="vx-unbiased"
     ).startswith("un")
     log_colour = c3.toggle("Log colour scale", value=True, key="vx-log")
-    if min(height, width) < patch_size:
-        st.error(
-            f"The image ({width}x{height}) is smaller than one {patch_size}x{patch_size} patch; pick a smaller "
-            "patch size or a larger image."
-        )
-        return
-    patches = ((height - patch_size) // stride + 1) * ((width - patch_size) // stride + 1)
-    if patches > state.MAX_PATCHES:
-        st.error(
-            f"Patch size {patch_size} with stride {stride} gives {patches:,} patches on this {width}x{height} "
-            f"image, over the limit of {state.MAX_PATCHES:,}: choose a larger stride or a smaller image."
-        )
-        return
-    settings = analysis.GradientSettings(
-        patch_size=patch_size,
-        stride=None if stride == patch_size else stride,
-        operator=gradient.operator,
-        gray=gradient.gray,
-        unbiased=unbiased,
-        padding=gradient.padding,
-    )
-    maps = analysis.maps_from(gradients, loaders.variances_for(chosen.key, settings, gradients))
-    provenance = " ".join([source_name, f"p{patch_size}"] + ([f"s{stride}"] if stride != patch_size else []))
-    st.caption(
-        f"Variance maps: {maps.vx.shape[2]} x {maps.vx.shape[1]} patches of {patch_size}x{patch_size} pixels, "
-        f"stride {stride}, from a {width}x{height} image ({settings.operator}, {settings.padding} padding, "
-        f"{'gray' if settings.gray else 'per channel'}, {'unbiased' if unbiased else 'biased'}; sizes are "
-        "width x height)."
-    )
-    chosen_range = variance_maps_with_highlight(maps, channel, patch_size, stride, log_colour, provenance)
-    second_image(chosen, maps, settings, channel, chosen_range, provenance)
+    return patch_size, stride, unbiased, log_colour
 
 
 def highlight_range(vx: np.ndarray, vy: np.ndarray) -> tuple[float, float]:
@@ -408,10 +346,81 @@ def map_downloads(maps: analysis.MapSet, channel: int, provenance: str) -> None:
     )
 
 
+st.title("Variance explorer")
+st.caption(
+    "How much local structure does an image's gradient field carry? Patch variance of Sobel-type "
+    "gradients, as in the Gradient Variance loss."
+)
+
+# --- the image and the gradient settings ---------------------------------------------------------------------
+col_image, col_settings = st.columns([2, 3])
+with col_image:
+    chosen = widgets.choose_image("vx", "Image")
+with col_settings:
+    c1, c2, c3 = st.columns(3)
+    operator = c1.selectbox("Gradient operator", ["sobel", "scharr", "central"], key="vx-operator")
+    padding = c2.selectbox(
+        "Border padding",
+        ["zeros", "replicate", "reflect"],
+        key="vx-padding",
+        help="What the 3x3 gradient kernel sees one pixel past the border: zeros (the paper, like "
+        "conv2d(padding=1); borders get strong gradients), the edge pixel repeated, or the image mirrored.",
+    )
+    gray = c3.radio("Channels", ["gray (paper)", "per channel (RGB)"], key="vx-gray") == "gray (paper)"
+
+if chosen is None:
+    patch_settings()  # the controls stay in place while there is no image to analyse
+    st.stop()
+image = chosen.tensor
+height, width = image.shape[-2:]
+# cached per image and gradient settings: a patch-size change (below, a fragment) never recomputes or resends them
+gradients = loaders.gradients_for(chosen.key, operator, padding, gray, image)
+channels = gradients.gx.shape[0]
+channel = 0
+if channels > 1:
+    channel = ["R", "G", "B"].index(st.radio("Channel shown", ["R", "G", "B"], horizontal=True, key="vx-ch"))
+# what every download is named after: image, operator, padding (and channel); the variance maps add the patch
+stem = Path(chosen.name).stem
+details = (operator, padding, *([["R", "G", "B"][channel]] if channels > 1 else []))
+source_name = " ".join([stem, *details])
+
+# --- the image and its gradient maps ------------------------------------------------------------------------
+pooled = {}
+for name, values in (
+    ("Gx", gradients.gx[channel]),
+    ("Gy", gradients.gy[channel]),
+    ("|G|", gradients.magnitude[channel]),
+):
+    pooled[name], factor = analysis.pool_for_display(values, state.HEATMAP_MAX_SIDE)
+widgets.downsample_note(factor, (height, width), "gradient maps")
+col_img, col_g, col_m = st.columns([1, 2, 1])
+with col_img:
+    shown_image, ifactor = widgets.as_display(analysis.to_uint8(image))
+    scaled = f", shown at 1/{ifactor}" if ifactor > 1 else ""
+    widgets.chart(
+        figures.image_grid({f"{chosen.name} ({width}x{height}{scaled})": shown_image}, columns=1, height=320),
+        f"image {source_name}",
+        key="vx-image",
+    )
+with col_g:
+    widgets.chart(
+        figures.heatmap_grid({k: pooled[k] for k in ("Gx", "Gy")}, columns=3, title="Gradient maps"),
+        f"gradient maps {source_name}",
+        key="vx-gradients",
+    )
+with col_m:
+    widgets.chart(
+        figures.heatmap_grid(
+            {"|G|": pooled["|G|"]}, columns=1, colorscale="Greys", symmetric=False, title="Gradient magnitude"
+        ),
+        f"gradient magnitude {source_name}",
+        key="vx-magnitude",
+    )
+
 variance_section(
     chosen,
     gradients,
     channel,
     analysis.GradientSettings(operator=operator, gray=gray, padding=padding),
-    source_name,
+    (stem, details),
 )
