@@ -388,7 +388,11 @@ def deficit_overlay(
 
 
 def crop_figure(
-    images: dict[str, np.ndarray], box: tuple[int, int, int, int], reference: str, height: int = 260
+    images: dict[str, np.ndarray],
+    box: tuple[int, int, int, int],
+    reference: str,
+    height: int = 260,
+    title_width: int = 18,
 ) -> go.Figure:
     """A paper-style zoom figure: ``reference`` with the crop box drawn, then the same crop of every image.
 
@@ -397,8 +401,9 @@ def crop_figure(
         box: ``(top, left, size_y, size_x)`` in pixels.
         reference: the name of the image drawn whole, with the box.
         height: height of one row in pixels.
+        title_width: panel titles are wrapped at this many characters (:func:`wrap_title`).
     """
-    return crop_grid(images, box, reference, columns=len(images) + 1, height=height)
+    return crop_grid(images, box, reference, columns=len(images) + 1, height=height, title_width=title_width)
 
 
 def sweep_figure(sweep: pd.DataFrame, x: str, y: str) -> go.Figure:

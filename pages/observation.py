@@ -101,7 +101,8 @@ if l1_name and gv_name:
     )
     region = {n: images[n] for n in ("HR", baseline, l1_name, gv_name)}
     widgets.chart(
-        figures.crop_figure(region, (top, left_px, size, size), "HR", height=300),
+        # five panels in one row: titles wrapped short enough for a 1024-px window
+        figures.crop_figure(region, (top, left_px, size, size), "HR", height=300, title_width=13),
         "largest-deficit crops",
         key="obs-crops",
     )
@@ -207,12 +208,15 @@ if tab_var.open:
             for name, m in maps.items()
         }
         widgets.chart(
-            figures.heatmap_grid(
-                log_var,
-                columns=4,
-                colorscale="Viridis",
-                symmetric=False,
-                title="log10 patch variance (mean of Gx, Gy), 8x8 patches",
+            figures.with_wrapped_titles(
+                figures.heatmap_grid(
+                    log_var,
+                    columns=4,
+                    colorscale="Viridis",
+                    symmetric=False,
+                    title="log10 patch variance (mean of Gx, Gy), 8x8 patches",
+                ),
+                14,
             ),
             "variance maps",
             key="obs-var",
@@ -227,7 +231,9 @@ for tab, direction in ((tab_gx, "gx"), (tab_gy, "gy")):
                 )
             widgets.downsample_note(gfactor, (height, width), "gradient maps")
             widgets.chart(
-                figures.heatmap_grid(pooled, columns=4), f"{direction} maps", key=f"obs-{direction}"
+                figures.with_wrapped_titles(figures.heatmap_grid(pooled, columns=4), 14),
+                f"{direction} maps",
+                key=f"obs-{direction}",
             )
 
 col_hist, col_bar = st.columns(2)
