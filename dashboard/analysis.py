@@ -20,16 +20,21 @@ from PIL import Image
 
 __all__ = [
     "DEGRADATIONS",
+    "GradientSet",
     "GradientSettings",
     "MapSet",
     "amplified_difference",
+    "compute_gradients",
     "compute_maps",
+    "compute_variances",
     "deficit_region",
     "degrade",
     "error_map",
     "gray_uint8",
     "log_range_mask",
+    "maps_from",
     "mean_abs_difference",
+    "png_bytes",
     "pool_for_display",
     "resize_for_display",
     "rows_frame",
@@ -117,19 +122,53 @@ def super_resolve(
     return score_ready(run_model(model, lr, scale, tile, 16), protocol)  # type: ignore[arg-type]
 
 
-def compute_maps(x: torch.Tensor, settings: GradientSettings) -> MapSet:
-    """Gradient maps, gradient magnitude and patch-variance maps of one image under ``settings``."""
+@dataclass(frozen=True)
+class GradientSet:
+    """Gradient maps of one image, float32 numpy arrays of shape ``(C, H, W)``: what a patch size does not change."""
+
+    gx: np.ndarray
+    gy: np.ndarray
+    magnitude: np.ndarray
+
+
+def compute_gradients(x: torch.Tensor, settings: GradientSettings) -> GradientSet:
+    """Gradient maps and magnitude of ``(1, C, H, W)`` under ``settings`` (operator, padding, gray only)."""
     from gvcore.gradients import gradient_maps
-    from gvcore.variance import patch_variance
 
     gx, gy = gradient_maps(x.float(), **settings.gradient_kwargs())  # type: ignore[arg-type]
-    vx = patch_variance(gx, settings.patch_size, settings.stride, settings.unbiased)
-    vy = patch_variance(gy, settings.patch_size, settings.stride, settings.unbiased)
 
     def arr(t: torch.Tensor) -> np.ndarray:
         return t[0].detach().float().cpu().numpy()
 
-    return MapSet(gx=arr(gx), gy=arr(gy), magnitude=arr(torch.hypot(gx, gy)), vx=arr(vx), vy=arr(vy))
+    return GradientSet(gx=arr(gx), gy=arr(gy), magnitude=arr(torch.hypot(gx, gy)))
+
+
+def compute_variances(gradients: GradientSet, settings: GradientSettings) -> tuple[np.ndarray, np.ndarray]:
+    """Patch-variance maps ``(C, h, w)`` of Gx and Gy under ``settings`` (patch size, stride, estimator).
+
+    :func:`gvcore.variance.patch_variance` of the gradient maps; the arrays are read, never modified.
+    """
+    from gvcore.variance import patch_variance
+
+    def variance(g: np.ndarray) -> np.ndarray:
+        t = torch.from_numpy(g)[None]
+        v = patch_variance(t, settings.patch_size, settings.stride, settings.unbiased)
+        return v[0].detach().float().cpu().numpy()
+
+    return variance(gradients.gx), variance(gradients.gy)
+
+
+def maps_from(gradients: GradientSet, variances: tuple[np.ndarray, np.ndarray]) -> MapSet:
+    """A :class:`MapSet` made of gradient maps and their patch variances (shared, not copied)."""
+    return MapSet(
+        gx=gradients.gx, gy=gradients.gy, magnitude=gradients.magnitude, vx=variances[0], vy=variances[1]
+    )
+
+
+def compute_maps(x: torch.Tensor, settings: GradientSettings) -> MapSet:
+    """Gradient maps, gradient magnitude and patch-variance maps of one image under ``settings``."""
+    gradients = compute_gradients(x, settings)
+    return maps_from(gradients, compute_variances(gradients, settings))
 
 
 def variance_summary(maps: dict[str, np.ndarray]) -> pd.DataFrame:
@@ -269,6 +308,13 @@ def resize_for_display(image: np.ndarray, max_side: int) -> tuple[np.ndarray, in
         return image, 1
     small = Image.fromarray(image).reduce(factor)
     return np.asarray(small), factor
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """An ``(H, W, 3)`` or ``(H, W)`` uint8 image as lossless PNG bytes (fast compression: it is sent, not stored)."""
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format="PNG", compress_level=1)
+    return buffer.getvalue()
 
 
 def gray_uint8(image: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ if (
 import streamlit as st  # noqa: E402
 
 from dashboard import state, widgets  # noqa: E402
+from dashboard.safety import assets_label  # noqa: E402
 
 # Installed (wheel), the pages live in dashboard/pages/; in the repository, in the top-level pages/ folder.
 PAGES = Path(__file__).resolve().parent / "pages"
@@ -84,7 +85,8 @@ with st.sidebar:
         key=widgets.FIGURE_FORMAT_KEY,
         help="What the camera button of every chart downloads.",
     )
-    st.caption(f"Assets: `{state.assets_root()}`")
+    # the folder's name only: the page never shows where the server keeps its files
+    st.caption(f"Assets: {assets_label(state.assets_root(), state.REPO_ROOT / 'assets')}")
 try:  # GVLAB_DEVICE: a bad value or a missing GPU is said once, before any page loads a model
     st.sidebar.caption(f"Models run on: `{state.device()}` (GVLAB_DEVICE)")
 except ValueError as err:

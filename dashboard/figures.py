@@ -388,7 +388,11 @@ def deficit_overlay(
 
 
 def crop_figure(
-    images: dict[str, np.ndarray], box: tuple[int, int, int, int], reference: str, height: int = 260
+    images: dict[str, np.ndarray],
+    box: tuple[int, int, int, int],
+    reference: str,
+    height: int = 260,
+    title_width: int = 18,
 ) -> go.Figure:
     """A paper-style zoom figure: ``reference`` with the crop box drawn, then the same crop of every image.
 
@@ -397,8 +401,9 @@ def crop_figure(
         box: ``(top, left, size_y, size_x)`` in pixels.
         reference: the name of the image drawn whole, with the box.
         height: height of one row in pixels.
+        title_width: panel titles are wrapped at this many characters (:func:`wrap_title`).
     """
-    return crop_grid(images, box, reference, columns=len(images) + 1, height=height)
+    return crop_grid(images, box, reference, columns=len(images) + 1, height=height, title_width=title_width)
 
 
 def sweep_figure(sweep: pd.DataFrame, x: str, y: str) -> go.Figure:
@@ -638,6 +643,20 @@ def with_wrapped_titles(fig: go.Figure, width: int = 18, font_size: int = 12) ->
     return out
 
 
+#: the whole reference image next to the crops only locates the box: sent at most this many pixels on a side.
+REFERENCE_MAX_SIDE = 256
+
+
+def _overview(image: np.ndarray, max_side: int) -> tuple[np.ndarray, int]:
+    """``image`` box-averaged by the smallest integer step that brings its longer side to ``max_side`` or less."""
+    step = max(1, -(-max(image.shape[:2]) // max_side))
+    if step == 1:
+        return image, 1
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(image).reduce(step)), step
+
+
 def crop_grid(
     images: dict[str, np.ndarray],
     box: tuple[int, int, int, int],
@@ -648,7 +667,9 @@ def crop_grid(
 ) -> go.Figure:
     """A paper-style zoom figure in rows: the reference with the box drawn, then each image's crop.
 
-    With many methods, one row squeezes the panels until their titles overlap; here there are at most
+    The crops are sent at full resolution; the whole reference at most :data:`REFERENCE_MAX_SIDE` pixels on a
+    side (box-averaged, drawn in the full image's coordinates), as it only shows where the box lies. With many
+    methods, one row squeezes the panels until their titles overlap; here there are at most
     ``columns`` panels per row and long titles are wrapped onto several lines. The crops share their zoom.
 
     Args:
@@ -674,7 +695,14 @@ def crop_grid(
         horizontal_spacing=0.015,
         vertical_spacing=min(gap, 0.9 / max(rows - 1, 1)) if rows > 1 else 0.0,
     )
-    fig.add_trace(go.Image(source=png_data_uri(images[reference]), hoverinfo="skip"), row=1, col=1)
+    overview, step = _overview(images[reference], REFERENCE_MAX_SIDE)
+    # drawn in the full image's pixel coordinates (each overview pixel covers step x step of them): the box is exact
+    offset = (step - 1) / 2
+    fig.add_trace(
+        go.Image(source=png_data_uri(overview), x0=offset, y0=offset, dx=step, dy=step, hoverinfo="skip"),
+        row=1,
+        col=1,
+    )
     fig.add_shape(
         type="rect",
         x0=left - 0.5,
@@ -702,4 +730,11 @@ def crop_grid(
     return fig
 
 
-__all__ += ["DEFICIT_COLORSCALE", "crop_grid", "deficit_grid", "with_wrapped_titles", "wrap_title"]
+__all__ += [
+    "DEFICIT_COLORSCALE",
+    "REFERENCE_MAX_SIDE",
+    "crop_grid",
+    "deficit_grid",
+    "with_wrapped_titles",
+    "wrap_title",
+]

@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import streamlit as st
 import torch
@@ -31,6 +32,7 @@ __all__ = [
     "eval_table",
     "eval_table_any",
     "file_key",
+    "gradients_for",
     "load_image_file",
     "load_model",
     "lpips_note",
@@ -44,6 +46,7 @@ __all__ = [
     "sr_with",
     "sweep_bundle",
     "uploaded_model",
+    "variances_for",
 ]
 
 
@@ -194,9 +197,30 @@ def metrics_for(
 
 
 @budget_cached(DATA_CACHE)
+def gradients_for(
+    image_key: str, operator: str, padding: str, gray: bool, _x: torch.Tensor
+) -> analysis.GradientSet:
+    """Gradient maps of the image identified by ``image_key``; keyed by the gradient settings only."""
+    settings = analysis.GradientSettings(operator=operator, padding=padding, gray=gray)
+    return analysis.compute_gradients(_x, settings)
+
+
+@budget_cached(DATA_CACHE)
+def variances_for(
+    image_key: str, settings: analysis.GradientSettings, _gradients: analysis.GradientSet
+) -> tuple[np.ndarray, np.ndarray]:
+    """Patch-variance maps of Gx and Gy of the image identified by ``image_key`` under ``settings``."""
+    return analysis.compute_variances(_gradients, settings)
+
+
 def maps_for(image_key: str, settings: analysis.GradientSettings, _x: torch.Tensor) -> analysis.MapSet:
-    """Gradient and variance maps of the image identified by ``image_key`` under ``settings``."""
-    return analysis.compute_maps(_x, settings)
+    """Gradient and variance maps of the image identified by ``image_key`` under ``settings``.
+
+    The gradient maps are cached per image and gradient settings (:func:`gradients_for`), so a new patch size,
+    stride or estimator only computes the variances (:func:`variances_for`).
+    """
+    gradients = gradients_for(image_key, settings.operator, settings.padding, settings.gray, _x)
+    return analysis.maps_from(gradients, variances_for(image_key, settings, gradients))
 
 
 @budget_cached(DATA_CACHE, _spinner("Computing the observation…"))
@@ -206,8 +230,10 @@ def observation_bundle(
     """Everything the landing page shows for one image, scale and protocol, computed once.
 
     Scored by :func:`gvcore.scoring.score_image` (the path ``gvcore eval`` uses). Returns a dict with ``outputs``
-    (name -> score-ready tensor, HR first), ``images`` (name -> uint8), ``maps`` (name -> :class:`analysis.MapSet`),
-    ``metrics`` (table, one row per method), ``labels`` (path -> method name) and ``size``.
+    (name -> score-ready tensor, HR first), ``images`` (name -> uint8), ``png`` (name -> PNG bytes of the image
+    shrunk to :data:`state.DISPLAY_MAX_SIDE` by ``display_factor``: encoded once, not on every page view),
+    ``maps`` (name -> :class:`analysis.MapSet`), ``metrics`` (table, one row per method), ``labels`` (path ->
+    method name) and ``size``.
     """
     from gvcore.scoring import score_image
 
@@ -220,9 +246,13 @@ def observation_bundle(
     scored = score_image(hr, scale, protocol, models, tile=state.INFERENCE_TILE)  # type: ignore[arg-type]
     outputs = {"HR": scored.hr, **scored.outputs}
     settings = analysis.GradientSettings()
+    images = {k: analysis.to_uint8(v) for k, v in outputs.items()}
+    shown = {k: analysis.resize_for_display(v, state.DISPLAY_MAX_SIDE) for k, v in images.items()}
     return {
         "outputs": outputs,
-        "images": {k: analysis.to_uint8(v) for k, v in outputs.items()},
+        "images": images,
+        "png": {k: analysis.png_bytes(v) for k, (v, _) in shown.items()},
+        "display_factor": max((f for _, f in shown.values()), default=1),
         "maps": {k: analysis.compute_maps(v, settings) for k, v in outputs.items()},
         "metrics": analysis.rows_frame(scored.rows),
         "labels": labels,

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,11 +30,13 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "LoadedCheckpoint",
     "UploadError",
+    "assets_label",
     "check_suffix",
     "decode_image_upload",
     "list_images_under",
     "load_checkpoint_upload",
     "resolve_under_root",
+    "without_paths",
 ]
 
 _LOG = logging.getLogger(__name__)
@@ -145,6 +148,46 @@ def _without_server_path(text: str, tmp: str, name: str) -> str:
     """
     text = text.replace(repr(tmp), repr(name)).replace(tmp, name)
     return text.replace(str(Path(tmp).parent) + os.sep, "")
+
+
+_ABSOLUTE_PATH = re.compile(r"(?<![\w.])/(?:[^\s'\":,]+/)+([^\s'\":,]+)")
+
+
+def without_paths(text: str) -> str:
+    """``text`` with every absolute path shortened to its last component, so no server path reaches a page.
+
+    For exception messages shown with ``st.error``/``st.warning``: the file is still named, its folder is not.
+
+    Example:
+        >>> without_paths("not an image: /srv/data/set/bad.png (see '/srv/data/set')")
+        "not an image: bad.png (see 'set')"
+    """
+    return _ABSOLUTE_PATH.sub(r"\1", text)
+
+
+def assets_label(root: Path, bundled: Path) -> str:
+    """How a page names the assets root without revealing where it lives on the server.
+
+    Args:
+        root: the assets root in use (``GVLAB_ASSETS`` or the bundled one).
+        bundled: the repository's own assets folder.
+
+    Returns:
+        ``"bundled assets"`` for the repository's own folder, else the folder's name and where it was set.
+
+    Example:
+        >>> assets_label(Path("/srv/lab/assets"), Path("/srv/lab/assets"))
+        'bundled assets'
+        >>> assets_label(Path("/home/me/runs/my-assets"), Path("/srv/lab/assets"))
+        '`my-assets` (GVLAB_ASSETS)'
+    """
+    try:
+        same = Path(root).resolve() == Path(bundled).resolve()
+    except OSError:
+        same = False
+    if same:
+        return "bundled assets"
+    return f"`{Path(root).name or 'assets'}` (GVLAB_ASSETS)"
 
 
 def resolve_under_root(root: Path, relative: str | os.PathLike[str]) -> Path:

@@ -53,8 +53,9 @@ DISPLAY_MAX_SIDE = 768
 HEATMAP_MAX_SIDE = 256
 #: Largest super-resolved output the Compare page computes (pixels), which bounds its memory use.
 MAX_OUTPUT_PIXELS = 4_200_000
-#: Tile side (in LR pixels) for tiled super-resolution, which keeps peak memory bounded on large images.
-INFERENCE_TILE = 192
+#: Tile side (in LR pixels) for tiled super-resolution, which keeps peak memory bounded on large images; the
+#: ``gvcore eval`` default, so the pages' numbers are the CLI's to the bit (and a bundled image runs in one pass).
+INFERENCE_TILE = 256
 #: most patches a variance map may have in the explorer (a 12 MP image at stride 1 would have ~12 M and take
 #: minutes and gigabytes; the limit keeps every map, its histogram and its download bounded).
 MAX_PATCHES = 4_000_000

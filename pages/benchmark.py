@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import analysis, figures, loaders, state, widgets
-from dashboard.safety import UploadError, list_images_under
+from dashboard.safety import UploadError, list_images_under, without_paths
 
 st.title("Benchmark")
 MEAN_COLUMNS = ["psnr", "ssim", "gv_distance", "var_gx", "var_gy", "var_ratio", "lpips"]
@@ -91,7 +91,7 @@ def results_database_section() -> None:
     try:
         table = results_db_table(str(path), signature)
     except ResultsDBError as err:
-        st.error(f"Cannot read the results database: {err}")
+        st.error(f"Cannot read the results database: {without_paths(str(err))}")
         return
     if table.empty:
         st.info("The results database holds no evaluation yet.")
@@ -128,7 +128,7 @@ def report_download(chosen: list[str], usable: dict[str, dict[str, Any]], protoc
         try:
             loaders.report_html(inputs[0], stamps, *inputs[1:])
         except (ValueError, OSError) as err:
-            st.error(f"Cannot write the report — {err}")
+            st.error(f"Cannot write the report — {without_paths(str(err))}")
         else:
             st.session_state["live-report-inputs"] = (inputs, stamps)
     if st.session_state.get("live-report-inputs") == (inputs, stamps):
@@ -167,7 +167,7 @@ with tab_shipped:
         try:
             shipped = loaders.eval_table(str(results), loaders.file_key(results))
         except (ValueError, OSError, pd.errors.ParserError) as err:
-            st.error(f"Cannot read {results.name}: {err}")
+            st.error(f"Cannot read {results.name}: {without_paths(str(err))}")
         else:
             st.caption(
                 f"`{results}` — {len(shipped)} rows, images: {', '.join(map(str, shipped['image'].unique()))}"
@@ -270,7 +270,7 @@ with tab_live:
             try:
                 paths = list_images_under(Path(root), sub)
             except UploadError as err:
-                st.error(f"Cannot browse this folder — {err}")
+                st.error(f"Cannot browse this folder — {without_paths(str(err))}")
             else:
                 st.caption(f"{len(paths)} image(s) found.")
     scales = sorted({usable[c]["scale"] for c in chosen}) or [2]
@@ -288,7 +288,7 @@ with tab_live:
                     table = evaluate(ckpts, str(path), scale, live_protocol, device=device, progress=False)  # type: ignore[arg-type]
                     frames.append(table)
                 except (ValueError, OSError) as err:
-                    st.warning(f"Skipped {path.name}: {err}")
+                    st.warning(f"Skipped {path.name}: {without_paths(str(err))}")
                 done += 1
                 bar.progress(done / total, text=f"Evaluating x{scale}: {path.name} ({done}/{total})")
         bar.empty()

@@ -84,12 +84,9 @@ st.markdown(
 
 # --- the four images ----------------------------------------------------------------------------------------------
 height, width = bundle["size"]
-shown, factor = {}, 1
-for name, img in images.items():
-    shown[name], factor = widgets.as_display(img)
-widgets.downsample_note(factor, (height, width))
-for column, (name, img) in zip(st.columns(len(shown)), shown.items()):
-    column.image(img, caption=name, output_format="PNG", width="stretch")
+widgets.downsample_note(bundle["display_factor"], (height, width))
+for column, (name, png) in zip(st.columns(len(bundle["png"])), bundle["png"].items()):
+    column.image(png, caption=name, output_format="PNG", width="stretch")
 
 # --- where the L1 model lost the most, zoomed ----------------------------------------------------------------------
 if l1_name and gv_name:
@@ -104,7 +101,8 @@ if l1_name and gv_name:
     )
     region = {n: images[n] for n in ("HR", baseline, l1_name, gv_name)}
     widgets.chart(
-        figures.crop_figure(region, (top, left_px, size, size), "HR", height=300),
+        # five panels in one row: titles wrapped short enough for a 1024-px window
+        figures.crop_figure(region, (top, left_px, size, size), "HR", height=300, title_width=13),
         "largest-deficit crops",
         key="obs-crops",
     )
@@ -154,7 +152,12 @@ if points:
             "lambda crop",
             key="obs-lambda-crop",
         )
-        v_map = analysis.compute_maps(sweep["outputs"][chosen_label], analysis.GradientSettings()).variance[0]
+        chosen_path = points[lambdas.index(lam)]["path"]
+        v_map = loaders.maps_for(  # cached: moving the λ slider back and forth computes each map once
+            f"sweep|{samples[image_name]}|x{scale}|{chosen_path}|{loaders.file_key(chosen_path)}",
+            analysis.GradientSettings(),
+            sweep["outputs"][chosen_label],
+        ).variance[0]
         region_v = {
             "HR": np.log10(
                 np.maximum(maps["HR"].variance[0][t // 8 : (t + sz) // 8, lp // 8 : (lp + sz) // 8], 1e-6)
@@ -205,12 +208,15 @@ if tab_var.open:
             for name, m in maps.items()
         }
         widgets.chart(
-            figures.heatmap_grid(
-                log_var,
-                columns=4,
-                colorscale="Viridis",
-                symmetric=False,
-                title="log10 patch variance (mean of Gx, Gy), 8x8 patches",
+            figures.with_wrapped_titles(
+                figures.heatmap_grid(
+                    log_var,
+                    columns=4,
+                    colorscale="Viridis",
+                    symmetric=False,
+                    title="log10 patch variance (mean of Gx, Gy), 8x8 patches",
+                ),
+                14,
             ),
             "variance maps",
             key="obs-var",
@@ -225,7 +231,9 @@ for tab, direction in ((tab_gx, "gx"), (tab_gy, "gy")):
                 )
             widgets.downsample_note(gfactor, (height, width), "gradient maps")
             widgets.chart(
-                figures.heatmap_grid(pooled, columns=4), f"{direction} maps", key=f"obs-{direction}"
+                figures.with_wrapped_titles(figures.heatmap_grid(pooled, columns=4), 14),
+                f"{direction} maps",
+                key=f"obs-{direction}",
             )
 
 col_hist, col_bar = st.columns(2)

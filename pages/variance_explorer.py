@@ -17,6 +17,7 @@ from typing import cast
 
 import numpy as np
 import streamlit as st
+import torch
 
 from dashboard import analysis, downloads, figures, loaders, state, widgets
 from dashboard.safety import IMAGE_SUFFIXES, UploadError
@@ -27,27 +28,72 @@ RANGE_BOUNDS_KEY = "vx-range-bounds"
 HISTOGRAM_KEY = "vx-hist-select"
 
 
-st.title("Variance explorer")
-st.caption(
-    "How much local structure does an image's gradient field carry? Patch variance of Sobel-type "
-    "gradients, as in the Gradient Variance loss."
-)
+# --- patch variances: a fragment, so patch settings rerun only this part -------------------------------------
+@st.fragment
+def variance_section(
+    chosen: widgets.ChosenImage,
+    gradients: analysis.GradientSet,
+    channel: int,
+    gradient: analysis.GradientSettings,
+    names: tuple[str, tuple[str, ...]],
+) -> None:
+    """Patch settings, the variance maps with their highlight, the second image, histograms, statistics, downloads.
 
-# --- the image and the settings ------------------------------------------------------------------------------
-col_image, col_settings = st.columns([2, 3])
-with col_image:
-    chosen = widgets.choose_image("vx", "Image")
-with col_settings:
+    A fragment: changing a patch setting reruns this section only, and the image and gradient maps above (the
+    largest figures of the page) are neither recomputed nor sent to the browser again.
+    """
+    height, width = chosen.tensor.shape[-2:]
+    patch_size, stride, unbiased, log_colour = patch_settings()
+    if min(height, width) < patch_size:
+        st.error(
+            f"The image ({width}x{height}) is smaller than one {patch_size}x{patch_size} patch; pick a smaller "
+            "patch size or a larger image."
+        )
+        return
+    patches = ((height - patch_size) // stride + 1) * ((width - patch_size) // stride + 1)
+    if patches > state.MAX_PATCHES:
+        st.error(
+            f"Patch size {patch_size} with stride {stride} gives {patches:,} patches on this {width}x{height} "
+            f"image, over the limit of {state.MAX_PATCHES:,}: choose a larger stride or a smaller image."
+        )
+        return
+    settings = analysis.GradientSettings(
+        patch_size=patch_size,
+        stride=None if stride == patch_size else stride,
+        operator=gradient.operator,
+        gray=gradient.gray,
+        unbiased=unbiased,
+        padding=gradient.padding,
+    )
+    maps = analysis.maps_from(gradients, loaders.variances_for(chosen.key, settings, gradients))
+    stem, details = names  # downloads are named: image stem, patch (and stride), operator, padding (channel)
+    provenance = " ".join(
+        [stem, f"p{patch_size}", *([f"s{stride}"] if stride != patch_size else []), *details]
+    )
+
+    st.caption(
+        f"Variance maps: {maps.vx.shape[2]} x {maps.vx.shape[1]} patches of {patch_size}x{patch_size} pixels, "
+        f"stride {stride}, from a {width}x{height} image ({settings.operator}, {settings.padding} padding, "
+        f"{'gray' if settings.gray else 'per channel'}, {'unbiased' if unbiased else 'biased'}; sizes are "
+        "width x height)."
+    )
+    chosen_range = variance_maps_with_highlight(maps, channel, patch_size, stride, log_colour, provenance)
+    second_image(chosen, maps, settings, channel, chosen_range, provenance)
+
+
+def patch_settings() -> tuple[int, int, bool, bool]:
+    """The patch settings: patch size, stride, unbiased estimator, log colour scale."""
+    st.subheader("Patch variance")
     c1, c2, c3 = st.columns(3)
     patch_size = c1.select_slider("Patch size", options=[4, 8, 16, 32], value=8, key="vx-patch")
-    overlapping = c1.toggle(
+    overlapping = c2.toggle(
         "Overlapping patches",
         value=False,
         key="vx-overlap",
         help="Off: non-overlapping tiles (the paper). On: choose the stride.",
     )
     stride = (
-        c1.select_slider(
+        c2.select_slider(
             "Stride",
             options=[s for s in (1, 2, 4, 8, 16) if s < patch_size] or [1],
             value=max(1, patch_size // 2),
@@ -56,174 +102,113 @@ with col_settings:
         if overlapping
         else patch_size
     )
-    operator = c2.selectbox("Gradient operator", ["sobel", "scharr", "central"], key="vx-operator")
-    padding = c2.selectbox(
-        "Border padding",
-        ["zeros", "replicate", "reflect"],
-        key="vx-padding",
-        help="What the 3x3 gradient kernel sees one pixel past the border: zeros (the paper, like "
-        "conv2d(padding=1); borders get strong gradients), the edge pixel repeated, or the image mirrored.",
-    )
-    gray = c2.radio("Channels", ["gray (paper)", "per channel (RGB)"], key="vx-gray") == "gray (paper)"
-    unbiased = c3.radio("Variance", ["unbiased (p²-1, paper)", "biased (p²)"], key="vx-unbiased").startswith(
-        "un"
-    )
+    unbiased = c3.radio(
+        "Variance", ["unbiased (p²-1, paper)", "biased (p²)"], horizontal=True, key="vx-unbiased"
+    ).startswith("un")
     log_colour = c3.toggle("Log colour scale", value=True, key="vx-log")
+    return patch_size, stride, unbiased, log_colour
 
-if chosen is None:
-    st.stop()
-image = chosen.tensor
-height, width = image.shape[-2:]
-if min(height, width) < patch_size:
-    st.error(
-        f"The image ({width}x{height}) is smaller than one {patch_size}x{patch_size} patch; pick a smaller "
-        "patch size or a larger image."
-    )
-    st.stop()
 
-patches = ((height - patch_size) // stride + 1) * ((width - patch_size) // stride + 1)
-if patches > state.MAX_PATCHES:
-    st.error(
-        f"Patch size {patch_size} with stride {stride} gives {patches:,} patches on this {width}x{height} image, "
-        f"over the limit of {state.MAX_PATCHES:,}: choose a larger stride or a smaller image."
-    )
-    st.stop()
+def highlight_range(vx: np.ndarray, vy: np.ndarray) -> tuple[float, float]:
+    """The slider of the log10-variance range to highlight; its bounds follow the maps' values.
 
-settings = analysis.GradientSettings(
-    patch_size=patch_size,
-    stride=None if stride == patch_size else stride,
-    operator=operator,
-    gray=gray,
-    unbiased=unbiased,
-    padding=padding,
-)
-maps = loaders.maps_for(chosen.key, settings, image)
-channels = maps.vx.shape[0]
-channel = 0
-if channels > 1:
-    channel = ["R", "G", "B"].index(st.radio("Channel shown", ["R", "G", "B"], horizontal=True, key="vx-ch"))
-vx, vy = maps.vx[channel], maps.vy[channel]
-# what every download is named after: image, patch size (and stride), operator, padding (and channel)
-provenance = " ".join(
-    [Path(chosen.name).stem, f"p{patch_size}"]
-    + ([f"s{stride}"] if stride != patch_size else [])
-    + [operator, padding]
-    + ([["R", "G", "B"][channel]] if channels > 1 else [])
-)
-st.caption(
-    f"Variance maps: {vx.shape[1]} x {vx.shape[0]} patches of {patch_size}x{patch_size} pixels, stride "
-    f"{stride}, from a {width}x{height} image ({operator}, {padding} padding, "
-    f"{'gray' if gray else 'per channel'}, {'unbiased' if unbiased else 'biased'}; sizes are width x height)."
-)
-
-# --- gradient maps -------------------------------------------------------------------------------------------
-pooled = {}
-for name, values in (("Gx", maps.gx[channel]), ("Gy", maps.gy[channel]), ("|G|", maps.magnitude[channel])):
-    pooled[name], factor = analysis.pool_for_display(values, state.HEATMAP_MAX_SIDE)
-widgets.downsample_note(factor, (height, width), "gradient maps")
-gradient_fig = figures.heatmap_grid({k: pooled[k] for k in ("Gx", "Gy")}, columns=3, title="Gradient maps")
-col_g, col_m = st.columns([2, 1])
-with col_g:
-    widgets.chart(gradient_fig, f"gradient maps {provenance}", key="vx-gradients")
-with col_m:
-    widgets.chart(
-        figures.heatmap_grid(
-            {"|G|": pooled["|G|"]}, columns=1, colorscale="Greys", symmetric=False, title="Gradient magnitude"
+    The slider is the one source of the range: a box dragged on the histogram is copied into it (see
+    state.take_histogram_box), and the highlight is computed from the same per-patch log10 variances.
+    """
+    log_all = np.log10(np.maximum(np.concatenate([vx.ravel(), vy.ravel()]), 1e-6))
+    low = round(math.floor(float(log_all.min()) * 10) / 10, 1)
+    high = round(math.ceil(float(log_all.max()) * 10) / 10 + 0.1, 1)
+    st.session_state[RANGE_BOUNDS_KEY] = (low, high)
+    start, end = (round(float(v), 1) for v in st.session_state.get(RANGE_KEY, (low, low)))
+    start, end = min(max(start, low), high), min(max(end, low), high)
+    st.session_state[RANGE_KEY] = (start, max(start, end))
+    return cast(
+        "tuple[float, float]",
+        st.slider(  # no value: the range in session state (set above) is the value
+            "Highlight patches with log10 variance in",
+            low,
+            high,
+            step=0.1,
+            key=RANGE_KEY,
+            help="Or drag a box on the histogram below: the slider takes its range.",
         ),
-        f"gradient magnitude {provenance}",
-        key="vx-magnitude",
     )
 
-# --- histogram range -> highlighted patches ------------------------------------------------------------------
-# The slider is the one source of the range: a box dragged on the histogram is copied into it (see
-# state.take_histogram_box), and the highlight is computed from the same per-patch log10 variances as the slider's.
-log_all = np.log10(np.maximum(np.concatenate([vx.ravel(), vy.ravel()]), 1e-6))
-low = round(math.floor(float(log_all.min()) * 10) / 10, 1)
-high = round(math.ceil(float(log_all.max()) * 10) / 10 + 0.1, 1)
-st.session_state[RANGE_BOUNDS_KEY] = (low, high)
-start, end = (round(float(v), 1) for v in st.session_state.get(RANGE_KEY, (low, low)))
-start, end = min(max(start, low), high), min(max(end, low), high)
-st.session_state[RANGE_KEY] = (start, max(start, end))
-chosen_range = cast(
-    "tuple[float, float]",
-    st.slider(  # no value: the range in session state (set above) is the value
-        "Highlight patches with log10 variance in",
-        low,
-        high,
-        step=0.1,
-        key=RANGE_KEY,
-        help="Or drag a box on the histogram below: the slider takes its range.",
-    ),
-)
-highlight_on = chosen_range[1] > chosen_range[0]
 
+def variance_maps_with_highlight(
+    maps: analysis.MapSet, channel: int, patch_size: int, stride: int, log_colour: bool, provenance: str
+) -> tuple[float, float]:
+    """The Gx and Gy variance maps, with the patches in the highlighted range outlined; returns the range."""
+    vx, vy = maps.vx[channel], maps.vy[channel]
+    chosen_range = highlight_range(vx, vy)
+    highlight_on = chosen_range[1] > chosen_range[0]
 
-def shown_mask(values: np.ndarray) -> np.ndarray | None:
-    """The highlight over a displayed map: a displayed cell is marked when any of its patches is in range."""
-    if not highlight_on:
-        return None
-    mask = analysis.log_range_mask(values, chosen_range).astype(np.float32)
-    return analysis.pool_for_display(mask, state.HEATMAP_MAX_SIDE)[0] > 0
+    def shown_mask(values: np.ndarray) -> np.ndarray | None:
+        """The highlight over a displayed map: a displayed cell is marked when any of its patches is in range."""
+        if not highlight_on:
+            return None
+        mask = analysis.log_range_mask(values, chosen_range).astype(np.float32)
+        return analysis.pool_for_display(mask, state.HEATMAP_MAX_SIDE)[0] > 0
 
-
-shown_vx, vfactor = analysis.pool_for_display(vx, state.HEATMAP_MAX_SIDE)
-shown_vy, _ = analysis.pool_for_display(vy, state.HEATMAP_MAX_SIDE)
-if vfactor > 1:
-    st.caption(
-        f":information_source: The variance maps have {vx.shape[1]}x{vx.shape[0]} patches; shown averaged over "
-        f"{vfactor}x{vfactor} patch blocks for display (highlighted: blocks with any patch in range)."
-    )
-col_img, col_vx, col_vy = st.columns(3)
-with col_img:
-    shown_image, ifactor = widgets.as_display(analysis.to_uint8(image))
-    scaled = f", shown at 1/{ifactor}" if ifactor > 1 else ""
-    widgets.chart(
-        figures.image_grid({f"{chosen.name} ({width}x{height}{scaled})": shown_image}, columns=1, height=380),
-        f"image {provenance}",
-        key="vx-image",
-    )
-for column, full_map, shown_map, name in ((col_vx, vx, shown_vx, "Gx"), (col_vy, vy, shown_vy, "Gy")):
-    with column:
-        widgets.chart(
-            figures.variance_heatmap(
-                shown_map,
-                f"Variance of {name}",
-                patch_size,
-                stride,
-                log=log_colour,
-                highlight=shown_mask(full_map),
-                display_factor=vfactor,
-            ),
-            f"variance {name.lower()} {provenance}",
-            key=f"vx-var-{name.lower()}",
+    shown_vx, vfactor = analysis.pool_for_display(vx, state.HEATMAP_MAX_SIDE)
+    shown_vy, _ = analysis.pool_for_display(vy, state.HEATMAP_MAX_SIDE)
+    if vfactor > 1:
+        st.caption(
+            f":information_source: The variance maps have {vx.shape[1]}x{vx.shape[0]} patches; shown averaged "
+            f"over {vfactor}x{vfactor} patch blocks for display (highlighted: blocks with any patch in range)."
         )
-if highlight_on:
-    count = int(
-        analysis.log_range_mask(vx, chosen_range).sum() + analysis.log_range_mask(vy, chosen_range).sum()
-    )
-    st.caption(
-        f"{count} patches highlighted (log10 variance in [{chosen_range[0]:.1f}, {chosen_range[1]:.1f}])."
-    )
+    for column, full_map, shown_map, name in zip(
+        st.columns(2), (vx, vy), (shown_vx, shown_vy), ("Gx", "Gy"), strict=True
+    ):
+        with column:
+            widgets.chart(
+                figures.variance_heatmap(
+                    shown_map,
+                    f"Variance of {name}",
+                    patch_size,
+                    stride,
+                    log=log_colour,
+                    highlight=shown_mask(full_map),
+                    display_factor=vfactor,
+                ),
+                f"variance {name.lower()} {provenance}",
+                key=f"vx-var-{name.lower()}",
+            )
+    if highlight_on:
+        count = int(
+            analysis.log_range_mask(vx, chosen_range).sum() + analysis.log_range_mask(vy, chosen_range).sum()
+        )
+        st.caption(
+            f"{count} patches highlighted (log10 variance in [{chosen_range[0]:.1f}, {chosen_range[1]:.1f}])."
+        )
+    return chosen_range
 
-# --- optional second image: the variance deficit -------------------------------------------------------------
-st.subheader("Second image: variance deficit")
-second_mode = st.radio(
-    "Compare with", ["nothing", "a degraded copy", "an uploaded SR output"], horizontal=True, key="vx-second"
-)
-second = None
-if second_mode == "a degraded copy":
-    d1, d2 = st.columns(2)
-    kind = d1.selectbox("Degradation", list(analysis.DEGRADATIONS), key="vx-degrade")
-    defaults = {
-        "bicubic down/up": (2.0, 1.0, 8.0),
-        "gaussian blur": (1.5, 0.1, 8.0),
-        "jpeg": (20.0, 1.0, 95.0),
-        "gaussian noise": (10.0, 0.0, 64.0),
-    }
-    value, lo, hi = defaults[kind]
-    amount = d2.slider(analysis.DEGRADATIONS[kind], lo, hi, value, key=f"vx-amount-{kind}")
-    second = (analysis.degrade(image, kind, amount), f"{kind} {amount:g}")
-elif second_mode == "an uploaded SR output":
+
+def second_image_choice(chosen: widgets.ChosenImage) -> tuple[torch.Tensor, str] | None:
+    """The second image (a degraded copy or an uploaded SR output of the same size) and its name, or ``None``."""
+    image = chosen.tensor
+    height, width = image.shape[-2:]
+    st.subheader("Second image: variance deficit")
+    second_mode = st.radio(
+        "Compare with",
+        ["nothing", "a degraded copy", "an uploaded SR output"],
+        horizontal=True,
+        key="vx-second",
+    )
+    if second_mode == "a degraded copy":
+        d1, d2 = st.columns(2)
+        kind = d1.selectbox("Degradation", list(analysis.DEGRADATIONS), key="vx-degrade")
+        defaults = {
+            "bicubic down/up": (2.0, 1.0, 8.0),
+            "gaussian blur": (1.5, 0.1, 8.0),
+            "jpeg": (20.0, 1.0, 95.0),
+            "gaussian noise": (10.0, 0.0, 64.0),
+        }
+        value, lo, hi = defaults[kind]
+        amount = d2.slider(analysis.DEGRADATIONS[kind], lo, hi, value, key=f"vx-amount-{kind}")
+        return analysis.degrade(image, kind, amount), f"{kind} {amount:g}"
+    if second_mode != "an uploaded SR output":
+        return None
     # keyed by the first image: a new first image (another sample, another upload, another source) starts with an
     # empty uploader, so an SR output of the previous image is never scored against this one
     first_token = hashlib.sha256(chosen.key.encode()).hexdigest()[:12]
@@ -232,22 +217,34 @@ elif second_mode == "an uploaded SR output":
         type=[s.lstrip(".") for s in IMAGE_SUFFIXES],
         key=f"vx-second-upload-{first_token}",
     )
-    if upload is not None:
-        try:
-            data = upload.getvalue()
-            digest = hashlib.sha256(data).hexdigest()[:16]
-            sr = loaders.decoded_upload(upload.name, digest, state.max_upload_pixels(), data)
-            if sr.shape != image.shape:
-                raise UploadError(
-                    f"{upload.name}: the image is {sr.shape[-1]}x{sr.shape[-2]}, but the reference is "
-                    f"{width}x{height}; they must be the same size"
-                )
-            second = (sr, upload.name)
-        except UploadError as err:
-            st.error(f"Cannot use this image — {err}")
+    if upload is None:
+        return None
+    try:
+        data = upload.getvalue()
+        digest = hashlib.sha256(data).hexdigest()[:16]
+        sr = loaders.decoded_upload(upload.name, digest, state.max_upload_pixels(), data)
+        if sr.shape != image.shape:
+            raise UploadError(
+                f"{upload.name}: the image is {sr.shape[-1]}x{sr.shape[-2]}, but the reference is "
+                f"{width}x{height}; they must be the same size"
+            )
+    except UploadError as err:
+        st.error(f"Cannot use this image — {err}")
+        return None
+    return sr, upload.name
 
-hist_samples = {"Gx": vx, "Gy": vy}
-if second is not None:
+
+def deficit_view(
+    chosen: widgets.ChosenImage,
+    maps: analysis.MapSet,
+    second: tuple[torch.Tensor, str],
+    settings: analysis.GradientSettings,
+    channel: int,
+    provenance: str,
+) -> analysis.MapSet:
+    """The GV loss and the per-patch variance deficit of the second image against the first; its maps."""
+    image = chosen.tensor
+    height, width = image.shape[-2:]
     other, other_name = second
     other_key = f"{chosen.key}|{other_name}|{hashlib.sha256(other.numpy().tobytes()).hexdigest()[:12]}"
     other_maps = loaders.maps_for(other_key, settings, other)
@@ -261,6 +258,7 @@ if second is not None:
     widgets.downsample_note(dfactor, (height, width), "image under the deficit map")
     # the browser gets at most HEATMAP_MAX_SIDE² cells: blocks of `pool` x `pool` patches, averaged, drawn where
     # the block's patches lie (a block of patches is a patch of side patch_size + (pool - 1) * stride)
+    stride = settings.stride or settings.patch_size
     shown_deficit, pool = analysis.pool_for_display(deficit, state.HEATMAP_MAX_SIDE)
     if pool > 1:
         st.caption(
@@ -270,7 +268,7 @@ if second is not None:
         figures.deficit_overlay(
             base_img,
             shown_deficit,
-            patch_size + (pool - 1) * stride,
+            settings.patch_size + (pool - 1) * stride,
             stride * pool,
             display_factor=dfactor,
             title=f"Variance deficit: log10(V[{other_name}] / V[image]): blue = lost, red = gained",
@@ -278,42 +276,63 @@ if second is not None:
         f"variance deficit {other_name} {provenance}",
         key="vx-deficit",
     )
-    hist_samples |= {f"{other_name} Gx": other_maps.vx[channel], f"{other_name} Gy": other_maps.vy[channel]}
+    return other_maps
 
-widgets.chart(
-    figures.histogram_overlay(hist_samples, highlight=chosen_range if highlight_on else None),
-    f"variance histograms {provenance}",
-    key=HISTOGRAM_KEY,
-    # a callback defined in this script would keep this run's globals (maps, images) alive after the run
-    on_select=functools.partial(state.take_histogram_box, HISTOGRAM_KEY, RANGE_KEY, RANGE_BOUNDS_KEY),
-    selection_mode="box",
-)
 
-# --- statistics and downloads --------------------------------------------------------------------------------
-st.subheader("Summary statistics")
-widgets.table(
-    analysis.variance_summary(hist_samples).round(6), f"variance statistics {provenance}", key="vx-stats"
-)
-st.subheader("Download the maps")
-d1, d2 = st.columns(2)
-which = d1.selectbox("Map", ["variance Gx", "variance Gy", "Gx", "Gy", "|G|"], key="vx-dl-map")
-fmt = d2.radio("Format", ["NPY", "CSV", "PNG"], horizontal=True, key="vx-dl-format")
-arrays = {
-    "variance Gx": vx,
-    "variance Gy": vy,
-    "Gx": maps.gx[channel],
-    "Gy": maps.gy[channel],
-    "|G|": maps.magnitude[channel],
-}
-bytes_per_value = {"NPY": 4, "CSV": 14, "PNG": 1}[fmt]  # float32, a printed float, an 8-bit pixel
-estimate = arrays[which].size * bytes_per_value
-if estimate > state.MAX_DOWNLOAD_BYTES:
-    st.info(
-        f"{which} as {fmt} would be about {estimate / 2**20:.0f} MB, over the {state.MAX_DOWNLOAD_BYTES // 2**20} MB "
-        "a page download may carry: choose NPY or PNG, a larger stride, or compute it with "
-        "`gvcore.variance_maps` in Python."
+def second_image(
+    chosen: widgets.ChosenImage,
+    maps: analysis.MapSet,
+    settings: analysis.GradientSettings,
+    channel: int,
+    chosen_range: tuple[float, float],
+    provenance: str,
+) -> None:
+    """The optional second image's deficit, then the histograms, statistics and downloads of every map."""
+    vx, vy = maps.vx[channel], maps.vy[channel]
+    hist_samples = {"Gx": vx, "Gy": vy}
+    second = second_image_choice(chosen)
+    if second is not None:
+        other_maps = deficit_view(chosen, maps, second, settings, channel, provenance)
+        name = second[1]
+        hist_samples |= {f"{name} Gx": other_maps.vx[channel], f"{name} Gy": other_maps.vy[channel]}
+    highlight_on = chosen_range[1] > chosen_range[0]
+    widgets.chart(
+        figures.histogram_overlay(hist_samples, highlight=chosen_range if highlight_on else None),
+        f"variance histograms {provenance}",
+        key=HISTOGRAM_KEY,
+        # a callback defined in this script would keep this run's globals (maps, images) alive after the run
+        on_select=functools.partial(state.take_histogram_box, HISTOGRAM_KEY, RANGE_KEY, RANGE_BOUNDS_KEY),
+        selection_mode="box",
     )
-else:
+    st.subheader("Summary statistics")
+    widgets.table(
+        analysis.variance_summary(hist_samples).round(6), f"variance statistics {provenance}", key="vx-stats"
+    )
+    map_downloads(maps, channel, provenance)
+
+
+def map_downloads(maps: analysis.MapSet, channel: int, provenance: str) -> None:
+    """One map as NPY, CSV or PNG, named after what it was made from; refused over the download cap."""
+    st.subheader("Download the maps")
+    d1, d2 = st.columns(2)
+    which = d1.selectbox("Map", ["variance Gx", "variance Gy", "Gx", "Gy", "|G|"], key="vx-dl-map")
+    fmt = d2.radio("Format", ["NPY", "CSV", "PNG"], horizontal=True, key="vx-dl-format")
+    arrays = {
+        "variance Gx": maps.vx[channel],
+        "variance Gy": maps.vy[channel],
+        "Gx": maps.gx[channel],
+        "Gy": maps.gy[channel],
+        "|G|": maps.magnitude[channel],
+    }
+    bytes_per_value = {"NPY": 4, "CSV": 14, "PNG": 1}[fmt]  # float32, a printed float, an 8-bit pixel
+    estimate = arrays[which].size * bytes_per_value
+    if estimate > state.MAX_DOWNLOAD_BYTES:
+        st.info(
+            f"{which} as {fmt} would be about {estimate / 2**20:.0f} MB, over the "
+            f"{state.MAX_DOWNLOAD_BYTES // 2**20} MB a page download may carry: choose NPY or PNG, a larger "
+            "stride, or compute it with `gvcore.variance_maps` in Python."
+        )
+        return
     payload, file_name, mime = downloads.encode_map(
         arrays[which], f"{provenance} {which}", fmt, log=which.startswith("variance")
     )
@@ -325,3 +344,83 @@ else:
         key="vx-dl",
         on_click="ignore",
     )
+
+
+st.title("Variance explorer")
+st.caption(
+    "How much local structure does an image's gradient field carry? Patch variance of Sobel-type "
+    "gradients, as in the Gradient Variance loss."
+)
+
+# --- the image and the gradient settings ---------------------------------------------------------------------
+col_image, col_settings = st.columns([2, 3])
+with col_image:
+    chosen = widgets.choose_image("vx", "Image")
+with col_settings:
+    c1, c2, c3 = st.columns(3)
+    operator = c1.selectbox("Gradient operator", ["sobel", "scharr", "central"], key="vx-operator")
+    padding = c2.selectbox(
+        "Border padding",
+        ["zeros", "replicate", "reflect"],
+        key="vx-padding",
+        help="What the 3x3 gradient kernel sees one pixel past the border: zeros (the paper, like "
+        "conv2d(padding=1); borders get strong gradients), the edge pixel repeated, or the image mirrored.",
+    )
+    gray = c3.radio("Channels", ["gray (paper)", "per channel (RGB)"], key="vx-gray") == "gray (paper)"
+
+if chosen is None:
+    patch_settings()  # the controls stay in place while there is no image to analyse
+    st.stop()
+image = chosen.tensor
+height, width = image.shape[-2:]
+# cached per image and gradient settings: a patch-size change (below, a fragment) never recomputes or resends them
+gradients = loaders.gradients_for(chosen.key, operator, padding, gray, image)
+channels = gradients.gx.shape[0]
+channel = 0
+if channels > 1:
+    channel = ["R", "G", "B"].index(st.radio("Channel shown", ["R", "G", "B"], horizontal=True, key="vx-ch"))
+# what every download is named after: image, operator, padding (and channel); the variance maps add the patch
+stem = Path(chosen.name).stem
+details = (operator, padding, *([["R", "G", "B"][channel]] if channels > 1 else []))
+source_name = " ".join([stem, *details])
+
+# --- the image and its gradient maps ------------------------------------------------------------------------
+pooled = {}
+for name, values in (
+    ("Gx", gradients.gx[channel]),
+    ("Gy", gradients.gy[channel]),
+    ("|G|", gradients.magnitude[channel]),
+):
+    pooled[name], factor = analysis.pool_for_display(values, state.HEATMAP_MAX_SIDE)
+widgets.downsample_note(factor, (height, width), "gradient maps")
+col_img, col_g, col_m = st.columns([1, 2, 1])
+with col_img:
+    shown_image, ifactor = widgets.as_display(analysis.to_uint8(image))
+    scaled = f", shown at 1/{ifactor}" if ifactor > 1 else ""
+    widgets.chart(
+        figures.image_grid({f"{chosen.name} ({width}x{height}{scaled})": shown_image}, columns=1, height=320),
+        f"image {source_name}",
+        key="vx-image",
+    )
+with col_g:
+    widgets.chart(
+        figures.heatmap_grid({k: pooled[k] for k in ("Gx", "Gy")}, columns=3, title="Gradient maps"),
+        f"gradient maps {source_name}",
+        key="vx-gradients",
+    )
+with col_m:
+    widgets.chart(
+        figures.heatmap_grid(
+            {"|G|": pooled["|G|"]}, columns=1, colorscale="Greys", symmetric=False, title="Gradient magnitude"
+        ),
+        f"gradient magnitude {source_name}",
+        key="vx-magnitude",
+    )
+
+variance_section(
+    chosen,
+    gradients,
+    channel,
+    analysis.GradientSettings(operator=operator, gray=gray, padding=padding),
+    (stem, details),
+)
