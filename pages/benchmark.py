@@ -160,7 +160,7 @@ with tab_shipped:
     results = state.results_dir() / f"eval_{protocol}.csv"
     if not results.is_file():
         st.info(
-            f"No bundled results at `{results}`. The bundled reproduction (`python -m gvcore reproduce`) "
+            f"No bundled results (`{results.name}` in the assets folder). The bundled reproduction (`python -m gvcore reproduce`) "
             "writes them; the live evaluation tab works without them."
         )
     else:
@@ -170,7 +170,7 @@ with tab_shipped:
             st.error(f"Cannot read {results.name}: {without_paths(str(err))}")
         else:
             st.caption(
-                f"`{results}` — {len(shipped)} rows, images: {', '.join(map(str, shipped['image'].unique()))}"
+                f"`{results.name}` — {len(shipped)} rows, images: {', '.join(map(str, shipped['image'].unique()))}"
             )
             show_results(shipped, "shipped")
         paired_path = state.results_dir() / "paired.csv"
@@ -262,10 +262,20 @@ with tab_live:
         if not roots:
             st.info(
                 "No server-side image folder is configured: set GVLAB_DATA_ROOTS (folders separated by "
-                f"'{os.pathsep}') or create `{state.data_roots()[0]}`."
+                f"'{os.pathsep}') or create a `{state.data_roots()[0].name}` folder in the repository."
             )
         else:
-            root = l2.selectbox("Root", [str(r) for r in roots], key="live-root")
+            # roots are named by their folder name only (no server path on the page)
+            index = l2.selectbox(
+                "Root",
+                range(len(roots)),
+                format_func=lambda i: (
+                    roots[i].name
+                    + (f" ({i + 1})" if [r.name for r in roots].count(roots[i].name) > 1 else "")
+                ),
+                key="live-root",
+            )
+            root = str(roots[index])
             sub = l2.text_input("Subfolder (inside the root)", "", key="live-sub")
             try:
                 paths = list_images_under(Path(root), sub)

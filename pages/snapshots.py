@@ -7,13 +7,13 @@ Several snapshot folders are overlaid (e.g. L1 vs L1+GV). Every checkpoint of a 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from dashboard import snapshot_figures, state, widgets
+from dashboard.safety import without_paths
 from gvcore.datasets import detect_layout, find_named_datasets
 from gvcore.snapshots import SNAPSHOT_SUFFIXES, find_snapshot_folders
 
@@ -41,11 +41,6 @@ def image_sets() -> dict[str, str]:
                 continue
     sets["bundled test split"] = "bundled"
     return sets
-
-
-def without_paths(text: str) -> str:
-    """``text`` with every absolute path shortened to its last component (no server paths on the page)."""
-    return re.sub(r"(?<![\w.])/(?:[^\s'\":,]+/)+([^\s'\":,]+)", r"\1", text)
 
 
 def folder_signature(folder: Path) -> str:

@@ -106,3 +106,18 @@ def test_benchmark_database_error_has_no_server_path(
     errors = " | ".join(str(e.value) for e in at.error)
     assert "Cannot read the results database: cannot open results database results.sqlite" in errors
     assert str(database.parent) not in errors
+
+
+def test_benchmark_page_shows_no_server_folder_anywhere(assets: Path) -> None:
+    """Captions, infos and the data-root choice name files and folders, never where they live on the server."""
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    at.switch_page("../pages/benchmark.py").run()
+    at.radio(key="live-source").set_value("server folder").run()
+    assert not at.exception, [e.message for e in at.exception]
+    root_choice = at.selectbox(key="live-root")
+    shown = shown_text(at) + " | " + " | ".join(root_choice.options)
+    data_root = os.environ["GVLAB_DATA_ROOTS"]
+    assert root_choice.options == [Path(data_root).name]
+    assert str(assets) not in shown
+    assert data_root not in shown
