@@ -20,8 +20,9 @@ every browser closes and the server is watched for ``--cooldown`` seconds. The s
 (``VmRSS`` from ``/proc/<pid>/status``, summed over its child processes if any) is sampled every second
 throughout. Printed: baseline, peak growth, growth when the browsers closed, growth at the end of the cool-down,
 and the plateau test: the maximum of the last third of the measured phase minus the maximum of its first third
-(it plateaued when that is under ``--plateau-mib``). The server's log goes to a temporary file, printed on
-failure; the server is always stopped at the end (its whole process group).
+(it plateaued when that is under ``--plateau-mib``; the maximum and median growth of each third are printed
+too, since one 16 MP upload in flight is a transient peak of several hundred MiB). The server's log goes to a
+temporary file, whose tail is printed on failure; the server is always stopped at the end (its process group).
 """
 
 from __future__ import annotations
@@ -391,6 +392,8 @@ class Figures:
     cooldown_growth: float
     first_third_max: float
     last_third_max: float
+    #: (max, median) growth over the baseline in each third of the measured phase
+    thirds: list[tuple[float, float]]
 
     @property
     def plateau_rise(self) -> float:
@@ -410,6 +413,10 @@ def figures(sampler: Sampler, baseline: float, closed: float) -> Figures:
         cooldown_growth=statistics.median(cool[-5:]) - baseline,
         first_third_max=max(run[:third]),
         last_third_max=max(run[-third:]),
+        thirds=[
+            (max(part) - baseline, statistics.median(part) - baseline)
+            for part in (run[:third], run[third:-third] or run[:third], run[-third:])
+        ],
     )
 
 
@@ -440,6 +447,10 @@ def report(args: argparse.Namespace, shared: Shared, fig: Figures, start_rss: fl
     print(
         f"| {start_rss:.0f} MiB | {fig.baseline:.0f} MiB | +{fig.peak_growth:.0f} MiB | {fig.end_growth:+.0f} MiB "
         f"| {fig.cooldown_growth:+.0f} MiB | {fig.plateau_rise:+.0f} MiB | {'yes' if plateaued else 'NO'} |"
+    )
+    print(
+        "growth by third of the measured phase (max / median): "
+        + ", ".join(f"{high:+.0f} / {mid:+.0f} MiB" for high, mid in fig.thirds)
     )
     for line in shared.errors[:20]:
         print(f"  failed: {line}")
