@@ -231,3 +231,40 @@ def test_periodic_release_starts_one_thread_per_process() -> None:
 def test_periodic_release_refuses_a_non_positive_interval() -> None:
     with pytest.raises(ValueError, match="interval_s must be positive"):
         release_freed_memory_periodically(0)
+
+
+def test_cache_misses_compute_at_most_the_slot_count_at_once() -> None:
+    """Eight sessions missing the cache at once run at most MAX_CONCURRENT_COMPUTATIONS computations together.
+
+    A cached function calling another one (nested) does not wait for a second slot.
+    """
+    import threading
+    import time
+
+    from dashboard.bounded_cache import MAX_CONCURRENT_COMPUTATIONS
+
+    cache = ByteBudgetCache("slots", 10_000_000, ttl_s=60)
+    running, peak, lock = [0], [0], threading.Lock()
+
+    @budget_cached(cache)
+    def inner(i: int) -> int:
+        return i + 1
+
+    @budget_cached(cache)
+    def outer(i: int) -> int:
+        with lock:
+            running[0] += 1
+            peak[0] = max(peak[0], running[0])
+        time.sleep(0.05)
+        value = inner(i)  # nested: must not block on a second slot
+        with lock:
+            running[0] -= 1
+        return value
+
+    threads = [threading.Thread(target=outer, args=(i,)) for i in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert not any(thread.is_alive() for thread in threads)
+    assert peak[0] == MAX_CONCURRENT_COMPUTATIONS
