@@ -36,7 +36,6 @@ import numpy as np
 import torch
 
 __all__ = [
-    "MAX_CONCURRENT_COMPUTATIONS",
     "ByteBudgetCache",
     "budget_cached",
     "nbytes",
@@ -105,28 +104,6 @@ def release_freed_memory() -> None:
     trim = getattr(libc, "malloc_trim", None) if libc is not None else None
     if trim is not None:
         trim(0)
-
-
-#: most cache misses computed at once in this process (all sessions together): the peak memory of concurrent
-#: sessions is bounded by this many analyses in flight, not by the number of browsers (a 16 MP analysis costs
-#: about 0.6 GB while it runs).
-MAX_CONCURRENT_COMPUTATIONS = 2
-_computing = threading.BoundedSemaphore(MAX_CONCURRENT_COMPUTATIONS)
-_nesting = threading.local()
-
-
-def _computation_slot(fn: Callable[[], R]) -> R:
-    """Run ``fn`` holding one of :data:`MAX_CONCURRENT_COMPUTATIONS` slots (nested calls reuse their caller's)."""
-    depth = getattr(_nesting, "depth", 0)
-    if depth == 0:
-        _computing.acquire()
-    _nesting.depth = depth + 1
-    try:
-        return fn()
-    finally:
-        _nesting.depth = depth
-        if depth == 0:
-            _computing.release()
 
 
 _periodic_lock = threading.Lock()
@@ -269,9 +246,6 @@ def budget_cached(
         cache: where results live (several functions may share one budget; keys include the function name).
         around: a context manager entered only while computing a missing value (e.g. a spinner).
 
-    A missing value is computed holding a process-wide slot (:data:`MAX_CONCURRENT_COMPUTATIONS`), so sessions
-    beyond that wait their turn instead of adding their peak memory on top.
-
     The wrapper has ``clear()``, which empties ``cache``.
     """
 
@@ -286,7 +260,7 @@ def budget_cached(
 
             def compute() -> R:
                 with around() if around is not None else nullcontext():
-                    return _computation_slot(lambda: fn(*args, **kwargs))
+                    return fn(*args, **kwargs)
 
             return cache.get_or_compute(key, compute)
 
