@@ -16,6 +16,7 @@ Skips without Chromium or Playwright, except under ``CI=true``, where a missing 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -78,32 +79,18 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    _chromium()
-    assets = os.environ.get("GVLAB_E2E_ASSETS") or str(make_fixture_assets(tmp_path_factory.mktemp("assets")))
+@contextlib.contextmanager
+def serve_dashboard(env: dict[str, str], log_dir: Path) -> Iterator[str]:
+    """Run ``streamlit run dashboard/app.py`` on a free 127.0.0.1 port with ``env``; yield its URL once healthy.
+
+    The server's output goes to ``log_dir/streamlit.log``; it is stopped when the block ends.
+    """
     port = _free_port()
-    env = {
-        **os.environ,
-        "GVLAB_ASSETS": str(Path(assets).resolve()),
-        "GVLAB_RUNS": str(Path(assets) / "runs"),
-    }
     command = [
-        sys.executable,
-        "-m",
-        "streamlit",
-        "run",
-        "dashboard/app.py",
-        "--server.port",
-        str(port),
-        "--server.address",
-        "127.0.0.1",
-        "--server.headless",
-        "true",
-        "--browser.gatherUsageStats",
-        "false",
-    ]
-    log = (tmp_path_factory.mktemp("server") / "streamlit.log").open("w")
+        sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
+        "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+    log = (log_dir / "streamlit.log").open("w")
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -126,6 +113,19 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    _chromium()
+    assets = os.environ.get("GVLAB_E2E_ASSETS") or str(make_fixture_assets(tmp_path_factory.mktemp("assets")))
+    env = {
+        **os.environ,
+        "GVLAB_ASSETS": str(Path(assets).resolve()),
+        "GVLAB_RUNS": str(Path(assets) / "runs"),
+    }
+    with serve_dashboard(env, tmp_path_factory.mktemp("server")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

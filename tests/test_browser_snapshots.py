@@ -9,10 +9,6 @@ snapshots* and checks the charts are drawn with one line per run. Skips without 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,8 +20,8 @@ from tests.test_browser import (
     CHROMIUM_ARGS,
     LOAD_TIMEOUT_MS,
     _chromium,
-    _free_port,
     _wait_until_done,
+    serve_dashboard,
 )
 from tests.test_snapshots_page import make_benchmark_root
 
@@ -39,40 +35,14 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     runs = tmp_path_factory.mktemp("runs")
     make_snapshot_runs(runs)
     data = make_benchmark_root(tmp_path_factory.mktemp("data"))
-    port = _free_port()
     env = {
         **os.environ,
         "GVLAB_ASSETS": str(tmp_path_factory.mktemp("assets")),
         "GVLAB_RUNS": str(runs),
         "GVLAB_DATA_ROOTS": str(data),
     }
-    command = [
-        sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
-        "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-    ]  # fmt: skip
-    log = (tmp_path_factory.mktemp("server") / "streamlit.log").open("w")
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start; see {log.name}")
-            time.sleep(0.3)
+    with serve_dashboard(env, tmp_path_factory.mktemp("server")) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 def test_iteration_curves_render(server: str) -> None:
