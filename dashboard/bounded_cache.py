@@ -30,7 +30,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, cast
 
 import numpy as np
 import torch
@@ -70,7 +70,10 @@ def nbytes(value: Any, _seen: set[int] | None = None) -> int:
     if isinstance(value, (bytes, bytearray, memoryview)):
         return len(value)
     if _is_frame(value):
-        return int(value.memory_usage(index=True, deep=False).sum())
+        usage = value.memory_usage(
+            index=True, deep=False
+        )  # a Series per column for a frame, an int for a Series
+        return int(usage.sum()) if hasattr(usage, "sum") else int(usage)
     if isinstance(value, dict):
         return sum(nbytes(k, seen) + nbytes(v, seen) for k, v in value.items())
     if isinstance(value, (list, tuple, set, frozenset)):
@@ -140,6 +143,9 @@ def release_freed_memory_periodically(interval_s: float = 30.0) -> threading.Thr
         return _periodic_thread
 
 
+_MISSING = object()  # what ByteBudgetCache._lookup returns for an absent key (None may be a cached value)
+
+
 @dataclasses.dataclass
 class _Entry:
     value: Any
@@ -188,14 +194,26 @@ class ByteBudgetCache:
         with self._lock:
             return list(self._entries)
 
-    def get_or_compute(self, key: Hashable, compute: Callable[[], R]) -> R:
-        """The cached value of ``key``, or ``compute()`` (stored when it fits the budget)."""
+    def _lookup(self, key: Hashable) -> Any:
+        """The cached value of ``key`` (marked most recently used), or :data:`_MISSING`."""
         with self._lock:
             self._expire()
             entry = self._entries.get(key)
-            if entry is not None:
-                self._entries.move_to_end(key)
-                return entry.value
+            if entry is None:
+                return _MISSING
+            self._entries.move_to_end(key)
+            return entry.value
+
+    def get(self, key: Hashable) -> Any:
+        """The cached value of ``key`` (now the most recently used), or ``None`` when absent or expired."""
+        value = self._lookup(key)
+        return None if value is _MISSING else value
+
+    def get_or_compute(self, key: Hashable, compute: Callable[[], R]) -> R:
+        """The cached value of ``key``, or ``compute()`` (stored when it fits the budget)."""
+        value = self._lookup(key)
+        if value is not _MISSING:
+            return cast("R", value)
         value = compute()
         self.put(key, value)
         return value

@@ -11,6 +11,7 @@ that identifies them. The work itself is done by :mod:`dashboard.analysis` and :
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -198,11 +199,15 @@ def metrics_for(
 
 @budget_cached(DATA_CACHE)
 def gradients_for(
-    image_key: str, operator: str, padding: str, gray: bool, _x: torch.Tensor
+    image_key: str, operator: str, padding: str, gray: bool, _x: torch.Tensor | Callable[[], torch.Tensor]
 ) -> analysis.GradientSet:
-    """Gradient maps of the image identified by ``image_key``; keyed by the gradient settings only."""
+    """Gradient maps of the image identified by ``image_key``; keyed by the gradient settings only.
+
+    ``_x`` is the image, or a function returning it (called only when the maps are not cached, so a cache hit
+    never loads the image).
+    """
     settings = analysis.GradientSettings(operator=operator, padding=padding, gray=gray)
-    return analysis.compute_gradients(_x, settings)
+    return analysis.compute_gradients(_x() if callable(_x) else _x, settings)
 
 
 @budget_cached(DATA_CACHE)

@@ -7,9 +7,11 @@ come from :mod:`dashboard.figures`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -69,11 +71,22 @@ def downsample_note(factor: int, size: tuple[int, int], what: str = "images") ->
 
 @dataclass(frozen=True)
 class ChosenImage:
-    """An image picked by :func:`choose_image`: tensor, a cache key and a display name."""
+    """An image picked by :func:`choose_image`: a cache key, a display name and a way to get its tensor.
 
-    tensor: torch.Tensor
+    It holds no pixels: :attr:`tensor` asks the data cache each time (decoding the file or upload again when
+    the cache dropped it). A session keeps what its fragments were called with until its next full run, and
+    a server keeps disconnected sessions for a while, so an image passed along as a tensor would be memory
+    that no cache bounds; pass a ``ChosenImage`` instead.
+    """
+
     key: str
     name: str
+    load: Callable[[], torch.Tensor] = field(repr=False, compare=False)
+
+    @property
+    def tensor(self) -> torch.Tensor:
+        """The image as ``(1, 3, H, W)`` float32, through the data cache; do not keep it past the page run."""
+        return self.load()
 
 
 def choose_image(prefix: str, label: str = "Image", allow_upload: bool = True) -> ChosenImage | None:
@@ -90,26 +103,29 @@ def choose_image(prefix: str, label: str = "Image", allow_upload: bool = True) -
         if upload is None:
             st.info("Upload an image, or switch to a bundled sample.")
             return None
-        data = upload.getvalue()
+        data = upload.getvalue()  # the bytes Streamlit already holds for this session's upload (no copy)
         digest = hashlib.sha256(data).hexdigest()[:16]
         # refusals are remembered by content (per session, bounded), so a rerun never decodes a bad file again
         refused = state.remember_refusals(st.session_state, f"{prefix}-refused-uploads")
         if digest in refused:
             st.error(f"Cannot use this image — {refused[digest]}")
             return None
+        load = functools.partial(loaders.decoded_upload, upload.name, digest, state.max_upload_pixels(), data)
         try:
-            tensor = loaders.decoded_upload(upload.name, digest, state.max_upload_pixels(), data)
+            load()
         except UploadError as err:
             refused[digest] = str(err)
             st.error(f"Cannot use this image — {err}")
             return None
-        return ChosenImage(tensor, f"upload:{digest}", upload.name)
+        return ChosenImage(f"upload:{digest}", upload.name, load)
     if not samples:
         st.error("No bundled sample images found (scikit-image's data folder is missing).")
         return None
     name = st.selectbox(label, list(samples), key=f"{prefix}-sample")
     path = samples[name]
-    return ChosenImage(loaders.load_image_file(path, loaders.file_key(path)), f"file:{path}", name)
+    return ChosenImage(
+        f"file:{path}", name, functools.partial(loaders.load_image_file, path, loaders.file_key(path))
+    )
 
 
 def as_display(image: np.ndarray) -> tuple[np.ndarray, int]:

@@ -94,7 +94,7 @@ folder = state.checkpoints_for(protocol)
 infos = loaders.checkpoint_infos(str(folder), loaders.folder_key(folder))
 usable = [i for i in infos if "error" not in i and i.get("scale")]
 scales = sorted({i["scale"] for i in usable}) or [2]
-scale = c1.selectbox("Scale", scales, format_func=lambda s: f"x{s}", key="atlas-scale")
+scale = c1.selectbox("Scale", scales, format_func="x{}".format, key="atlas-scale")
 at_scale = {i["label"]: i for i in usable if i["scale"] == scale}
 
 picked = c2.multiselect(

@@ -18,16 +18,13 @@ import numpy as np
 import streamlit as st
 import torch
 
-from dashboard import analysis, catalog, figures, loaders, state, widgets
-from dashboard.compare_slider import render_compare_slider
+from dashboard import analysis, before_after, catalog, figures, loaders, state, widgets
 from dashboard.safety import CHECKPOINT_SUFFIXES, LoadedCheckpoint, UploadError
 from gvcore.data import BASELINE_NAMES, prepare_pair, upscale_baseline
 from gvcore.models import MODELS
 
 #: The smallest region side (LR pixels) the region crop accepts: LR under 8x8 says nothing about variance.
 MIN_REGION_SIDE = 8
-#: Before/after views and their names.
-VIEWS = {"slider": "Slider", "flicker": "Flicker", "difference": "|L - R| amplified"}
 
 
 def upload_label(file_name: str, loaded: LoadedCheckpoint) -> str:
@@ -105,7 +102,7 @@ folder = state.checkpoints_for(protocol)
 infos = loaders.checkpoint_infos(str(folder), loaders.folder_key(folder))
 usable = [i for i in infos if "error" not in i and i.get("scale")]
 scales = sorted({i["scale"] for i in [*usable, *loaders.model_choices(protocol)]} | {2, 3, 4})
-scale = c1.selectbox("Scale", scales, format_func=lambda s: f"x{s}", key="cmp-scale")
+scale = c1.selectbox("Scale", scales, format_func="x{}".format, key="cmp-scale")
 baseline_name = BASELINE_NAMES[protocol]
 
 # --- the image -----------------------------------------------------------------------------------------------
@@ -269,55 +266,9 @@ widgets.chart(
 
 
 # --- before/after view (a fragment: changing its controls reruns only this section) -----------------------------
-@st.fragment
-def before_after(images: dict[str, np.ndarray]) -> None:
-    """The before/after section: two images side by side as a slider, flicker or amplified difference."""
-    st.subheader("Before / after")
-    names = list(images)
-    s1, s2, s3, s4 = st.columns([2, 2, 1, 2])
-    builtin = ("HR", "bicubic", "bilinear")
-    models_first = [i for i, n in enumerate(names) if n not in builtin] + [
-        i for i, n in enumerate(names) if n in builtin
-    ]
-    left_name = s1.selectbox("Left", names, index=models_first[0], key="cmp-left")
-    right_name = s2.selectbox("Right", names, index=models_first[1], key="cmp-right")
-    zoom = s3.select_slider("Zoom", options=[1, 2, 3, 4], value=1, key="cmp-zoom")
-    view = s4.radio("View", list(VIEWS), format_func=VIEWS.__getitem__, horizontal=True, key="cmp-view")
-    flicker_ms, amplify = 700, 4
-    if view == "flicker":
-        flicker_ms = st.select_slider(
-            "Switch every (ms; 0 = only on click)",
-            [0, 250, 500, 700, 1000, 2000],
-            value=700,
-            key="cmp-flicker",
-        )
-    elif view == "difference":
-        amplify = st.select_slider(
-            "Amplify |left - right| by", [1, 2, 4, 8, 16, 32], value=4, key="cmp-amplify"
-        )
-    render_compare_slider(
-        images[left_name],
-        images[right_name],
-        left_name,
-        right_name,
-        zoom=zoom,
-        mode=view,  # type: ignore[arg-type]
-        flicker_ms=flicker_ms,
-        difference_factor=amplify,
-        state_key="cmp",
-    )
-    explained = {
-        "slider": "dragging runs in the browser; the handle keeps its place when the zoom changes.",
-        "flicker": "the two images alternate (click the image to switch by hand).",
-        "difference": f"|{left_name} - {right_name}| per channel, amplified x{amplify} (black = identical).",
-    }
-    st.caption(
-        "Exact 8-bit output pixels (lossless PNG, nearest-neighbour zoom); hover for x, y and both images' "
-        f"RGB; {explained[view]}"
-    )
-
-
-before_after(images)
+outputs_key = f"{image_key}|" + "|".join(f"{n}={models[n][0] if n in models else n}" for n in outputs)
+before_after.keep_images(before_after.images_key(outputs_key), images)
+before_after.before_after(before_after.images_key(outputs_key))
 
 # --- zoom-in crops like a paper figure -----------------------------------------------------------------------
 st.subheader("Zoom-in crops")
@@ -413,7 +364,6 @@ if tab_errors.open:
             )
 
 # --- the table -----------------------------------------------------------------------------------------------
-outputs_key = f"{image_key}|" + "|".join(f"{n}={models[n][0] if n in models else n}" for n in outputs)
 metrics = loaders.metrics_for(outputs_key, scale, protocol, {n: outputs[n] for n in methods}, hr)
 if hr is None:
     metrics = metrics.drop(columns=["psnr", "ssim", "gv_distance", "var_ratio"])

@@ -30,7 +30,7 @@ folder = state.checkpoints_for(protocol)
 infos = loaders.checkpoint_infos(str(folder), loaders.folder_key(folder))
 usable = [i for i in infos if "error" not in i and i.get("arch") and i.get("scale")]
 scales = sorted({i["scale"] for i in usable}) or [2, 4]
-scale = mid.selectbox("Scale", scales, format_func=lambda s: f"x{s}", key="obs-scale")
+scale = mid.selectbox("Scale", scales, format_func="x{}".format, key="obs-scale")
 if image_name is None:
     st.error("No bundled sample images found (scikit-image's data folder is missing).")
     st.stop()
@@ -47,7 +47,9 @@ arch = st.selectbox(
     "L1 / L1+GV pair (architecture)",
     archs or ["—"],
     key=f"obs-arch-{protocol}-{scale}",
-    format_func=lambda a: f"{a} (L1 test PSNR {by_arch[a]:.2f} dB)" if a in by_arch else a,
+    format_func={
+        a: f"{a} (L1 test PSNR {by_arch[a]:.2f} dB)" if a in by_arch else a for a in archs or ["—"]
+    }.__getitem__,
 )
 if best is not None:
     ranking = ", ".join(f"{a} {p:.2f} dB" for a, p in by_arch.items())
@@ -127,7 +129,7 @@ if points:
         "λ (weight of the GV loss; 0 = L1 alone)",
         options=lambdas,
         value=lambdas[min(2, len(lambdas) - 1)],
-        format_func=lambda w: f"λ = {w:g}",
+        format_func="λ = {:g}".format,
         key=f"obs-lambda-{scale}",
     )
     sweep = loaders.sweep_bundle(samples[image_name], scale, tuple(p["path"] for p in points))

@@ -32,7 +32,6 @@ HISTOGRAM_KEY = "vx-hist-select"
 @st.fragment
 def variance_section(
     chosen: widgets.ChosenImage,
-    gradients: analysis.GradientSet,
     channel: int,
     gradient: analysis.GradientSettings,
     names: tuple[str, tuple[str, ...]],
@@ -40,9 +39,14 @@ def variance_section(
     """Patch settings, the variance maps with their highlight, the second image, histograms, statistics, downloads.
 
     A fragment: changing a patch setting reruns this section only, and the image and gradient maps above (the
-    largest figures of the page) are neither recomputed nor sent to the browser again.
+    largest figures of the page) are not sent to the browser again. Its arguments hold no arrays (Streamlit
+    keeps them in the session until the next full run): the gradient maps come from the data cache, computed
+    again if it dropped them.
     """
-    height, width = chosen.tensor.shape[-2:]
+    gradients = loaders.gradients_for(
+        chosen.key, gradient.operator, gradient.padding, gradient.gray, chosen.load
+    )
+    height, width = gradients.gx.shape[-2:]
     patch_size, stride, unbiased, log_colour = patch_settings()
     if min(height, width) < patch_size:
         st.error(
@@ -346,17 +350,8 @@ def map_downloads(maps: analysis.MapSet, channel: int, provenance: str) -> None:
     )
 
 
-st.title("Variance explorer")
-st.caption(
-    "How much local structure does an image's gradient field carry? Patch variance of Sobel-type "
-    "gradients, as in the Gradient Variance loss."
-)
-
-# --- the image and the gradient settings ---------------------------------------------------------------------
-col_image, col_settings = st.columns([2, 3])
-with col_image:
-    chosen = widgets.choose_image("vx", "Image")
-with col_settings:
+def gradient_settings() -> analysis.GradientSettings:
+    """The gradient controls: operator, border padding, gray or per channel."""
     c1, c2, c3 = st.columns(3)
     operator = c1.selectbox("Gradient operator", ["sobel", "scharr", "central"], key="vx-operator")
     padding = c2.selectbox(
@@ -367,60 +362,93 @@ with col_settings:
         "conv2d(padding=1); borders get strong gradients), the edge pixel repeated, or the image mirrored.",
     )
     gray = c3.radio("Channels", ["gray (paper)", "per channel (RGB)"], key="vx-gray") == "gray (paper)"
+    return analysis.GradientSettings(operator=operator, gray=gray, padding=padding)
 
-if chosen is None:
-    patch_settings()  # the controls stay in place while there is no image to analyse
-    st.stop()
-image = chosen.tensor
-height, width = image.shape[-2:]
-# cached per image and gradient settings: a patch-size change (below, a fragment) never recomputes or resends them
-gradients = loaders.gradients_for(chosen.key, operator, padding, gray, image)
-channels = gradients.gx.shape[0]
-channel = 0
-if channels > 1:
-    channel = ["R", "G", "B"].index(st.radio("Channel shown", ["R", "G", "B"], horizontal=True, key="vx-ch"))
-# what every download is named after: image, operator, padding (and channel); the variance maps add the patch
-stem = Path(chosen.name).stem
-details = (operator, padding, *([["R", "G", "B"][channel]] if channels > 1 else []))
-source_name = " ".join([stem, *details])
 
-# --- the image and its gradient maps ------------------------------------------------------------------------
-pooled = {}
-for name, values in (
-    ("Gx", gradients.gx[channel]),
-    ("Gy", gradients.gy[channel]),
-    ("|G|", gradients.magnitude[channel]),
-):
-    pooled[name], factor = analysis.pool_for_display(values, state.HEATMAP_MAX_SIDE)
-widgets.downsample_note(factor, (height, width), "gradient maps")
-col_img, col_g, col_m = st.columns([1, 2, 1])
-with col_img:
-    shown_image, ifactor = widgets.as_display(analysis.to_uint8(image))
-    scaled = f", shown at 1/{ifactor}" if ifactor > 1 else ""
-    widgets.chart(
-        figures.image_grid({f"{chosen.name} ({width}x{height}{scaled})": shown_image}, columns=1, height=320),
-        f"image {source_name}",
-        key="vx-image",
-    )
-with col_g:
-    widgets.chart(
-        figures.heatmap_grid({k: pooled[k] for k in ("Gx", "Gy")}, columns=3, title="Gradient maps"),
-        f"gradient maps {source_name}",
-        key="vx-gradients",
-    )
-with col_m:
-    widgets.chart(
-        figures.heatmap_grid(
-            {"|G|": pooled["|G|"]}, columns=1, colorscale="Greys", symmetric=False, title="Gradient magnitude"
-        ),
-        f"gradient magnitude {source_name}",
-        key="vx-magnitude",
-    )
+def image_and_gradient_maps(
+    chosen: widgets.ChosenImage, settings: analysis.GradientSettings
+) -> tuple[int, tuple[str, tuple[str, ...]]]:
+    """The image and its Gx, Gy and magnitude maps (pooled for display); returns the channel shown and the names.
 
-variance_section(
-    chosen,
-    gradients,
-    channel,
-    analysis.GradientSettings(operator=operator, gray=gray, padding=padding),
-    (stem, details),
-)
+    The image and the maps are locals here, released before the variance section runs.
+    """
+    image = chosen.tensor
+    height, width = image.shape[-2:]
+    # cached per image and gradient settings: a patch-size change (a fragment) does not recompute or resend them
+    gradients = loaders.gradients_for(chosen.key, settings.operator, settings.padding, settings.gray, image)
+    channels = gradients.gx.shape[0]
+    channel = 0
+    if channels > 1:
+        channel = ["R", "G", "B"].index(
+            st.radio("Channel shown", ["R", "G", "B"], horizontal=True, key="vx-ch")
+        )
+    # what every download is named after: image, operator, padding (and channel); the variance maps add the patch
+    stem = Path(chosen.name).stem
+    details = (settings.operator, settings.padding, *([["R", "G", "B"][channel]] if channels > 1 else []))
+    source_name = " ".join([stem, *details])
+
+    pooled = {}
+    for name, values in (
+        ("Gx", gradients.gx[channel]),
+        ("Gy", gradients.gy[channel]),
+        ("|G|", gradients.magnitude[channel]),
+    ):
+        pooled[name], factor = analysis.pool_for_display(values, state.HEATMAP_MAX_SIDE)
+    widgets.downsample_note(factor, (height, width), "gradient maps")
+    col_img, col_g, col_m = st.columns([1, 2, 1])
+    with col_img:
+        shown_image, ifactor = widgets.as_display(analysis.to_uint8(image))
+        scaled = f", shown at 1/{ifactor}" if ifactor > 1 else ""
+        widgets.chart(
+            figures.image_grid(
+                {f"{chosen.name} ({width}x{height}{scaled})": shown_image}, columns=1, height=320
+            ),
+            f"image {source_name}",
+            key="vx-image",
+        )
+    with col_g:
+        widgets.chart(
+            figures.heatmap_grid({k: pooled[k] for k in ("Gx", "Gy")}, columns=3, title="Gradient maps"),
+            f"gradient maps {source_name}",
+            key="vx-gradients",
+        )
+    with col_m:
+        widgets.chart(
+            figures.heatmap_grid(
+                {"|G|": pooled["|G|"]},
+                columns=1,
+                colorscale="Greys",
+                symmetric=False,
+                title="Gradient magnitude",
+            ),
+            f"gradient magnitude {source_name}",
+            key="vx-magnitude",
+        )
+    return channel, (stem, details)
+
+
+def main() -> None:
+    """The page: image and gradient settings, the image with its gradient maps, then the variance section.
+
+    Everything large is a local of a function, freed when the run ends: module globals would live as long as
+    the session keeps the fragment, which refers to them through its function's globals.
+    """
+    st.title("Variance explorer")
+    st.caption(
+        "How much local structure does an image's gradient field carry? Patch variance of Sobel-type "
+        "gradients, as in the Gradient Variance loss."
+    )
+    col_image, col_settings = st.columns([2, 3])
+    with col_image:
+        chosen = widgets.choose_image("vx", "Image")
+    with col_settings:
+        settings = gradient_settings()
+    if chosen is None:
+        patch_settings()  # the controls stay in place while there is no image to analyse
+        st.stop()
+        return
+    channel, names = image_and_gradient_maps(chosen, settings)
+    variance_section(chosen, channel, settings, names)
+
+
+main()

@@ -15,12 +15,15 @@ The training logs and the λ-sweep table are synthetic (deterministic); the eval
 
 from __future__ import annotations
 
+import gc
+import io
 import json
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from PIL import Image
 
 ARCH = "espcn"
 SCALE = 2
@@ -137,3 +140,25 @@ def make_fixture_assets(root: Path) -> Path:
         log.to_csv(root / "results" / "logs" / f"{run.name}.csv", index=False)  # the shipped copies
         (run / "config.json").write_text(json.dumps({"arch": ARCH, "scale": SCALE, "gv_weight": gv_weight}))
     return root
+
+
+def image_sized_arrays(height: int, width: int) -> list[str]:
+    """Every live tensor or numpy array with both ``height`` and ``width`` in its shape (after a collection)."""
+    gc.collect()
+    found, seen = [], set()
+    for holder in gc.get_objects():
+        for obj in (holder, *gc.get_referents(holder)):
+            if id(obj) in seen or not issubclass(type(obj), (np.ndarray, torch.Tensor)):
+                continue
+            seen.add(id(obj))
+            if {height, width} <= set(obj.shape):
+                found.append(f"{type(obj).__name__}{tuple(obj.shape)} held by {type(holder).__name__}")
+    return found
+
+
+def rect_png(seed: int, height: int, width: int) -> bytes:
+    """A seeded random ``height x width`` RGB PNG."""
+    rng = np.random.default_rng(seed)
+    buffer = io.BytesIO()
+    Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(buffer, format="PNG")
+    return buffer.getvalue()

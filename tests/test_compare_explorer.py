@@ -25,9 +25,9 @@ from PIL import Image
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
 
-from dashboard import figures, state
+from dashboard import figures, loaders, state
 from dashboard.compare_slider import difference_image, slider_html
-from tests.dashboard_fixtures import make_fixture_assets
+from tests.dashboard_fixtures import image_sized_arrays, make_fixture_assets, rect_png
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
@@ -300,3 +300,31 @@ def test_long_method_names_are_wrapped_in_every_grid() -> None:
     assert grid.layout.annotations[0].text == long_name  # the input figure is not changed
     assert wrapped.layout.annotations[0].text.count("<br>") == 2
     assert wrapped.layout.margin.t > grid.layout.margin.t
+
+
+def test_compare_session_keeps_no_image_sized_arrays(assets: Path) -> None:
+    """Once the caches let go, a finished Compare run leaves nothing the size of its outputs in the session.
+
+    The before/after fragment used to take the 8-bit outputs as its argument and, being defined in the page
+    script, kept every array of the page through its globals.
+    """
+    at = open_page("compare")
+    upload_compare_image(at, "r.png", rect_png(3, 184, 248))
+    assert_clean(at)
+    at.radio(key="cmp-view").set_value("difference").run()
+    assert_clean(at)
+    loaders.DATA_CACHE.clear()
+    loaders.MODEL_CACHE.clear()
+    assert image_sized_arrays(184, 248) == []
+
+
+def test_before_after_offers_a_rerun_when_its_outputs_left_the_cache() -> None:
+    def section_without_outputs() -> None:
+        from dashboard import before_after
+
+        before_after.before_after(before_after.images_key("evicted long ago"))
+
+    at = AppTest.from_function(section_without_outputs).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert "left the server's cache" in texts(at.info)
+    assert at.button(key="cmp-recompute").label == "Compute them again"

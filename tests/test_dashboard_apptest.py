@@ -297,3 +297,39 @@ def test_explorer_bounds_patches_and_downloads(assets: Path, monkeypatch: pytest
     monkeypatch.setattr(state, "MAX_PATCHES", 100)
     at.run()
     assert "over the limit of 100" in texts(at.error)
+
+
+# --- what a finished page leaves in its session --------------------------------------------------------------
+ALL_PAGES = sorted(p.stem for p in (ROOT / "pages").glob("[!_]*.py"))
+
+
+@pytest.mark.parametrize("page", ALL_PAGES)
+def test_a_finished_page_keeps_no_data_in_its_session(assets: Path, page: str) -> None:
+    """No page's globals outlive its run with data in them.
+
+    Any function a page script creates (a ``format_func`` lambda, a callback, a fragment) refers to the page's
+    globals, and the session keeps widget metadata and fragments after the run (disconnected sessions too, for
+    a while). So a page's data would stay resident past every cache bound: 23 arrays of a Compare run were
+    still alive through a ``format_func`` lambda before this was fixed.
+    """
+    import gc
+    import types
+
+    from dashboard import loaders
+    from dashboard.bounded_cache import nbytes
+
+    at = open_page(page)
+    assert_clean(at)
+    loaders.DATA_CACHE.clear()
+    loaders.MODEL_CACHE.clear()
+    gc.collect()
+    held = {}
+    pages_dir = str(ROOT / "pages")
+    for obj in gc.get_objects():
+        if type(obj) is dict and str(obj.get("__file__", "")).startswith(pages_dir):
+            for name, value in obj.items():
+                if name.startswith("__") or isinstance(value, (types.ModuleType, types.FunctionType, type)):
+                    continue
+                if nbytes(value) > 64 * 1024:
+                    held[f"{Path(obj['__file__']).stem}.{name}"] = nbytes(value)
+    assert held == {}

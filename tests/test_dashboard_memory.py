@@ -21,6 +21,7 @@ from PIL import Image
 from dashboard import state
 from dashboard.bounded_cache import ByteBudgetCache, budget_cached, nbytes, release_freed_memory_periodically
 from dashboard.safety import UploadError, load_checkpoint_upload
+from tests.dashboard_fixtures import image_sized_arrays, rect_png
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
@@ -38,6 +39,11 @@ def test_nbytes_counts_buffers_once() -> None:
     expected = 400 + 200 + int(frame.memory_usage(index=True).sum()) + 5
     assert nbytes(value) >= expected
     assert nbytes(value) < expected + 2000  # keys and the bytes object's header only
+
+
+def test_nbytes_counts_a_series() -> None:
+    series = pd.Series(np.zeros(1000, dtype=np.float64))
+    assert 8000 <= nbytes(series) < 8000 + 1000
 
 
 def test_module_is_measured_by_its_parameters() -> None:
@@ -180,21 +186,39 @@ def explorer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     return at
 
 
-def test_explorer_frees_the_maps_of_earlier_uploads(explorer: AppTest) -> None:
-    """Different uploads one after another: once the cache lets go, no earlier run's maps stay alive.
+def test_explorer_session_keeps_noimage_sized_arrays(explorer: AppTest) -> None:
+    """Once the caches let go, a session whose page has finished holds nothing the size of its image.
 
-    A callback defined in the page script used to keep every run's globals, maps included.
+    Disconnected sessions linger in the server (Streamlit keeps up to 128 for reconnection), so whatever a
+    finished run leaves in its session is memory no cache bounds: 770 MB per 16 MP upload before this was
+    fixed (the patch-settings fragment kept the image and its gradient maps as arguments, and the page's
+    globals through its function).
     """
-    from dashboard import analysis, loaders
+    from dashboard import loaders
 
-    for seed in range(5):
-        explorer.file_uploader(key="vx-upload").upload(f"u{seed}.png", _png(seed, 200), "image/png")
+    for seed in range(3):
+        explorer.file_uploader(key="vx-upload").upload(f"u{seed}.png", rect_png(seed, 184, 248), "image/png")
         explorer.run()
         assert not explorer.exception, [e.message for e in explorer.exception]
+    explorer.radio(key="vx-second").set_value("a degraded copy").run()  # the fragment alone reruns
+    explorer.select_slider(key="vx-patch").set_value(16).run()
+    assert not explorer.exception, [e.message for e in explorer.exception]
+    assert "15 x 11 patches of 16x16 pixels" in " | ".join(str(c.value) for c in explorer.caption)
     loaders.DATA_CACHE.clear()
-    gc.collect()
-    alive = [o for o in gc.get_objects() if isinstance(o, analysis.MapSet) and o.gx.shape == (1, 200, 200)]
-    assert len(alive) <= 1  # at most the last run's, still referenced by the script runner (5 before the fix)
+    loaders.MODEL_CACHE.clear()
+    assert image_sized_arrays(184, 248) == []
+
+
+def test_explorer_fragment_recomputes_what_the_cache_dropped(explorer: AppTest) -> None:
+    """A patch-setting change after the caches were emptied decodes the upload again instead of failing."""
+    from dashboard import loaders
+
+    explorer.file_uploader(key="vx-upload").upload("u.png", rect_png(7, 184, 248), "image/png")
+    explorer.run()
+    loaders.DATA_CACHE.clear()
+    explorer.select_slider(key="vx-patch").set_value(4).run()
+    assert not explorer.exception, [e.message for e in explorer.exception]
+    assert "62 x 46 patches of 4x4 pixels" in " | ".join(str(c.value) for c in explorer.caption)
 
 
 def test_explorer_remembers_a_refused_upload(explorer: AppTest) -> None:

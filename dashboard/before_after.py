@@ -1,0 +1,90 @@
+"""Compare's before/after section: a Streamlit fragment that reads the outputs from the data cache by key.
+
+The fragment takes a key, not the images: Streamlit keeps a fragment's arguments (and, through its function,
+the globals of the module that defines it) in the session until the next full run, and keeps disconnected
+sessions for a while, so images passed along would be memory that no cache bounds. That is also why the
+fragment lives here and not in the page script, whose globals hold the page's arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable
+
+import numpy as np
+import streamlit as st
+
+from dashboard import loaders
+from dashboard.compare_slider import render_compare_slider
+
+__all__ = ["VIEWS", "before_after", "images_key", "keep_images"]
+
+#: Before/after views and their names.
+VIEWS = {"slider": "Slider", "flicker": "Flicker", "difference": "|L - R| amplified"}
+
+
+def images_key(outputs_key: str) -> tuple[str, str]:
+    """The data-cache key of the 8-bit outputs identified by ``outputs_key``."""
+    return ("before-after images", outputs_key)
+
+
+def keep_images(key: Hashable, images: dict[str, np.ndarray]) -> None:
+    """Put the page's 8-bit outputs (name -> ``(H, W, 3)`` uint8) in the data cache for the fragment."""
+    loaders.DATA_CACHE.put(key, images)
+
+
+@st.fragment
+def before_after(key: Hashable) -> None:
+    """The before/after section: two of the outputs under ``key`` as a slider, flicker or amplified difference.
+
+    When the cache no longer holds them (evicted or expired), the section says so and offers a full rerun,
+    which computes them again.
+    """
+    st.subheader("Before / after")
+    images: dict[str, np.ndarray] | None = loaders.DATA_CACHE.get(key)
+    if images is None:
+        st.info("These outputs have left the server's cache (other work needed the memory).")
+        if st.button("Compute them again", key="cmp-recompute"):
+            st.rerun(scope="app")
+        return
+    names = list(images)
+    s1, s2, s3, s4 = st.columns([2, 2, 1, 2])
+    builtin = ("HR", "bicubic", "bilinear")
+    models_first = [i for i, n in enumerate(names) if n not in builtin] + [
+        i for i, n in enumerate(names) if n in builtin
+    ]
+    left_name = s1.selectbox("Left", names, index=models_first[0], key="cmp-left")
+    right_name = s2.selectbox("Right", names, index=models_first[1], key="cmp-right")
+    zoom = s3.select_slider("Zoom", options=[1, 2, 3, 4], value=1, key="cmp-zoom")
+    view = s4.radio("View", list(VIEWS), format_func=VIEWS.__getitem__, horizontal=True, key="cmp-view")
+    flicker_ms, amplify = 700, 4
+    if view == "flicker":
+        flicker_ms = st.select_slider(
+            "Switch every (ms; 0 = only on click)",
+            [0, 250, 500, 700, 1000, 2000],
+            value=700,
+            key="cmp-flicker",
+        )
+    elif view == "difference":
+        amplify = st.select_slider(
+            "Amplify |left - right| by", [1, 2, 4, 8, 16, 32], value=4, key="cmp-amplify"
+        )
+    render_compare_slider(
+        images[left_name],
+        images[right_name],
+        left_name,
+        right_name,
+        zoom=zoom,
+        mode=view,  # type: ignore[arg-type]
+        flicker_ms=flicker_ms,
+        difference_factor=amplify,
+        state_key="cmp",
+    )
+    explained = {
+        "slider": "dragging runs in the browser; the handle keeps its place when the zoom changes.",
+        "flicker": "the two images alternate (click the image to switch by hand).",
+        "difference": f"|{left_name} - {right_name}| per channel, amplified x{amplify} (black = identical).",
+    }
+    st.caption(
+        "Exact 8-bit output pixels (lossless PNG, nearest-neighbour zoom); hover for x, y and both images' "
+        f"RGB; {explained[view]}"
+    )
