@@ -18,8 +18,7 @@ if (
 
 import streamlit as st  # noqa: E402
 
-from dashboard import state, widgets  # noqa: E402
-from dashboard.bounded_cache import release_freed_memory_periodically  # noqa: E402
+from dashboard import housekeeping, state, widgets  # noqa: E402
 from dashboard.safety import assets_label  # noqa: E402
 
 # Installed (wheel), the pages live in dashboard/pages/; in the repository, in the top-level pages/ folder.
@@ -27,8 +26,8 @@ PAGES = Path(__file__).resolve().parent / "pages"
 if not (PAGES / "observation.py").is_file():
     PAGES = ROOT / "pages"
 
-# memory freed when page runs end goes back to the OS even once every browser has left (one thread per process)
-release_freed_memory_periodically()
+# every 30 s: release the files of sessions that ended, and hand freed memory back to the OS (one thread per process)
+housekeeping.start()
 
 # A favicon made here (an image, not an emoji or icon name, which the browser would fetch from an outside host).
 st.set_page_config(page_title="Gradient Variance Lab", page_icon=state.favicon(), layout="wide")

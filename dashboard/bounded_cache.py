@@ -40,7 +40,6 @@ __all__ = [
     "budget_cached",
     "nbytes",
     "release_freed_memory",
-    "release_freed_memory_periodically",
 ]
 
 P = ParamSpec("P")
@@ -107,40 +106,6 @@ def release_freed_memory() -> None:
     trim = getattr(libc, "malloc_trim", None) if libc is not None else None
     if trim is not None:
         trim(0)
-
-
-_periodic_lock = threading.Lock()
-_periodic_thread: threading.Thread | None = None
-
-
-def release_freed_memory_periodically(interval_s: float = 30.0) -> threading.Thread:
-    """Start, once per process, a daemon thread calling :func:`release_freed_memory` every ``interval_s`` seconds.
-
-    Evictions trim, but a page run frees its working arrays (decoded upload, gradients, figures) when it ends,
-    and nothing trims after the last run: measured with 4 real browsers (``bench/bench_dashboard_server.py``),
-    the server kept ~240 MiB of such freed memory until a trim (22 ms) handed it back. Later calls return the
-    running thread (whatever their ``interval_s``), so the dashboard's entry script can call this on every run.
-
-    Args:
-        interval_s: seconds between two trims; must be positive.
-
-    Returns:
-        The (daemon) thread doing it.
-    """
-    global _periodic_thread
-    if not interval_s > 0:
-        raise ValueError(f"interval_s must be positive, got {interval_s}")
-    with _periodic_lock:
-        if _periodic_thread is None or not _periodic_thread.is_alive():
-
-            def loop() -> None:
-                while True:
-                    time.sleep(interval_s)
-                    release_freed_memory()
-
-            _periodic_thread = threading.Thread(target=loop, name="gvlab-release-freed-memory", daemon=True)
-            _periodic_thread.start()
-        return _periodic_thread
 
 
 _MISSING = object()  # what ByteBudgetCache._lookup returns for an absent key (None may be a cached value)

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from dashboard import state
-from dashboard.bounded_cache import ByteBudgetCache, budget_cached, nbytes, release_freed_memory_periodically
+from dashboard.bounded_cache import ByteBudgetCache, budget_cached, nbytes
 from dashboard.safety import UploadError, load_checkpoint_upload
 from tests.dashboard_fixtures import image_sized_arrays, rect_png
 
@@ -242,16 +242,3 @@ def test_deficit_map_sent_to_the_browser_is_pooled(explorer: AppTest) -> None:
     assert "deficit map is shown averaged over" in captions
     deficit = next(c for c in explorer.get("plotly_chart") if "deficit" in c.proto.spec.lower())
     assert len(deficit.proto.spec) < 8 * 1024 * 1024  # 593x593 patches would be ~30 MB of JSON
-
-
-def test_periodic_release_starts_one_thread_per_process() -> None:
-    first = release_freed_memory_periodically(3600)
-    second = release_freed_memory_periodically(1)
-    assert first is second
-    assert first.is_alive()
-    assert first.daemon
-
-
-def test_periodic_release_refuses_a_non_positive_interval() -> None:
-    with pytest.raises(ValueError, match="interval_s must be positive"):
-        release_freed_memory_periodically(0)
