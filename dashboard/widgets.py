@@ -23,7 +23,7 @@ import torch
 from dashboard import figures, loaders, state
 from dashboard.safety import IMAGE_SUFFIXES, UploadError
 
-__all__ = ["ChosenImage", "chart", "choose_image", "downsample_note", "export_format", "table"]
+__all__ = ["ChosenImage", "chart", "choose_image", "downsample_note", "export_format", "labels", "table"]
 
 FIGURE_FORMAT_KEY = "figure_format"
 
@@ -31,6 +31,16 @@ FIGURE_FORMAT_KEY = "figure_format"
 def export_format() -> str:
     """The figure export format chosen in the sidebar (``"png"`` or ``"svg"``)."""
     return str(st.session_state.get(FIGURE_FORMAT_KEY, "png"))
+
+
+def labels(names: dict[Any, str]) -> Callable[[Any], str]:
+    """A widget's ``format_func`` showing ``names[option]`` (``str(option)`` for an option not in ``names``).
+
+    Pages pass this rather than a lambda: a function created by a page script refers to the page's globals, and
+    Streamlit keeps a widget's ``format_func`` in the session after the run, which would keep all of the page's
+    data alive with it.
+    """
+    return lambda option: names.get(option, str(option))
 
 
 def _slug(text: str) -> str:

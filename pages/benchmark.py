@@ -245,7 +245,7 @@ with tab_live:
                 names,
                 default=names[:4] if group == "bundled" else [],
                 key=f"live-ckpts-{live_protocol}" + ("" if group == "bundled" else f"-{group}"),
-                format_func={n: f"{n} (x{usable[n]['scale']})" for n in names}.__getitem__,
+                format_func=widgets.labels({n: f"{n} (x{usable[n]['scale']})" for n in names}),
             )
     from gvcore.datasets import find_named_datasets
 
@@ -269,10 +269,12 @@ with tab_live:
             index = l2.selectbox(
                 "Root",
                 range(len(roots)),
-                format_func=[
-                    root.name + (f" ({i + 1})" if [r.name for r in roots].count(root.name) > 1 else "")
-                    for i, root in enumerate(roots)
-                ].__getitem__,
+                format_func=widgets.labels(
+                    {
+                        i: root.name + (f" ({i + 1})" if [r.name for r in roots].count(root.name) > 1 else "")
+                        for i, root in enumerate(roots)
+                    }
+                ),
                 key="live-root",
             )
             root = str(roots[index])

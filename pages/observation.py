@@ -47,9 +47,7 @@ arch = st.selectbox(
     "L1 / L1+GV pair (architecture)",
     archs or ["—"],
     key=f"obs-arch-{protocol}-{scale}",
-    format_func={
-        a: f"{a} (L1 test PSNR {by_arch[a]:.2f} dB)" if a in by_arch else a for a in archs or ["—"]
-    }.__getitem__,
+    format_func=widgets.labels({a: f"{a} (L1 test PSNR {p:.2f} dB)" for a, p in by_arch.items()}),
 )
 if best is not None:
     ranking = ", ".join(f"{a} {p:.2f} dB" for a, p in by_arch.items())

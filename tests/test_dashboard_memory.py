@@ -242,3 +242,11 @@ def test_deficit_map_sent_to_the_browser_is_pooled(explorer: AppTest) -> None:
     assert "deficit map is shown averaged over" in captions
     deficit = next(c for c in explorer.get("plotly_chart") if "deficit" in c.proto.spec.lower())
     assert len(deficit.proto.spec) < 8 * 1024 * 1024  # 593x593 patches would be ~30 MB of JSON
+
+
+def test_labels_show_the_name_of_each_option_and_any_other_as_text() -> None:
+    from dashboard.widgets import labels
+
+    shown = labels({2: "x2 (bundled)"})
+    assert shown(2) == "x2 (bundled)"
+    assert shown(3) == "3"
