@@ -1,7 +1,10 @@
 """What is on disk: bundled checkpoints (metadata only), reproduction results, training runs, the paper's table.
 
 Plain functions over paths (formats: ``docs/ARCHITECTURE.md``); :mod:`dashboard.loaders` caches them.
-Reading a checkpoint's metadata never loads its weights, so listing is cheap.
+Reading a gvcore checkpoint's metadata never loads its weights, so listing is cheap. A foreign checkpoint in a
+``GVLAB_CHECKPOINTS`` folder (a ``.pth``/``.pt`` state dict, or a ``.safetensors`` without our metadata) has no
+header to read: it is loaded once, safely (:func:`gvcore.checkpoint.load_model`: no pickle code runs, size
+bounded), to learn its architecture and scale.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import pandas as pd
 from dashboard.state import REPO_ROOT
 
 __all__ = [
+    "FOLDER_SUFFIXES",
+    "MAX_FOLDER_CHECKPOINTS",
     "SOURCE_GROUPS",
     "CheckpointInfo",
     "best_l1_arch",
@@ -40,16 +45,26 @@ __all__ = [
 ]
 
 CheckpointInfo = dict[str, Any]
+#: what a ``GVLAB_CHECKPOINTS`` folder is searched for (bundled folders hold ``.safetensors`` only).
+FOLDER_SUFFIXES: tuple[str, ...] = (".safetensors", ".pth", ".pt")
+#: the most checkpoints listed per folder (the first by name): foreign ones are loaded to be listed.
+MAX_FOLDER_CHECKPOINTS = 64
 
 
 def read_checkpoint_info(path: Path) -> CheckpointInfo:
-    """Metadata of a gvcore ``.safetensors`` checkpoint as a dict, read from the header only.
+    """Metadata of a checkpoint as a dict: a gvcore ``.safetensors`` from its header only, else a foreign one.
 
-    The fields of :class:`gvcore.checkpoint.CheckpointMeta`, plus ``path``, ``file``, ``gv_weight`` and
-    ``loss_name``.
+    For ours: the fields of :class:`gvcore.checkpoint.CheckpointMeta`, plus ``path``, ``file``, ``gv_weight`` and
+    ``loss_name``. A foreign file (a state dict as ``.pth``/``.pt``, or a ``.safetensors`` without gvcore
+    metadata) goes to :func:`foreign_checkpoint_info`.
+
+    Raises:
+        gvcore.CheckpointError: unreadable, malformed or hostile file, or an unrecognised architecture.
     """
     from gvcore.checkpoint_meta import CheckpointMeta
 
+    if not _has_gvcore_header(path):
+        return foreign_checkpoint_info(path)
     record = CheckpointMeta.read(path)
     pixel = str((record.loss or {}).get("pixel", "l1")).upper()
     gv_weight = record.gv_weight
@@ -64,12 +79,61 @@ def read_checkpoint_info(path: Path) -> CheckpointInfo:
     }
 
 
-def list_checkpoints(folder: Path) -> list[CheckpointInfo]:
-    """Infos of every readable ``*.safetensors`` in ``folder`` (unreadable files are reported as ``error``)."""
+def _has_gvcore_header(path: Path) -> bool:
+    """Whether ``path`` is a ``.safetensors`` whose header says it is in gvcore's format."""
+    if path.suffix.lower() != ".safetensors":
+        return False
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return str((handle.metadata() or {}).get("format", "")).startswith("gvcore-checkpoint/")
+    except Exception:  # not readable as safetensors: the foreign loader says why
+        return False
+
+
+def foreign_checkpoint_info(path: Path) -> CheckpointInfo:
+    """A foreign checkpoint's info, from loading it once as :func:`gvcore.checkpoint.load_model` does.
+
+    Its loss is unknown (``gv_weight`` ``None``) and it is taken to be trained on the standard degradation (no
+    ``degradation`` stored), like a gvcore checkpoint without one.
+    """
+    from gvcore.checkpoint import load_model
+
+    model, metadata = load_model(path)
+    del model
+    return {
+        "path": str(path),
+        "file": path.name,
+        "label": str(metadata.get("label") or path.stem),
+        "arch": metadata.get("arch"),
+        "scale": metadata.get("scale"),
+        "format": str(metadata.get("source") or "foreign"),
+        "gv_weight": None,
+        "loss_name": "unknown (not a gvcore checkpoint)",
+        "degradation": None,
+    }
+
+
+def list_checkpoints(
+    folder: Path, suffixes: tuple[str, ...] = (".safetensors",), limit: int | None = None
+) -> list[CheckpointInfo]:
+    """Infos of every readable checkpoint in ``folder`` (unreadable files are reported as ``error``).
+
+    Args:
+        folder: the folder (not searched recursively).
+        suffixes: the file suffixes listed.
+        limit: list at most this many files (the first by name).
+    """
     if not folder.is_dir():
         return []
+    paths = [
+        p
+        for p in sorted(folder.iterdir())
+        if p.suffix.lower() in suffixes and not p.name.startswith(".") and p.is_file()
+    ]
     infos = []
-    for path in sorted(folder.glob("*.safetensors")):
+    for path in paths[:limit]:
         try:
             infos.append(read_checkpoint_info(path))
         except Exception as err:  # a broken file must not hide the others
@@ -265,7 +329,9 @@ def run_checkpoint_infos(roots: list[Path]) -> list[CheckpointInfo]:
 
 
 def folder_checkpoint_infos(folders: list[Path]) -> list[CheckpointInfo]:
-    """The ``*.safetensors`` of each folder (not recursive; :func:`list_checkpoints`).
+    """The checkpoints of each folder: :data:`FOLDER_SUFFIXES`, at most :data:`MAX_FOLDER_CHECKPOINTS` each.
+
+    Not recursive (:func:`list_checkpoints`); gvcore and foreign checkpoints alike.
 
     Labelled by their metadata ``label`` (else the file name), with ``group = "checkpoint folders"`` and
     ``source`` = the folder's name; a folder listed twice is read once.
@@ -278,7 +344,8 @@ def folder_checkpoint_infos(folders: list[Path]) -> list[CheckpointInfo]:
             continue
         seen.add(resolved)
         infos += [
-            i | {"group": "checkpoint folders", "source": folder.name} for i in list_checkpoints(folder)
+            i | {"group": "checkpoint folders", "source": folder.name}
+            for i in list_checkpoints(folder, FOLDER_SUFFIXES, MAX_FOLDER_CHECKPOINTS)
         ]
     return infos
 
@@ -324,11 +391,17 @@ def selectable_checkpoints(protocol: str, groups: dict[str, list[CheckpointInfo]
 def sources_signature(folders: list[Path], run_roots: list[Path]) -> str:
     """A cache key of every file the listings read, which changes when a run appears, saves or is relabelled.
 
-    Names and modification times of ``*.safetensors`` in ``folders`` and of ``last.safetensors`` and
+    Names and modification times of the checkpoints (:data:`FOLDER_SUFFIXES`) in ``folders`` and of ``last.safetensors`` and
     ``config.json`` of the runs under ``run_roots``, so the pages see a new run without a server restart.
     """
     parts = [f"{[str(f) for f in folders]}|{[str(r) for r in run_roots]}"]
-    files = [p for folder in folders if folder.is_dir() for p in sorted(folder.glob("*.safetensors"))]
+    files = [
+        p
+        for folder in folders
+        if folder.is_dir()
+        for p in sorted(folder.iterdir())
+        if p.suffix.lower() in FOLDER_SUFFIXES and not p.name.startswith(".")
+    ]
     files += [run / name for run in find_run_dirs(run_roots) for name in ("last.safetensors", "config.json")]
     for path in files:
         with contextlib.suppress(OSError):

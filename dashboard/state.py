@@ -9,7 +9,7 @@ fixtures with ``monkeypatch.setenv``:
   (default ``<repo>/runs`` and ``<assets>/runs``);
 - ``GVLAB_DATA_ROOTS``: server-side image folders the Benchmark page may browse, separated by ``os.pathsep``
   (default ``<repo>/data``); browsing never leaves these roots (see :mod:`dashboard.safety`);
-- ``GVLAB_CHECKPOINTS``: folders of your own ``*.safetensors`` checkpoints, separated by ``os.pathsep``
+- ``GVLAB_CHECKPOINTS``: folders of your own checkpoints (``.safetensors``, ``.pth``, ``.pt``), separated by ``os.pathsep``
   (none by default), offered by Compare and Benchmark next to the bundled ones and your runs;
 - ``GVLAB_DEVICE``: ``auto`` (default; CUDA when present), ``cpu`` or ``cuda`` (an error when absent);
 - ``GVLAB_MAX_PIXELS``: the largest image (in pixels) an upload may have (default 16 MP).
@@ -154,7 +154,7 @@ def device() -> str:
 
 
 def checkpoint_folders() -> list[Path]:
-    """Folders of your own ``*.safetensors`` offered by Compare and Benchmark (``$GVLAB_CHECKPOINTS``).
+    """Folders of your own checkpoints offered by Compare and Benchmark (``$GVLAB_CHECKPOINTS``).
 
     Separated by ``os.pathsep``; none by default.
     """

@@ -11,9 +11,12 @@ bundled checkpoints), so everything offered comes from the folders made here.
 from __future__ import annotations
 
 import json
+import os
+import pickle
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
@@ -186,3 +189,60 @@ def test_bad_device_is_a_clear_error(
     at.run()
     assert not at.exception, [e.message for e in at.exception]
     assert message in " ".join(str(e.value) for e in at.error)
+
+
+# --- foreign checkpoints in a folder -------------------------------------------------------------------------
+class _Hostile:
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (os.system, ("touch hostile-ran",))
+
+
+@pytest.fixture
+def foreign(tmp_path: Path) -> Path:
+    """A folder of foreign checkpoints: an ESPCN x2 state dict as .pth and as plain .safetensors, and a hostile file."""
+    from safetensors.torch import save_file
+
+    folder = tmp_path / "foreign"
+    folder.mkdir()
+    torch.manual_seed(1)
+    state = gvcore.build_model("espcn", 2).state_dict()
+    torch.save(state, folder / "basicsr_espcn.pth")
+    save_file({k: v.contiguous() for k, v in state.items()}, folder / "plain_espcn.safetensors")
+    (folder / "hostile.pth").write_bytes(pickle.dumps(_Hostile()))
+    (folder / "notes.txt").write_text("not a checkpoint")
+    return folder
+
+
+def test_foreign_checkpoints_in_a_folder_are_listed(
+    foreign: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    infos = {i["file"]: i for i in catalog.folder_checkpoint_infos([foreign])}
+    assert set(infos) == {"basicsr_espcn.pth", "plain_espcn.safetensors", "hostile.pth"}
+    for name in ("basicsr_espcn.pth", "plain_espcn.safetensors"):
+        assert (infos[name]["arch"], infos[name]["scale"], infos[name]["label"]) == (
+            "espcn",
+            2,
+            Path(name).stem,
+        )
+        assert infos[name]["loss_name"] == "unknown (not a gvcore checkpoint)"
+    assert "error" in infos["hostile.pth"]
+    assert not (tmp_path / "hostile-ran").exists()
+    choices = [
+        c["choice"]
+        for c in catalog.selectable_checkpoints("standard", {"checkpoint folders": list(infos.values())})
+    ]
+    assert choices == ["basicsr_espcn", "plain_espcn"]
+
+
+def test_compare_scores_a_foreign_folder_checkpoint(
+    folders: dict[str, Path], foreign: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GVLAB_CHECKPOINTS", str(foreign))
+    at = open_page("compare")
+    assert_clean(at)
+    assert at.multiselect(key="cmp-folders-standard-2").options == ["basicsr_espcn", "plain_espcn"]
+    at.multiselect(key="cmp-runs-standard-2").set_value([RUN_LABEL]).run()
+    at.multiselect(key="cmp-folders-standard-2").set_value(["basicsr_espcn"]).run()
+    assert_clean(at)
+    assert {RUN_LABEL, "basicsr_espcn"} <= set(at.dataframe[0].value["method"])
