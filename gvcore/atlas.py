@@ -163,27 +163,16 @@ def load_checkpoints(
         ValueError: no or too many checkpoints, a checkpoint of another scale, or one trained on another
             protocol's degradation; :class:`gvcore.CheckpointError` for unreadable or hostile files.
     """
-    from gvcore.checkpoint import load_model
-    from gvcore.evaluation import _checkpoint_info, _unique_label  # labels and infos exactly as gvcore eval's
+    from gvcore.evaluation import load_for_scoring  # labels, infos and refusals exactly as gvcore eval's
 
     _check_count(len(checkpoints))
     check_choice("protocol", protocol, PROTOCOLS)
     models: dict[str, nn.Module] = {}
     infos: dict[str, dict[str, Any]] = {}
-    taken = {"HR", *BASELINE_NAMES.values()}
-    for raw in checkpoints:
-        path = Path(raw)
-        model, metadata = load_model(path, scale=scale, device=device)
-        degradation = metadata.get("degradation")
-        if degradation and degradation != protocol:
-            raise ValueError(
-                f"{path.name} was trained on {degradation!r} LR images; scoring it under protocol={protocol!r} "
-                f"would feed it another degradation (use --protocol {degradation})"
-            )
-        info = _checkpoint_info(metadata, path)
-        label = _unique_label(info.pop("label"), taken)
-        models[label] = model.eval()
-        infos[label] = {**info, "path": str(path)}
+    for loaded in load_for_scoring([Path(raw) for raw in checkpoints], scale, protocol, device=device):
+        info = {k: v for k, v in loaded.info.items() if k not in ("label", "iteration")}
+        models[loaded.info["label"]] = loaded.model
+        infos[loaded.info["label"]] = {**info, "path": str(loaded.path)}
     return models, infos
 
 

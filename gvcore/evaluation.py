@@ -46,7 +46,9 @@ from gvcore.snapshots import CheckpointEntry, expand_checkpoints
 
 __all__ = [
     "EVAL_COLUMNS",
+    "ScoringModel",
     "evaluate",
+    "load_for_scoring",
     "summarize",
     "tiled_forward",
     "to_markdown",
@@ -129,8 +131,13 @@ def _checkpoint_info(metadata: dict[str, Any], path: Path) -> dict[str, Any]:
 
 
 @dataclass
-class _Model:
-    """A loaded checkpoint: the model, its table fields, its file and (with a cache) the file's hash."""
+class ScoringModel:
+    """A checkpoint loaded for scoring: the model (eval mode), its table fields, its file, and its file's hash.
+
+    ``info`` holds ``label`` (unique among the models loaded together and the baselines), ``arch``, ``loss``,
+    ``gv_weight``, ``seed`` and ``iteration``: the checkpoint columns of :data:`EVAL_COLUMNS`. ``digest`` is
+    filled only when results are cached.
+    """
 
     model: nn.Module
     info: dict[str, Any]
@@ -138,20 +145,40 @@ class _Model:
     digest: str = ""
 
 
-def _load_models(
-    entries: Sequence[CheckpointEntry],
+def load_for_scoring(
+    entries: Sequence[CheckpointEntry | str | Path],
     scale: int,
     protocol: Protocol,
-    lr_only: bool,
-    device: str,
-    errors: list[str] | None,
-) -> list[_Model]:
-    """Load every checkpoint (a bad one raises, or is recorded in ``errors`` and skipped)."""
+    *,
+    lr_only: bool = False,
+    device: str = "cpu",
+    errors: list[str] | None = None,
+) -> list[ScoringModel]:
+    """Load checkpoints as :func:`evaluate` scores them: labelled uniquely, each checked against ``protocol``.
+
+    The one loader behind ``gvcore eval``, the atlas and the report, so a checkpoint gets the same label and
+    the same refusals everywhere.
+
+    Args:
+        entries: checkpoint files, or :class:`~gvcore.snapshots.CheckpointEntry` (a snapshot series labels its
+            models ``series@iteration``).
+        scale: the scale every checkpoint must have.
+        protocol: a checkpoint trained on another degradation is refused (unless ``lr_only``: no HR is made).
+        lr_only: the inputs are given LR images.
+        device: where the models go.
+        errors: when given, a checkpoint that cannot be used is recorded here (``path: reason``) and skipped;
+            otherwise its error is raised.
+
+    Raises:
+        ValueError: another scale or another degradation (:class:`gvcore.CheckpointError` is a ValueError).
+        OSError: an unreadable file.
+    """
     from gvcore.checkpoint import load_model
 
-    models: list[_Model] = []
-    taken = {"HR", "bicubic", "bilinear"}
-    for entry in entries:
+    models: list[ScoringModel] = []
+    taken = {"HR", *BASELINE_NAMES.values()}
+    for raw in entries:
+        entry = raw if isinstance(raw, CheckpointEntry) else CheckpointEntry(Path(raw))
         try:
             model, metadata = load_model(entry.path, scale=scale, device=device)
             degradation = metadata.get("degradation")
@@ -173,7 +200,7 @@ def _load_models(
             )
         info["label"] = _unique_label(info["label"], taken)
         info["iteration"] = entry.iteration
-        models.append(_Model(model.eval(), info, entry.path))
+        models.append(ScoringModel(model.eval(), info, entry.path))
     return models
 
 
@@ -246,7 +273,7 @@ def evaluate(
     if scale is None:
         scale = _first_scale(entries, errors)
     check_positive_int("scale", scale)
-    models = _load_models(entries, scale, protocol, lr_only, device, errors)
+    models = load_for_scoring(entries, scale, protocol, lr_only=lr_only, device=device, errors=errors)
     from gvcore.lpips import lpips_metrics
 
     extra, note = lpips_metrics() if lpips is not False and not lr_only else ({}, "")
@@ -283,7 +310,7 @@ class _Job:
     overlap: int
     device: str
     data: str
-    models: list[_Model]
+    models: list[ScoringModel]
     tile_batch: int | None = None
     #: optional metrics beyond SCORE_COLUMNS (name -> function, :func:`gvcore.lpips.lpips_metrics`)
     extra: dict[str, Any] = field(default_factory=dict)

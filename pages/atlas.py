@@ -14,7 +14,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import atlas_figures, catalog, loaders, state, widgets
-from dashboard.safety import UploadError, list_images_under
+from dashboard.safety import UploadError, list_images_under, without_paths
 from gvcore.atlas import DIRECTIONS, MAX_CHECKPOINTS, MAX_TOP_K, AtlasResult, build_atlas
 
 
@@ -68,7 +68,7 @@ def report_section(
         try:
             loaders.report_html(*inputs)
         except (ValueError, OSError) as err:
-            st.error(f"Cannot write the report — {err}")
+            st.error(f"Cannot write the report — {without_paths(str(err))}")
         else:
             st.session_state[f"{key}-inputs"] = inputs
     if st.session_state.get(f"{key}-inputs") == inputs:
@@ -144,7 +144,7 @@ if st.session_state.get("atlas-inputs") != inputs:
     try:
         st.session_state["atlas-result"] = atlas_for(ckpt_paths, data, int(scale), protocol, settings)
     except (ValueError, OSError) as err:
-        st.error(f"Cannot build the atlas — {err}")
+        st.error(f"Cannot build the atlas — {without_paths(str(err))}")
         st.stop()
     st.session_state["atlas-inputs"] = inputs
 result: AtlasResult = st.session_state["atlas-result"]
