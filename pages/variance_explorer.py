@@ -82,7 +82,7 @@ def variance_section(
         "width x height)."
     )
     chosen_range = variance_maps_with_highlight(maps, channel, patch_size, stride, log_colour, provenance)
-    second_image(chosen, maps, settings, channel, chosen_range, provenance)
+    second_image(chosen, (int(height), int(width)), maps, settings, channel, chosen_range, provenance)
 
 
 def patch_settings() -> tuple[int, int, bool, bool]:
@@ -188,10 +188,14 @@ def variance_maps_with_highlight(
     return chosen_range
 
 
-def second_image_choice(chosen: widgets.ChosenImage) -> tuple[torch.Tensor, str] | None:
-    """The second image (a degraded copy or an uploaded SR output of the same size) and its name, or ``None``."""
-    image = chosen.tensor
-    height, width = image.shape[-2:]
+def second_image_choice(
+    chosen: widgets.ChosenImage, size: tuple[int, int]
+) -> tuple[torch.Tensor, str] | None:
+    """The second image (a degraded copy or an uploaded SR output of the same size) and its name, or ``None``.
+
+    ``size`` is the first image's ``(height, width)``; the first image itself is loaded only to degrade it.
+    """
+    height, width = size
     st.subheader("Second image: variance deficit")
     second_mode = st.radio(
         "Compare with",
@@ -210,7 +214,7 @@ def second_image_choice(chosen: widgets.ChosenImage) -> tuple[torch.Tensor, str]
         }
         value, lo, hi = defaults[kind]
         amount = d2.slider(analysis.DEGRADATIONS[kind], lo, hi, value, key=f"vx-amount-{kind}")
-        return analysis.degrade(image, kind, amount), f"{kind} {amount:g}"
+        return analysis.degrade(chosen.tensor, kind, amount), f"{kind} {amount:g}"
     if second_mode != "an uploaded SR output":
         return None
     # keyed by the first image: a new first image (another sample, another upload, another source) starts with an
@@ -227,7 +231,7 @@ def second_image_choice(chosen: widgets.ChosenImage) -> tuple[torch.Tensor, str]
         data = upload.getvalue()
         digest = hashlib.sha256(data).hexdigest()[:16]
         sr = loaders.decoded_upload(upload.name, digest, state.max_upload_pixels(), data)
-        if sr.shape != image.shape:
+        if tuple(sr.shape[-2:]) != (height, width):
             raise UploadError(
                 f"{upload.name}: the image is {sr.shape[-1]}x{sr.shape[-2]}, but the reference is "
                 f"{width}x{height}; they must be the same size"
@@ -285,6 +289,7 @@ def deficit_view(
 
 def second_image(
     chosen: widgets.ChosenImage,
+    size: tuple[int, int],
     maps: analysis.MapSet,
     settings: analysis.GradientSettings,
     channel: int,
@@ -294,7 +299,7 @@ def second_image(
     """The optional second image's deficit, then the histograms, statistics and downloads of every map."""
     vx, vy = maps.vx[channel], maps.vy[channel]
     hist_samples = {"Gx": vx, "Gy": vy}
-    second = second_image_choice(chosen)
+    second = second_image_choice(chosen, size)
     if second is not None:
         other_maps = deficit_view(chosen, maps, second, settings, channel, provenance)
         name = second[1]

@@ -316,3 +316,14 @@ def test_favicon_is_a_local_image() -> None:
     icon = state.favicon()
     assert icon.size == (32, 32)
     assert icon.mode == "RGB"
+
+
+def test_to_uint8_rounds_and_clamps_without_touching_its_input() -> None:
+    import torch
+
+    from dashboard.analysis import to_uint8
+
+    x = torch.tensor([[[[-0.2, 0.0, 0.5 / 255, 1.5 / 255, 1.0, 1.3]]]]).expand(1, 3, 1, 6).contiguous()
+    before = x.clone()
+    assert to_uint8(x)[0, :, 0].tolist() == [0, 0, 0, 2, 255, 255]  # round half to even, as torch.round
+    assert torch.equal(x, before)
