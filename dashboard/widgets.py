@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -92,6 +93,7 @@ class ChosenImage:
     key: str
     name: str
     load: Callable[[], torch.Tensor] = field(repr=False, compare=False)
+    pixels: int = 0  # H * W (from the file's header), for :func:`dashboard.admission.large_image_slot`
 
     @property
     def tensor(self) -> torch.Tensor:
@@ -99,8 +101,27 @@ class ChosenImage:
         return self.load()
 
 
-def choose_image(prefix: str, label: str = "Image", allow_upload: bool = True) -> ChosenImage | None:
-    """A bundled sample or an uploaded image. Upload problems show ``st.error`` and return ``None``."""
+def header_pixels(source: bytes | str) -> int:
+    """``H * W`` of an image file (bytes or path) from its header, without decoding it; 0 when unreadable."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as image:
+            width, height = image.size
+    except Exception:  # the decoder says why when the image is decoded
+        return 0
+    return int(width) * int(height)
+
+
+def choose_image(
+    prefix: str, label: str = "Image", allow_upload: bool = True, admit: Callable[[int], object] | None = None
+) -> ChosenImage | None:
+    """A bundled sample or an uploaded image. Upload problems show ``st.error`` and return ``None``.
+
+    ``admit`` is called with an upload's pixel count (from its header) before it is decoded: a page passes
+    :func:`dashboard.admission.large_image_slot` entered for the rest of its run, so a large upload waits for
+    its turn before any of its memory is taken.
+    """
     samples = loaders.bundled_images()
     options = ["Bundled sample"] + (["Upload"] if allow_upload else [])
     source = st.radio(f"{label} source", options, horizontal=True, key=f"{prefix}-source")
@@ -120,6 +141,9 @@ def choose_image(prefix: str, label: str = "Image", allow_upload: bool = True) -
         if digest in refused:
             st.error(f"Cannot use this image — {refused[digest]}")
             return None
+        pixels = header_pixels(data)
+        if admit is not None:
+            admit(pixels)
         load = functools.partial(loaders.decoded_upload, upload.name, digest, state.max_upload_pixels(), data)
         try:
             load()
@@ -127,14 +151,17 @@ def choose_image(prefix: str, label: str = "Image", allow_upload: bool = True) -
             refused[digest] = str(err)
             st.error(f"Cannot use this image — {err}")
             return None
-        return ChosenImage(f"upload:{digest}", upload.name, load)
+        return ChosenImage(f"upload:{digest}", upload.name, load, pixels)
     if not samples:
         st.error("No bundled sample images found (scikit-image's data folder is missing).")
         return None
     name = st.selectbox(label, list(samples), key=f"{prefix}-sample")
     path = samples[name]
     return ChosenImage(
-        f"file:{path}", name, functools.partial(loaders.load_image_file, path, loaders.file_key(path))
+        f"file:{path}",
+        name,
+        functools.partial(loaders.load_image_file, path, loaders.file_key(path)),
+        header_pixels(path),
     )
 
 

@@ -9,17 +9,20 @@ Sizes are written width x height throughout.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
 import numpy as np
 import streamlit as st
 import torch
+from streamlit.delta_generator import DeltaGenerator
 
-from dashboard import analysis, downloads, figures, loaders, state, widgets
+from dashboard import admission, analysis, downloads, figures, loaders, state, widgets
 from dashboard.safety import IMAGE_SUFFIXES, UploadError
 from gvcore.scoring import gv_distance
 
@@ -43,6 +46,19 @@ def variance_section(
     keeps them in the session until the next full run): the gradient maps come from the data cache, computed
     again if it dropped them.
     """
+    placeholder = st.empty()
+    with admission.large_image_slot(chosen.pixels, waiting_note(placeholder)):  # a no-op inside a full run
+        placeholder.empty()
+        variance_body(chosen, channel, gradient, names)
+
+
+def variance_body(
+    chosen: widgets.ChosenImage,
+    channel: int,
+    gradient: analysis.GradientSettings,
+    names: tuple[str, tuple[str, ...]],
+) -> None:
+    """The variance section's content (:func:`variance_section`, holding the large-image slot)."""
     gradients = loaders.gradients_for(
         chosen.key, gradient.operator, gradient.padding, gradient.gray, chosen.load
     )
@@ -444,16 +460,36 @@ def main() -> None:
         "gradients, as in the Gradient Variance loss."
     )
     col_image, col_settings = st.columns([2, 3])
-    with col_image:
-        chosen = widgets.choose_image("vx", "Image")
     with col_settings:
         settings = gradient_settings()
-    if chosen is None:
-        patch_settings()  # the controls stay in place while there is no image to analyse
-        st.stop()
-        return
-    channel, names = image_and_gradient_maps(chosen, settings)
-    variance_section(chosen, channel, settings, names)
+    # a large upload's analysis waits for its turn before it is decoded, then holds it to the end of the run
+    with contextlib.ExitStack() as slot:
+        with col_image:
+            placeholder = st.empty()
+            note = waiting_note(placeholder)
+            chosen = widgets.choose_image(
+                "vx",
+                "Image",
+                admit=lambda pixels: slot.enter_context(admission.large_image_slot(pixels, note)),
+            )
+            placeholder.empty()
+        if chosen is None:
+            patch_settings()  # the controls stay in place while there is no image to analyse
+            st.stop()
+            return
+        channel, names = image_and_gradient_maps(chosen, settings)
+        variance_section(chosen, channel, settings, names)
+
+
+def waiting_note(placeholder: DeltaGenerator) -> Callable[[float], None]:
+    """What a run shows while another large image is analysed (:func:`dashboard.admission.large_image_slot`)."""
+
+    def show(seconds: float) -> None:
+        placeholder.info(
+            f"Another large image is being analysed; this one starts when it is done (waiting {seconds:.0f} s)…"
+        )
+
+    return show
 
 
 main()
