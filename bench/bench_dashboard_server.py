@@ -3,7 +3,7 @@
 Usage::
 
     python bench/bench_dashboard_server.py [--browsers 4] [--duration 120] [--cooldown 60] [--big-uploads 0]
-                                           [--side 1500] [--uploads 32] [--csv samples.csv]
+                                           [--side 1500] [--uploads 32] [--csv samples.csv] [--probe probe.jsonl]
 
 Starts ``python -m gvcore dashboard --port <free port>`` from the repository root (so the shipped
 ``.streamlit/config.toml`` applies, as for a user), with ``GVLAB_ASSETS`` at the repository's ``assets/`` and
@@ -23,6 +23,11 @@ and the plateau test: the maximum of the last third of the measured phase minus 
 (it plateaued when that is under ``--plateau-mib``; the maximum and median growth of each third are printed
 too, since one 16 MP upload in flight is a transient peak of several hundred MiB). The server's log goes to a
 temporary file, whose tail is printed on failure; the server is always stopped at the end (its process group).
+
+With ``--probe FILE``, the server also loads ``bench/server_probe/sitecustomize.py``, which writes every 10 s one
+JSON line to ``FILE`` saying where its memory is (tensors and arrays reachable from Python, glibc's heap,
+Streamlit's sessions and uploaded files, the dashboard's caches); the run ends with those records at the
+baseline, at the peak, when the browsers closed and at the end.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 import os
 import signal
 import socket
@@ -212,8 +218,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def dashboard_server(work: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
-    """Run ``python -m gvcore dashboard`` in its own process group, isolated in ``work``; always stopped."""
+def dashboard_server(work: Path, port: int, probe: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Run ``python -m gvcore dashboard`` in its own process group, isolated in ``work``; always stopped.
+
+    With ``probe``, the server loads the memory probe (``bench/server_probe``), which appends to that file.
+    """
     home = work / "home"
     for sub in ("home", "home/.cache", "home/.config", "runs"):
         (work / sub).mkdir(parents=True, exist_ok=True)
@@ -227,6 +236,10 @@ def dashboard_server(work: Path, port: int) -> Iterator[subprocess.Popen[bytes]]
         "GVLAB_RESULTS_DB": str(work / "results.sqlite"),
         "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
     }
+    if probe is not None:
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "bench" / "server_probe"), env["PYTHONPATH"]])
+        env["GVLAB_PROBE_LOG"] = str(probe)
+        env["GVLAB_PROBE_EVERY"] = "10"
     log_path = work / "server.log"
     command = [sys.executable, "-m", "gvcore", "dashboard", "--port", str(port)]
     with log_path.open("wb") as log:
@@ -456,6 +469,39 @@ def report(args: argparse.Namespace, shared: Shared, fig: Figures, start_rss: fl
         print(f"  failed: {line}")
 
 
+PROBE_COLUMNS = (
+    ("rss_mib", "RSS"),
+    ("tensors_mib", "tensors"),
+    ("arrays_mib", "arrays"),
+    ("bytes_mib", "bytes"),
+    ("uploads_mib", "uploads"),
+    ("data_cache_mib", "data cache"),
+    ("malloc_mmap_mib", "malloc mmap"),
+    ("malloc_free_mib", "malloc free"),
+)
+
+
+def report_probe(path: Path, moments: dict[str, float]) -> None:
+    """The probe's records nearest to each of ``moments`` (name -> wall-clock time), and at the RSS peak."""
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if not records:
+        print(f"probe: no record in {path} (did the server start the probe?)")
+        return
+    chosen = {name: min(records, key=lambda r: abs(r["time"] - at)) for name, at in moments.items()}
+    chosen["RSS peak"] = max(records, key=lambda r: r["rss_mib"])
+    chosen["end"] = records[-1]
+    print(f"\nwhere the memory is (server probe, {len(records)} records in {path}; MiB):")
+    print(
+        "| moment | " + " | ".join(title for _, title in PROBE_COLUMNS) + " | sessions (active) | largest |"
+    )
+    print("|---|" + "---|" * (len(PROBE_COLUMNS) + 2))
+    for name, record in chosen.items():
+        cells = [f"{record.get(key, float('nan')):.0f}" for key, _ in PROBE_COLUMNS]
+        sessions = f"{record.get('sessions', '?')} ({record.get('active_sessions', '?')})"
+        largest = ", ".join(record.get("largest", [])[:3])
+        print(f"| {name} | " + " | ".join(cells) + f" | {sessions} | {largest} |")
+
+
 # --- main ----------------------------------------------------------------------------------------------------
 def parse_args() -> argparse.Namespace:
     """The command line."""
@@ -468,6 +514,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--uploads", type=int, default=32, help="distinct regular uploads made (default 32)")
     parser.add_argument("--plateau-mib", type=float, default=64, help="plateau tolerance (default 64 MiB)")
     parser.add_argument("--chromium", default="/usr/bin/chromium", help="Chromium executable")
+    parser.add_argument(
+        "--probe",
+        type=Path,
+        default=None,
+        help="JSON-lines file for the server's memory probe (bench/server_probe)",
+    )
     parser.add_argument("--csv", type=Path, default=None, help="write every RSS sample to this CSV file")
     args = parser.parse_args()
     if args.browsers < 1 or args.uploads < 1 or args.big_uploads < 0:
@@ -499,7 +551,10 @@ def run(args: argparse.Namespace, work: Path) -> int:
     small = [write_png(work / f"upload_{i:02d}.png", i, args.side) for i in range(args.uploads)]
     big = [write_png(work / f"big_{i:02d}.png", 500 + i, BIG_SIDE) for i in range(args.big_uploads)]
     port = free_port()
-    with dashboard_server(work, port) as server:
+    if args.probe is not None:
+        args.probe.write_text("")
+    moments: dict[str, float] = {}
+    with dashboard_server(work, port, args.probe) as server:
         sampler = Sampler(server.pid)
         start_rss = sampler.sample()
         sampler.start()
@@ -522,6 +577,7 @@ def run(args: argparse.Namespace, work: Path) -> int:
             raise fail(f"a browser failed during the warm-up: {shared.errors}") from None
         time.sleep(3)  # the warm-up's last requests settle
         baseline = sampler.sample()
+        moments["baseline"] = time.time()
         sampler.phase = "measured"
         shared.deadline = time.monotonic() + args.duration
         shared.go.set()
@@ -529,6 +585,7 @@ def run(args: argparse.Namespace, work: Path) -> int:
         for thread in threads:
             thread.join()
         closed = sampler.sample()
+        moments["browsers closed"] = time.time()
         sampler.phase = "cooldown"
         print(f"browsers closed: RSS {closed:.0f} MiB; cool-down {args.cooldown:.0f} s", flush=True)
         time.sleep(args.cooldown)
@@ -539,6 +596,8 @@ def run(args: argparse.Namespace, work: Path) -> int:
             )
     fig = figures(sampler, baseline, closed)
     report(args, shared, fig, start_rss)
+    if args.probe is not None:
+        report_probe(args.probe, moments)
     if args.csv is not None:
         write_csv(args.csv, sampler)
         print(f"samples: {args.csv}")
