@@ -12,11 +12,12 @@ from collections.abc import Hashable
 
 import numpy as np
 import streamlit as st
+import torch
 
-from dashboard import loaders
+from dashboard import analysis, loaders
 from dashboard.compare_slider import render_compare_slider
 
-__all__ = ["VIEWS", "before_after", "images_key", "keep_images"]
+__all__ = ["VIEWS", "before_after", "images_for", "images_key"]
 
 #: Before/after views and their names.
 VIEWS = {"slider": "Slider", "flicker": "Flicker", "difference": "|L - R| amplified"}
@@ -27,9 +28,14 @@ def images_key(outputs_key: str) -> tuple[str, str]:
     return ("before-after images", outputs_key)
 
 
-def keep_images(key: Hashable, images: dict[str, np.ndarray]) -> None:
-    """Put the page's 8-bit outputs (name -> ``(H, W, 3)`` uint8) in the data cache for the fragment."""
-    loaders.DATA_CACHE.put(key, images)
+def images_for(outputs_key: str, outputs: dict[str, torch.Tensor]) -> dict[str, np.ndarray]:
+    """The 8-bit outputs (name -> ``(H, W, 3)`` uint8) of ``outputs``, identified by ``outputs_key``.
+
+    Kept in the data cache under :func:`images_key` for the fragment (computed once, not on every run).
+    """
+    return loaders.DATA_CACHE.get_or_compute(
+        images_key(outputs_key), lambda: {name: analysis.to_uint8(t) for name, t in outputs.items()}
+    )
 
 
 @st.fragment

@@ -61,11 +61,14 @@ def read_checkpoint_info(path: Path) -> CheckpointInfo:
     Raises:
         gvcore.CheckpointError: unreadable, malformed or hostile file, or an unrecognised architecture.
     """
-    from gvcore.checkpoint_meta import CheckpointMeta
+    from gvcore.checkpoint_meta import CheckpointError, CheckpointMeta, has_gvcore_metadata
 
-    if not _has_gvcore_header(path):
+    try:
+        record = CheckpointMeta.read(path)  # ours: the header only
+    except CheckpointError:
+        if has_gvcore_metadata(path):  # ours, but malformed: say so
+            raise
         return foreign_checkpoint_info(path)
-    record = CheckpointMeta.read(path)
     pixel = str((record.loss or {}).get("pixel", "l1")).upper()
     gv_weight = record.gv_weight
     return {
@@ -77,19 +80,6 @@ def read_checkpoint_info(path: Path) -> CheckpointInfo:
         "loss_name": f"{pixel}+GV (λ={gv_weight:g})" if gv_weight > 0 else pixel,
         "degradation": record.degradation or ("official" if path.parent.name == "official" else None),
     }
-
-
-def _has_gvcore_header(path: Path) -> bool:
-    """Whether ``path`` is a ``.safetensors`` whose header says it is in gvcore's format."""
-    if path.suffix.lower() != ".safetensors":
-        return False
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            return str((handle.metadata() or {}).get("format", "")).startswith("gvcore-checkpoint/")
-    except Exception:  # not readable as safetensors: the foreign loader says why
-        return False
 
 
 def foreign_checkpoint_info(path: Path) -> CheckpointInfo:

@@ -32,7 +32,7 @@ from gvcore.atomic import atomic_write
 from gvcore.checkpoint_build import MAX_ARCH_OPTION as MAX_ARCH_OPTION
 from gvcore.checkpoint_build import _build_matching, _check_scale, _strict_load
 from gvcore.checkpoint_foreign import SpandrelModel, _load_foreign
-from gvcore.checkpoint_meta import CHECKPOINT_FORMAT, CheckpointError, CheckpointMeta
+from gvcore.checkpoint_meta import CHECKPOINT_FORMAT, CheckpointError, CheckpointMeta, is_gvcore_format
 from gvcore.checkpoint_pickle import DEFAULT_MAX_BYTES, _read_pickle, _unwrap_state_dict, torch_load_failure
 from gvcore.checkpoint_pickle import MAX_ZIP_RATIO as MAX_ZIP_RATIO
 from gvcore.models import MODELS
@@ -230,7 +230,7 @@ def load_model(
 
     if suffix == ".safetensors":
         tensors, file_metadata = _read_safetensors(source)
-        if file_metadata.get("format", "").startswith("gvcore-checkpoint/"):
+        if is_gvcore_format(file_metadata):
             model, metadata = _load_ours(source, tensors, file_metadata, scale, arch)
             return model.to(torch_device).eval(), metadata
         state_dict: dict[str, torch.Tensor] = tensors

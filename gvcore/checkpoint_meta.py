@@ -15,10 +15,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CHECKPOINT_FORMAT", "CheckpointError", "CheckpointMeta"]
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "CheckpointError",
+    "CheckpointMeta",
+    "has_gvcore_metadata",
+    "is_gvcore_format",
+]
 
 #: value of the ``format`` metadata key of our checkpoints.
 CHECKPOINT_FORMAT = "gvcore-checkpoint/1"
+
+
+def is_gvcore_format(metadata: dict[str, str]) -> bool:
+    """Whether a ``.safetensors`` header's metadata says the file is in gvcore's format (any version)."""
+    return str(metadata.get("format", "")).startswith("gvcore-checkpoint/")
+
+
+def has_gvcore_metadata(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a readable ``.safetensors`` whose header is in gvcore's format (header only)."""
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return is_gvcore_format(dict(handle.metadata() or {}))
+    except Exception:  # not readable as safetensors (safetensors raises its own error types)
+        return False
 
 
 class CheckpointError(ValueError):
@@ -146,7 +168,7 @@ class CheckpointMeta:
                 raw = dict(handle.metadata() or {})
         except Exception as err:  # safetensors raises its own SafetensorError, OSError or ValueError
             raise CheckpointError(f"{str(source)!r} is not a readable .safetensors file: {err}") from err
-        if not raw.get("format", "").startswith("gvcore-checkpoint/"):
+        if not is_gvcore_format(raw):
             raise CheckpointError(f"{str(source)!r} is not a gvcore checkpoint (no gvcore metadata)")
         try:
             return cls.from_strings(raw, source.stem)

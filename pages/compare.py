@@ -249,7 +249,10 @@ for index, (label, (model_key, model)) in enumerate(models.items()):
     outputs[label] = loaders.sr_with(model_key, image_key, scale, protocol, model, lr)
 progress.empty()
 methods = [m for m in outputs if m != "HR"]
-images = {name: analysis.to_uint8(t) for name, t in outputs.items()}
+outputs_key = f"{image_key}|" + "|".join(f"{n}={models[n][0] if n in models else n}" for n in outputs)
+images = before_after.images_for(
+    outputs_key, outputs
+)  # 8-bit outputs, cached: the before/after fragment reads them
 height, width = next(iter(images.values())).shape[:2]
 
 # --- side by side with synchronised zoom/pan -----------------------------------------------------------------
@@ -266,8 +269,6 @@ widgets.chart(
 
 
 # --- before/after view (a fragment: changing its controls reruns only this section) -----------------------------
-outputs_key = f"{image_key}|" + "|".join(f"{n}={models[n][0] if n in models else n}" for n in outputs)
-before_after.keep_images(before_after.images_key(outputs_key), images)
 before_after.before_after(before_after.images_key(outputs_key))
 
 # --- zoom-in crops like a paper figure -----------------------------------------------------------------------
