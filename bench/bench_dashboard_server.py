@@ -526,6 +526,8 @@ def parse_args() -> argparse.Namespace:
         parser.error("--browsers and --uploads must be >= 1, --big-uploads >= 0")
     if args.duration <= 0 or args.cooldown < 0:
         parser.error("--duration must be > 0 and --cooldown >= 0")
+    if args.probe is not None and (args.probe.is_dir() or not args.probe.parent.is_dir()):
+        parser.error(f"--probe {args.probe}: must be a file in an existing folder")
     if not 16 <= args.side <= BIG_SIDE:
         parser.error(f"--side must be in 16..{BIG_SIDE}")
     return args
