@@ -3,6 +3,22 @@
 :func:`verify` re-scores every shipped checkpoint through :func:`gvcore.evaluation.evaluate` on the images the
 reproduction used (the held-out sweep images rebuilt if their folder is gone) and reports, per column, the
 largest difference from ``eval_standard.csv``, ``eval_official.csv`` and ``eval_sweep.csv``.
+
+**When the numbers are bit-identical, and how far they may move otherwise.** Re-scoring on the machine, thread
+count and torch build that wrote the tables gives the same bits. Anywhere else, float32 convolutions and
+reductions pick other kernels (CPU instruction set, thread count, ``torch.backends.mkldnn``) and their sums differ
+in the last bits. Under the standard protocol an output is then rounded to 8 bits, so a drift of ~1e-6 moves the
+few pixels that sit within it of a rounding boundary by a whole level (1/255): that, not the float32 drift itself,
+is what moves the scores. The tolerances below are the largest spread measured across such kernel choices
+(``python bench/numeric_spread.py``: 1 and 2 threads x mkldnn on/off on a 2-core Xeon, and 16 threads
+on the device machine's CPU) times 20:
+
+- PSNR: spread 4.3e-5 dB -> ``tolerance_db`` = 1e-3 dB; SSIM: spread 6.8e-7 -> ``tolerance_db / 100`` = 1e-5.
+- The mean patch variances ``var_gx``, ``var_gy`` and ``var_ratio``: relative spread 4.9e-6 -> relative 1e-4.
+- ``gv_distance`` = mean over patches of ``d**2`` with ``d = v_SR - v_HR`` is a squared *difference*: where SR keeps
+  a share ``r`` of HR's variance, a relative error ``e`` of the variances becomes about ``e / (1 - r)`` in ``d``
+  and twice that in ``d**2``. So its relative tolerance is derived per row from the shipped ratio:
+  ``2 * 1e-4 * (1 + 1 / |1 - var_ratio|)`` (the ``1 +`` covers a ratio far from 1), capped at 1 (HR's row is 0).
 """
 
 from __future__ import annotations
@@ -46,8 +62,8 @@ def verify(
     Args:
         out: the assets folder of a reproduction.
         methods: checkpoint labels to check (default all); HR and bicubic rows are always checked.
-        tolerance_db: PSNR tolerance; SSIM and the variance columns get ``tolerance_db / 100``
-            (relative for the variances).
+        tolerance_db: PSNR tolerance in dB; SSIM gets ``tolerance_db / 100``, the mean patch variances
+            ``tolerance_db / 10`` relative, ``gv_distance`` a per-row relative bound (module docstring).
         progress: show progress bars while re-evaluating.
 
     Returns:
@@ -136,19 +152,25 @@ def _compare_fresh(
     keep = ["HR", BASELINE_NAMES[protocol], *labels]
     a = shipped[shipped["method"].isin(keep)].set_index(["method", "image"])
     b = fresh.set_index(["method", "image"]).loc[a.index]
+    variance_tol = tolerance_db / 10  # relative, for the mean patch variances (module docstring)
+    ratio = a["var_ratio"].astype(float)
+    gv_tol = (2 * variance_tol * (1 + 1 / (1 - ratio).abs().clip(lower=1e-12))).clip(upper=1.0)
     for column, tol, relative in (
         ("psnr", tolerance_db, False),
         ("ssim", tolerance_db / 100, False),
-        ("gv_distance", tolerance_db / 100, True),
-        ("var_gx", tolerance_db / 100, True),
-        ("var_gy", tolerance_db / 100, True),
-        ("var_ratio", tolerance_db / 100, True),
+        ("gv_distance", gv_tol, True),
+        ("var_gx", variance_tol, True),
+        ("var_gy", variance_tol, True),
+        ("var_ratio", variance_tol, True),
     ):
         x, y = a[column].astype(float), b[column].astype(float)
         diff = (x - y).abs()
         if relative:
             diff = diff / y.abs().clip(lower=1e-12)
-        diff = diff[~(x.isna() & y.isna())]
+        keep = ~(x.isna() & y.isna())
+        excess = (diff - tol)[keep]
+        diff = diff[keep]
         worst[column] = max(worst.get(column, 0.0), float(diff.max()) if len(diff) else 0.0)
-        if len(diff) and (diff.isna().any() or float(diff.max()) > tol):
-            problems.append(f"{protocol} x{scale} {column}: max diff {float(diff.max()):.3g} > {tol:g}")
+        if len(diff) and (diff.isna().any() or float(excess.max()) > 0):
+            bound = f"{tol:g}" if isinstance(tol, float) else "its per-row bound"
+            problems.append(f"{protocol} x{scale} {column}: max diff {float(diff.max()):.3g} > {bound}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import pytest
 import torch
 
 # Triton builds its own @jit helpers (tl.zeros, tl.sum, ...) for the interpreter only if TRITON_INTERPRET=1 is
@@ -13,3 +14,37 @@ import torch
 # generates C++. With CUDA present the variable is left alone (compiled kernels need the normal helpers).
 if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
+
+#: test modules that compare computed numbers with stored or independently computed ones. `.ci/run` runs them a
+#: second time with one thread (``pytest -m numeric``), so drift that depends on the thread count is caught.
+NUMERIC_MODULES = frozenset(
+    {
+        "test_amp.py",
+        "test_evaluate.py",
+        "test_gradients.py",
+        "test_loss.py",
+        "test_metrics.py",
+        "test_official_protocol.py",
+        "test_reproduce.py",
+        "test_resize.py",
+        "test_scoring.py",
+        "test_stats.py",
+        "test_variance.py",
+    }
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the tests of :data:`NUMERIC_MODULES` with ``numeric``."""
+    for item in items:
+        if item.path.name in NUMERIC_MODULES:
+            item.add_marker(pytest.mark.numeric)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    """Print the random-order seed at the end, also under ``-q`` (pytest-randomly prints it only in the header)."""
+    seed = getattr(config.option, "randomly_seed", None)
+    if seed is not None and config.pluginmanager.hasplugin("randomly"):
+        terminalreporter.write_line(
+            f"tests ran in random order: rerun this order with -p randomly --randomly-seed={seed}"
+        )
