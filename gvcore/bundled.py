@@ -1,8 +1,16 @@
-"""The bundled image set: local files that ship inside scikit-image, split into disjoint train and test sets.
+"""The bundled image set: disjoint train and test splits of images that ship with installed packages or gvcore.
 
-Nothing is downloaded: only images present in ``skimage/data`` of the installed package are used. The test
-split is chosen for structure (edges, text, texture), because on smooth images bicubic is already near-perfect
-and nothing can be learned about structure (PAPER.md, "Choosing lambda"). The stereo pair
+Nothing is downloaded. The **train** split is 15 local files of scikit-image. The **test** split (20 images,
+fixed before any model was scored on it) is
+
+- 13 *natural* images: 6 scikit-image files not used for training (camera, coins, chelsea, gravel, text, page)
+  and 7 extracted from wheels of the package index into ``gvcore/testset/`` (china, flower, grace_hopper, aero,
+  ascent, luispedro, nuclear);
+- 7 *synthetic* images, reported as a separate group: scikit-image's phantom and chessboard, a drawn crowd scene
+  (department_store) and four generated ones (zone plate, Siemens star, dead leaves, rendered text).
+
+``gvcore/testset/SOURCES.md`` lists the source, licence and SHA-256 of every file in ``gvcore/testset/``;
+``scripts/build_testset.py`` rebuilds them from pinned wheels. The stereo pair
 ``motorcycle_left``/``motorcycle_right`` is nearly the same scene, so both sit in the train split.
 """
 
@@ -13,7 +21,15 @@ from typing import Literal
 
 from gvcore._validation import check_choice
 
-__all__ = ["BUNDLED_SPLITS", "bundled_data_dir", "bundled_image_paths"]
+__all__ = [
+    "BUNDLED_SPLITS",
+    "PACKAGED_TEST_IMAGES",
+    "TEST_GROUPS",
+    "bundled_data_dir",
+    "bundled_image_paths",
+    "image_group",
+    "packaged_testset_dir",
+]
 
 #: split name -> skimage.data file names. Train and test are disjoint (checked by the tests).
 BUNDLED_SPLITS: dict[str, tuple[str, ...]] = {
@@ -41,6 +57,58 @@ BUNDLED_SPLITS: dict[str, tuple[str, ...]] = {
         "page.png",
         "gravel.png",
         "chelsea.png",
+        "phantom.png",
+        "chessboard_RGB.png",
+    ),
+}
+
+#: test images shipped inside gvcore (``gvcore/testset/``), appended to scikit-image's test files.
+PACKAGED_TEST_IMAGES: tuple[str, ...] = (
+    "china.png",
+    "flower.png",
+    "grace_hopper.png",
+    "aero.png",
+    "ascent.png",
+    "luispedro.png",
+    "nuclear.png",
+    "department_store.png",
+    "zone_plate.png",
+    "siemens_star.png",
+    "dead_leaves.png",
+    "rendered_text.png",
+)
+
+#: image stem -> group of the test split; results are reported per group (``"natural"`` / ``"synthetic"``).
+TEST_GROUPS: dict[str, str] = {
+    **dict.fromkeys(
+        [
+            "camera",
+            "text",
+            "coins",
+            "page",
+            "gravel",
+            "chelsea",
+            "china",
+            "flower",
+            "grace_hopper",
+            "aero",
+            "ascent",
+            "luispedro",
+            "nuclear",
+        ],
+        "natural",
+    ),
+    **dict.fromkeys(
+        [
+            "phantom",
+            "chessboard_RGB",
+            "department_store",
+            "zone_plate",
+            "siemens_star",
+            "dead_leaves",
+            "rendered_text",
+        ],
+        "synthetic",
     ),
 }
 
@@ -70,7 +138,24 @@ def bundled_image_paths(split: Split = "test") -> list[Path]:
     names = BUNDLED_SPLITS["train"] + BUNDLED_SPLITS["test"] if split == "all" else BUNDLED_SPLITS[split]
     folder = bundled_data_dir()
     paths = [folder / name for name in names]
-    missing = [p.name for p in paths if not p.is_file()]
+    if split != "train":
+        paths += [packaged_testset_dir() / name for name in PACKAGED_TEST_IMAGES]
+    missing = [f"{p.parent.name}/{p.name}" for p in paths if not p.is_file()]
     if missing:
-        raise FileNotFoundError(f"bundled images missing from {folder}: {', '.join(missing)}")
+        raise FileNotFoundError(f"bundled images missing: {', '.join(missing)}")
     return paths
+
+
+def packaged_testset_dir() -> Path:
+    """Folder of the test images that ship inside gvcore (``gvcore/testset/``, see its ``SOURCES.md``)."""
+    return Path(__file__).resolve().parent / "testset"
+
+
+def image_group(name: str) -> str:
+    """Group of a test image by its stem: ``"natural"``, ``"synthetic"``, or ``""`` for an image not in the split.
+
+    Example:
+        >>> image_group("camera"), image_group("zone_plate"), image_group("my_photo")
+        ('natural', 'synthetic', '')
+    """
+    return TEST_GROUPS.get(name, "")
