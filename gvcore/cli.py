@@ -121,6 +121,11 @@ def _add_reproduce(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.add_argument(
         "--verify", action="store_true", help="re-evaluate shipped checkpoints against shipped CSVs"
     )
+    p.add_argument(
+        "--reevaluate",
+        action="store_true",
+        help="re-score the shipped checkpoints on today's test split and metrics (failed-seed rule applied once)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument(
         "--tier",
@@ -350,6 +355,11 @@ def _reproduce(args: argparse.Namespace) -> int:
         report = verify(args.out, progress=not args.no_progress)
         print(report.message)
         return 0 if report.ok else 1
+    if args.reevaluate:
+        from gvcore.reproduce import reevaluate
+
+        reevaluate(out=args.out, work=args.work, jobs=args.jobs, progress=not args.no_progress)
+        return 0
     reproduce(out=args.out, work=args.work, smoke=args.smoke, jobs=args.jobs, progress=not args.no_progress)
     return 0
 

@@ -41,7 +41,7 @@ from gvcore.data import (
 )
 from gvcore.datasets import paired_sources
 from gvcore.inference import tiled_forward
-from gvcore.scoring import SCORE_COLUMNS, score_image, score_outputs, score_ready
+from gvcore.scoring import NOISE_CONTROL_SIGMA, SCORE_COLUMNS, score_image, score_outputs, score_ready
 from gvcore.snapshots import CheckpointEntry, expand_checkpoints
 
 __all__ = [
@@ -66,12 +66,7 @@ EVAL_COLUMNS: tuple[str, ...] = (
     "scale",
     "protocol",
     "image",
-    "psnr",
-    "ssim",
-    "gv_distance",
-    "var_gx",
-    "var_gy",
-    "var_ratio",
+    *SCORE_COLUMNS,
     "lr_source",
     "iteration",
 )
@@ -234,6 +229,7 @@ def evaluate(
     errors: list[str] | None = None,
     tile_batch: int | None = None,
     lpips: bool | None = None,
+    noise: bool = False,
 ) -> Any:
     """Score HR, the baseline and each checkpoint on every image of ``data``.
 
@@ -258,6 +254,8 @@ def evaluate(
         tile_batch: tiles per forward call (``None`` = 1 on CPU, several on CUDA; same numbers on CPU).
         lpips: an ``lpips`` column (:mod:`gvcore.lpips`): ``None`` = when its weights are on this machine (else
             ``frame.attrs["notes"]`` says how to enable it), ``True`` = required, ``False`` = never.
+        noise: also score the ``<baseline>+noise`` control row (:func:`gvcore.scoring.noise_control`), which
+            shows that noise alone raises the variance ratio.
 
     Returns:
         ``pandas.DataFrame`` with columns :data:`EVAL_COLUMNS`, one row per (method, image).
@@ -283,7 +281,9 @@ def evaluate(
         sources = paired_sources(data, lr_dir, scale)
     else:
         sources = resolve_images(data, "test")
-    job = _Job(scale, protocol, tile, overlap, device, str(data), models, tile_batch, extra)
+    job = _Job(
+        scale, protocol, tile, overlap, device, str(data), models, tile_batch, extra, noise and not lr_only
+    )
     if cache is not None and not lr_only:
         from gvcore.results_db import ResultsDB, file_hash
 
@@ -314,10 +314,19 @@ class _Job:
     tile_batch: int | None = None
     #: optional metrics beyond SCORE_COLUMNS (name -> function, :func:`gvcore.lpips.lpips_metrics`)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: score the noise control row too (:func:`gvcore.scoring.noise_control`)
+    noise: bool = False
+
+    @property
+    def builtin(self) -> tuple[str, ...]:
+        """The rows every image gets before the models: HR, the baseline, and the noise control if asked for."""
+        baseline = BASELINE_NAMES[self.protocol]
+        return ("HR", baseline, f"{baseline}+noise") if self.noise else ("HR", baseline)
 
     def settings(self) -> dict[str, Any]:
         """The settings that change a result (part of the cache key), optional metrics included."""
-        settings = {"tile": self.tile, "overlap": self.overlap, "device": self.device}
+        settings: dict[str, Any] = {"tile": self.tile, "overlap": self.overlap, "device": self.device}
+        settings["columns"] = list(SCORE_COLUMNS)  # a row stored before a metric was added is not reused
         if self.tile_batch not in (None, 1):
             settings["tile_batch"] = self.tile_batch  # float32 results differ in the last bits
         if self.extra:
@@ -367,7 +376,7 @@ def _score_source(
     keys = _cache_keys(job, source) if db is not None else {}
     cached = db.get_many(keys.values()) if db is not None else {}
     wanted = [m.info["label"] for m in job.models if m.info["label"] not in failed]
-    builtin = ("HR", BASELINE_NAMES[job.protocol])
+    builtin = job.builtin
     missing = [label for label in wanted if keys.get(label) not in cached]
     if db is not None and not missing and all(keys[name] in cached for name in builtin):
         return [_from_cache(cached[keys[label]], label, job.extra) for label in (*builtin, *wanted)]
@@ -387,6 +396,7 @@ def _score_source(
                 overlap=job.overlap,
                 tile_batch=job.tile_batch,
                 extra=job.extra,
+                noise=job.noise,
             )
             break
         except NonFiniteOutputError as err:
@@ -429,6 +439,9 @@ def _cache_keys(job: _Job, source: ImageSource) -> dict[str, str]:
     }
     keys = {name: result_key(common | {"checkpoint_hash": "", "row": name}) for name in ("HR", "baseline")}
     keys[BASELINE_NAMES[job.protocol]] = keys.pop("baseline")
+    if job.noise:
+        noise_key = {"checkpoint_hash": "", "row": "noise", "sigma": NOISE_CONTROL_SIGMA}
+        keys[job.builtin[2]] = result_key(common | noise_key)
     for m in job.models:
         keys[m.info["label"]] = result_key(common | {"checkpoint_hash": m.digest, "row": "model"})
     return keys

@@ -128,12 +128,15 @@ def _subset(paths: list[Path], count: int | None, folder: Path, crop: int | None
     return str(folder)
 
 
-def _evaluate_all(checkpoints: dict[int, list[Path]], data: str, protocol: Protocol, progress: bool) -> Any:
+def _evaluate_all(
+    checkpoints: dict[int, list[Path]], data: str, protocol: Protocol, progress: bool, noise: bool = False
+) -> Any:
     import pandas as pd
 
     from gvcore.evaluation import evaluate
 
     frames = [
-        evaluate(paths, data, scale, protocol, progress=progress) for scale, paths in checkpoints.items()
+        evaluate(paths, data, scale, protocol, progress=progress, noise=noise, lpips=False)
+        for scale, paths in checkpoints.items()
     ]
     return pd.concat(frames, ignore_index=True)

@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-__all__ = ["PAPER_DELTAS", "write_summary", "write_tier_summary"]
+__all__ = ["PAPER_DELTAS", "PROXY_NOTE", "paired_row", "write_summary", "write_tier_summary"]
 
 #: The paper's change from its base model to base+GV on DIV2K val (official protocol), (dPSNR dB, dSSIM), by
 #: preset and scale. The paper's VDSR is trained with MSE (the official code); the loss of its EDSR and ESPCN
@@ -29,10 +29,23 @@ def _models(table: Any) -> Any:
     return table[table["arch"].notna() & (table["arch"] != "")]
 
 
+def _in_group(table: Any, group: str | None) -> Any:
+    """Rows of the images of ``group`` (``None`` = every image)."""
+    from gvcore.bundled import image_group
+
+    if group is None or group == "all":
+        return table
+    return table[table["image"].map(lambda name: image_group(str(name)) == group)]
+
+
+#: metrics shown per seed (mean over images) in the tables
+_SEED_COLUMNS = ("psnr", "ssim", "ms_ssim", "gmsd", "var_ratio", "var_logdev", "gv_distance")
+
+
 def _per_seed(table: Any) -> Any:
     """Mean over images of each checkpoint's metrics, one row per (arch, scale, loss, seed)."""
     keys = ["arch", "scale", "loss", "seed"]
-    columns = ["psnr", "ssim", "var_ratio", "gv_distance"]
+    columns = [c for c in _SEED_COLUMNS if c in table.columns]
     return _models(table).groupby(keys, sort=False)[columns].mean().reset_index()
 
 
@@ -45,68 +58,136 @@ def _mean_std(values: Any, digits: int) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
-def _ci(paired: Any, arch: str, scale: int, protocol: str, metric: str, digits: int) -> str:
-    """``mean [low, high]`` of a paired.csv row, with a mark when the CI excludes zero."""
-    row = paired[
+def paired_row(
+    paired: Any, arch: str, scale: int, protocol: str, metric: str, images: str = "natural"
+) -> Any:
+    """The ``paired.csv`` row of one cell and metric (``images`` falls back to ``"all"``), or ``None``."""
+    at = paired[
         (paired["model"] == arch)
         & (paired["scale"] == scale)
         & (paired["protocol"] == protocol)
         & (paired["metric"] == metric)
     ]
-    if row.empty:
+    if "images" in at.columns:
+        chosen = at[at["images"] == images]
+        at = chosen if len(chosen) else at[at["images"] == "all"]
+    return at.iloc[0] if len(at) else None
+
+
+def _excludes_zero(row: Any) -> bool:
+    return bool(
+        row is not None and not math.isnan(float(row["ci_low"])) and not row["ci_low"] <= 0 <= row["ci_high"]
+    )
+
+
+def _ci(row: Any, digits: int) -> str:
+    """``mean [low, high]`` of a paired.csv row, with a mark when the CI excludes zero."""
+    if row is None:
         return ""
-    r = row.iloc[0]
-    if math.isnan(float(r["ci_low"])):
-        return f"{r['mean_delta']:+.{digits}f}"
-    mark = "" if r["ci_low"] <= 0 <= r["ci_high"] else " *"
-    return f"{r['mean_delta']:+.{digits}f} [{r['ci_low']:+.{digits}f}, {r['ci_high']:+.{digits}f}]{mark}"
+    if math.isnan(float(row["ci_low"])):
+        return f"{row['mean_delta']:+.{digits}f}"
+    mark = " *" if _excludes_zero(row) else ""
+    return (
+        f"{row['mean_delta']:+.{digits}f} [{row['ci_low']:+.{digits}f}, {row['ci_high']:+.{digits}f}]{mark}"
+    )
 
 
-def _result_table(table: Any, paired: Any, protocol: str) -> list[str]:
+def _seed_range(row: Any, digits: int) -> str:
+    if row is None or math.isnan(float(row["seed_min"])):
+        return "one seed"
+    return f"{row['seed_min']:+.{digits}f} … {row['seed_max']:+.{digits}f}"
+
+
+def _group_label(meta: dict[str, Any], group: str | None) -> str:
+    return "the test images" if group is None else f"the {group} test images"
+
+
+def _result_table(table: Any, paired: Any, protocol: str, group: str | None = "natural") -> list[str]:
     from gvcore.data import BASELINE_NAMES
 
     baseline = BASELINE_NAMES[protocol]
+    images = group or "all"
+    table = _in_group(table, group)
     per_seed = _per_seed(table)
     lines = [
         # The minus sign is the report's typography; the shipped summary.md and README tables quote it.
-        f"| model | scale | seeds | n | {baseline} PSNR | L1 PSNR | L1 − {baseline} | L1+GV PSNR | ΔPSNR [95 % CI] "  # noqa: RUF001
-        "| L1 SSIM | L1+GV SSIM | ΔSSIM [95 % CI] | L1 var ratio | L1+GV var ratio | Δ var ratio [95 % CI] "
-        "| paper ΔPSNR / ΔSSIM |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| model | scale | images × seeds | {baseline} PSNR | L1 PSNR | L1+GV PSNR | ΔPSNR [95 % CI] | p "
+        "| ΔPSNR per seed | ΔSSIM [95 % CI] | ΔMS-SSIM [95 % CI] | ΔGMSD [95 % CI] | Δ var ratio [95 % CI] "
+        "| Δ var logdev [95 % CI] | paper ΔPSNR / ΔSSIM |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for (arch, scale), group in per_seed.groupby(["arch", "scale"], sort=False):
-        l1, gv = group[group["loss"] == "l1"], group[group["loss"] == "l1+gv"]
+    for (arch, scale), cell in per_seed.groupby(["arch", "scale"], sort=False):
+        l1, gv = cell[cell["loss"] == "l1"], cell[cell["loss"] == "l1+gv"]
         base = table[(table["method"] == baseline) & (table["scale"] == scale)]["psnr"].mean()
-        n_row = paired[
-            (paired["model"] == arch) & (paired["scale"] == scale) & (paired["protocol"] == protocol)
-        ]
-        n = int(n_row["n"].iloc[0]) if len(n_row) else 0
+        rows = {m: paired_row(paired, arch, scale, protocol, m, images) for m in _SEED_COLUMNS}
+        psnr = rows["psnr"]
+        n = f"{int(psnr['n'])} × {int(psnr['n_seeds'])}" if psnr is not None else ""
+        p_value = (
+            f"{float(psnr['p_value']):.2g}" if psnr is not None and not math.isnan(psnr["p_value"]) else ""
+        )
         paper = PAPER_DELTAS.get((str(arch).replace("-lite", ""), int(scale)))
         paper_cell = f"{paper[0]:+.2f} / {paper[1]:+.4f}" if paper else ""
         lines.append(
-            f"| {arch} | x{scale} | {len(l1)} | {n} | {base:.2f} | {_mean_std(l1['psnr'], 2)} | "
-            f"{float(l1['psnr'].mean()) - base:+.2f} | {_mean_std(gv['psnr'], 2)} | "
-            f"{_ci(paired, arch, scale, protocol, 'psnr', 3)} | {_mean_std(l1['ssim'], 4)} | "
-            f"{_mean_std(gv['ssim'], 4)} | {_ci(paired, arch, scale, protocol, 'ssim', 4)} | "
-            f"{_mean_std(l1['var_ratio'], 3)} | {_mean_std(gv['var_ratio'], 3)} | "
-            f"{_ci(paired, arch, scale, protocol, 'var_ratio', 3)} | {paper_cell} |"
+            f"| {arch} | x{scale} | {n} | {base:.2f} | {_mean_std(l1['psnr'], 2)} | {_mean_std(gv['psnr'], 2)} | "
+            f"{_ci(psnr, 3)} | {p_value} | {_seed_range(psnr, 2)} | {_ci(rows['ssim'], 4)} | "
+            f"{_ci(rows['ms_ssim'], 4)} | {_ci(rows['gmsd'], 4)} | {_ci(rows['var_ratio'], 3)} | "
+            f"{_ci(rows['var_logdev'], 3)} | {paper_cell} |"
         )
     return lines
 
 
-def _observation(table: Any) -> list[str]:
+def _method_means(table: Any, scale: int) -> dict[str, Any]:
+    """Per method family at one scale: mean over images, then over seeds (``bicubic``, ``arch:loss``...)."""
+    at = table[table["scale"] == scale]
+    columns = [c for c in _SEED_COLUMNS if c in at.columns]
+    out: dict[str, Any] = {}
+    for method in ("bicubic", "bicubic+noise", "bilinear", "bilinear+noise"):
+        rows = at[at["method"] == method]
+        if len(rows):
+            out[method] = rows[columns].mean()
+    models = _models(at)
+    for (arch, loss), part in models.groupby(["arch", "loss"], sort=False):
+        out[f"{arch}:{loss}"] = part.groupby("seed")[columns].mean().mean()
+    return out
+
+
+def _observation(table: Any, group: str | None) -> list[str]:
     lines = [
-        "| model | scale | HR | bicubic | L1 | L1+GV |",
-        "|---|---|---|---|---|---|",
+        "| model | scale | HR | bicubic | bicubic+noise | L1 | L1+GV | lost variance recovered by GV |",
+        "|---|---|---|---|---|---|---|---|",
     ]
-    bicubic = table[table["method"] == "bicubic"].groupby("scale")["var_ratio"].mean()
+    table = _in_group(table, group)
     per_seed = _per_seed(table)
-    for (arch, scale), group in per_seed.groupby(["arch", "scale"], sort=False):
-        l1 = group[group["loss"] == "l1"]["var_ratio"]
-        gv = group[group["loss"] == "l1+gv"]["var_ratio"]
+    for (arch, scale), cell in per_seed.groupby(["arch", "scale"], sort=False):
+        means = _method_means(table, int(scale))
+        l1 = cell[cell["loss"] == "l1"]["var_ratio"]
+        gv = cell[cell["loss"] == "l1+gv"]["var_ratio"]
+        noise = means.get("bicubic+noise")
+        recovered = (gv.mean() - l1.mean()) / (1 - l1.mean())
         lines.append(
-            f"| {arch} | x{scale} | 1 | {bicubic[scale]:.3f} | {_mean_std(l1, 3)} | {_mean_std(gv, 3)} |"
+            f"| {arch} | x{scale} | 1 | {means['bicubic']['var_ratio']:.3f} | "
+            f"{noise['var_ratio']:.3f} | {_mean_std(l1, 3)} | {_mean_std(gv, 3)} | {100 * recovered:.0f} % |"
+            if noise is not None
+            else f"| {arch} | x{scale} | 1 | {means['bicubic']['var_ratio']:.3f} |  | {_mean_std(l1, 3)} | "
+            f"{_mean_std(gv, 3)} | {100 * recovered:.0f} % |"
         )
+    return lines
+
+
+def _control_table(table: Any, group: str | None) -> list[str]:
+    """Per scale: what each method's variance ratio comes with (the noise control shows the ratio alone misleads)."""
+    lines = [
+        "| scale | method | var ratio | var logdev ↓ | PSNR | SSIM | MS-SSIM | GMSD ↓ |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    table = _in_group(table, group)
+    for scale in sorted(table["scale"].unique()):
+        for method, m in _method_means(table, int(scale)).items():
+            name = method.replace(":", " ")
+            lines.append(
+                f"| x{scale} | {name} | {m['var_ratio']:.3f} | {m['var_logdev']:.3f} | {m['psnr']:.2f} | "
+                f"{m['ssim']:.4f} | {m['ms_ssim']:.4f} | {m['gmsd']:.4f} |"
+            )
     return lines
 
 
@@ -133,34 +214,70 @@ def _sweep_lines(sweep: Any) -> list[str]:
     return lines
 
 
+PROXY_NOTE = (
+    "This is a **CPU-scale proxy** of the paper's experiment, not a reproduction of it: lite models (a few "
+    "hundred thousand parameters or fewer), minutes of training on 2 CPU cores (about 1/9000 of the paper's "
+    "training compute), 15 training images instead of DIV2K's 800, crops of 64 px, and L1 instead of the official "
+    "code's MSE."
+)
+
+
 def write_summary(path: Path, tables: dict[str, Any], sweep: Any, paired: Any, meta: dict[str, Any]) -> None:
-    """Write ``summary.md``: the observation, both protocols' tables with paired CIs, the lambda sweeps."""
+    """Write ``summary.md``: the results paragraph, the observation, both protocols' tables, the lambda sweeps."""
+    from gvcore.reproduce_sentences import results_block
+
     plan = meta["plan"]
     steps = ", ".join(f"{a} {n}" for a, n in plan["steps"])
     lrs = ", ".join(f"{a} {v:g}" for a, v in plan["lr"])
+    grouped = meta["eval_data"] == "bundled"
+    main: str | None = "natural" if grouped else None
     lines = [
-        "# Bundled reproduction",
+        "# Bundled reproduction (a CPU-scale proxy of the paper's experiment)",
         "",
-        f"Command: `{meta['command']}` — wall time {meta['wall_time_s']:.0f} s with {meta['jobs']} jobs on "
+        PROXY_NOTE,
+        "",
+        f"Command: `{meta['command']}` — training wall time {meta['wall_time_s']:.0f} s with {meta['jobs']} jobs on "
         f"{meta['cpu_count']} CPU cores; steps {steps}; Adam with cosine decay, lr {lrs}; batch "
         f"{plan['batch_size']}, crop {plan['crop']}; "
-        f"seeds {', '.join(map(str, plan['seeds']))} (standard degradation), "
-        f"{', '.join(map(str, plan['official_seeds']))} (official degradation); L1+GV with λ = "
-        f"{meta['lambda']:g}. Test data: "
-        f"{'the bundled test split' if meta['eval_data'] == 'bundled' else meta['eval_data']}.",
+        f"seeds {', '.join(map(str, plan['seeds']))} (standard degradation; failed seeds rerun by the rule in "
+        f"`gvcore/reproduce_seeds.py`), {', '.join(map(str, plan['official_seeds']))} (official degradation); "
+        f"L1+GV with λ = {meta['lambda']:g}. Test data: "
+        f"{'the bundled test split (13 natural, 7 synthetic images; gvcore/bundled.py)' if grouped else meta['eval_data']}.",
         "",
         # The report's minus sign, as in the shipped summary.md.
-        "Δ = (L1+GV) − L1, paired by (image, seed); n pairs; 95 % percentile-bootstrap CI of the mean "  # noqa: RUF001
-        f"({plan['bootstrap_resamples']} resamples, seed 0); `*` marks a CI that excludes zero (the others are "
-        "not distinguishable from zero). Wilcoxon p-values are in `paired.csv`.",
+        "Δ = (L1+GV) − L1 with the **image as the unit**: each method's seeds are averaged within an image, "
+        "then n = images; 95 % two-level bootstrap CI (images, then seeds within an image; "
+        f"{plan['bootstrap_resamples']} resamples, seed 0); p = two-sided Wilcoxon signed-rank test on the "
+        "per-image differences; `*` marks a CI that excludes zero (the others are not distinguishable from zero). "
+        '"ΔPSNR per seed" is the range over seed pairs (the methods\' seeds matched by rank) of the mean difference.',
         "",
-        "## The observation: SR/HR gradient-variance ratio (standard protocol)",
+        "## Results in words (generated from the CSVs)",
+        "",
+        *results_block(tables, paired, sweep, meta).splitlines(),
+        "",
+        f"## The observation: SR/HR gradient-variance ratio, standard protocol, {_group_label(meta, main)}",
         "",
         "Per image, the mean over Gx and Gy of the output's mean patch variance (p = 8, gray, Sobel) divided by "
-        "HR's; mean over test images (± std over seeds). 1 = as much structure as HR.",
+        "HR's; mean over images (± std over seeds). 1 = as much gradient variance in total as HR — noise raises "
+        "it too (bicubic+noise: Gaussian noise, σ = 0.04, on the bicubic output), so read it with the table "
+        'below. "Lost variance recovered" = (L1+GV − L1) / (1 − L1).',
         "",
-        *_observation(tables["standard"]),
+        *_observation(tables["standard"], main),
+        "",
+        f"## What the ratio comes with, standard protocol, {_group_label(meta, main)}",
+        "",
+        "var logdev = mean |log10(v_SR / v_HR)| over patches (0 = HR's variance in every patch; overshoot counts "
+        "as much as loss); GMSD and MS-SSIM are metrics the GV loss does not optimise. Means over images and seeds.",
+        "",
+        *_control_table(tables["standard"], main),
     ]
+    if grouped:
+        lines += [
+            "",
+            "## The observation on the synthetic test images (reported separately)",
+            "",
+            *_observation(tables["standard"], "synthetic"),
+        ]
     for protocol, caption in (
         (
             "standard",
@@ -170,23 +287,31 @@ def write_summary(path: Path, tables: dict[str, Any], sweep: Any, paired: Any, m
         (
             "official",
             "official GV protocol — models trained on PIL-bilinear LR, scored on PIL-bilinear LR (RGB PSNR on "
-            "raw outputs, official luma SSIM with same/symm filtering, 2-px shave)",
+            "raw outputs, official luma SSIM with same/symm filtering, 2-px shave); one seed, so a difference "
+            "cannot be told apart from a seed effect",
         ),
     ):
         lines += [
             "",
-            f"## PSNR / SSIM, {caption}",
+            f"## {caption[0].upper()}{caption[1:]}; {_group_label(meta, main)}",
             "",
-            "Mean over test images (± std over seeds). The paper's column is its base → base+GV change on DIV2K "
+            "Mean over images (± std over seeds). The paper's column is its base → base+GV change on DIV2K "
             "val (official protocol, full-size models; its VDSR is trained with MSE).",
             "",
-            *_result_table(tables[protocol], paired, protocol),
+            *_result_table(tables[protocol], paired, protocol, main),
         ]
+        if grouped and protocol == "standard":
+            lines += [
+                "",
+                "Synthetic test images:",
+                "",
+                *_result_table(tables[protocol], paired, protocol, "synthetic"),
+            ]
     holdout = ", ".join(plan["sweep_holdout"])
     lines += [
         "",
         f"## λ sweeps ({plan['sweep_preset']}, standard protocol, seeds {', '.join(map(str, plan['sweep_seeds']))}, "
-        f"scored on the train images held out of the sweeps' training: {holdout})",
+        f"n = {len(plan['sweep_holdout'])} train images held out of the sweeps' training: {holdout})",
         "",
         *_sweep_lines(sweep),
         "",
@@ -210,7 +335,7 @@ def write_tier_summary(path: Path, table: Any, paired: Any, meta: dict[str, Any]
         "",
         "One seed: n = test images; Δ and 95 % CI as in `summary.md`.",
         "",
-        *_result_table(table, paired, "standard"),
+        *_result_table(table, paired, "standard", None),
         "",
     ]
     path.write_text("\n".join(lines))

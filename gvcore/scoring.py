@@ -19,7 +19,18 @@ Under a protocol (PAPER.md):
 **The variance ratio** (one definition, used in ``log.csv``, the evaluation CSV, the lambda sweep and every
 page): per image, the mean over the two directions of the output's mean patch variance divided by HR's,
 ``(var_gx(SR) / var_gx(HR) + var_gy(SR) / var_gy(HR)) / 2``; a data set's ratio is the mean over its images.
-1 means as much gradient variance as HR; L1-trained models sit well below 1.
+1 means as much gradient variance *in total* as HR; L1-trained models sit well below 1. It is the statistic the
+GV loss optimises, and it can be raised without adding any structure: noise raises it too (the
+``bicubic+noise`` control row, :func:`noise_control`). So it is never read alone:
+
+- ``var_logdev`` -- the mean absolute log10 ratio of patch variances, ``mean |log10((v_SR + e) / (v_HR + e))|``
+  over the patches of both directions (p = 8, gray, Sobel; ``e`` = :data:`VARIANCE_FLOOR`, one 8-bit level
+  squared, below which a variance is invisible): 0 only when every patch has HR's variance, and it grows with
+  variance *added* where HR has none as much as with variance lost. Lower is better.
+- ``gmsd`` and ``ms_ssim`` (:mod:`gvcore.perceptual`) -- full-reference metrics the loss does not optimise,
+  computed on the outputs as scored and HR, cropped by ``scale`` pixels under the standard protocol (uncropped
+  under the official one), on luma. ``ms_ssim`` is NaN for images whose side is below
+  :data:`gvcore.perceptual.MS_SSIM_MIN_SIZE` after the crop.
 """
 
 from __future__ import annotations
@@ -40,16 +51,32 @@ __all__ = [
     "NonFiniteOutputError",
     "ScoredImage",
     "gv_distance",
+    "noise_control",
     "output_variances",
     "run_model",
     "score_image",
     "score_outputs",
     "score_ready",
+    "variance_logdev",
     "variance_ratio",
 ]
 
 #: the per-output metrics every scored row carries, in display order.
-SCORE_COLUMNS: tuple[str, ...] = ("psnr", "ssim", "gv_distance", "var_gx", "var_gy", "var_ratio")
+SCORE_COLUMNS: tuple[str, ...] = (
+    "psnr",
+    "ssim",
+    "ms_ssim",
+    "gmsd",
+    "gv_distance",
+    "var_gx",
+    "var_gy",
+    "var_ratio",
+    "var_logdev",
+)
+#: variances below one 8-bit level squared are invisible: the floor of ``var_logdev``'s log ratios.
+VARIANCE_FLOOR = (1.0 / 255.0) ** 2
+#: the noise control: Gaussian noise of this standard deviation added to the interpolation baseline.
+NOISE_CONTROL_SIGMA = 0.04
 
 
 def score_ready(raw: torch.Tensor, protocol: Protocol) -> torch.Tensor:
@@ -74,6 +101,55 @@ def output_variances(x: torch.Tensor) -> tuple[float, float]:
 
     vx, vy = variance_maps(x.float(), patch_size=8)
     return float(vx.mean()), float(vy.mean())
+
+
+def variance_logdev(out: torch.Tensor, hr: torch.Tensor) -> float:
+    """Mean absolute log10 ratio of patch variances, both directions (module docstring): 0 = HR's in every patch.
+
+    Example:
+        >>> hr = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0))
+        >>> variance_logdev(hr, hr)
+        0.0
+        >>> variance_logdev(hr * 0.5, hr) > 0.5  # a quarter of the variance: about log10(4) = 0.6 per patch
+        True
+    """
+    from gvcore.variance import variance_maps
+
+    parts = []
+    for v_out, v_hr in zip(variance_maps(out.float(), patch_size=8), variance_maps(hr.float(), patch_size=8)):
+        parts.append(torch.log10((v_out.double() + VARIANCE_FLOOR) / (v_hr.double() + VARIANCE_FLOOR)).abs())
+    return float(torch.cat([p.flatten() for p in parts]).mean())
+
+
+def noise_control(
+    baseline: torch.Tensor, protocol: Protocol, sigma: float = NOISE_CONTROL_SIGMA
+) -> torch.Tensor:
+    """The ``bicubic+noise`` control: the baseline plus Gaussian noise (fixed seed), then :func:`score_ready`.
+
+    It shows what the variance ratio alone cannot tell apart: noise raises the ratio while it costs PSNR and
+    raises ``var_logdev``. The noise is the same for every call with the same shape (generator seeded with 0).
+
+    Example:
+        >>> base = torch.full((1, 3, 16, 16), 0.5)
+        >>> torch.equal(noise_control(base, "standard"), noise_control(base, "standard"))
+        True
+    """
+    generator = torch.Generator().manual_seed(0)
+    noise = torch.randn(baseline.shape, generator=generator, dtype=torch.float32) * sigma
+    return score_ready(baseline.float().cpu() + noise, protocol)
+
+
+def _perceptual(out: torch.Tensor, hr: torch.Tensor, scale: int, protocol: Protocol) -> dict[str, float]:
+    """``gmsd`` and ``ms_ssim`` of one output (module docstring); NaN ``ms_ssim`` for too small an image."""
+    from gvcore.perceptual import MS_SSIM_MIN_SIZE, gmsd, ms_ssim
+
+    crop = scale if protocol == "standard" else 0
+    a, b = (t.float()[..., crop : t.shape[-2] - crop, crop : t.shape[-1] - crop] for t in (out, hr))
+    small = min(a.shape[-2:]) < MS_SSIM_MIN_SIZE
+    return {
+        "gmsd": float(gmsd(a, b)[0]),
+        "ms_ssim": math.nan if small else float(ms_ssim(a, b)[0]),
+    }
 
 
 def gv_distance(out: torch.Tensor, hr: torch.Tensor, **options: Any) -> float:
@@ -129,14 +205,17 @@ def score_outputs(
         var_gx, var_gy = output_variances(out)
         row: dict[str, Any] = {"method": name, "var_gx": var_gx, "var_gy": var_gy}
         if hr is None or hr_var is None:
-            row |= {"psnr": math.nan, "ssim": math.nan, "gv_distance": math.nan, "var_ratio": math.nan}
+            row |= dict.fromkeys(("psnr", "ssim", "ms_ssim", "gmsd", "gv_distance", "var_ratio"), math.nan)
+            row["var_logdev"] = math.nan
         else:
             pair = evaluate_pair(out.float(), hr.float(), scale, protocol)
             row |= {
                 "psnr": float(pair.psnr[0]),
                 "ssim": float(pair.ssim[0]),
+                **_perceptual(out, hr, scale, protocol),
                 "gv_distance": gv_distance(out, hr),
                 "var_ratio": variance_ratio(var_gx, var_gy, *hr_var),
+                "var_logdev": variance_logdev(out, hr),
             }
         for column, metric in (extra or {}).items():
             row[column] = math.nan if hr is None else float(metric(out, hr))
@@ -197,6 +276,7 @@ def score_image(
     overlap: int = 16,
     tile_batch: int | None = None,
     extra: Mapping[str, Callable[[torch.Tensor, torch.Tensor], float]] | None = None,
+    noise: bool = False,
 ) -> ScoredImage:
     """Synthesise the protocol's LR image, run the baseline and ``models``, and score everything against HR.
 
@@ -213,6 +293,7 @@ def score_image(
         overlap: overlap between neighbouring tiles, in LR pixels.
         tile_batch: tiles per forward call (:func:`run_model`; ``None`` = 1 on CPU, several on CUDA).
         extra: optional metrics beyond :data:`SCORE_COLUMNS` (:func:`score_outputs`); HR's row leaves them empty.
+        noise: also score the ``<baseline>+noise`` control (:func:`noise_control`), right after the baseline.
 
     Returns:
         :class:`ScoredImage` whose rows are ``HR`` (``gv_distance`` 0, ``var_ratio`` 1, PSNR/SSIM NaN), the
@@ -231,7 +312,10 @@ def score_image(
             f"{scale} x lr"
         )
     hr, lr = hr.float().cpu(), lr.float().cpu()
-    outputs = {BASELINE_NAMES[protocol]: upscale_baseline(lr, scale, protocol)}
+    baseline = BASELINE_NAMES[protocol]
+    outputs = {baseline: upscale_baseline(lr, scale, protocol)}
+    if noise:
+        outputs[f"{baseline}+noise"] = noise_control(outputs[baseline], protocol)
     for label, model in (models or {}).items():
         if label in outputs or label == "HR":
             raise ValueError(f"model label {label!r} is taken by a built-in row; rename the model")
@@ -243,7 +327,7 @@ def score_image(
             )
         outputs[label] = score_ready(raw, protocol)
     hr_gx, hr_gy = output_variances(hr)
-    hr_row = {"method": "HR", "psnr": math.nan, "ssim": math.nan, "gv_distance": 0.0}
-    hr_row |= {"var_gx": hr_gx, "var_gy": hr_gy, "var_ratio": 1.0}
+    hr_row = {"method": "HR", "psnr": math.nan, "ssim": math.nan, "ms_ssim": math.nan, "gmsd": math.nan}
+    hr_row |= {"gv_distance": 0.0, "var_gx": hr_gx, "var_gy": hr_gy, "var_ratio": 1.0, "var_logdev": 0.0}
     rows = [hr_row, *score_outputs(outputs, hr, scale, protocol, extra)]
     return ScoredImage(lr=lr, hr=hr, outputs=outputs, rows=rows)

@@ -37,7 +37,10 @@ def test_probe_counts_reachable_tensors_and_arrays(monkeypatch: pytest.MonkeyPat
     gc.disable()
     try:
         before = probe.sample()
-        held = {"t": torch.zeros(1, 3, 1024, 1024), "a": np.zeros((1024, 1024), dtype=np.float64)}  # 12 + 8 MiB
+        held = {
+            "t": torch.zeros(1, 3, 1024, 1024),
+            "a": np.zeros((1024, 1024), dtype=np.float64),
+        }  # 12 + 8 MiB
         record = probe.sample()
     finally:
         gc.enable()

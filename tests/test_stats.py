@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.stats import wilcoxon
 
-from gvcore.stats import PAIRED_COLUMNS, paired_statistics, paired_table
+from gvcore.stats import PAIRED_COLUMNS, image_level_statistics, paired_statistics, paired_table
 
 
 def test_ci_brackets_the_mean_and_is_deterministic() -> None:
@@ -63,11 +63,12 @@ def test_single_pair_has_no_interval() -> None:
     assert np.isnan(r.p_value)
 
 
-def test_paired_table_pairs_by_image_and_seed() -> None:
+def _rows(images: tuple[str, ...], seeds: dict[str, tuple[int, ...]], bump: dict[int, float]) -> list[dict]:
     rows = []
-    for seed in (0, 1, 2):
-        for image in ("a", "b"):
-            for loss, bump in (("l1", 0.0), ("l1+gv", 0.1 + 0.01 * seed)):
+    for loss, loss_seeds in seeds.items():
+        for seed in loss_seeds:
+            for k, image in enumerate(images):
+                delta = bump.get(seed, 0.1) if loss == "l1+gv" else 0.0
                 rows.append(
                     {
                         "arch": "espcn",
@@ -76,16 +77,59 @@ def test_paired_table_pairs_by_image_and_seed() -> None:
                         "image": image,
                         "seed": seed,
                         "loss": loss,
-                        "psnr": 30.0 + bump + (0.5 if image == "b" else 0.0),
+                        "psnr": 30.0 + delta + 0.5 * k,
                         "ssim": 0.9,
-                        "var_ratio": 0.5 + bump,
-                        "gv_distance": 0.1 - bump / 10,
+                        "var_ratio": 0.5 + delta,
+                        "gv_distance": 0.1 - delta / 10,
                     }
                 )
+    return rows
+
+
+def test_paired_table_has_the_image_as_its_unit() -> None:
+    """The unit is the image (not image x seed): mean_delta = mean over images of the seed-averaged difference."""
+    rows = _rows(("a", "b"), {"l1": (0, 1, 2), "l1+gv": (0, 1, 2)}, {0: 0.10, 1: 0.11, 2: 0.12})
     rows.append({"arch": "", "scale": 2, "protocol": "standard", "image": "a", "seed": None, "loss": ""})
     table = paired_table(pd.DataFrame(rows), resamples=1000)
     assert tuple(table.columns) == PAIRED_COLUMNS
     psnr = table[table["metric"] == "psnr"].iloc[0]
-    assert psnr["n"] == 6
+    assert (psnr["n"], psnr["n_seeds"], psnr["images"]) == (2, 3, "all")
     assert psnr["mean_delta"] == pytest.approx(0.11)
+    assert (psnr["seed_min"], psnr["seed_max"]) == (pytest.approx(0.10), pytest.approx(0.12))
     assert table[table["metric"] == "ssim"].iloc[0]["mean_delta"] == 0.0
+    assert set(table["metric"]) == {"psnr", "ssim", "var_ratio", "gv_distance"}  # absent metrics are skipped
+
+
+def test_paired_table_averages_seeds_that_differ_between_arms_and_reports_groups() -> None:
+    """A rerun seed (L1 under 0, 1, 3; L1+GV under 0, 1, 2) still pairs by image; groups get their own rows."""
+    images = ("a", "b", "c", "d")
+    rows = _rows(images, {"l1": (0, 1, 3), "l1+gv": (0, 1, 2)}, {0: 0.0, 1: 0.3, 2: 0.6})
+    groups = {"a": "natural", "b": "natural", "c": "synthetic", "d": "synthetic"}
+    table = paired_table(pd.DataFrame(rows), resamples=1000, groups=groups)
+    psnr = table[table["metric"] == "psnr"].set_index("images")
+    assert list(psnr.index) == ["all", "natural", "synthetic"]
+    assert list(psnr["n"]) == [4, 2, 2]
+    assert psnr.loc["all", "mean_delta"] == pytest.approx(0.3)
+    assert psnr.loc["all", "seed_min"] == pytest.approx(0.0)
+    assert psnr.loc["all", "seed_max"] == pytest.approx(0.6)
+    # the CI carries the seed spread: resampling seeds within images widens it beyond a constant shift's zero width
+    assert psnr.loc["all", "ci_low"] < 0.3 < psnr.loc["all", "ci_high"]
+
+
+def test_image_level_statistics_refuses_ragged_or_nan_input() -> None:
+    with pytest.raises(ValueError, match="same n_images"):
+        image_level_statistics(np.zeros((3, 2)), np.zeros((4, 2)))
+    with pytest.raises(ValueError, match="NaN"):
+        image_level_statistics(np.array([[1.0, np.nan]]), np.ones((1, 2)))
+
+
+def test_image_level_statistics_with_one_seed_is_the_image_bootstrap() -> None:
+    rng = np.random.default_rng(3)
+    base = rng.normal(30, 1, (12, 1))
+    treated = base + rng.normal(0.1, 0.05, (12, 1))
+    two_level = image_level_statistics(base, treated, resamples=2000, seed=5)
+    plain = paired_statistics((treated - base)[:, 0], resamples=2000, seed=5)
+    assert (two_level.n, two_level.n_seeds) == (12, 1)
+    assert two_level.mean_delta == pytest.approx(plain.mean_delta)
+    assert two_level.p_value == pytest.approx(plain.p_value)
+    assert np.isnan(two_level.seed_min)
