@@ -306,6 +306,7 @@ class ResultsDB:
         """
         wanted = list(keys)
         found: dict[str, dict[str, Any]] = {}
+        unusable: list[str] = []
         try:
             self._conn.execute("BEGIN")
             try:
@@ -320,18 +321,21 @@ class ResultsDB:
                     for key, text, size in self._conn.execute(query, chunk):
                         row, problem = parse_row(text, size, numbers=numbers, texts=texts)
                         if row is None:
-                            warnings.warn(
-                                f"results database {self.path.name}: stored row {str(key)[:16]} is unusable "
-                                f"({problem}); it is recomputed",
-                                RuntimeWarning,
-                                stacklevel=2,
-                            )
+                            unusable.append(f"{str(key)[:16]} ({problem})")
                         else:
                             found[key] = row
             finally:
                 self._conn.execute("COMMIT")
         except sqlite3.Error as err:
             raise ResultsDBError(f"cannot read results database {self.path.name}: {err}") from err
+        if unusable:
+            more = f" and {len(unusable) - 3} more" if len(unusable) > 3 else ""
+            warnings.warn(
+                f"results database {self.path.name}: stored row {', '.join(unusable[:3])}{more} is unusable; "
+                "recomputed",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         return found
 
     def put_many(self, records: Iterable[tuple[str, Mapping[str, Any], Mapping[str, Any]]]) -> None:

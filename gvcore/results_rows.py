@@ -61,7 +61,7 @@ def parse_row(
         'psnr is str, not a number'
     """
     if text is None:
-        return None, f"{size} bytes, over the limit of {DEFAULT_MAX_ROW_BYTES}" if size else "empty"
+        return None, f"{size} bytes, over the row size limit" if size else "empty"
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
