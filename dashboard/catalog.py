@@ -11,7 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import re
+import time
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +25,7 @@ from dashboard.state import REPO_ROOT
 
 __all__ = [
     "FOLDER_SUFFIXES",
+    "HEADER_BUDGET_S",
     "MAX_FOLDER_CHECKPOINTS",
     "SOURCE_GROUPS",
     "CheckpointInfo",
@@ -32,9 +37,11 @@ __all__ = [
     "find_run_dirs",
     "find_training_logs",
     "folder_checkpoint_infos",
+    "header_rank",
     "list_checkpoints",
     "pair_l1_gv",
     "paper_table",
+    "rank_checkpoint_files",
     "read_checkpoint_info",
     "read_eval_csv",
     "read_run_log",
@@ -47,8 +54,14 @@ __all__ = [
 CheckpointInfo = dict[str, Any]
 #: what a ``GVLAB_CHECKPOINTS`` folder is searched for (bundled folders hold ``.safetensors`` only).
 FOLDER_SUFFIXES: tuple[str, ...] = (".safetensors", ".pth", ".pt")
-#: the most checkpoints listed per folder (the first by name): foreign ones are loaded to be listed.
+#: the most checkpoints listed per folder (the best by header, :func:`rank_checkpoint_files`): foreign ones
+#: are loaded to be listed.
 MAX_FOLDER_CHECKPOINTS = 64
+#: seconds of header checks per folder; files not checked by then rank last (by name).
+HEADER_BUDGET_S = 5.0
+#: a ``.safetensors`` header longer than this is not taken for a checkpoint's (real ones are far smaller).
+MAX_HEADER_BYTES = 16 * 1024**2
+_LOG = logging.getLogger(__name__)
 
 
 def read_checkpoint_info(path: Path) -> CheckpointInfo:
@@ -105,15 +118,104 @@ def foreign_checkpoint_info(path: Path) -> CheckpointInfo:
     }
 
 
+def header_rank(path: Path) -> int | None:
+    """How likely ``path`` is a checkpoint, from its first bytes only (no weights read, nothing unpickled).
+
+    Returns:
+        0 a gvcore ``.safetensors`` header, 1 another ``.safetensors`` whose header is consistent with the file
+        size, 2 a ``torch.save`` zip archive (a ``data.pkl``, no TorchScript), 3 a bare pickle (protocol 2 to
+        5); ``None``: not a checkpoint (unreadable, empty, junk).
+    """
+    from gvcore.checkpoint_meta import is_gvcore_format
+
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            head = handle.read(8)
+            if path.suffix.lower() == ".safetensors":
+                length = int.from_bytes(head, "little") if len(head) == 8 else 0
+                if not 2 <= length <= min(size - 8, MAX_HEADER_BYTES):
+                    return None
+                header = json.loads(handle.read(length))
+                return _safetensors_rank(header, size - 8 - length, is_gvcore_format)
+        if head.startswith(b"PK\x03\x04"):
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+            pickled = any(n.endswith("data.pkl") for n in names)
+            return 2 if pickled and not any(n.endswith("constants.pkl") for n in names) else None
+        return 3 if len(head) > 2 and head[0] == 0x80 and 2 <= head[1] <= 5 else None
+    except (OSError, ValueError, zipfile.BadZipFile, RecursionError):
+        return None
+
+
+def _safetensors_rank(header: Any, data_bytes: int, is_ours: Callable[[dict[str, str]], bool]) -> int | None:
+    if not isinstance(header, dict):
+        return None
+    metadata = header.pop("__metadata__", None)
+    ends = []
+    for entry in header.values():
+        offsets = entry.get("data_offsets") if isinstance(entry, dict) else None
+        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
+            return None
+        ends.append(offsets[1])
+    if not ends or max(ends) != data_bytes:
+        return None
+    return 0 if isinstance(metadata, dict) and is_ours(metadata) else 1
+
+
+def rank_checkpoint_files(
+    paths: list[Path],
+    limit: int | None,
+    budget_s: float = HEADER_BUDGET_S,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[list[Path], list[str]]:
+    """The files worth loading, at most ``limit`` (the best headers), by name: junk cannot push a good one out.
+
+    Every file's header is checked (:func:`header_rank`) until ``budget_s`` seconds have passed; files not
+    checked by then rank after every checked candidate, by name. Files whose header is not a checkpoint are
+    skipped, as are candidates beyond ``limit``.
+
+    Returns:
+        ``(chosen paths, skip notes)``: the notes say how many files were skipped and why (empty: none).
+    """
+    start = clock()
+    ranked: list[tuple[int, str, Path]] = []
+    junk = unchecked = 0
+    for path in paths:
+        if clock() - start > budget_s:
+            ranked.append((4, path.name, path))
+            unchecked += 1
+            continue
+        rank = header_rank(path)
+        if rank is None:
+            junk += 1
+        else:
+            ranked.append((rank, path.name, path))
+    ranked.sort(key=lambda item: item[:2])
+    chosen = sorted((path for _, _, path in ranked[:limit]), key=lambda p: p.name)  # listed by name
+    over = len(ranked) - len(chosen)
+    reasons = [f"{junk} not a checkpoint by its header"] if junk else []
+    reasons += [f"{over} beyond the {limit} listed (best headers first)"] if over else []
+    notes = [f"{len(paths) - len(chosen)} file(s) skipped: {', '.join(reasons)}"] if reasons else []
+    if unchecked:
+        notes.append(f"{unchecked} file(s) not header-checked within {budget_s:g} s (ranked last, by name)")
+    return chosen, notes
+
+
 def list_checkpoints(
-    folder: Path, suffixes: tuple[str, ...] = (".safetensors",), limit: int | None = None
+    folder: Path,
+    suffixes: tuple[str, ...] = (".safetensors",),
+    limit: int | None = None,
+    notes: list[str] | None = None,
 ) -> list[CheckpointInfo]:
-    """Infos of every readable checkpoint in ``folder`` (unreadable files are reported as ``error``).
+    """Infos of the readable checkpoints in ``folder`` (unreadable files are reported as ``error``).
 
     Args:
         folder: the folder (not searched recursively).
         suffixes: the file suffixes listed.
-        limit: list at most this many files (the first by name).
+        limit: load at most this many files, chosen by :func:`rank_checkpoint_files` (headers first, so junk
+            cannot hide a good checkpoint); ``None``: every file.
+        notes: when given, receives ``"<folder>: N file(s) skipped: ..."`` lines (also logged).
     """
     if not folder.is_dir():
         return []
@@ -122,8 +224,14 @@ def list_checkpoints(
         for p in sorted(folder.iterdir())
         if p.suffix.lower() in suffixes and not p.name.startswith(".") and p.is_file()
     ]
+    if limit is not None:
+        paths, skipped = rank_checkpoint_files(paths, limit)
+        for line in skipped:
+            _LOG.warning("checkpoint folder %s: %s", folder.name, line)
+            if notes is not None:
+                notes.append(f"{folder.name}: {line}")
     infos = []
-    for path in paths[:limit]:
+    for path in paths:
         try:
             infos.append(read_checkpoint_info(path))
         except Exception as err:  # a broken file must not hide the others
@@ -318,10 +426,12 @@ def run_checkpoint_infos(roots: list[Path]) -> list[CheckpointInfo]:
     return infos
 
 
-def folder_checkpoint_infos(folders: list[Path]) -> list[CheckpointInfo]:
+def folder_checkpoint_infos(folders: list[Path], notes: list[str] | None = None) -> list[CheckpointInfo]:
     """The checkpoints of each folder: :data:`FOLDER_SUFFIXES`, at most :data:`MAX_FOLDER_CHECKPOINTS` each.
 
-    Not recursive (:func:`list_checkpoints`); gvcore and foreign checkpoints alike.
+    Not recursive (:func:`list_checkpoints`); gvcore and foreign checkpoints alike. The files loaded are the
+    best by a cheap header check (:func:`rank_checkpoint_files`), so junk cannot hide a good checkpoint;
+    ``notes`` (when given) receives how many files were skipped per folder.
 
     Labelled by their metadata ``label`` (else the file name), with ``group = "checkpoint folders"`` and
     ``source`` = the folder's name; a folder listed twice is read once.
@@ -335,7 +445,7 @@ def folder_checkpoint_infos(folders: list[Path]) -> list[CheckpointInfo]:
         seen.add(resolved)
         infos += [
             i | {"group": "checkpoint folders", "source": folder.name}
-            for i in list_checkpoints(folder, FOLDER_SUFFIXES, MAX_FOLDER_CHECKPOINTS)
+            for i in list_checkpoints(folder, FOLDER_SUFFIXES, MAX_FOLDER_CHECKPOINTS, notes)
         ]
     return infos
 

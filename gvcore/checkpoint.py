@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -45,6 +46,7 @@ __all__ = [
     "CheckpointMeta",
     "SpandrelModel",
     "load_model",
+    "read_checkpoint_bytes",
     "save_checkpoint",
     "torch_load_failure",
 ]
@@ -184,6 +186,7 @@ def load_model(
     arch: str | None = None,
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    content: bytes | None = None,
 ) -> tuple[nn.Module, dict[str, Any]]:
     """Load a checkpoint as an ``nn.Module`` in eval mode, float32, on ``device``.
 
@@ -196,6 +199,9 @@ def load_model(
         arch: the expected architecture: a :data:`~gvcore.models.MODELS` key or a spandrel architecture id
             (``"ESRGAN"``, ``"Compact"``, ...); a checkpoint of another architecture is refused.
         max_bytes: larger files are refused before anything is read.
+        content: the file's bytes, already read (:func:`read_checkpoint_bytes`); ``path`` then only names it
+            (suffix, messages, VDSR's scale from the name). Without it the file is read once into memory and
+            the model is built from that buffer.
 
     Returns:
         ``(model, metadata)``. The model maps ``(B, 3, h, w)`` in [0, 1] to ``(B, 3, s*h, s*w)`` and has
@@ -211,48 +217,82 @@ def load_model(
             architecture; ``scale`` or ``arch`` not matching the checkpoint.
     """
     source = Path(path)
-    suffix = source.suffix.lower()
-    if suffix not in SUPPORTED_SUFFIXES:
+    data = read_checkpoint_bytes(source, max_bytes) if content is None else bytes(content)
+    _check_name_and_size(source, len(data), max_bytes)
+    torch_device = torch.device(device)
+
+    if source.suffix.lower() == ".safetensors":
+        tensors, file_metadata = _read_safetensors(source, data)
+        if is_gvcore_format(file_metadata):
+            model, metadata = _load_ours(source, tensors, file_metadata, scale, arch)
+            return model.to(torch_device).eval(), metadata
+        state_dict: dict[str, torch.Tensor] = tensors
+    else:
+        state_dict = _unwrap_state_dict(source, _read_pickle(source, max_bytes, data))
+
+    model, metadata = _load_foreign(source, state_dict, scale, arch)
+    return model.to(torch_device).eval(), metadata
+
+
+def _check_name_and_size(source: Path, size: int, max_bytes: int) -> None:
+    if source.suffix.lower() not in SUPPORTED_SUFFIXES:
         raise CheckpointError(
             f"unsupported checkpoint suffix {source.suffix!r} for {str(source)!r}; "
             f"supported: {', '.join(SUPPORTED_SUFFIXES)}"
         )
-    if not source.is_file():
-        raise CheckpointError(f"checkpoint not found: {str(source)!r}")
-    size = source.stat().st_size
     if size == 0:
         raise CheckpointError(f"checkpoint {str(source)!r} is empty")
     if size > max_bytes:
         raise CheckpointError(
             f"checkpoint {str(source)!r} is {size} bytes, over the limit of {max_bytes} (raise max_bytes to allow it)"
         )
-    torch_device = torch.device(device)
-
-    if suffix == ".safetensors":
-        tensors, file_metadata = _read_safetensors(source)
-        if is_gvcore_format(file_metadata):
-            model, metadata = _load_ours(source, tensors, file_metadata, scale, arch)
-            return model.to(torch_device).eval(), metadata
-        state_dict: dict[str, torch.Tensor] = tensors
-    else:
-        state_dict = _unwrap_state_dict(source, _read_pickle(source, max_bytes))
-
-    model, metadata = _load_foreign(source, state_dict, scale, arch)
-    return model.to(torch_device).eval(), metadata
 
 
-def _read_safetensors(source: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    from safetensors import safe_open
+def read_checkpoint_bytes(path: str | os.PathLike[str], max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """A checkpoint file's bytes, read once through one open handle (the buffer :func:`load_model` builds from).
+
+    Hash these bytes and pass them as ``load_model(path, content=...)``: the hash then describes exactly the
+    model that was built, even if the file is replaced before, during or after the read.
+
+    Raises:
+        CheckpointError: unsupported suffix, missing, not a regular file, empty, or over ``max_bytes`` (checked
+            on the open handle, and again on what was read, so a file growing meanwhile is refused too).
+    """
+    source = Path(path)
+    _check_name_and_size(source, 1, max_bytes)
+    try:
+        with source.open("rb") as handle:
+            info = os.fstat(handle.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise CheckpointError(f"checkpoint {str(source)!r} is not a regular file")
+            _check_name_and_size(source, info.st_size, max_bytes)
+            data = handle.read(max_bytes + 1)
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise CheckpointError(f"checkpoint not found: {str(source)!r}") from None
+    except CheckpointError:
+        raise
+    except OSError as err:
+        raise CheckpointError(f"cannot read checkpoint {str(source)!r}: {err.strerror or err}") from err
+    _check_name_and_size(source, len(data), max_bytes)
+    return data
+
+
+def _read_safetensors(source: Path, data: bytes) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and string metadata of a ``.safetensors`` buffer (header checked by safetensors itself)."""
+    from safetensors.torch import load
 
     try:
-        with safe_open(str(source), framework="pt", device="cpu") as handle:
-            metadata = dict(handle.metadata() or {})
-            tensors = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+        tensors = load(data)
+        length = int.from_bytes(data[:8], "little")
+        header = json.loads(data[8 : 8 + length])
+        metadata = header.get("__metadata__") or {}
+        if not isinstance(metadata, dict) or not all(isinstance(v, str) for v in metadata.values()):
+            raise ValueError("its __metadata__ is not a map of strings")
     except Exception as err:  # safetensors raises its own SafetensorError, OSError or ValueError
         raise CheckpointError(
             f"{str(source)!r} is not a valid .safetensors file (truncated, corrupt or another format): {err}"
         ) from err
-    return tensors, metadata
+    return tensors, {str(k): v for k, v in metadata.items()}
 
 
 def _load_ours(

@@ -9,6 +9,7 @@ is inflated. :func:`torch_load_failure` words any ``torch.load`` failure as one 
 
 from __future__ import annotations
 
+import io
 import pickle
 import re
 import zipfile
@@ -53,14 +54,17 @@ def _check_zip_sizes(source: Path, archive: zipfile.ZipFile, max_bytes: int) -> 
             )
 
 
-def _read_pickle(source: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
+def _read_pickle(source: Path, max_bytes: int = DEFAULT_MAX_BYTES, data: bytes | None = None) -> Any:
     """``torch.load(weights_only=True)`` with every failure turned into a specific :class:`CheckpointError`.
 
     Zip archives are checked from their directory first (:func:`_check_zip_sizes`): nothing is inflated before
-    the declared sizes are known to fit ``max_bytes``.
+    the declared sizes are known to fit ``max_bytes``. With ``data`` (the file's bytes, already read) the file
+    is not opened: everything is checked and loaded from that one buffer.
     """
-    with source.open("rb") as handle:
-        head = handle.read(4)
+    if data is None:
+        with source.open("rb") as handle:
+            data = handle.read(max_bytes + 1)
+    head = data[:4]
     is_zip = head == b"PK\x03\x04"
     if not is_zip and not head.startswith(b"\x80"):
         raise CheckpointError(
@@ -69,7 +73,7 @@ def _read_pickle(source: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
         )
     if is_zip:
         try:
-            with zipfile.ZipFile(source) as archive:
+            with zipfile.ZipFile(io.BytesIO(data)) as archive:
                 names = archive.namelist()
                 _check_zip_sizes(source, archive, max_bytes)
         except (zipfile.BadZipFile, OSError) as err:
@@ -79,7 +83,7 @@ def _read_pickle(source: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> Any:
                 f"{str(source)!r} is a TorchScript archive; only state dicts are supported (TorchScript runs code)"
             )
     try:
-        return torch.load(source, map_location="cpu", weights_only=True)
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except Exception as err:  # UnpicklingError, EOFError, RuntimeError from the zip reader, ...
         raise CheckpointError(torch_load_failure(str(source), err)) from err
 

@@ -262,12 +262,13 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_writable_file(path: Path) -> None:
+def _check_writable_file(path: Path, example: str = "eval.csv") -> None:
+    """Refuse an output path that cannot be written; a folder is answered with ``folder/example``."""
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise ValueError(f"cannot write {path}: folder {parent} does not exist")
     if path.is_dir():
-        raise ValueError(f"cannot write {path}: it is a folder; give a file name such as {path / 'eval.csv'}")
+        raise ValueError(f"cannot write {path}: it is a folder; give a file name such as {path / example}")
     if not os.access(parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise ValueError(f"cannot write {path}: permission denied")
 
@@ -419,7 +420,7 @@ def _atlas(args: argparse.Namespace) -> int:
 
     for name in (args.csv, args.table_csv):
         if name:
-            _check_writable_file(Path(name))
+            _check_writable_file(Path(name), "atlas.csv")
     low, high = args.deficit_min, args.deficit_max
     deficit_range = (
         None
@@ -472,7 +473,7 @@ def _report(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not args.force and not out.is_dir():
         raise ValueError(f"{out} exists; pass --force to overwrite it")
-    _check_writable_file(out)
+    _check_writable_file(out, "report.html")
     if not args.max_mb > 0:
         raise ValueError(f"--max-mb must be positive, got {args.max_mb}")
     try:

@@ -52,6 +52,7 @@ __all__ = [
     "StepBatchSampler",
     "center_crop_pair",
     "given_lr_path",
+    "load_pair_from_bytes",
     "load_pairs",
     "make_lr",
     "mod_crop",
@@ -312,33 +313,68 @@ def load_pairs(
             image whose size is not the HR size divided by ``scale``.
         gvcore.io.ImageLoadError: an unreadable image.
     """
-    from gvcore.io import load_image
-
     check_positive_int("scale", scale)
     check_choice("protocol", protocol, PROTOCOLS)
-    pairs = []
-    for source in sources:
-        hr = load_image(source.hr_path)
-        h, w = hr.shape[-2], hr.shape[-1]
-        if h < min_size or w < min_size:
-            raise ValueError(
-                f"image {source.hr_path} is {h}x{w}, smaller than the crop {min_size}x{min_size}; "
-                "use a smaller --crop or remove the image"
-            )
-        full = hr
-        hr = mod_crop(hr, scale)
-        lr_path = given_lr_path(source, scale, protocol) if use_shipped_lr else None
-        if lr_path is not None:
-            from gvcore.datasets import check_lr_size
+    return [_load_pair(source, scale, protocol, min_size, use_shipped_lr) for source in sources]
 
-            lr = load_image(lr_path)
-            check_lr_size(tuple(full.shape[-2:]), tuple(lr.shape[-2:]), scale, source.hr_path, lr_path)
-            lr_source = "file"
-        else:
-            lr, hr = prepare_pair(full, scale, protocol)
-            lr_source = LR_SOURCES[protocol]
-        pairs.append(ImagePair(source.name, _compact(hr[0]), _compact(lr[0]), lr_source))
-    return pairs
+
+def load_pair_from_bytes(
+    source: ImageSource, hr_data: bytes, lr_data: bytes | None, scale: int, protocol: Protocol = "standard"
+) -> ImagePair:
+    """:func:`load_pairs` of one source from its files' bytes, already read (the bytes a results key hashes).
+
+    ``lr_data`` holds the bytes of :func:`given_lr_path`'s file (``None``: LR is synthesised per protocol).
+    Errors name ``source``'s files, as :func:`load_pairs` does.
+    """
+    check_positive_int("scale", scale)
+    check_choice("protocol", protocol, PROTOCOLS)
+    if (given_lr_path(source, scale, protocol) is None) != (lr_data is None):
+        raise ValueError(
+            f"lr_data must hold the bytes of the given LR file of {source.hr_path} exactly when there is one"
+        )
+    return _load_pair(source, scale, protocol, 1, True, hr_data, lr_data)
+
+
+def _decode(path: Path, data: bytes | None) -> torch.Tensor:
+    from gvcore.io import ImageLoadError, load_image
+
+    if data is None:
+        return load_image(path)
+    try:
+        return load_image(data)
+    except ImageLoadError as err:  # name the file, not "<N bytes>"
+        raise type(err)(str(err).removesuffix(f": {err.source}"), str(path)) from err
+
+
+def _load_pair(
+    source: ImageSource,
+    scale: int,
+    protocol: Protocol,
+    min_size: int,
+    use_shipped_lr: bool,
+    hr_data: bytes | None = None,
+    lr_data: bytes | None = None,
+) -> ImagePair:
+    hr = _decode(source.hr_path, hr_data)
+    h, w = hr.shape[-2], hr.shape[-1]
+    if h < min_size or w < min_size:
+        raise ValueError(
+            f"image {source.hr_path} is {h}x{w}, smaller than the crop {min_size}x{min_size}; "
+            "use a smaller --crop or remove the image"
+        )
+    full = hr
+    hr = mod_crop(hr, scale)
+    lr_path = given_lr_path(source, scale, protocol) if use_shipped_lr else None
+    if lr_path is not None:
+        from gvcore.datasets import check_lr_size
+
+        lr = _decode(lr_path, lr_data)
+        check_lr_size(tuple(full.shape[-2:]), tuple(lr.shape[-2:]), scale, source.hr_path, lr_path)
+        lr_source = "file"
+    else:
+        lr, hr = prepare_pair(full, scale, protocol)
+        lr_source = LR_SOURCES[protocol]
+    return ImagePair(source.name, _compact(hr[0]), _compact(lr[0]), lr_source)
 
 
 def center_crop_pair(pair: ImagePair, scale: int, crop: int) -> ImagePair:

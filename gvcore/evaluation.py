@@ -36,6 +36,7 @@ from gvcore.data import (
     ImageSource,
     Protocol,
     given_lr_path,
+    load_pair_from_bytes,
     load_pairs,
     resolve_images,
 )
@@ -131,7 +132,8 @@ class ScoringModel:
 
     ``info`` holds ``label`` (unique among the models loaded together and the baselines), ``arch``, ``loss``,
     ``gv_weight``, ``seed`` and ``iteration``: the checkpoint columns of :data:`EVAL_COLUMNS`. ``digest`` is
-    filled only when results are cached.
+    the SHA-256 of the bytes ``model`` was built from (read once; the file at ``path`` may have changed since),
+    the checkpoint part of a results key.
     """
 
     model: nn.Module
@@ -168,14 +170,18 @@ def load_for_scoring(
         ValueError: another scale or another degradation (:class:`gvcore.CheckpointError` is a ValueError).
         OSError: an unreadable file.
     """
-    from gvcore.checkpoint import load_model
+    from gvcore.checkpoint import load_model, read_checkpoint_bytes
+    from gvcore.results_db import bytes_hash
 
     models: list[ScoringModel] = []
     taken = {"HR", *BASELINE_NAMES.values()}
     for raw in entries:
         entry = raw if isinstance(raw, CheckpointEntry) else CheckpointEntry(Path(raw))
         try:
-            model, metadata = load_model(entry.path, scale=scale, device=device)
+            content = read_checkpoint_bytes(
+                entry.path
+            )  # read once: the model and its digest share these bytes
+            model, metadata = load_model(entry.path, scale=scale, device=device, content=content)
             degradation = metadata.get("degradation")
             if degradation and degradation != protocol and not lr_only:
                 raise ValueError(
@@ -195,7 +201,7 @@ def load_for_scoring(
             )
         info["label"] = _unique_label(info["label"], taken)
         info["iteration"] = entry.iteration
-        models.append(ScoringModel(model.eval(), info, entry.path))
+        models.append(ScoringModel(model.eval(), info, entry.path, bytes_hash(content)))
     return models
 
 
@@ -285,10 +291,8 @@ def evaluate(
         scale, protocol, tile, overlap, device, str(data), models, tile_batch, extra, noise and not lr_only
     )
     if cache is not None and not lr_only:
-        from gvcore.results_db import ResultsDB, file_hash
+        from gvcore.results_db import ResultsDB
 
-        for m in models:
-            m.digest = file_hash(m.path)
         with ResultsDB(cache) as db:
             rows = _score_sources(job, sources, progress, errors, db)
     else:
@@ -373,14 +377,19 @@ def _score_source(
     """Rows of one image: read back from ``db`` where present, else scored (and stored)."""
     from gvcore.scoring import NonFiniteOutputError
 
-    keys = _cache_keys(job, source) if db is not None else {}
-    cached = db.get_many(keys.values()) if db is not None else {}
+    inputs = _read_inputs(job, source) if db is not None else None
+    keys = _cache_keys(job, *inputs) if inputs is not None else {}
+    valid = {"numbers": (*SCORE_COLUMNS, *job.extra), "texts": ("lr_source",)}  # what _from_cache reads
+    cached = db.get_many(keys.values(), **valid) if db is not None else {}
     wanted = [m.info["label"] for m in job.models if m.info["label"] not in failed]
     builtin = job.builtin
     missing = [label for label in wanted if keys.get(label) not in cached]
     if db is not None and not missing and all(keys[name] in cached for name in builtin):
         return [_from_cache(cached[keys[label]], label, job.extra) for label in (*builtin, *wanted)]
-    pair = load_pairs([source], job.scale, job.protocol)[0]
+    if inputs is not None:  # decoded from the very bytes the keys hash
+        pair = load_pair_from_bytes(source, *inputs, job.scale, job.protocol)
+    else:
+        pair = load_pairs([source], job.scale, job.protocol)[0]
     lr, hr = pair.as_float()
     by_label = {m.info["label"]: m for m in job.models}
     while True:
@@ -423,15 +432,38 @@ def _score_source(
     ]
 
 
-def _cache_keys(job: _Job, source: ImageSource) -> dict[str, str]:
+#: largest image file read into memory to be hashed and decoded from the same bytes (results cache)
+MAX_IMAGE_BYTES = 1024**3
+
+
+def _read_bytes(path: Path) -> bytes:
+    """A file's bytes, read once through one handle, at most :data:`MAX_IMAGE_BYTES`."""
+    from gvcore.io import ImageNotFoundError
+
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(MAX_IMAGE_BYTES + 1)
+    except OSError as err:
+        raise ImageNotFoundError(f"cannot read file ({err.strerror or err})", str(path)) from err
+    if len(data) > MAX_IMAGE_BYTES:
+        raise ValueError(f"image {path} is over {MAX_IMAGE_BYTES} bytes; refused for the results cache")
+    return data
+
+
+def _read_inputs(job: _Job, source: ImageSource) -> tuple[bytes, bytes | None]:
+    """The HR bytes and the given LR file's bytes (``None``: synthesised): hashed for keys, then decoded."""
+    lr_path = given_lr_path(source, job.scale, job.protocol)
+    return _read_bytes(source.hr_path), _read_bytes(lr_path) if lr_path is not None else None
+
+
+def _cache_keys(job: _Job, hr_data: bytes, lr_data: bytes | None) -> dict[str, str]:
     """Content key of each row of one image (:mod:`gvcore.results_db`), by method label."""
     import gvcore
-    from gvcore.results_db import file_hash, result_key
+    from gvcore.results_db import bytes_hash, result_key
 
-    lr_path = given_lr_path(source, job.scale, job.protocol)
     common = {
-        "hr_hash": file_hash(source.hr_path),
-        "lr_hash": file_hash(lr_path) if lr_path is not None else "synth",
+        "hr_hash": bytes_hash(hr_data),
+        "lr_hash": bytes_hash(lr_data) if lr_data is not None else "synth",
         "protocol": job.protocol,
         "scale": job.scale,
         "settings": job.settings(),

@@ -2,52 +2,74 @@
 
 A row is one (method, image) result of :func:`gvcore.evaluation.evaluate`. Its key is a SHA-256 over
 
-- the checkpoint file's SHA-256 (empty for the ``HR`` and baseline rows, which need no model),
-- the HR file's and the given LR file's SHA-256 (``synth`` when LR is synthesised),
+- the SHA-256 of the checkpoint bytes the model was built from (empty for the ``HR`` and baseline rows),
+- the SHA-256 of the HR and given LR bytes that were decoded (``synth`` when LR is synthesised),
 - protocol, scale, settings (tile, overlap, device) and the gvcore version,
 
-so a renamed file still hits, and a changed file, setting or version misses. A repeated evaluation reads its
-rows back and returns the identical table without running a model.
+so a renamed file still hits, and a changed file, setting or version misses. Keys are hashes of the bytes
+that were actually used (read once, hashed, decoded from the same buffer), never of file metadata: a file
+replaced before, during or after loading can never pair one model's numbers with another file's key. Nothing
+is memoised by path, size or modification time.
 
 Default location (:func:`default_path`): ``$GVLAB_RESULTS_DB`` when set, else ``runs/results.sqlite``
 (:data:`DEFAULT_PATH`) under the working directory for the CLI and under the repository for the dashboard; set
 ``GVLAB_RESULTS_DB`` so that both use one file wherever they are started.
 
-Safety: WAL journal, a 30 s busy timeout and one transaction per image, so concurrent evaluations never
-corrupt the file (each writes whole rows; identical keys hold identical values). The file carries an
-``application_id`` and a schema version: a foreign SQLite file is refused with a clear error (never
-touched); a file that is not a database or is damaged is set aside (renamed ``NAME.corrupt-<time>``) and a
-fresh one started, with a warning. Values are JSON text (never pickled).
+Only our own database, exactly our schema (:func:`gvcore.results_schema.verify_schema`): the file must carry
+our ``application_id`` and schema version and hold exactly the ``results`` table (no trigger, no view, no
+other object); the schema is verified before first use and again whenever SQLite's ``schema_version`` moves.
+Anything else is refused with :class:`ResultsDBError` and left untouched. A new database is built under a
+temporary name and linked into place, so a file at the path is either absent or a complete database we
+created. A symlink (the database or its ``-wal``/``-shm``/``-journal`` side files) is refused, so a link's
+target is never written. Only a file whose header says it is ours but which SQLite finds damaged is set aside
+(renamed ``NAME.corrupt-<time>-<pid>``) and a fresh one started, with a warning.
+
+Concurrency: WAL journal, a 30 s busy timeout and one transaction per image, so concurrent evaluations never
+corrupt the file (each writes whole rows; identical keys hold identical values). Values are JSON text (never
+pickled); rows are validated when read (:mod:`gvcore.results_rows`): an unusable row is skipped with a
+warning naming its key, never trusted and never a crash. Listing is bounded (:func:`read_results`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import sqlite3
+import stat
 import time
+import uuid
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from gvcore.results_rows import DEFAULT_MAX_ROW_BYTES, overview, parse_row, read_table
+from gvcore.results_schema import (
+    APPLICATION_ID,
+    SCHEMA,
+    SCHEMA_VERSION,
+    ResultsDBError,
+    check_file,
+    verify_schema,
+)
 
 __all__ = [
     "APPLICATION_ID",
     "DEFAULT_PATH",
     "ResultsDB",
     "ResultsDBError",
+    "bytes_hash",
     "default_path",
     "file_hash",
     "read_results",
     "result_key",
+    "results_overview",
 ]
 
 #: where ``gvcore eval --cache`` (without a file name) keeps results.
 DEFAULT_PATH = Path("runs") / "results.sqlite"
-#: SQLite ``application_id`` of a gvcore results database ("GVLB").
-APPLICATION_ID = 0x47564C42
-SCHEMA_VERSION = 1
 #: environment variable naming the results database for the CLI and the dashboard alike
 ENV_VAR = "GVLAB_RESULTS_DB"
 
@@ -67,46 +89,22 @@ def default_path(base: str | Path | None = None) -> Path:
     return Path(base) / DEFAULT_PATH if base is not None else DEFAULT_PATH
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS results (
-    key TEXT PRIMARY KEY,
-    checkpoint_hash TEXT NOT NULL,
-    hr_hash TEXT NOT NULL,
-    lr_hash TEXT NOT NULL,
-    protocol TEXT NOT NULL,
-    scale INTEGER NOT NULL,
-    settings TEXT NOT NULL,
-    gvcore_version TEXT NOT NULL,
-    checkpoint TEXT NOT NULL,
-    data TEXT NOT NULL,
-    image TEXT NOT NULL,
-    row TEXT NOT NULL,
-    created REAL NOT NULL
-)
-"""
-
-#: columns every listed row has (rows stored by older code may lack some).
-_TABLE_COLUMNS = ("method", "arch", "loss", "gv_weight", "seed", "scale", "protocol", "image", "iteration")
-
-_HASHES: dict[tuple[str, int, int], str] = {}
-
-
-class ResultsDBError(ValueError):
-    """The results database cannot be used (a foreign SQLite file, an unwritable location)."""
+def bytes_hash(data: bytes | bytearray | memoryview) -> str:
+    """SHA-256 (hex) of ``data``: the key part of bytes that were read once and then used."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def file_hash(path: str | Path) -> str:
-    """SHA-256 of a file's bytes (memoised per path, size and modification time in this process)."""
-    source = Path(path)
-    stat = source.stat()
-    memo = (str(source.resolve()), stat.st_size, stat.st_mtime_ns)
-    if memo not in _HASHES:
-        digest = hashlib.sha256()
-        with source.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        _HASHES[memo] = digest.hexdigest()
-    return _HASHES[memo]
+    """SHA-256 of a file's bytes, read now (never memoised: a file replaced in place always hashes anew).
+
+    For a key, prefer :func:`bytes_hash` of the very bytes that were decoded, so the key and the content
+    cannot come from two versions of the file.
+    """
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def result_key(parts: Mapping[str, Any]) -> str:
@@ -114,29 +112,81 @@ def result_key(parts: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(dict(parts), sort_keys=True).encode()).hexdigest()
 
 
-def read_results(path: str | Path) -> Any:
-    """Every stored result of a results database, read-only (:meth:`ResultsDB.table`; nothing is renamed).
+def _connect(target: str, *, uri: bool = False) -> sqlite3.Connection:
+    conn = sqlite3.connect(target, timeout=30.0, isolation_level=None, uri=uri)
+    conn.text_factory = lambda raw: raw.decode("utf-8", "replace")  # bad UTF-8 is a bad row, not a crash
+    conn.execute("PRAGMA busy_timeout = 30000")
+    conn.execute("PRAGMA trusted_schema = OFF")
+    return conn
 
-    Raises:
-        ResultsDBError: the file is missing, not a database, damaged, or not a gvcore results database.
-    """
+
+@contextlib.contextmanager
+def _read_only(path: str | Path) -> Iterator[sqlite3.Connection]:
+    """A verified read-only connection in one read transaction; every SQLite failure as ResultsDBError."""
     source = Path(path)
     if not source.is_file():
         raise ResultsDBError(f"no results database at {source}")
+    check_file(source, allow_symlink=True)  # reading through a link writes nothing
     try:
-        conn = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
+        conn = _connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
     except sqlite3.Error as err:
         raise ResultsDBError(f"cannot open results database {source.name}: {err}") from err
     try:
-        if conn.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
-            raise ResultsDBError(f"{source.name} is not a gvcore results database")
-        reader = ResultsDB.__new__(ResultsDB)
-        reader.path, reader._conn = source, conn
-        return reader.table()
+        conn.execute("BEGIN")
+        verify_schema(conn, source)
+        yield conn
     except sqlite3.Error as err:
         raise ResultsDBError(f"results database {source.name} is damaged or not a database: {err}") from err
     finally:
         conn.close()
+
+
+def read_results(
+    path: str | Path,
+    *,
+    limit: int = 10_000,
+    offset: int = 0,
+    filters: Mapping[str, Sequence[Any]] | None = None,
+    max_row_bytes: int = DEFAULT_MAX_ROW_BYTES,
+    max_bytes: int = 64 * 1024**2,
+) -> Any:
+    """One page of the stored results of a results database, newest first, read-only (nothing is renamed).
+
+    Memory is bounded by ``limit`` rows and ``max_bytes`` of row text, whatever the file holds; rows over
+    ``max_row_bytes`` are never fetched, and rows that are not valid results are skipped
+    (:func:`gvcore.results_rows.read_table`).
+
+    Args:
+        path: the database file.
+        limit: most rows returned.
+        offset: rows skipped first (page ``k`` of size ``limit`` starts at ``k * limit``).
+        filters: column -> accepted values, for ``data``, ``protocol``, ``scale`` and ``method``.
+        max_row_bytes: a stored row larger than this is skipped (an evaluation row is under 2 KiB).
+        max_bytes: reading stops once this much row text was read (``attrs["truncated"]``).
+
+    Returns:
+        ``pandas.DataFrame``: the evaluation row's columns plus ``data``, ``checkpoint``, ``gvcore_version``,
+        ``created`` (UTC) and ``settings``. ``attrs``: ``total`` (rows matching ``filters``), ``skipped`` (one
+        line per row left out, naming its key), ``truncated`` (``max_bytes`` was reached).
+
+    Raises:
+        ResultsDBError: the file is missing, not a database, damaged, or not exactly a gvcore results database.
+    """
+    bounds = {"limit": limit, "offset": offset, "max_row_bytes": max_row_bytes, "max_bytes": max_bytes}
+    with _read_only(path) as conn:
+        return read_table(conn, Path(path).name, filters=filters, **bounds)
+
+
+def results_overview(path: str | Path) -> dict[str, Any]:
+    """The row count and the distinct data sets, protocols, scales and methods of a database, read-only.
+
+    Bounded (:func:`gvcore.results_rows.overview`): what a listing's filters offer, without reading the rows.
+
+    Raises:
+        ResultsDBError: as :func:`read_results`.
+    """
+    with _read_only(path) as conn:
+        return overview(conn)
 
 
 class ResultsDB:
@@ -146,13 +196,14 @@ class ResultsDB:
         path: the SQLite file; created (with its folder) when missing.
 
     Raises:
-        ResultsDBError: ``path`` is a folder, a foreign SQLite database, or cannot be created.
+        ResultsDBError: ``path`` is a folder, a symlink, not a database gvcore created, a database of another
+            schema (extra tables, triggers, views, other columns), or cannot be created.
     """
 
     def __init__(self, path: str | Path) -> None:
         """Open (or create) the database at ``path``; see the class docstring."""
         self.path = Path(path)
-        if self.path.is_dir():
+        if self.path.is_dir() and not self.path.is_symlink():
             raise ResultsDBError(
                 f"results database {self.path} is a folder; give a file such as results.sqlite"
             )
@@ -160,53 +211,68 @@ class ResultsDB:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as err:
             raise ResultsDBError(f"cannot create the folder of results database {self.path}: {err}") from err
-        try:
-            self._conn = self._open()
-        except sqlite3.OperationalError as err:  # locked for over 30 s, permissions, ...: never set aside
-            raise ResultsDBError(f"cannot open results database {self.path}: {err}") from err
-        except sqlite3.DatabaseError as err:  # not a database, or damaged
-            self._set_aside(err)
-            self._conn = self._open()
+        self._schema_version = -1
+        self._conn = self._open_or_create()
 
-    def _open(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+    # ------------------------------------------------------------------------------------------- opening
+    def _open_or_create(self) -> sqlite3.Connection:
+        for _ in range(3):  # another process may create the file between our look and our link
+            identity = check_file(self.path)  # None: no file; refuses anything not ours, untouched
+            if identity is None:
+                self._create()  # linked into place (or another process won): open what is there now
+                continue
+            try:
+                return self._open_existing(identity)
+            except sqlite3.OperationalError as err:  # locked for over 30 s, permissions, ...: never set aside
+                raise ResultsDBError(f"cannot open results database {self.path}: {err}") from err
+            except sqlite3.DatabaseError as err:  # our header, but SQLite finds the file damaged
+                self._set_aside(err)
+        raise ResultsDBError(f"results database {self.path} keeps changing while it is opened; try again")
+
+    def _open_existing(self, identity: tuple[int, int]) -> sqlite3.Connection:
+        conn = _connect(str(self.path))
         try:
-            conn.execute("PRAGMA busy_timeout = 30000")
+            if check_file(self.path) != identity:  # swapped (e.g. for a symlink) since it was checked
+                raise ResultsDBError(f"results database {self.path} was replaced while it was opened")
             if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
                 raise sqlite3.DatabaseError("database disk image is malformed (quick_check failed)")
-            conn.execute("BEGIN IMMEDIATE")
+            conn.execute("BEGIN")
             try:
-                self._check_or_init(conn)
+                self._schema_version = verify_schema(conn, self.path)
+            finally:
                 conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("PRAGMA journal_mode = WAL")
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
         except BaseException:
             conn.close()
             raise
         return conn
 
-    def _check_or_init(self, conn: sqlite3.Connection) -> None:
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
-        if app_id == 0 and not tables:
-            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
-            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            conn.execute(_SCHEMA)
-            return
-        if app_id != APPLICATION_ID:
-            shown = ", ".join(tables[:5]) or "none"
-            raise ResultsDBError(
-                f"{self.path} is an SQLite database but not a gvcore results database (tables: {shown}); "
-                "give --cache another file"
-            )
-        version = conn.execute("PRAGMA user_version").fetchone()[0]
-        if version != SCHEMA_VERSION:
-            raise ResultsDBError(
-                f"results database {self.path} has schema version {version}; this gvcore reads version "
-                f"{SCHEMA_VERSION}: give --cache another file"
-            )
+    def _create(self) -> None:
+        """Build a new database under a temporary name and link it into place (never over a file that appeared)."""
+        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            conn = sqlite3.connect(temp, isolation_level=None)
+            try:
+                conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                conn.execute(SCHEMA)
+                conn.execute("PRAGMA journal_mode = WAL")
+            finally:
+                conn.close()
+            try:
+                os.link(temp, self.path)  # never replaces a file that appeared meanwhile
+            except FileExistsError:
+                return
+            except OSError:  # a file system without hard links: rename, after looking once more
+                if not os.path.lexists(self.path):
+                    os.replace(temp, self.path)
+        except (OSError, sqlite3.Error) as err:
+            raise ResultsDBError(f"cannot create results database {self.path}: {err}") from err
+        finally:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(f"{temp}{suffix}")
 
     def _set_aside(self, err: Exception) -> None:
         aside = self.path.with_name(
@@ -214,24 +280,62 @@ class ResultsDB:
         )
         for suffix in ("", "-wal", "-shm"):
             part = Path(f"{self.path}{suffix}")
-            if part.exists():
+            if part.exists() and stat.S_ISREG(part.lstat().st_mode):
                 os.replace(part, Path(f"{aside}{suffix}"))
         warnings.warn(
-            f"results database {self.path} is damaged or not a database ({err}); set it aside as {aside.name} "
-            "and started a new one",
+            f"results database {self.path} is damaged ({err}); set it aside as {aside.name} and started a "
+            "new one",
             RuntimeWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
-    def get_many(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
-        """The stored rows of ``keys`` that exist, key -> row dict."""
+    def _verified(self) -> None:
+        """Inside a transaction: re-verify the schema if anything changed it since it was last verified."""
+        if self._conn.execute("PRAGMA schema_version").fetchone()[0] != self._schema_version:
+            self._schema_version = verify_schema(self._conn, self.path)
+
+    # ------------------------------------------------------------------------------------------- reading
+    def get_many(
+        self, keys: Iterable[str], *, numbers: Sequence[str] = (), texts: Sequence[str] = ()
+    ) -> dict[str, dict[str, Any]]:
+        """The stored, valid rows of ``keys`` that exist, key -> row dict.
+
+        A row that is not a JSON object of bounded size, or whose ``numbers`` keys are not numbers (finite,
+        NaN, or +inf for ``psnr``) or ``texts`` keys not strings, is left out with a ``RuntimeWarning`` naming
+        its key, so the caller recomputes it.
+        """
         wanted = list(keys)
         found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            for key, row in self._conn.execute(f"SELECT key, row FROM results WHERE key IN ({marks})", chunk):
-                found[key] = json.loads(row)
+        unusable: list[str] = []
+        try:
+            self._conn.execute("BEGIN")
+            try:
+                self._verified()
+                for start in range(0, len(wanted), 500):
+                    chunk = wanted[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    query = (
+                        f"SELECT key, CASE WHEN length(CAST(row AS BLOB)) <= {DEFAULT_MAX_ROW_BYTES} "
+                        f"THEN row END, length(CAST(row AS BLOB)) FROM results WHERE key IN ({marks})"
+                    )
+                    for key, text, size in self._conn.execute(query, chunk):
+                        row, problem = parse_row(text, size, numbers=numbers, texts=texts)
+                        if row is None:
+                            unusable.append(f"{str(key)[:16]} ({problem})")
+                        else:
+                            found[key] = row
+            finally:
+                self._conn.execute("COMMIT")
+        except sqlite3.Error as err:
+            raise ResultsDBError(f"cannot read results database {self.path.name}: {err}") from err
+        if unusable:
+            more = f" and {len(unusable) - 3} more" if len(unusable) > 3 else ""
+            warnings.warn(
+                f"results database {self.path.name}: stored row {', '.join(unusable[:3])}{more} is unusable; "
+                "recomputed",
+                RuntimeWarning,
+                stacklevel=2,
+            )
         return found
 
     def put_many(self, records: Iterable[tuple[str, Mapping[str, Any], Mapping[str, Any]]]) -> None:
@@ -257,34 +361,35 @@ class ResultsDB:
         ]
         if not values:
             return
-        self._conn.execute("BEGIN IMMEDIATE")
         try:
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values
-            )
-            self._conn.execute("COMMIT")
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                self._verified()  # a trigger or view added since opening is refused before any write
+                self._conn.executemany(
+                    "INSERT OR REPLACE INTO results VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as err:
+            raise ResultsDBError(f"cannot write results database {self.path.name}: {err}") from err
 
-    def table(self) -> Any:
-        """Every stored result as a ``pandas.DataFrame``, newest first.
+    def table(self, **bounds: Any) -> Any:
+        """One page of the stored results as a ``pandas.DataFrame``, newest first (:func:`read_results`).
 
-        Columns: the evaluation row's plus ``data``, ``checkpoint``, ``gvcore_version``, ``created`` (UTC time)
-        and ``settings``.
+        Args:
+            bounds: ``limit``, ``offset``, ``filters``, ``max_row_bytes``, ``max_bytes`` of :func:`read_results`.
         """
-        import pandas as pd
-
-        cursor = self._conn.execute(
-            "SELECT row, data, checkpoint, gvcore_version, settings, created FROM results ORDER BY created DESC"
-        )
-        records = []
-        for row, data, checkpoint, version, settings, created in cursor:
-            record = dict.fromkeys(_TABLE_COLUMNS) | json.loads(row)
-            record.update(data=data, checkpoint=checkpoint, gvcore_version=version, settings=settings)
-            record["created"] = pd.Timestamp(created, unit="s", tz="UTC")
-            records.append(record)
-        return pd.DataFrame.from_records(records)
+        try:
+            self._conn.execute("BEGIN")
+            try:
+                self._verified()
+                return read_table(self._conn, self.path.name, **bounds)
+            finally:
+                self._conn.execute("COMMIT")
+        except sqlite3.Error as err:
+            raise ResultsDBError(f"cannot read results database {self.path.name}: {err}") from err
 
     def close(self) -> None:
         """Close the connection."""

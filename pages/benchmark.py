@@ -14,7 +14,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import analysis, figures, loaders, state, widgets
+from dashboard import analysis, figures, loaders, results_view, state, widgets
 from dashboard.safety import UploadError, list_images_under, without_paths
 
 st.title("Benchmark")
@@ -52,68 +52,6 @@ def show_results(table: pd.DataFrame, prefix: str) -> None:
         widgets.table(table, f"{prefix} per image", key=f"{prefix}-per-image")
 
 
-def results_db_path() -> Path:
-    """The results database the page lists: ``$GVLAB_RESULTS_DB`` or ``<repo>/runs/results.sqlite``.
-
-    That is where ``gvcore eval --cache`` writes when run from the repository root.
-    """
-    from gvcore.results_db import default_path
-
-    return default_path(state.REPO_ROOT)
-
-
-@st.cache_data(show_spinner=False, max_entries=4)
-def results_db_table(path: str, signature: str) -> pd.DataFrame:
-    """Every stored result (:func:`gvcore.results_db.read_results`), reloaded when the file changes."""
-    del signature
-    from gvcore.results_db import read_results
-
-    return read_results(path)
-
-
-def results_database_section() -> None:
-    """Past evaluations from the results database: filter, compare, download.
-
-    Filters: data set, protocol, scale and method; the comparison is the live evaluation's view (means, bars,
-    L1 -> L1+GV gains, per-image table with CSV download).
-    """
-    from gvcore.results_db import ResultsDBError
-
-    path = results_db_path()
-    if not path.is_file():
-        st.info(
-            f"No results database at `{path.name}` yet. `gvcore eval --cache` stores every evaluation in "
-            "`runs/results.sqlite` (set GVLAB_RESULTS_DB to list another file)."
-        )
-        return
-    wal = Path(f"{path}-wal")
-    signature = f"{loaders.file_key(path)}:{loaders.file_key(wal) if wal.exists() else 0}"
-    try:
-        table = results_db_table(str(path), signature)
-    except ResultsDBError as err:
-        st.error(f"Cannot read the results database: {without_paths(str(err))}")
-        return
-    if table.empty:
-        st.info("The results database holds no evaluation yet.")
-        return
-    st.caption(f"`{path.name}`: {len(table)} stored per-image results.")
-    f1, f2, f3, f4 = st.columns(4)
-    filters = {
-        "data": f1.multiselect("Data", sorted(table["data"].unique()), key="db-data"),
-        "protocol": f2.multiselect("Protocol", sorted(table["protocol"].unique()), key="db-protocol"),
-        "scale": f3.multiselect("Scale", sorted(table["scale"].unique()), key="db-scale"),
-        "method": f4.multiselect("Method", list(table["method"].unique()), key="db-method"),
-    }
-    chosen = table
-    for column, values in filters.items():
-        if values:
-            chosen = chosen[chosen[column].isin(values)]
-    if chosen.empty:
-        st.info("No stored result matches these filters.")
-        return
-    show_results(chosen.reset_index(drop=True), "db")
-
-
 def report_download(chosen: list[str], usable: dict[str, dict[str, Any]], protocol: str, source: str) -> None:
     """The Structure atlas's HTML report (``gvcore report``) of the chosen checkpoints on the bundled test split."""
     scales = sorted({usable[c]["scale"] for c in chosen})
@@ -146,7 +84,7 @@ tab_shipped, tab_live, tab_db = st.tabs(
     ["Bundled reproduction vs the paper", "Evaluate checkpoints", "Results database"]
 )
 with tab_db:
-    results_database_section()
+    results_view.results_database_section(show_results)
 
 # --- the shipped reproduction next to the paper's table --------------------------------------------------------
 with tab_shipped:

@@ -95,10 +95,11 @@ def test_benchmark_database_error_has_no_server_path(
     database.write_bytes(b"placeholder")
     monkeypatch.setenv("GVLAB_RESULTS_DB", str(database))
 
-    def refuse(path: str) -> object:
+    def refuse(path: str, **bounds: object) -> object:
         raise gvcore.results_db.ResultsDBError(f"cannot open results database {path}: disk I/O error")
 
     monkeypatch.setattr(gvcore.results_db, "read_results", refuse)
+    monkeypatch.setattr(gvcore.results_db, "results_overview", refuse)
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     at.run()
     at.switch_page("../pages/benchmark.py").run()

@@ -122,15 +122,28 @@ def test_foreign_sqlite_is_refused_untouched(images: Path, tmp_path: Path) -> No
     assert db.read_bytes() == before
 
 
-def test_corrupt_file_is_set_aside(images: Path, tmp_path: Path) -> None:
+def test_a_damaged_database_of_ours_is_set_aside(images: Path, tmp_path: Path) -> None:
+    """Only a file whose header says it is ours is renamed when SQLite finds it damaged."""
     db = tmp_path / "results.sqlite"
-    db.write_bytes(b"garbage, not an SQLite file" * 100)
+    evaluate([], images, 2, progress=False, cache=db)
+    raw = bytearray(db.read_bytes())
+    raw[100:] = b"\xff" * (len(raw) - 100)  # keep SQLite's header (and our application id), wreck the pages
+    db.write_bytes(bytes(raw))
     with pytest.warns(RuntimeWarning, match="set it aside"):
         frame = evaluate([], images, 2, progress=False, cache=db)
     assert len(frame) == 6
-    assert len(list(tmp_path.glob("results.sqlite.corrupt-*"))) == 1
+    assert [p.read_bytes() for p in tmp_path.glob("results.sqlite.corrupt-*")] == [bytes(raw)]
     with ResultsDB(db) as opened:
         assert len(opened.table()) == 6
+
+
+def test_a_file_that_is_not_a_database_is_refused_untouched(images: Path, tmp_path: Path) -> None:
+    db = tmp_path / "results.sqlite"
+    db.write_bytes(b"garbage, not an SQLite file" * 100)
+    with pytest.raises(ResultsDBError, match="is not an SQLite database"):
+        evaluate([], images, 2, progress=False, cache=db)
+    assert db.read_bytes() == b"garbage, not an SQLite file" * 100
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results.sqlite"]
 
 
 def test_cli_cache_and_foreign_error(
@@ -163,7 +176,7 @@ def test_read_results_is_read_only_and_refuses_bad_files(
     assert set(table["data"]) == {str(images)}
     junk = tmp_path / "junk.sqlite"
     junk.write_bytes(b"junk" * 1000)
-    with pytest.raises(ResultsDBError, match="damaged or not a database"):
+    with pytest.raises(ResultsDBError, match="not an SQLite database"):
         read_results(junk)
     assert junk.read_bytes() == b"junk" * 1000
     with pytest.raises(ResultsDBError, match="no results database"):
