@@ -34,6 +34,8 @@ _EXPORTS: dict[str, str] = {
     "ssim": "gvcore.metrics",
     "evaluate_pair": "gvcore.metrics",
     "quantize_8bit": "gvcore.metrics",
+    "gmsd": "gvcore.perceptual",
+    "ms_ssim": "gvcore.perceptual",
     "imresize": "gvcore.resize",
     "load_image": "gvcore.io",
     "save_image": "gvcore.io",
