@@ -508,6 +508,19 @@ def tradeoff_figure(curves: pd.DataFrame, current: float | None = None, title: s
     return fig
 
 
+def _forest_label(row: dict[str, object]) -> str:
+    """``model xS (protocol, group, n = I images x S seeds)`` for one ``paired.csv`` row (older files: n pairs)."""
+    seeds = row.get("n_seeds")
+    group = row.get("images")
+    where = f"{row['protocol']}, {group}" if group and group != "all" else str(row["protocol"])
+    if seeds is None or pd.isna(seeds):
+        count = f"n = {int(row['n'])} pairs"  # type: ignore[call-overload]
+    else:
+        one = " (one seed: seed effect not separable)" if int(seeds) == 1 else ""  # type: ignore[call-overload]
+        count = f"{int(row['n'])} images x {int(seeds)} seeds{one}"  # type: ignore[call-overload]
+    return f"{row['model']} x{int(row['scale'])} ({where}, {count})"  # type: ignore[call-overload]
+
+
 def forest_plot(paired: pd.DataFrame, metric: str) -> go.Figure:
     """Mean paired change (L1+GV - L1) with its 95 % CI per model and scale; the zero line marked.
 
@@ -516,9 +529,7 @@ def forest_plot(paired: pd.DataFrame, metric: str) -> go.Figure:
         metric: which ``metric`` rows to draw.
     """
     rows = paired[paired["metric"] == metric].copy()
-    rows["row"] = rows.apply(
-        lambda r: f"{r['model']} x{int(r['scale'])} ({r['protocol']}, n={int(r['n'])})", axis=1
-    )
+    rows["row"] = [_forest_label(r) for r in rows.to_dict("records")]
     rows = rows.iloc[::-1]
     excludes = (rows["ci_low"] > 0) | (rows["ci_high"] < 0)
     fig = go.Figure(
@@ -540,7 +551,7 @@ def forest_plot(paired: pd.DataFrame, metric: str) -> go.Figure:
     )
     fig.add_vline(x=0.0, line={"color": "black", "width": 1})
     fig.update_layout(
-        title=f"Δ{metric} = (L1+GV) - L1 with 95 % bootstrap CI (red: CI excludes 0)",
+        title=f"Δ{metric} = (L1+GV) - L1 per image (seeds averaged), 95 % bootstrap CI (red: CI excludes 0)",
         xaxis_title=f"Δ {metric}",
         height=max(260, 34 * len(rows) + 110),
         margin={"l": 4, "r": 4, "t": 50, "b": 4},

@@ -81,7 +81,8 @@ def paired_frame(
     The reference is the atlas pair's ``A`` (e.g. L1), else the baseline.
 
     Returns:
-        Columns ``comparison, metric, n, mean_delta, ci_low, ci_high, p_value`` (delta = method - reference).
+        Columns ``comparison, metric, n, n_seeds, mean_delta, ci_low, ci_high, p_value`` (delta = method -
+        reference; n = images; n_seeds = 1, one checkpoint per method).
     """
     from gvcore.stats import paired_statistics
 
@@ -101,6 +102,7 @@ def paired_frame(
                     "comparison": f"{method} - {reference}",
                     "metric": metric,
                     "n": stats.n,
+                    "n_seeds": 1,
                     "mean_delta": stats.mean_delta,
                     "ci_low": stats.ci_low,
                     "ci_high": stats.ci_high,
@@ -108,7 +110,7 @@ def paired_frame(
                 }
             )
     return pd.DataFrame(
-        records, columns=["comparison", "metric", "n", "mean_delta", "ci_low", "ci_high", "p_value"]
+        records, columns=["comparison", "metric", "n", "n_seeds", "mean_delta", "ci_low", "ci_high", "p_value"]
     )
 
 
@@ -283,7 +285,10 @@ def render_report(
         f"{html.escape(result.direction)}; regions of {result.region}x{result.region} patches (8 px).</p>"
         "<h2>Metrics (mean over images)</h2>"
         + _table_html(summary[summary_cols])
-        + "<h2>Paired statistics (by image; 95 % bootstrap CI, Wilcoxon p)</h2>"
+        + "<h2>Paired statistics (the image is the unit; 95 % bootstrap CI, Wilcoxon p)</h2>"
+        + "<p>Each method here is one checkpoint (one seed): a difference between two of them cannot be told "
+        "apart from a seed effect. Compare several seeds per method with <code>gvcore eval</code> and "
+        "<code>gvcore.stats.paired_table</code>.</p>"
         + _table_html(paired_frame(result))
         + fig.html(atlas_figures.image_ratio_figure(result.table), "variance-ratio-per-image")
         + "<details open><summary>Per-image table (click a header to sort)</summary>"

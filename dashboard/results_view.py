@@ -127,4 +127,14 @@ def results_database_section(show_results: Callable[[pd.DataFrame, str], None]) 
             f"Rows {first} to {first + len(table) - 1} of {table.attrs['total']} matching results (page "
             f"{page + 1} of {pages}); the means below are over this page."
         )
-    show_results(table.reset_index(drop=True), "db")
+    show_results(_in_reading_order(table), "db")
+
+
+def _in_reading_order(table: pd.DataFrame) -> pd.DataFrame:
+    """HR first, then the baselines and controls, then the models by name (the database's own order is arbitrary)."""
+    from gvcore.data import BASELINE_NAMES
+
+    builtin = ["HR", *BASELINE_NAMES.values(), *(f"{b}+noise" for b in BASELINE_NAMES.values())]
+    rank = {name: k for k, name in enumerate(builtin)}
+    order = table["method"].map(lambda m: (rank.get(m, len(rank)), str(m)))
+    return table.iloc[sorted(range(len(table)), key=lambda i: order.iloc[i])].reset_index(drop=True)

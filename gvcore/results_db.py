@@ -45,7 +45,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from gvcore.results_rows import DEFAULT_MAX_ROW_BYTES, overview, parse_row, read_table
+from gvcore.results_rows import DEFAULT_MAX_ROW_BYTES, overview, parse_row, read_table, strict_json
 from gvcore.results_schema import (
     APPLICATION_ID,
     SCHEMA,
@@ -354,7 +354,7 @@ class ResultsDB:
                 str(fields.get("checkpoint", "")),
                 str(fields.get("data", "")),
                 str(fields.get("image", "")),
-                json.dumps(dict(row)),
+                strict_json(row),
                 now,
             )
             for key, fields, row in records

@@ -33,6 +33,29 @@ _MAX_FIELD_CHARS = 1024
 _METHOD = "CASE WHEN json_valid(row) THEN json_extract(row, '$.method') END"
 
 
+_POSITIVE_INFINITY = "__gvcore_positive_infinity__"
+
+
+def strict_json(row: Mapping[str, Any]) -> str:
+    """A row as strict JSON (RFC 8259, which SQLite's JSON functions read): NaN as ``null``, +inf as ``1e999``.
+
+    Python's ``json`` writes ``NaN``/``Infinity``, which SQLite 3.40's ``json_valid``/``json_extract`` refuse,
+    so a row holding one (a metric left empty, ``psnr`` of identical images) would drop out of the listing's
+    filters. :func:`parse_row` reads ``null`` back as NaN and ``1e999`` as +inf.
+
+    Example:
+        >>> strict_json({"method": "HR", "psnr": float("nan"), "best": float("inf")})
+        '{"method": "HR", "psnr": null, "best": 1e999}'
+    """
+    portable = {
+        key: None
+        if isinstance(value, float) and math.isnan(value)
+        else (_POSITIVE_INFINITY if isinstance(value, float) and value == math.inf else value)
+        for key, value in row.items()
+    }
+    return json.dumps(portable, allow_nan=False).replace(f'"{_POSITIVE_INFINITY}"', "1e999")
+
+
 def _number_problem(key: str, value: Any) -> str | None:
     if value is None:
         return None
@@ -88,7 +111,8 @@ def parse_row(
                 return None, f"{str(key)[:40]} is empty"
         elif (problem := _number_problem(str(key)[:40], value)) is not None:
             return None, problem
-    return row, ""
+    numbers_in = {k for k in row if k not in TEXT_KEYS and k not in texts}
+    return {k: (math.nan if v is None and k in numbers_in else v) for k, v in row.items()}, ""
 
 
 def _where(filters: Mapping[str, Sequence[Any]] | None) -> tuple[str, list[Any]]:

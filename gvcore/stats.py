@@ -235,7 +235,9 @@ def paired_table(
     records = []
     for (arch, scale, protocol), cell in rows.groupby(["arch", "scale", "protocol"], sort=False):
         wide = {
-            loss: part.pivot_table(index="image", columns="seed", values=present, aggfunc="mean", dropna=False)
+            loss: part.pivot_table(
+                index="image", columns="seed", values=present, aggfunc="mean", dropna=False
+            )
             for loss, part in cell.groupby("loss")
         }
         if set(wide) != {base_loss, treated_loss}:

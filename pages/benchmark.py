@@ -16,6 +16,7 @@ import streamlit as st
 
 from dashboard import analysis, figures, loaders, results_view, state, widgets
 from dashboard.safety import UploadError, list_images_under, without_paths
+from gvcore import stats as gvstats
 
 st.title("Benchmark")
 MEAN_COLUMNS = ["psnr", "ssim", "gv_distance", "var_gx", "var_gy", "var_ratio", "lpips"]
@@ -116,17 +117,19 @@ with tab_shipped:
             paired = loaders.eval_table_any(str(paired_path), loaders.file_key(paired_path))
             st.subheader("Does GV change the result? Paired differences with 95 % CIs")
             st.caption(
-                "Δ = (L1+GV) - L1 per (image, seed), from `paired.csv` (gvcore.stats: bootstrap CI, 10,000 "
-                "seeded resamples; Wilcoxon p on hover). A CI that crosses the zero line: not distinguishable "
-                "from zero."
+                "The image is the unit: each loss's seeds are averaged within an image, then Δ = (L1+GV) - L1 "
+                "is one number per image (n = images; the rows say images x seeds). From `paired.csv` "
+                "(gvcore.stats: two-level bootstrap CI over images and seeds, 10,000 seeded resamples; Wilcoxon p "
+                "on the per-image differences, on hover). A CI that crosses the zero line: not distinguishable "
+                "from zero. With one seed a difference cannot be told apart from a seed effect."
             )
-            paired_metric = st.radio(
-                "Paired metric",
-                ["psnr", "ssim", "var_ratio", "gv_distance"],
-                horizontal=True,
-                key="paired-metric",
-            )
+            metrics = [m for m in gvstats.PAIRED_METRICS if m in set(paired["metric"])]
+            paired_metric = st.radio("Paired metric", metrics, horizontal=True, key="paired-metric")
             shown_paired = paired[paired["protocol"] == protocol] if "protocol" in paired else paired
+            if "images" in shown_paired and shown_paired["images"].nunique() > 1:
+                groups = list(dict.fromkeys(shown_paired["images"]))
+                group = st.radio("Test images", groups, horizontal=True, key="paired-images")
+                shown_paired = shown_paired[shown_paired["images"] == group]
             widgets.chart(
                 figures.forest_plot(shown_paired, paired_metric), "paired forest plot", key="paired-forest"
             )

@@ -33,6 +33,26 @@ def test_readme_result_tables_are_the_shipped_summary() -> None:
     assert not missing, f"README rows not in assets/results/summary.md: {missing[:3]}"
 
 
+def test_readme_results_region_is_generated_from_the_shipped_csvs() -> None:
+    """No result sentence or table in README.md can disagree with the CSVs: the region is regenerated and compared."""
+    from gvcore.reproduce_sentences import RESULTS_BEGIN, RESULTS_END, readme_results
+
+    text = (ROOT / "README.md").read_text()
+    shown = text[text.index(RESULTS_BEGIN) : text.index(RESULTS_END) + len(RESULTS_END)]
+    expected = readme_results(ROOT / "assets" / "results")
+    assert shown == expected, (
+        "README.md's results region is stale: run `python -m gvcore.reproduce_sentences`"
+    )
+
+
+def test_summary_results_paragraph_is_generated_from_the_shipped_csvs() -> None:
+    """summary.md's "Results in words" is the same template over the same CSVs."""
+    from gvcore.reproduce_sentences import load_results, results_block
+
+    summary = (ROOT / "assets" / "results" / "summary.md").read_text()
+    assert results_block(*load_results(ROOT / "assets" / "results")) in summary
+
+
 def _fake_own_data(root: Path) -> None:
     """The paths the README's "Your own models and data" commands name, as tiny fake data under ``root``."""
     import numpy as np
