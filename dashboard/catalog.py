@@ -308,11 +308,20 @@ def read_run_log(log_path: Path, name: str | None = None) -> pd.DataFrame:
 
 
 def read_run_config(run_dir: Path) -> dict[str, Any]:
-    """A run's ``config.json`` (``{}`` when absent or unreadable)."""
+    """A run's ``config.json`` (``{}`` when absent or unreadable), its ``out`` shown as the run's folder name.
+
+    ``out`` is where the run was written on the machine that trained it: a page shows the folder's name, not
+    the server's path.
+    """
     try:
-        return json.loads((run_dir / "config.json").read_text())
+        config = json.loads((run_dir / "config.json").read_text())
     except (OSError, json.JSONDecodeError):
         return {}
+    if not isinstance(config, dict):
+        return {}
+    if config.get("out"):
+        config["out"] = Path(str(config["out"])).name
+    return config
 
 
 #: where a selectable checkpoint comes from, in display order (the ``group`` of :func:`selectable_checkpoints`).

@@ -1,7 +1,8 @@
 """``gvcore precompute``: compute once what every visitor of the dashboard would otherwise compute.
 
 The landing page's views (:mod:`dashboard.observation_view`) and the structure atlas of its default settings
-(:mod:`dashboard.atlas_store`), chosen exactly as the pages choose them (:func:`dashboard.catalog.default_arch`,
+(:mod:`dashboard.atlas_store`) and the scored series of the shipped snapshot runs (:mod:`dashboard.snapshot_store`),
+chosen exactly as the pages choose them (:func:`dashboard.catalog.default_arch`,
 :func:`dashboard.catalog.landing_models`), written to the user cache or, with ``shipped=True``, to
 ``<assets>/precomputed`` (what the repository ships). Entries already there are skipped. No Streamlit here.
 """
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dashboard import atlas_store, catalog, observation_view, precomputed, state
+from dashboard import atlas_store, catalog, observation_view, precomputed, snapshot_store, state
 
 __all__ = ["ATLAS_DEFAULTS", "LandingJob", "atlas_default", "landing_jobs", "run"]
 
@@ -148,4 +149,20 @@ def run(
             path = precomputed.save(atlas_store.KIND, key, *atlas_store.to_entry(result), folder=folder)
             say(f"atlas (default settings): {'written' if path else 'NOT written (folder not writable)'}")
             written += [path] if path else []
+    for name, snapshots in _shipped_snapshot_folders().items():
+        key = snapshot_store.series_key(snapshots, "bundled", "standard")
+        if (folder / f"{snapshot_store.KIND}-{key}.npz").is_file():
+            say(f"snapshots {name}: already stored")
+            continue
+        table, errors = snapshot_store.compute_series(snapshots, "bundled", "standard", device)
+        path = snapshot_store.save_series(key, table, errors, folder)
+        say(f"snapshots {name}: {'written' if path else 'NOT written (folder not writable)'}")
+        written += [path] if path else []
     return written
+
+
+def _shipped_snapshot_folders() -> dict[str, Path]:
+    """Snapshot folders of the shipped runs (``<assets>/runs``), scored on the bundled test split."""
+    from gvcore.snapshots import find_snapshot_folders
+
+    return find_snapshot_folders([state.assets_root() / "runs"])
