@@ -75,7 +75,7 @@ def lambda_section(request: ViewRequest) -> None:
         "λ (weight of the GV loss; 0 = L1 alone)",
         options=lambdas,
         value=lambdas[min(2, len(lambdas) - 1)],
-        format_func="λ = {:g}".format,
+        format_func="{:g}".format,
         key="obs_lambda",
         bind="query-params",
     )

@@ -51,7 +51,8 @@ arch = c_arch.selectbox(
     archs or ["—"],
     key="obs_pair",
     bind="query-params",
-    format_func=widgets.labels({a: f"{a} (L1 test PSNR {p:.2f} dB)" for a, p in by_arch.items()}),
+    help="L1 test PSNR of each architecture (shipped table, mean over images and seeds): "
+    + (", ".join(f"{a} {p:.2f} dB" for a, p in by_arch.items()) or "no table"),
 )
 sweep_infos = loaders.checkpoint_infos(str(state.sweep_dir()), loaders.folder_key(state.sweep_dir()))
 pair, sweep_paths = catalog.landing_models(usable, sweep_infos, str(arch), int(scale), protocol)
