@@ -40,6 +40,19 @@ def streamlit_argv(
     return argv + list(extra or [])
 
 
+#: what the pages import, loaded once before the server listens (torch alone takes seconds): the first visitor
+#: then waits for the page, not for imports
+PRELOAD = ("torch", "pandas", "plotly.graph_objects", "plotly.subplots", "PIL.Image", "gvcore.scoring")
+
+
+def preload() -> None:
+    """Import :data:`PRELOAD` (each page's heavy imports) in this process, so no visit pays for them."""
+    import importlib
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+
+
 def serve(host: str = "127.0.0.1", port: int | None = None, extra: list[str] | None = None) -> int:
     """Run the dashboard in this process until it is stopped; returns Streamlit's exit code.
 
@@ -50,6 +63,7 @@ def serve(host: str = "127.0.0.1", port: int | None = None, extra: list[str] | N
 
     if host not in LOOPBACK:
         os.environ[ALLOW_REMOTE_ENV] = "1"
+    preload()
     sys.argv = streamlit_argv(host, port, extra)
     return int(streamlit_cli.main() or 0)
 

@@ -20,6 +20,7 @@ from PIL import Image
 
 __all__ = [
     "DEGRADATIONS",
+    "DIFFERENCE_CONVENTION",
     "GradientSet",
     "GradientSettings",
     "MapSet",
@@ -29,6 +30,7 @@ __all__ = [
     "compute_variances",
     "deficit_region",
     "degrade",
+    "difference_image",
     "error_map",
     "gray_uint8",
     "log_range_mask",
@@ -248,6 +250,18 @@ def amplified_difference(a: torch.Tensor, b: torch.Tensor, factor: float) -> np.
     """
     diff = (a.float() - b.float()).mean(dim=1)[0].cpu().numpy() * 255.0
     return np.clip(128.0 + factor * diff, 0, 255).round().astype(np.uint8)
+
+
+#: how every page draws a difference ``a - b`` (``str.format`` with ``a``, ``b``, ``factor``)
+DIFFERENCE_CONVENTION = (
+    "({a} - {b}) x{factor}, mean over RGB on the 8-bit scale, drawn as 128 + that, clipped to 0..255: grey = "
+    "identical, light = {a} brighter, dark = {a} darker."
+)
+
+
+def difference_image(signed: np.ndarray, factor: float) -> np.ndarray:
+    """An ``(H, W)`` signed difference in 8-bit levels drawn by :data:`DIFFERENCE_CONVENTION`: ``(H, W)`` uint8."""
+    return np.clip(128.0 + factor * np.asarray(signed, dtype=np.float32), 0, 255).round().astype(np.uint8)
 
 
 def degrade(x: torch.Tensor, kind: str, amount: float, seed: int = 0) -> torch.Tensor:

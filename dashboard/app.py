@@ -48,8 +48,15 @@ navigation = st.navigation(
             PAGES / "observation.py",
             title="The observation",
             icon=":material/visibility:",
-            url_path="observation",
+            url_path="home",  # the default page is served at "/"; Streamlit gives it no other address
             default=True,
+        ),
+        # the landing page's own address, /observation (a link to it must not say "Page not found")
+        st.Page(
+            PAGES / "observation.py",
+            title="The observation",
+            url_path="observation",
+            visibility="hidden",
         ),
         st.Page(
             PAGES / "variance_explorer.py",

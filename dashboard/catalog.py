@@ -211,18 +211,20 @@ def list_checkpoints(
     """Infos of the readable checkpoints in ``folder`` (unreadable files are reported as ``error``).
 
     Args:
-        folder: the folder (not searched recursively).
+        folder: the folder (not searched recursively), or one checkpoint file (``gvcore dashboard --ckpt FILE``).
         suffixes: the file suffixes listed.
         limit: load at most this many files, chosen by :func:`rank_checkpoint_files` (headers first, so junk
             cannot hide a good checkpoint); ``None``: every file.
         notes: when given, receives ``"<folder>: N file(s) skipped: ..."`` lines (also logged).
     """
-    if not folder.is_dir():
+    if folder.is_file():
+        candidates = [folder]
+    elif folder.is_dir():
+        candidates = sorted(folder.iterdir())
+    else:
         return []
     paths = [
-        p
-        for p in sorted(folder.iterdir())
-        if p.suffix.lower() in suffixes and not p.name.startswith(".") and p.is_file()
+        p for p in candidates if p.suffix.lower() in suffixes and not p.name.startswith(".") and p.is_file()
     ]
     if limit is not None:
         paths, skipped = rank_checkpoint_files(paths, limit)
@@ -277,6 +279,50 @@ def best_l1_arch(table: pd.DataFrame, scale: int) -> tuple[str | None, dict[str,
     return str(means.index[0]), {str(k): float(v) for k, v in means.items()}
 
 
+#: the rule behind :func:`default_arch`, shown where a page preselects a pair
+DEFAULT_ARCH_RULE = (
+    "the L1 / L1+GV pair whose L1 model has the highest mean test-split PSNR at this scale in the shipped "
+    "evaluation table (mean over images and seeds); without that table, VDSR's pair, else the first architecture "
+    "with a pair (seed 0)."
+)
+
+
+def default_arch(infos: list[CheckpointInfo], table: pd.DataFrame, scale: int) -> str | None:
+    """The architecture whose L1 / L1+GV pair every page preselects at ``scale`` (:data:`DEFAULT_ARCH_RULE`).
+
+    Args:
+        infos: the checkpoints on offer (:func:`list_checkpoints`).
+        table: the shipped evaluation table of the protocol (may be empty).
+        scale: the scale.
+    """
+    with_pair = []
+    for arch in sorted({str(i.get("arch")) for i in infos if "error" not in i and i.get("scale") == scale}):
+        base, gv = pair_l1_gv(infos, arch, scale)
+        if base and gv:
+            with_pair.append(arch)
+    _, by_arch = best_l1_arch(table, scale)
+    ranked = [a for a in by_arch if a in with_pair]
+    if ranked:
+        return ranked[0]
+    with_pair.sort(key=lambda a: (not a.startswith("vdsr"), a))
+    return with_pair[0] if with_pair else None
+
+
+def landing_models(
+    infos: list[CheckpointInfo], sweep_infos: list[CheckpointInfo], arch: str, scale: int, protocol: str
+) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The landing page's checkpoints for ``arch`` at ``scale``: ``(pair paths, λ-sweep paths)``.
+
+    The pair is :func:`pair_l1_gv`'s (L1 first; empty unless both exist); the sweep is :func:`sweep_points` of the
+    same architecture, under the standard protocol only (the sweep was trained on bicubic LR).
+    """
+    base, gv = pair_l1_gv(infos, arch, scale)
+    pair = (str(base["path"]), str(gv["path"])) if base and gv else ()
+    points = [p for p in sweep_points(sweep_infos, scale) if p.get("arch") == arch]
+    sweep = tuple(str(p["path"]) for p in points) if protocol == "standard" else ()
+    return pair, sweep
+
+
 def sweep_points(infos: list[CheckpointInfo], scale: int) -> list[CheckpointInfo]:
     """Seed-0 sweep checkpoints at ``scale``, one per λ, sorted by λ (λ = 0 is the L1 point)."""
     points: dict[float, CheckpointInfo] = {}
@@ -287,15 +333,17 @@ def sweep_points(infos: list[CheckpointInfo], scale: int) -> list[CheckpointInfo
     return [points[w] for w in sorted(points)]
 
 
-def default_pair_labels(infos: list[CheckpointInfo], scale: int) -> list[str]:
-    """Labels of the L1 and L1+GV checkpoints to preselect at ``scale``.
+def default_pair_labels(
+    infos: list[CheckpointInfo], scale: int, table: pd.DataFrame | None = None
+) -> list[str]:
+    """Labels of the L1 and L1+GV checkpoints to preselect at ``scale``: :func:`default_arch`'s pair.
 
-    VDSR's pair if any (the paper's main model), else the first architecture with a pair, else the first two
+    ``table`` is the shipped evaluation table (the rule ranks by its L1 PSNR); without a pair, the first two
     checkpoints.
     """
     at_scale = [i for i in infos if "error" not in i and i.get("scale") == scale]
-    archs = sorted({str(i.get("arch")) for i in at_scale}, key=lambda a: (not a.startswith("vdsr"), a))
-    for arch in archs:
+    arch = default_arch(at_scale, table if table is not None else pd.DataFrame(), scale)
+    if arch is not None:
         base, gv = pair_l1_gv(at_scale, arch, scale)
         if base and gv:
             return [base["label"], gv["label"]]
@@ -368,11 +416,20 @@ def read_run_log(log_path: Path, name: str | None = None) -> pd.DataFrame:
 
 
 def read_run_config(run_dir: Path) -> dict[str, Any]:
-    """A run's ``config.json`` (``{}`` when absent or unreadable)."""
+    """A run's ``config.json`` (``{}`` when absent or unreadable), its ``out`` shown as the run's folder name.
+
+    ``out`` is where the run was written on the machine that trained it: a page shows the folder's name, not
+    the server's path.
+    """
     try:
-        return json.loads((run_dir / "config.json").read_text())
+        config = json.loads((run_dir / "config.json").read_text())
     except (OSError, json.JSONDecodeError):
         return {}
+    if not isinstance(config, dict):
+        return {}
+    if config.get("out"):
+        config["out"] = Path(str(config["out"])).name
+    return config
 
 
 #: where a selectable checkpoint comes from, in display order (the ``group`` of :func:`selectable_checkpoints`).
@@ -444,7 +501,11 @@ def folder_checkpoint_infos(folders: list[Path], notes: list[str] | None = None)
             continue
         seen.add(resolved)
         infos += [
-            i | {"group": "checkpoint folders", "source": folder.name}
+            i
+            | {
+                "group": "checkpoint folders",
+                "source": folder.name if folder.is_dir() else folder.parent.name,
+            }
             for i in list_checkpoints(folder, FOLDER_SUFFIXES, MAX_FOLDER_CHECKPOINTS, notes)
         ]
     return infos

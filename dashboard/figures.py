@@ -749,3 +749,69 @@ __all__ += [
     "with_wrapped_titles",
     "wrap_title",
 ]
+
+
+def crops_row(
+    crops: dict[str, np.ndarray], titles: dict[str, str] | None = None, height: int = 330
+) -> go.Figure:
+    """The same region of several images side by side, large, with **synchronised zoom and pan**.
+
+    Args:
+        crops: name -> ``(h, w, 3)`` uint8, all the same size (sent as lossless PNG).
+        titles: name -> panel title (e.g. with a variance-ratio badge); default the name.
+        height: figure height in pixels.
+    """
+    names = list(crops)
+    shown = [(titles or {}).get(n, n) for n in names]
+    fig = make_subplots(rows=1, cols=max(1, len(names)), subplot_titles=shown, horizontal_spacing=0.01)
+    for index, name in enumerate(names, start=1):
+        fig.add_trace(
+            go.Image(
+                source=png_data_uri(np.ascontiguousarray(crops[name])),
+                name=name,
+                hovertemplate=f"{name}<br>x=%{{x}}, y=%{{y}}<extra></extra>",
+            ),
+            row=1,
+            col=index,
+        )
+    fig.update_xaxes(matches="x", showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(matches="y", showticklabels=False, showgrid=False, zeroline=False, scaleanchor="x")
+    fig.update_annotations(font_size=14)
+    fig.update_layout(height=height, margin={"l": 2, "r": 2, "t": 34, "b": 2})
+    return fig
+
+
+def variance_ratio_bars(table: pd.DataFrame, height: int = 330) -> go.Figure:
+    """The share of HR's gradient variance each method keeps (``var_ratio``, HR = 100 %), one labelled bar each.
+
+    Args:
+        table: rows with ``method`` and ``var_ratio`` (from :mod:`gvcore.scoring`; HR's row is 1).
+        height: figure height in pixels.
+    """
+    ratios = pd.to_numeric(table["var_ratio"], errors="coerce")
+    colors = [_COLORS[i % len(_COLORS)] for i in range(len(table))]
+    fig = go.Figure(
+        go.Bar(
+            x=ratios * 100,
+            y=table["method"].astype(str),
+            orientation="h",
+            marker_color=colors,
+            text=[f"{r:.0%}" if np.isfinite(r) else "—" for r in ratios],
+            textposition="outside",
+            cliponaxis=False,
+            hovertemplate="%{y}: %{x:.1f} % of HR's gradient variance<extra></extra>",
+        )
+    )
+    fig.add_vline(x=100, line={"dash": "dash", "color": "gray"})
+    top = float(np.nanmax(ratios.to_numpy() * 100)) if len(ratios) else 100.0
+    fig.update_xaxes(
+        title_text="gradient variance kept, % of HR (SR/HR variance ratio)", range=[0, max(top, 100) * 1.15]
+    )
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(
+        title="Share of HR's gradient variance kept", height=height, margin={"l": 4, "r": 4, "t": 40, "b": 4}
+    )
+    return fig
+
+
+__all__ += ["crops_row", "variance_ratio_bars"]

@@ -21,6 +21,7 @@ import streamlit as st
 import torch
 
 from dashboard import analysis, catalog, state
+from dashboard import observation_view as observation_view_module
 from dashboard.bounded_cache import ByteBudgetCache, budget_cached
 from dashboard.safety import LoadedCheckpoint, decode_image_upload, load_checkpoint_upload
 
@@ -41,8 +42,10 @@ __all__ = [
     "metrics_for",
     "model_choices",
     "observation_bundle",
+    "observation_view",
     "paper_results",
     "run_logs",
+    "shipped_eval",
     "sr_output",
     "sr_with",
     "sweep_bundle",
@@ -290,6 +293,42 @@ def sweep_bundle(image_path: str, scale: int, model_paths: tuple[str, ...]) -> d
     return {"outputs": {k: scored.outputs[k] for k in labels}, "labels": labels, "metrics": frame}
 
 
+def observation_view(
+    image_path: str, scale: int, protocol: str, pair: tuple[str, ...], sweep: tuple[str, ...]
+) -> observation_view_module.ObservationView:
+    """The landing page's view, computed at most once per machine.
+
+    From the data cache, else from disk (shipped, or computed before on this machine: :mod:`dashboard.precomputed`),
+    else computed here (the models run once, under a spinner) and written to the user cache.
+    """
+    from dashboard import precomputed
+
+    key = observation_view_module.view_key(image_path, scale, protocol, pair, sweep)
+    known = DATA_CACHE.get(("observation-view", key))
+    if known is not None:
+        return known  # type: ignore[no-any-return]
+    entry = precomputed.load(observation_view_module.KIND, key)
+    if entry is not None:
+        view = observation_view_module.from_entry(*entry)
+    else:
+        with st.spinner(
+            f"Running {len(pair) + len(sweep)} models on this image once (kept on disk for the next visits)…"
+        ):
+            view = observation_view_module.compute_view(
+                image_path,
+                scale,
+                protocol,
+                pair,
+                sweep,
+                lambda path: load_model(path, file_key(path)),
+                tile=state.INFERENCE_TILE,
+                display_side=state.DISPLAY_MAX_SIDE,
+            )
+        precomputed.save(observation_view_module.KIND, key, *observation_view_module.to_entry(view))
+    DATA_CACHE.put(("observation-view", key), view)
+    return view
+
+
 def lpips_note() -> str:
     """One line on the optional ``lpips`` column (:func:`gvcore.lpips.lpips_available`), with no server path."""
     from gvcore.lpips import lpips_available
@@ -308,6 +347,12 @@ def eval_table(path: str, mtime: float) -> pd.DataFrame:
     """A tidy evaluation CSV (``assets/results/eval_*.csv`` or a ``gvcore eval`` output)."""
     del mtime
     return catalog.read_eval_csv(Path(path))
+
+
+def shipped_eval(protocol: str) -> pd.DataFrame:
+    """The shipped evaluation table of ``protocol`` (``<assets>/results/eval_<protocol>.csv``; empty when missing)."""
+    path = state.results_dir() / f"eval_{protocol}.csv"
+    return eval_table(str(path), file_key(path)) if path.is_file() else pd.DataFrame()
 
 
 @st.cache_data(show_spinner=False, max_entries=16, ttl=state.CACHE_TTL_S)

@@ -140,19 +140,66 @@ def _add_reproduce(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.set_defaults(func=_reproduce)
 
 
+DASHBOARD_EXAMPLE = """example (like `tensorboard --logdir DIR`):
+  gvcore dashboard --ckpt ~/sr/checkpoints --ckpt ~/sr/edsr_x2.pth --data ~/datasets/Set14 --runs ~/sr/runs
+
+--ckpt, --data and --runs may be repeated; they add to GVLAB_CHECKPOINTS, GVLAB_DATA_ROOTS and GVLAB_RUNS
+(which keep working). Then open http://127.0.0.1:8501 (or the --port you chose)."""
+
+
 def _add_dashboard(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "dashboard",
         help="serve the dashboard",
         description="Serve the Streamlit dashboard (from any working directory). Loopback only by default; "
         "no usage statistics and no request to any outside host.",
+        epilog=DASHBOARD_EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)"
     )
     p.add_argument("--port", type=int, default=8501, help="port (default 8501)")
     p.add_argument("--assets", default=None, help="assets root with checkpoints/ and results/ (GVLAB_ASSETS)")
+    p.add_argument(
+        "--ckpt",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="a checkpoint file or a folder of them (.safetensors, .pth, .pt) offered next to the bundled ones; "
+        "repeat for more (GVLAB_CHECKPOINTS)",
+    )
+    p.add_argument(
+        "--data",
+        action="append",
+        default=[],
+        metavar="ROOT",
+        help="an image folder the pages may read (benchmark sets, your images); repeat for more (GVLAB_DATA_ROOTS)",
+    )
+    p.add_argument(
+        "--runs",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="a folder of training run directories (log.csv, snapshots/); repeat for more (GVLAB_RUNS)",
+    )
     p.set_defaults(func=_dashboard)
+
+
+def _add_precompute(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "precompute",
+        help="compute the dashboard's bundled views once",
+        description="Compute what every dashboard visitor would otherwise compute (the landing page's views, the "
+        "structure atlas of its default settings) and keep it on disk, so pages only read it.",
+    )
+    p.add_argument(
+        "--shipped", action="store_true", help="write to <assets>/precomputed (what the repository ships)"
+    )
+    p.add_argument("--all", action="store_true", help="every landing view (image x scale x protocol x pair)")
+    p.add_argument("--assets", default=None, help="assets root with checkpoints/ and results/ (GVLAB_ASSETS)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, or auto (CUDA if available)")
+    p.set_defaults(func=_precompute)
 
 
 def _add_atlas_options(p: argparse.ArgumentParser, top_k: int) -> None:
@@ -212,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(sub)
     _add_reproduce(sub)
     _add_dashboard(sub)
+    _add_precompute(sub)
     _add_atlas(sub)
     _add_report(sub)
     return parser
@@ -381,6 +429,13 @@ def _dashboard(args: argparse.Namespace) -> int:
         if not assets.is_dir():
             raise ValueError(f"--assets {assets}: no such folder")
         os.environ["GVLAB_ASSETS"] = str(assets.resolve())
+    for option, variable, paths in (
+        ("--ckpt", "GVLAB_CHECKPOINTS", args.ckpt),
+        ("--data", "GVLAB_DATA_ROOTS", args.data),
+        ("--runs", "GVLAB_RUNS", args.runs),
+    ):
+        if paths:
+            os.environ[variable] = _with_paths(option, os.environ.get(variable, ""), paths)
     from dashboard.__main__ import LOOPBACK, serve
 
     if args.host not in LOOPBACK:
@@ -390,6 +445,33 @@ def _dashboard(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
     return serve(host=args.host, port=args.port)
+
+
+def _with_paths(option: str, current: str, paths: Sequence[str]) -> str:
+    """``current`` (an ``os.pathsep``-separated variable) with ``paths`` added, each checked to exist."""
+    parts = [p for p in current.split(os.pathsep) if p.strip()]
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if not path.exists():
+            raise ValueError(f"{option} {raw}: no such file or folder")
+        resolved = str(path.resolve())
+        if resolved not in parts:
+            parts.append(resolved)
+    return os.pathsep.join(parts)
+
+
+def _precompute(args: argparse.Namespace) -> int:
+    if args.assets is not None:
+        assets = Path(args.assets)
+        if not assets.is_dir():
+            raise ValueError(f"--assets {assets}: no such folder")
+        os.environ["GVLAB_ASSETS"] = str(assets.resolve())
+    from dashboard.precompute_jobs import run
+    from gvcore.inference import resolve_device
+
+    written = run(shipped=args.shipped, every_view=args.all, device=resolve_device(args.device, "--device"))
+    print(f"gvcore precompute: {len(written)} new file(s)")
+    return 0
 
 
 def _progress_bar(enabled: bool, desc: str) -> tuple[Callable[[int, int, str], None], Callable[[], None]]:

@@ -13,7 +13,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import atlas_figures, catalog, loaders, state, widgets
+from dashboard import atlas_figures, atlas_store, catalog, loaders, precomputed, state, widgets
 from dashboard.safety import UploadError, list_images_under, without_paths
 from gvcore.atlas import DIRECTIONS, MAX_CHECKPOINTS, MAX_TOP_K, AtlasResult, build_atlas
 
@@ -21,13 +21,35 @@ from gvcore.atlas import DIRECTIONS, MAX_CHECKPOINTS, MAX_TOP_K, AtlasResult, bu
 def atlas_for(
     paths: tuple[str, ...], data: str, scale: int, protocol: str, settings: tuple[Any, ...]
 ) -> AtlasResult:
-    """The atlas of ``paths`` on ``data``, with a progress bar (kept in the session for the same inputs)."""
+    """The atlas of ``paths`` on ``data``, built at most once per machine for the same inputs.
+
+    From memory, else from disk (shipped, or built before on this machine), else built here with a progress bar
+    and written to the user cache.
+    """
+    key = atlas_store.atlas_key(paths, data, scale, protocol, settings, state.INFERENCE_TILE)
+    known = loaders.DATA_CACHE.get(("atlas", key))
+    if known is not None:
+        return known
+    entry = precomputed.load(atlas_store.KIND, key)
+    if entry is not None:
+        result = atlas_store.from_entry(*entry)
+    else:
+        result = build_atlas_now(paths, data, scale, protocol, settings)
+        precomputed.save(atlas_store.KIND, key, *atlas_store.to_entry(result))
+    loaders.DATA_CACHE.put(("atlas", key), result)
+    return result
+
+
+def build_atlas_now(
+    paths: tuple[str, ...], data: str, scale: int, protocol: str, settings: tuple[Any, ...]
+) -> AtlasResult:
+    """:func:`gvcore.atlas.build_atlas` with a progress bar."""
     direction, top_k, images, deficit_range = settings
     models = {}
     for path in paths:
         model, meta = loaders.load_model(path, loaders.file_key(path))
         models[str(meta.get("label") or Path(path).stem)] = model
-    bar = st.progress(0.0, text="Building the atlas…")
+    bar = st.progress(0.0, text="Building the atlas (once for these inputs; kept on disk)…")
 
     def progress(done: int, total: int, name: str) -> None:
         bar.progress(done / total, text=f"{name} ({done}/{total})")
@@ -100,7 +122,7 @@ at_scale = {i["label"]: i for i in usable if i["scale"] == scale}
 picked = c2.multiselect(
     f"Checkpoints at x{scale} (1 to {MAX_CHECKPOINTS}; the first two are the recovery pair A, B)",
     list(at_scale),
-    default=catalog.default_pair_labels(usable, scale),
+    default=catalog.default_pair_labels(usable, scale, loaders.shipped_eval(protocol)),
     max_selections=MAX_CHECKPOINTS,
     key=f"atlas-ckpts-{protocol}-{scale}",
 )
@@ -137,17 +159,12 @@ if not picked:
     st.info(f"Pick 1 to {MAX_CHECKPOINTS} checkpoints at x{scale}.")
     st.stop()
 ckpt_paths = tuple(str(at_scale[label]["path"]) for label in picked)
-stamps = tuple(loaders.file_key(p) for p in ckpt_paths)
 settings = (direction, top_k, tuple(chosen_images) or None, deficit_range)
-inputs = (ckpt_paths, stamps, data, int(scale), protocol, settings)
-if st.session_state.get("atlas-inputs") != inputs:
-    try:
-        st.session_state["atlas-result"] = atlas_for(ckpt_paths, data, int(scale), protocol, settings)
-    except (ValueError, OSError) as err:
-        st.error(f"Cannot build the atlas — {without_paths(str(err))}")
-        st.stop()
-    st.session_state["atlas-inputs"] = inputs
-result: AtlasResult = st.session_state["atlas-result"]
+try:
+    result = atlas_for(ckpt_paths, data, int(scale), protocol, settings)
+except (ValueError, OSError) as err:
+    st.error(f"Cannot build the atlas — {without_paths(str(err))}")
+    st.stop()
 
 # --- gallery ---------------------------------------------------------------------------------------------------
 a, b = result.pair or ("", "")

@@ -124,7 +124,7 @@ k1, k2 = st.columns(2)
 picked = k1.multiselect(
     f"Bundled checkpoints at x{scale}",
     list(at_scale),
-    default=catalog.default_pair_labels(usable, scale),
+    default=catalog.default_pair_labels(usable, scale, loaders.shipped_eval(protocol)),
     key=f"cmp-bundled-{protocol}-{scale}",
 )
 picked_runs = k1.multiselect(

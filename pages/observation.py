@@ -1,28 +1,34 @@
-"""The observation (landing page): what pixel losses do to gradient variance, and what the GV loss gives back.
+"""The observation (landing page): how much of HR's gradient variance L1 and L1+GV models keep, measured.
 
-HR | baseline | L1 model | L1+GV model for a bundled image; zoomed crops of the region where the L1 model lost
-the most variance; an amplified L1+GV - L1 difference; a λ control over the sweep checkpoints with the trade-off
-chart; variance and gradient maps, histograms and the metric table. Every number comes from gvcore.scoring.
+Above the fold: the headline (each output's SR/HR variance ratio on this image), the region where the L1 model lost
+the most variance, large and in sync (HR | L1 | L1+GV, a ratio badge each), and the variance-ratio bars. Below:
+the whole images, the signed L1+GV - L1 difference, the λ sweep of the same architecture, the maps, histograms
+and tables. Everything comes from one :class:`dashboard.observation_view.ObservationView`, read from disk when it
+was computed before (shipped or on this machine), so a visit runs no model; every number in it comes from
+gvcore.scoring.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
-from dashboard import analysis, catalog, figures, loaders, state, widgets
+from dashboard import analysis, catalog, figures, loaders, observation_sections, state, widgets
 
-st.title("The observation: pixel losses flatten gradient variance — GV gives it back")
+st.title("The observation: how much of HR's gradient variance L1 and L1+GV models keep")
 
 samples = loaders.bundled_images()
-left, mid, right = st.columns(3)
-image_name = left.selectbox("Bundled image", list(samples), key="obs-image")
-protocol = right.radio(
+if not samples:
+    st.error("No bundled sample images found (scikit-image's data folder is missing).")
+    st.stop()
+c_image, c_scale, c_protocol, c_arch = st.columns([2, 1, 2, 3])
+image_name = c_image.selectbox("Bundled image", list(samples), key="obs_image", bind="query-params")
+protocol = c_protocol.radio(
     "Protocol",
     ["standard", "official"],
     horizontal=True,
-    key="obs-protocol",
+    key="obs_protocol",
+    bind="query-params",
     help="standard: MATLAB-bicubic LR, Y channel, border = scale (BasicSR), models trained on bicubic LR. "
     "official: the GV paper's code (PIL-bilinear LR, RGB PSNR), models trained on bilinear LR.",
 )
@@ -30,170 +36,79 @@ folder = state.checkpoints_for(protocol)
 infos = loaders.checkpoint_infos(str(folder), loaders.folder_key(folder))
 usable = [i for i in infos if "error" not in i and i.get("arch") and i.get("scale")]
 scales = sorted({i["scale"] for i in usable}) or [2, 4]
-scale = mid.selectbox("Scale", scales, format_func="x{}".format, key="obs-scale")
-if image_name is None:
-    st.error("No bundled sample images found (scikit-image's data folder is missing).")
-    st.stop()
+scale = c_scale.selectbox("Scale", scales, format_func="x{}".format, key="obs_scale", bind="query-params")
 
-# --- which pair: a stated rule, every pair selectable ----------------------------------------------------------
-results = state.results_dir() / f"eval_{protocol}.csv"
-shipped = loaders.eval_table(str(results), loaders.file_key(results)) if results.is_file() else pd.DataFrame()
-best, by_arch = catalog.best_l1_arch(shipped, scale)
+# --- which pair: one stated rule for every page (catalog.default_arch) ------------------------------------------------
+shipped = loaders.shipped_eval(protocol)
+_, by_arch = catalog.best_l1_arch(shipped, scale)
 archs = sorted({i["arch"] for i in usable if i["scale"] == scale})
-if best in archs:
-    archs.remove(best)
-    archs.insert(0, best)
-arch = st.selectbox(
+default_arch = catalog.default_arch(usable, shipped, scale)
+if default_arch in archs:
+    archs.remove(default_arch)
+    archs.insert(0, default_arch)
+arch = c_arch.selectbox(
     "L1 / L1+GV pair (architecture)",
     archs or ["—"],
-    key=f"obs-arch-{protocol}-{scale}",
-    format_func=widgets.labels({a: f"{a} (L1 test PSNR {p:.2f} dB)" for a, p in by_arch.items()}),
+    key="obs_pair",
+    bind="query-params",
+    help="L1 test PSNR of each architecture (shipped table, mean over images and seeds): "
+    + (", ".join(f"{a} {p:.2f} dB" for a, p in by_arch.items()) or "no table"),
 )
-if best is not None:
-    ranking = ", ".join(f"{a} {p:.2f} dB" for a, p in by_arch.items())
-    st.caption(
-        f"Default pair, by rule: the L1/L1+GV pair whose L1 model has the highest mean test-split PSNR at x{scale} "
-        f"in the shipped `{results.name}` (mean over images and seeds): {ranking}."
-    )
-base, gv = catalog.pair_l1_gv(usable, arch, scale) if archs else (None, None)
-if not usable:
-    st.info(
-        f"No checkpoints in `{folder}`. Showing HR and the baseline only; `python -m gvcore reproduce` writes the "
-        "L1 and L1+GV models there (or set `GVLAB_ASSETS` to another assets root)."
-    )
-elif base is None or gv is None:
-    st.info(f"No L1 / L1+GV pair for {arch} at x{scale}; showing what exists.")
-
-paths = tuple(p["path"] for p in (base, gv) if p)
-bundle = loaders.observation_bundle(samples[image_name], scale, paths, protocol)
-images: dict[str, np.ndarray] = bundle["images"]
-maps: dict[str, analysis.MapSet] = bundle["maps"]
-metrics: pd.DataFrame = bundle["metrics"]
-labels: dict[str, str] = bundle["labels"]
-baseline = next(m for m in images if m != "HR")
-l1_name = labels.get(base["path"]) if base else None
-gv_name = labels.get(gv["path"]) if gv else None
-ratios = dict(zip(metrics["method"], metrics["var_ratio"]))
-kept = ", ".join(f"**{m}** {ratios[m]:.0%}" for m in metrics["method"] if m != "HR")
-st.markdown(
-    "Networks trained with a pixel loss predict the *average* of the plausible high-resolution images, so "
-    "edges are smeared and the **local variance of their gradient maps collapses**. The Gradient Variance loss "
-    "(Abrahamyan et al., ICASSP 2022) penalises that gap. Share of HR gradient variance kept (SR/HR variance "
-    f"ratio) on *{image_name}* at x{scale}: {kept}."
-)
-
-# --- the four images ----------------------------------------------------------------------------------------------
-height, width = bundle["size"]
-widgets.downsample_note(bundle["display_factor"], (height, width))
-for column, (name, png) in zip(st.columns(len(bundle["png"])), bundle["png"].items()):
-    column.image(png, caption=name, output_format="PNG", width="stretch")
-
-# --- where the L1 model lost the most, zoomed ----------------------------------------------------------------------
-if l1_name and gv_name:
-    st.subheader("Where the L1 model lost the most structure")
-    tiles = 8  # 64-pixel regions of 8x8 patches
-    row, col, deficit = analysis.deficit_region(maps["HR"].variance[0], maps[l1_name].variance[0], tiles)
-    size = min(tiles * 8, height, width)
-    top, left_px = row * 8, col * 8
-    st.caption(
-        f"Found by code: the {size}x{size}-pixel region (x = {left_px}, y = {top}) whose summed patch-variance "
-        f"deficit HR - L1 is largest ({deficit:.3f}, p = 8, Sobel, gray). Nearest-neighbour zoom."
-    )
-    region = {n: images[n] for n in ("HR", baseline, l1_name, gv_name)}
-    widgets.chart(
-        # five panels in one row: titles wrapped short enough for a 1024-px window
-        figures.crop_figure(region, (top, left_px, size, size), "HR", height=300, title_width=13),
-        "largest-deficit crops",
-        key="obs-crops",
-    )
-    d1, d2 = st.columns([1, 2])
-    amp = d1.select_slider("Difference amplification", options=[1, 5, 10, 20, 50], value=10, key="obs-amp")
-    difference = analysis.amplified_difference(bundle["outputs"][gv_name], bundle["outputs"][l1_name], amp)
-    diff_rgb = np.repeat(difference[..., None], 3, axis=2)
-    d1.caption(
-        f"**L1+GV - L1, amplified x{amp}** (grey = identical; light = L1+GV brighter, dark = darker), mean over "
-        f"RGB on the 8-bit scale. Mean |difference| "
-        f"{analysis.mean_abs_difference(bundle['outputs'][gv_name], bundle['outputs'][l1_name]):.2f} levels."
-    )
-    d2.image(widgets.as_display(diff_rgb)[0], caption=f"(L1+GV - L1) x {amp}", output_format="PNG")
-
-# --- the λ dose-response -------------------------------------------------------------------------------------------
 sweep_infos = loaders.checkpoint_infos(str(state.sweep_dir()), loaders.folder_key(state.sweep_dir()))
-points = catalog.sweep_points(sweep_infos, scale)
-if points:
-    st.subheader("How much GV? The λ dose-response")
-    lambdas = [float(p["gv_weight"]) for p in points]
-    lam = st.select_slider(
-        "λ (weight of the GV loss; 0 = L1 alone)",
-        options=lambdas,
-        value=lambdas[min(2, len(lambdas) - 1)],
-        format_func="λ = {:g}".format,
-        key=f"obs-lambda-{scale}",
+pair, sweep_paths = catalog.landing_models(usable, sweep_infos, str(arch), int(scale), protocol)
+request = observation_sections.ViewRequest(
+    samples[image_name], int(scale), protocol, pair, sweep_paths, str(arch)
+)
+view = request.view()
+ratios = dict(zip(view.metrics["method"], view.metrics["var_ratio"], strict=True))
+baseline = next(m for m in view.methods if m != "HR")
+
+# --- the point, above the fold: headline, the worst region, the ratio bars -----------------------------------------
+if view.l1 and view.gv:
+    st.markdown(
+        f"#### On *{view.image}* at x{view.scale}, the L1 model keeps **{ratios[view.l1]:.0%}** of HR's gradient "
+        f"variance; L1+GV **{ratios[view.gv]:.0%}** ({baseline} {ratios[baseline]:.0%})."
     )
-    sweep = loaders.sweep_bundle(samples[image_name], scale, tuple(p["path"] for p in points))
-    here = sweep["metrics"].assign(source=f"{image_name} (this image)")
-    curves = [here]
-    table_path = state.results_dir() / "lambda_sweep.csv"
-    if table_path.is_file():
-        held = loaders.eval_table_any(str(table_path), loaders.file_key(table_path))
-        if "scale" in held:
-            held = held[held["scale"] == scale]
-        curves.append(held.assign(source="held-out train images (shipped)"))
-    c1, c2 = st.columns([1, 1])
-    with c1:
-        chosen_label = sweep["labels"][lambdas.index(lam)]
-        sweep_images = {"HR": images["HR"], f"λ = {lam:g}": analysis.to_uint8(sweep["outputs"][chosen_label])}
-        if l1_name:
-            t, lp, sz = top, left_px, size
-        else:
-            t, lp, sz = 0, 0, min(64, height, width)
+else:
+    st.markdown(
+        f"#### On *{view.image}* at x{view.scale}, {baseline} keeps **{ratios[baseline]:.0%}** of HR's gradient variance."
+    )
+    st.info(
+        f"No L1 / L1+GV pair for {arch} at x{scale} in the `{folder.name}` checkpoint folder; "
+        "`python -m gvcore reproduce` writes them (or set `GVLAB_ASSETS` to another assets root)."
+    )
+c_crop, c_bars = st.columns([3, 2])
+if view.region is not None:
+    top, left, side = view.region
+    shown = ["HR", *(m for m in (view.l1, view.gv) if m)]
+    badges = {m: f"{m} · {ratios[m]:.0%}" for m in shown}
+    with c_crop:
         widgets.chart(
-            figures.crop_figure(sweep_images, (t, lp, sz, sz), "HR", height=260),
-            "lambda crop",
-            key="obs-lambda-crop",
+            figures.crops_row({m: view.crops[m] for m in shown}, badges, height=330),
+            "largest-deficit crops",
+            key="obs-crops",
         )
-        chosen_path = points[lambdas.index(lam)]["path"]
-        v_map = loaders.maps_for(  # cached: moving the λ slider back and forth computes each map once
-            f"sweep|{samples[image_name]}|x{scale}|{chosen_path}|{loaders.file_key(chosen_path)}",
-            analysis.GradientSettings(),
-            sweep["outputs"][chosen_label],
-        ).variance[0]
-        region_v = {
-            "HR": np.log10(
-                np.maximum(maps["HR"].variance[0][t // 8 : (t + sz) // 8, lp // 8 : (lp + sz) // 8], 1e-6)
-            ),
-            f"λ = {lam:g}": np.log10(
-                np.maximum(v_map[t // 8 : (t + sz) // 8, lp // 8 : (lp + sz) // 8], 1e-6)
-            ),
-        }
-        widgets.chart(
-            figures.heatmap_grid(
-                region_v,
-                columns=2,
-                colorscale="Viridis",
-                symmetric=False,
-                title="log10 patch variance (region)",
-            ),
-            "lambda variance",
-            key="obs-lambda-var",
-        )
-    with c2:
-        widgets.chart(
-            figures.tradeoff_figure(
-                pd.concat(curves, ignore_index=True),
-                lam,
-                f"λ trade-off, {points[0].get('arch', '')} x{scale}",
-            ),
-            "lambda tradeoff",
-            key="obs-tradeoff",
-        )
-    row_now = here[(here["lambda"] - lam).abs() < 1e-12].iloc[0]
+with c_bars:
+    widgets.chart(figures.variance_ratio_bars(view.metrics, height=330), "variance ratio", key="obs-ratio")
+if view.region is not None:
+    top, left, side = view.region
     st.caption(
-        f"At λ = {lam:g} on {image_name}: PSNR {row_now['psnr']:.3f} dB, SR/HR variance ratio "
-        f"{row_now['var_ratio']:.3f}, GV distance {row_now['gv_distance']:.4g} (standard protocol; sweep models "
-        "are trained on the train split minus the held-out images). The GV distance is two-sided: a ratio above 1 "
-        "(more variance than HR) is error too."
+        f"Left: the {side}x{side}-pixel region (x = {left}, y = {top}) where the L1 model lost the most patch "
+        f"variance (summed deficit HR - L1 {view.region_deficit:.3f}; p = 8, Sobel, gray), found by code; zoom and "
+        "pan are shared. Badges and bars: SR/HR gradient-variance ratio on the whole image (gvcore.scoring). "
+        f"Pair chosen by rule: {catalog.DEFAULT_ARCH_RULE}"
     )
+
+# --- the whole images and the difference -----------------------------------------------------------------------------
+height, width = view.size
+st.subheader("The whole images")
+widgets.downsample_note(view.display_factor, (height, width))
+for column, (name, png) in zip(st.columns(len(view.png)), view.png.items(), strict=True):
+    column.image(png, caption=f"{name} · {ratios[name]:.0%}", output_format="PNG", width="stretch")
+
+
+observation_sections.difference_section(request)
+observation_sections.lambda_section(request)
 
 # --- maps, histograms, table -----------------------------------------------------------------------------------------
 tab_var, tab_gx, tab_gy = st.tabs(
@@ -202,10 +117,8 @@ tab_var, tab_gx, tab_gy = st.tabs(
 if tab_var.open:
     with tab_var:
         log_var = {
-            name: np.log10(
-                np.maximum(analysis.pool_for_display(m.variance[0], state.HEATMAP_MAX_SIDE)[0], 1e-6)
-            )
-            for name, m in maps.items()
+            name: np.log10(np.maximum(analysis.pool_for_display(v, state.HEATMAP_MAX_SIDE)[0], 1e-6))
+            for name, v in view.variance.items()
         }
         widgets.chart(
             figures.with_wrapped_titles(
@@ -223,9 +136,10 @@ if tab_var.open:
         )
 for tab, direction in ((tab_gx, "gx"), (tab_gy, "gy")):
     if tab.open:
-        with tab:
+        with tab:  # the gradient maps are large: computed when this tab is opened (models run once, cached)
+            bundle = loaders.observation_bundle(samples[image_name], int(scale), pair, protocol)
             pooled, gfactor = {}, 1
-            for name, m in maps.items():
+            for name, m in bundle["maps"].items():
                 pooled[f"{name} {direction.upper()}"], gfactor = analysis.pool_for_display(
                     getattr(m, direction)[0], state.HEATMAP_MAX_SIDE
                 )
@@ -238,23 +152,19 @@ for tab, direction in ((tab_gx, "gx"), (tab_gy, "gy")):
 
 col_hist, col_bar = st.columns(2)
 with col_hist:
-    widgets.chart(
-        figures.histogram_overlay({n: m.variance for n, m in maps.items()}),
-        "variance histograms",
-        key="obs-hist",
-    )
+    widgets.chart(figures.histogram_overlay(dict(view.variance)), "variance histograms", key="obs-hist")
 with col_bar:
-    widgets.chart(figures.mean_variance_bars(metrics), "mean variance", key="obs-bars")
+    widgets.chart(figures.mean_variance_bars(view.metrics), "mean variance", key="obs-bars")
 
-st.subheader(f"Metrics on {image_name}, x{scale} ({protocol} protocol)")
-widgets.table(metrics.round(4), f"metrics {image_name} x{scale}", key="obs-table")
+st.subheader(f"Metrics on {view.image}, x{scale} ({protocol} protocol)")
+widgets.table(view.metrics.round(4), f"metrics {view.image} x{scale}", key="obs-table")
 st.caption(
     "Scored by gvcore.scoring, the path `gvcore eval` uses: outputs rounded to 8 bits (standard) or raw "
     "(official); var_ratio = mean over Gx, Gy of the output's mean patch variance over HR's (docs/ARCHITECTURE.md)."
 )
 if len(shipped):
-    rows = shipped[(shipped["image"].astype(str) == image_name) & (shipped["scale"] == scale)]
+    rows = shipped[(shipped["image"].astype(str) == view.image) & (shipped["scale"] == scale)]
     rows = rows[(rows["arch"] == arch) | rows["method"].isin(["HR", baseline])]
     if len(rows):
         st.subheader("From the bundled reproduction (all seeds)")
-        widgets.table(rows, f"reproduction {image_name} x{scale}", key="obs-repro")
+        widgets.table(rows, f"reproduction {view.image} x{scale}", key="obs-repro")

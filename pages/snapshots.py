@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import snapshot_figures, state, widgets
+from dashboard import snapshot_figures, snapshot_store, state, widgets
 from dashboard.safety import without_paths
 from gvcore.datasets import detect_layout, find_named_datasets
 from gvcore.snapshots import SNAPSHOT_SUFFIXES, find_snapshot_folders
@@ -50,13 +50,19 @@ def folder_signature(folder: Path) -> str:
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def series_table(folder: str, data: str, protocol: str, signature: str) -> tuple[pd.DataFrame, list[str]]:
-    """Per-image table of every checkpoint in ``folder`` (``gvcore.evaluation.evaluate``) and its errors."""
+def stored_series(
+    folder: str, data: str, protocol: str, signature: str
+) -> tuple[pd.DataFrame, list[str]] | None:
+    """The folder's scored series if it was scored before (shipped, or on this machine), else ``None``."""
     del signature
-    from gvcore.evaluation import evaluate
+    return snapshot_store.load_series(snapshot_store.series_key(folder, data, protocol))
 
-    errors: list[str] = []
-    frame = evaluate([folder], data, None, protocol, progress=False, device=state.device(), errors=errors)  # type: ignore[arg-type]
+
+def score_series(folder: str, data: str, protocol: str) -> tuple[pd.DataFrame, list[str]]:
+    """Score every checkpoint of ``folder`` now (``gvcore.evaluation.evaluate``) and keep it in the user cache."""
+    frame, errors = snapshot_store.compute_series(folder, data, protocol, state.device())
+    snapshot_store.save_series(snapshot_store.series_key(folder, data, protocol), frame, errors)
+    stored_series.clear()
     return frame, errors
 
 
@@ -95,8 +101,8 @@ folders = find_snapshot_folders(roots)
 if not folders:
     st.info(
         "No snapshot folder found in "
-        + ", ".join(f"`{r}`" for r in roots)
-        + ". Keep snapshots while training (`gvcore train --keep-snapshots --out runs/<name>` writes "
+        + ", ".join(f"`{r.name}`" for r in roots)
+        + " (GVLAB_RUNS, or `gvcore dashboard --runs DIR`). Keep snapshots while training (`gvcore train --keep-snapshots --out runs/<name>` writes "
         "`runs/<name>/snapshots/step_000500.safetensors`), or point GVLAB_RUNS at folders holding BasicSR "
         f"`net_g_<iter>.pth` files (several roots separated by '{os.pathsep}')."
     )
@@ -110,27 +116,37 @@ sets = image_sets()
 data_label = c2.selectbox("Images", list(sets), key="snap-images")
 protocol = c3.radio("Protocol", ["standard", "official"], key="snap-protocol")
 st.caption(
-    "Scored by `gvcore.evaluation.evaluate`, the numbers of `gvcore eval --ckpt DIR`; each (folder, images) "
-    "result is cached until a snapshot changes."
+    "Scored by `gvcore.evaluation.evaluate`, the numbers of `gvcore eval --ckpt DIR`; each (folder, images, "
+    "protocol) is scored once and kept on disk (the shipped runs come scored on the bundled test split)."
 )
-if st.button("Evaluate snapshots", type="primary", key="snap-run", disabled=not picked):
-    tables: dict[str, pd.DataFrame] = {}
-    with st.spinner("Scoring every snapshot…"):
-        for name in picked:
-            folder = folders[name]
+data = sets[data_label]
+stored: dict[str, tuple[pd.DataFrame, list[str]]] = {}
+missing: list[str] = []
+for name in picked:
+    try:
+        found = stored_series(str(folders[name]), data, protocol, folder_signature(folders[name]))
+    except (ValueError, OSError) as err:
+        st.error(f"{name}: {without_paths(str(err))}")
+        continue
+    if found is None:
+        missing.append(name)
+    else:
+        stored[name] = found
+if missing:
+    st.caption(f"Not scored yet on these images: {', '.join(missing)}.")
+    if st.button(f"Score {len(missing)} snapshot folder(s)", type="primary", key="snap-run"):
+        bar = st.progress(0.0, text="Scoring every snapshot…")
+        for index, name in enumerate(missing, start=1):
             try:
-                frame, errors = series_table(
-                    str(folder), sets[data_label], protocol, folder_signature(folder)
-                )
+                stored[name] = score_series(str(folders[name]), data, protocol)
             except (ValueError, OSError) as err:
                 st.error(f"{name}: {without_paths(str(err))}")
-                continue
-            for line in errors:
-                st.warning(f"{name}: skipped {without_paths(line)}")
-            tables[name] = frame
-    st.session_state["snap-results"] = tables
-results = st.session_state.get("snap-results")
-if results:
-    show_curves(results)
-elif results is None:
-    st.caption("Pick snapshot folders and images, then press Evaluate snapshots.")
+            bar.progress(index / len(missing), text=f"{name} ({index}/{len(missing)})")
+        bar.empty()
+for name, (_, errors) in stored.items():
+    for line in errors:
+        st.warning(f"{name}: skipped {without_paths(line)}")
+if stored:
+    show_curves({name: frame for name, (frame, _) in stored.items()})
+elif not missing:
+    st.caption("Pick snapshot folders.")

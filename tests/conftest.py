@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 import torch
+
+# The dashboard keeps what it computes once (landing views, atlases) in a user cache (dashboard.precomputed);
+# tests write theirs to a temporary folder, never to the user's ~/.cache.
+os.environ["GVLAB_CACHE"] = tempfile.mkdtemp(prefix="gvlab-test-cache-")
 
 # Triton builds its own @jit helpers (tl.zeros, tl.sum, ...) for the interpreter only if TRITON_INTERPRET=1 is
 # set when triton is first imported, and torch.compile imports triton. On machines without CUDA, set it before

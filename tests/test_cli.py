@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -247,3 +248,37 @@ class TestMisuse:
     ) -> None:
         line = _error(capsys, ["eval", "--data", str(images), "--scale", "2", "--csv", str(tmp_path)])
         assert "it is a folder" in line
+
+
+def test_dashboard_options_point_it_at_your_work(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``gvcore dashboard --ckpt --data --runs`` (repeatable) add to the GVLAB_* variables, which keep working."""
+    import dashboard.__main__ as launcher
+
+    folders = {name: tmp_path / name for name in ("ckpts", "more", "data", "runs", "env-runs")}
+    for folder in folders.values():
+        folder.mkdir()
+    served: dict[str, str] = {}
+    monkeypatch.setattr(launcher, "serve", lambda **kw: served.update(os.environ) or 0)
+    monkeypatch.setenv("GVLAB_RUNS", str(folders["env-runs"]))
+    for name in ("GVLAB_CHECKPOINTS", "GVLAB_DATA_ROOTS"):
+        monkeypatch.delenv(name, raising=False)
+    argv = ["dashboard", "--ckpt", str(folders["ckpts"]), "--ckpt", str(folders["more"])]
+    argv += ["--data", str(folders["data"]), "--runs", str(folders["runs"])]
+    assert main(argv) == 0
+    assert served["GVLAB_CHECKPOINTS"].split(os.pathsep) == [str(folders["ckpts"]), str(folders["more"])]
+    assert served["GVLAB_DATA_ROOTS"] == str(folders["data"])
+    assert served["GVLAB_RUNS"].split(os.pathsep) == [str(folders["env-runs"]), str(folders["runs"])]
+
+
+def test_dashboard_help_shows_an_example(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["dashboard", "--help"])
+    out = capsys.readouterr().out
+    assert "gvcore dashboard --ckpt" in out
+    assert "--runs" in out
+    assert "GVLAB_CHECKPOINTS" in out
+
+
+def test_dashboard_refuses_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["dashboard", "--runs", str(tmp_path / "absent")]) == 2
+    assert "--runs" in capsys.readouterr().err

@@ -74,9 +74,9 @@ def _table_after(at: AppTest, key: str) -> pd.DataFrame:
 def test_landing_page_table_equals_gvcore_eval(assets: Path, protocol: str) -> None:
     at = AppTest.from_file(str(APP), default_timeout=180)
     at.run()
-    at.radio(key="obs-protocol").set_value(protocol).run()
+    at.radio(key="obs_protocol").set_value(protocol).run()
     assert not at.exception, [e.message for e in at.exception]
-    image = at.selectbox(key="obs-image").value
+    image = at.selectbox(key="obs_image").value
     _compare(_table_after(at, "obs-table"), _library(assets, image, protocol))
 
 

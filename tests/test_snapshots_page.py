@@ -71,7 +71,25 @@ def test_no_snapshots_explained(
     monkeypatch.setenv("GVLAB_RUNS", str(tmp_path))
     at = open_snapshots()
     assert not at.exception
-    assert "--keep-snapshots" in " ".join(str(i.value) for i in at.info)
+    shown = " ".join(str(i.value) for i in at.info)
+    assert "--keep-snapshots" in shown
+    assert f"`{tmp_path.name}`" in shown
+    assert str(tmp_path) not in shown
+
+
+def test_a_fresh_install_shows_the_shipped_curves(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The shipped runs (assets/runs) come scored: curves without pressing anything, and nothing is scored."""
+    for name in ("GVLAB_ASSETS", "GVLAB_RUNS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("GVLAB_DATA_ROOTS", str(tmp_path / "no-data"))
+    at = open_snapshots()
+    assert not at.exception, [e.message for e in at.exception]
+    assert set(at.multiselect(key="snap-folders").value) >= {
+        "espcn-x2-l1-snapshots",
+        "espcn-x2-l1-gv-snapshots",
+    }
+    assert len(at.get("plotly_chart")) == 4
+    assert not [b for b in at.button if b.key == "snap-run"]  # nothing left to score
 
 
 def test_a_broken_snapshot_is_a_warning_not_a_traceback(env: dict[str, Path], tmp_path: Path) -> None:

@@ -1,0 +1,266 @@
+"""Benchmark: every dashboard page's settle time, cold and warm, against a one-line Streamlit page.
+
+Usage::
+
+    python bench/bench_page_speed.py [--rounds 1] [--pages observation atlas ...] [--width 1366] [--height 768]
+
+Each round starts two fresh servers side by side on free 127.0.0.1 ports, the way a user starts them:
+
+- the dashboard: ``python -m gvcore dashboard --port P`` with ``HOME`` and the XDG folders in a temporary directory
+  (a fresh install: nothing from an earlier run is found there; the shipped ``assets/`` are used);
+- the baseline: a one-line page (``st.write("Gradient Variance Lab")``) under ``python -m streamlit run``, with the
+  same launcher flags.
+
+Then, in headless Debian Chromium (Playwright, the flags of ``tests/test_browser.py``), every page is opened in a
+new browser context (a new Streamlit session): first each page once (**cold**: the server's first visit of that
+page; the first page listed also pays the server's first script run), then each page again (**warm**: a second
+visit, in a new session). The one-line page is opened the same way, interleaved with the dashboard's pages, so
+machine load drifts hit both.
+
+A page has **settled** when Streamlit says its script (and any fragment) is not running, no spinner or progress
+bar is on the page, every Plotly chart is drawn, and nothing in the page has changed for ``--quiet`` ms; the
+settle time is the moment of the *last* change, in ms from the navigation's start (a ``MutationObserver``
+installed before the page's own scripts), so the quiet window is not counted.
+
+Printed: each page's cold and warm settle time and their ratios to the one-line page's (cold to its cold visit,
+warm to the median of its warm visits), the machine's load average before and after, and with ``--rounds`` > 1
+the median over rounds. A page that does not settle within ``--timeout`` s is printed as ``timeout``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+#: every page of ``dashboard/app.py``, by URL path ("" = the default page, the landing page)
+PAGES = ("observation", "explorer", "compare", "benchmark", "atlas", "training", "snapshots")
+ONE_LINE = 'import streamlit as st\n\nst.write("Gradient Variance Lab")\n'
+LAUNCH_FLAGS = [
+    "--server.address=127.0.0.1",
+    "--browser.serverAddress=127.0.0.1",
+    "--browser.gatherUsageStats=false",
+    "--server.headless=true",
+    "--client.toolbarMode=viewer",
+]
+
+# installed before the page's own scripts: remembers when anything in the page last changed (ms since navigation)
+TRACK_CHANGES = """
+window.__lastChange = 0;
+const start = () => {
+  new MutationObserver((records) => {
+    for (const r of records) {
+      const el = r.target.nodeType === 1 ? r.target : r.target.parentElement;
+      if (el && el.closest && el.closest('[data-testid="stHeader"], [data-testid="stStatusWidget"]')) continue;
+      window.__lastChange = performance.now();
+      return;
+    }
+  }).observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
+};
+if (document.documentElement) start(); else document.addEventListener('readystatechange', start, {once: true});
+"""
+SETTLED = """quiet => {
+  const app = document.querySelector('[data-testid="stApp"]');
+  if (!app || app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+  const main = document.querySelector('[data-testid="stMain"]');
+  if (!main || !main.querySelector('[data-testid="stElementContainer"]')) return false;
+  if (document.querySelector('[data-testid="stSpinner"], [data-testid="stProgress"], .stSkeleton,'
+                             + ' [data-testid="stSkeleton"]')) return false;
+  for (const plot of document.querySelectorAll('.js-plotly-plot')) if (!plot.querySelector('.main-svg')) return false;
+  return performance.now() - window.__lastChange > quiet;
+}"""
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def serve(command: list[str], env: dict[str, str], cwd: Path, port: int) -> Iterator[str]:
+    """Run ``command`` (a Streamlit server on ``port``); yield its URL once healthy; stop it at the end."""
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 120
+            while True:
+                try:
+                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                        if response.status == 200:
+                            break
+                except OSError:
+                    pass
+                if process.poll() is not None or time.monotonic() > deadline:
+                    log.seek(0)
+                    raise RuntimeError(f"server did not start:\n{log.read().decode()[-2000:]}")
+                time.sleep(0.2)
+            yield url
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def settle_time(
+    browser: Any, url: str, size: tuple[int, int], quiet_ms: int, timeout_s: float
+) -> float | None:
+    """Seconds from navigation until ``url`` settled (module docstring) in a new session; ``None`` on timeout."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    context.add_init_script(TRACK_CHANGES)
+    page = context.new_page()
+    try:
+        page.goto(url, wait_until="commit", timeout=int(timeout_s * 1000))
+        page.wait_for_function(SETTLED, arg=quiet_ms, timeout=int(timeout_s * 1000), polling=100)
+        return float(page.evaluate("window.__lastChange")) / 1000.0
+    except PlaywrightTimeout:  # a page that never settles is a result, not a crash
+        return None
+    finally:
+        context.close()
+
+
+def load_average() -> str:
+    """The 1-minute load average and the CPU count, as one string."""
+    return f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs"
+
+
+Visits = dict[str, dict[str, float | None]]
+
+
+def run_round(
+    browser: Any, pages: list[str], args: argparse.Namespace
+) -> tuple[Visits, dict[str, list[float | None]]]:
+    """One round on fresh servers: ``{page: {"cold": s, "warm": s}}`` and the one-line page's visits by kind."""
+    size = (args.width, args.height)
+    with tempfile.TemporaryDirectory(prefix="gvlab-speed-") as tmp:
+        home = Path(tmp)
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "HOME": str(home),
+            "XDG_CACHE_HOME": str(home / ".cache"),
+            "XDG_CONFIG_HOME": str(home / ".config"),
+            "XDG_DATA_HOME": str(home / ".local" / "share"),
+        }
+        env.pop("GVLAB_CACHE", None)
+        (home / "one_line.py").write_text(ONE_LINE)
+        work = home / "work"  # not the repository: the user's own working directory
+        work.mkdir()
+        dash_port, base_port = free_port(), free_port()
+        dashboard = [sys.executable, "-m", "gvcore", "dashboard", "--port", str(dash_port)]
+        baseline = [sys.executable, "-m", "streamlit", "run", str(home / "one_line.py"), *LAUNCH_FLAGS]
+        baseline.append(f"--server.port={base_port}")
+        visits: Visits = {}
+        one_line: dict[str, list[float | None]] = {"cold": [], "warm": []}
+        with (
+            serve(dashboard, env, work, dash_port) as dash_url,
+            serve(baseline, env, work, base_port) as base_url,
+        ):
+            for visit in ("cold", "warm"):
+                for name in pages:
+                    # the one-line page's first visit is its cold one; every later visit is a warm one
+                    kind = "cold" if not one_line["cold"] else "warm"
+                    base_time = settle_time(browser, base_url, size, args.quiet, args.timeout)
+                    one_line[kind].append(base_time)
+                    seconds = settle_time(browser, f"{dash_url}/{name}", size, args.quiet, args.timeout)
+                    visits.setdefault(name, {})[visit] = seconds
+                    print(
+                        f"  {visit:4} {name or '/':12} {_fmt(seconds):>8} s  (one-line page {_fmt(base_time)} s)",
+                        flush=True,
+                    )
+        return visits, one_line
+
+
+def _fmt(value: float | None) -> str:
+    return "timeout" if value is None else f"{value:.2f}"
+
+
+def _ratio(value: float | None, base: float | None) -> str:
+    return "—" if value is None or not base else f"{value / base:.1f}x"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the rounds; print one table per round and the medians."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--rounds", type=int, default=1, help="fresh server pairs (default 1)")
+    parser.add_argument(
+        "--pages", nargs="+", default=list(PAGES), help=f"URL paths (default: {' '.join(PAGES)})"
+    )
+    parser.add_argument("--width", type=int, default=1366, help="viewport width (default 1366)")
+    parser.add_argument("--height", type=int, default=768, help="viewport height (default 768)")
+    parser.add_argument("--quiet", type=int, default=1000, help="ms without change that mean settled (1000)")
+    parser.add_argument(
+        "--timeout", type=float, default=240.0, help="seconds before a page counts as timeout"
+    )
+    args = parser.parse_args(argv)
+    # a `kill` or `timeout` ends the run through the `finally` blocks, which stop the servers
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        print("bench_page_speed: error: Debian's Chromium is not installed", file=sys.stderr)
+        return 2
+    from playwright.sync_api import sync_playwright
+
+    rounds = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
+        try:
+            for index in range(args.rounds):
+                before = load_average()
+                print(f"round {index + 1} (load average {before})", flush=True)
+                rounds.append(run_round(browser, args.pages, args))
+                print(f"  load average after: {load_average()}", flush=True)
+        finally:
+            browser.close()
+
+    def med(values: list[float | None]) -> float | None:
+        kept = [v for v in values if v is not None]
+        return statistics.median(kept) if kept and len(kept) == len(values) else None
+
+    base_cold = med([v for _, one in rounds for v in one["cold"]])
+    base_warm = med([v for _, one in rounds for v in one["warm"]])
+    print(
+        f"\none-line page: cold {_fmt(base_cold)} s, warm {_fmt(base_warm)} s (median over visits and rounds)"
+    )
+    print("\n| page | first visit (s) | second visit (s) | first ÷ one-line | second ÷ one-line |")
+    print("|---|---|---|---|---|")
+    for name in args.pages:
+        cold = med([visits[name]["cold"] for visits, _ in rounds])
+        warm = med([visits[name]["warm"] for visits, _ in rounds])
+        print(
+            f"| {name or '/'} | {_fmt(cold)} | {_fmt(warm)} | {_ratio(cold, base_cold)} | {_ratio(warm, base_warm)} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
