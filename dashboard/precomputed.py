@@ -48,7 +48,7 @@ FORMAT = "gvlab-precomputed/1"
 
 Entry = tuple[dict[str, np.ndarray], dict[str, Any]]
 
-_DIGESTS: dict[tuple[str, int, int], str] = {}
+_DIGESTS: dict[tuple[str, int, int, int, int], str] = {}
 _LOCK = threading.Lock()
 
 
@@ -72,10 +72,15 @@ def store_dirs() -> list[Path]:
 
 
 def content_digest(path: str | Path) -> str:
-    """SHA-256 of a file's bytes (hex), remembered per (path, size, mtime) so a file is read once per process."""
+    """SHA-256 of a file's bytes (hex), remembered per (path, inode, size, mtime, ctime) within one process.
+
+    The memo is only trusted while none of those changed: ``cp -p``, ``rsync -a`` or ``tar`` can give a replaced
+    file the old size and mtime, but a write or rename always sets a new ctime (which no user call can set back)
+    or a new inode, so a replaced file is hashed again (results-database rule, docs/ARCHITECTURE.md).
+    """
     file = Path(path)
     stat = file.stat()
-    marker = (str(file.resolve()), stat.st_size, stat.st_mtime_ns)
+    marker = (str(file.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
     with _LOCK:
         known = _DIGESTS.get(marker)
     if known is None:
@@ -90,8 +95,18 @@ def content_digest(path: str | Path) -> str:
 
 
 def entry_key(kind: str, inputs: Mapping[str, Any]) -> str:
-    """The key of an entry: SHA-256 of ``kind``, :data:`FORMAT` and ``inputs`` (JSON-able) as canonical JSON."""
-    text = json.dumps({"kind": kind, "format": FORMAT, "inputs": inputs}, sort_keys=True, default=str)
+    """The key of an entry: SHA-256 of ``kind``, :data:`FORMAT`, the scoring's definition and ``inputs``.
+
+    The scoring's definition (gvcore's version and :data:`gvcore.scoring.SCORE_COLUMNS`) is part of every key, so
+    an entry scored before a metric was added or changed is never shown as current.
+    """
+    import gvcore
+    from gvcore.scoring import SCORE_COLUMNS
+
+    scoring = {"gvcore": gvcore.__version__, "columns": list(SCORE_COLUMNS)}
+    text = json.dumps(
+        {"kind": kind, "format": FORMAT, "scoring": scoring, "inputs": inputs}, sort_keys=True, default=str
+    )
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
