@@ -39,8 +39,10 @@ __all__ = [
     "folder_checkpoint_infos",
     "header_rank",
     "list_checkpoints",
+    "offered_under",
     "pair_l1_gv",
     "paper_table",
+    "published_checkpoint_infos",
     "rank_checkpoint_files",
     "read_checkpoint_info",
     "read_eval_csv",
@@ -84,7 +86,7 @@ def read_checkpoint_info(path: Path) -> CheckpointInfo:
         return foreign_checkpoint_info(path)
     pixel = str((record.loss or {}).get("pixel", "l1")).upper()
     gv_weight = record.gv_weight
-    return {
+    info = {
         **record.as_dict(),
         "path": str(path),
         "file": path.name,
@@ -92,7 +94,12 @@ def read_checkpoint_info(path: Path) -> CheckpointInfo:
         "label": str(record.label or path.stem),
         "loss_name": f"{pixel}+GV (λ={gv_weight:g})" if gv_weight > 0 else pixel,
         "degradation": record.degradation or ("official" if path.parent.name == "official" else None),
+        "published": record.published,
     }
+    if record.published:  # gvcore.zoo: trained elsewhere, as its authors published it
+        provenance = record.provenance or {}
+        info["loss_name"] = f"{provenance.get('training', record.recipe)} (published, {record.data})"
+    return info
 
 
 def foreign_checkpoint_info(path: Path) -> CheckpointInfo:
@@ -511,11 +518,45 @@ def folder_checkpoint_infos(folders: list[Path], notes: list[str] | None = None)
     return infos
 
 
+def published_checkpoint_infos(folders: list[Path]) -> list[CheckpointInfo]:
+    """The published models (:mod:`gvcore.zoo`) in ``folders``: shipped, then fetched ones; others are skipped.
+
+    ``folders`` are typically ``<assets>/checkpoints/published`` and :func:`gvcore.zoo.zoo_dir`. Each info has
+    ``published`` True, ``source`` = the folder's name and the training as published in ``loss_name``.
+    """
+    infos: list[CheckpointInfo] = []
+    seen: set[Path] = set()
+    for folder in folders:
+        resolved = folder.resolve()
+        if resolved in seen:
+            continue
+        seen.add(resolved)
+        infos += [
+            i | {"source": folder.name}
+            for i in list_checkpoints(folder, limit=MAX_FOLDER_CHECKPOINTS)
+            if i.get("published")
+        ]
+    return infos
+
+
+def offered_under(info: CheckpointInfo, protocol: str) -> bool:
+    """Whether a page scores ``info`` under ``protocol``: trained on its degradation, or on a blind one.
+
+    Example:
+        >>> offered_under({"degradation": "blind"}, "official"), offered_under({"degradation": None}, "official")
+        (True, False)
+    """
+    from gvcore.checkpoint_meta import BLIND_DEGRADATION
+
+    return checkpoint_degradation(info) in (protocol, BLIND_DEGRADATION)
+
+
 def selectable_checkpoints(protocol: str, groups: dict[str, list[CheckpointInfo]]) -> list[CheckpointInfo]:
     """The checkpoints a page may offer under ``protocol``, in group order.
 
     Offered: readable, of known scale, trained on the protocol's degradation (a model is only scored on the LR
-    its training LR was made like).
+    its training LR was made like), or on a blind degradation (:func:`offered_under`; Real-ESRGAN), whose choice
+    then says ``(blind degradation)``. A published model's choice ends in ``· published``.
 
     Args:
         protocol: the page's protocol (``"standard"`` or ``"official"``).
@@ -539,9 +580,13 @@ def selectable_checkpoints(protocol: str, groups: dict[str, list[CheckpointInfo]
         groups, key=lambda g: SOURCE_GROUPS.index(g) if g in SOURCE_GROUPS else len(SOURCE_GROUPS)
     ):
         for info in groups[group]:
-            if "error" in info or not info.get("scale") or checkpoint_degradation(info) != protocol:
+            if "error" in info or not info.get("scale") or not offered_under(info, protocol):
                 continue
             choice = str(info["label"])
+            if info.get("published"):
+                choice += " · published"
+            if checkpoint_degradation(info) != protocol:
+                choice += " (blind degradation)"
             if choice in taken:
                 choice = f"{choice} [{info.get('source', group)}/{info.get('file', '')}]"
             taken.add(choice)

@@ -89,23 +89,46 @@ def checkpoint_infos(folder: str, signature: str) -> list[dict[str, Any]]:
 def model_choices(protocol: str) -> list[dict[str, Any]]:
     """The checkpoints Compare and Benchmark offer under ``protocol`` (:func:`catalog.selectable_checkpoints`).
 
-    Bundled (``state.checkpoints_for``), your runs (``GVLAB_RUNS``) and checkpoint folders (``GVLAB_CHECKPOINTS``).
+    Bundled (``state.checkpoints_for``, then the published models of :func:`published_folders`), your runs
+    (``GVLAB_RUNS``) and checkpoint folders (``GVLAB_CHECKPOINTS``).
 
     Listed again whenever a file's name or modification time changes (:func:`catalog.sources_signature`), so a
     new run appears without a restart.
     """
     bundled, folders, roots = state.checkpoints_for(protocol), state.checkpoint_folders(), state.runs_roots()
-    signature = catalog.sources_signature([bundled, *folders], roots)
-    return _model_choices(protocol, str(bundled), tuple(map(str, folders)), tuple(map(str, roots)), signature)
+    published = published_folders()
+    signature = catalog.sources_signature([bundled, *folders, *published], roots)
+    return _model_choices(
+        protocol,
+        str(bundled),
+        tuple(map(str, folders)),
+        tuple(map(str, roots)),
+        signature,
+        tuple(map(str, published)),
+    )
+
+
+def published_folders() -> list[Path]:
+    """Where published models are (:mod:`gvcore.zoo`): ``<assets>/checkpoints/published``, then the zoo folder."""
+    from gvcore.zoo import zoo_dir
+
+    return [state.checkpoints_dir() / "published", zoo_dir()]
 
 
 @st.cache_data(show_spinner=False, max_entries=16, ttl=state.CACHE_TTL_S)
 def _model_choices(
-    protocol: str, bundled: str, folders: tuple[str, ...], roots: tuple[str, ...], signature: str
+    protocol: str,
+    bundled: str,
+    folders: tuple[str, ...],
+    roots: tuple[str, ...],
+    signature: str,
+    published: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     del signature
+    # published models (gvcore.zoo) are offered with the bundled checkpoints, after them, marked "· published"
+    published_infos = catalog.published_checkpoint_infos([Path(f) for f in published])
     groups = {
-        "bundled": catalog.list_checkpoints(Path(bundled)),
+        "bundled": catalog.list_checkpoints(Path(bundled)) + published_infos,
         "runs": catalog.run_checkpoint_infos([Path(r) for r in roots]),
         "checkpoint folders": catalog.folder_checkpoint_infos([Path(f) for f in folders]),
     }

@@ -110,7 +110,8 @@ def paired_frame(
                 }
             )
     return pd.DataFrame(
-        records, columns=["comparison", "metric", "n", "n_seeds", "mean_delta", "ci_low", "ci_high", "p_value"]
+        records,
+        columns=["comparison", "metric", "n", "n_seeds", "mean_delta", "ci_low", "ci_high", "p_value"],
     )
 
 

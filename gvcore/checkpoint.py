@@ -313,9 +313,14 @@ def _load_ours(
     name = record.arch
     metadata = record.as_dict()
     metadata["source"] = "gvcore"
+    if name not in MODELS and _is_spandrel_arch(name):  # a published model (gvcore.zoo)
+        from gvcore.checkpoint_published import load_published
+
+        return load_published(source, tensors, record, scale, arch)
     if name not in MODELS:
         raise CheckpointError(
-            f"unknown architecture {name!r} in {str(source)!r}; this gvcore knows {', '.join(MODELS)}"
+            f"unknown architecture {name!r} in {str(source)!r}; this gvcore knows {', '.join(MODELS)} "
+            "(and spandrel's architectures, when spandrel is installed)"
         )
     if arch is not None and arch != name:
         raise CheckpointError(f"architecture mismatch: asked for {arch!r} but {str(source)!r} holds {name!r}")
@@ -323,3 +328,14 @@ def _load_ours(
     model = _build_matching(source, name, metadata["scale"], metadata["arch_kwargs"], tensors)
     _strict_load(source, model, tensors)
     return model, metadata
+
+
+def _is_spandrel_arch(name: str) -> bool:
+    """Whether ``name`` is the id of an architecture spandrel supports (``False`` without spandrel)."""
+    from gvcore.checkpoint_foreign import _import_spandrel
+
+    try:
+        spandrel = _import_spandrel()
+    except ImportError:
+        return False
+    return name in {support.architecture.id for support in spandrel.MAIN_REGISTRY.architectures()}

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "BLIND_DEGRADATION",
     "CHECKPOINT_FORMAT",
     "CheckpointError",
     "CheckpointMeta",
@@ -25,6 +26,10 @@ __all__ = [
 
 #: value of the ``format`` metadata key of our checkpoints.
 CHECKPOINT_FORMAT = "gvcore-checkpoint/1"
+
+#: ``degradation`` of a model trained on randomised LR (blur, resize, noise, JPEG; Real-ESRGAN's pipeline):
+#: no evaluation protocol is its training degradation, so it is scored under either and labelled so.
+BLIND_DEGRADATION = "blind"
 
 
 def is_gvcore_format(metadata: dict[str, str]) -> bool:
@@ -85,6 +90,14 @@ class CheckpointMeta:
     degradation: str | None = None
     dtype: str = "float32"
     gvcore_version: str = field(default_factory=lambda: _current_version())
+    #: where a published model comes from (:mod:`gvcore.zoo`: package, version, file, SHA-256, licence, how it
+    #: was trained); ``None`` for checkpoints trained here. Written only when set (key ``provenance``, JSON).
+    provenance: dict[str, Any] | None = None
+
+    @property
+    def published(self) -> bool:
+        """Whether this is a published model brought in by :mod:`gvcore.zoo` (it has a provenance record)."""
+        return self.provenance is not None
 
     @property
     def gv_weight(self) -> float:
@@ -108,6 +121,8 @@ class CheckpointMeta:
         strings = {"format": CHECKPOINT_FORMAT, "arch": self.arch, "scale": str(int(self.scale))}
         strings |= {key: json.dumps(getattr(self, key), sort_keys=True) for key in _JSON_KEYS}
         strings |= {key: text(getattr(self, key)) for key in (*_INT_KEYS, *_TEXT_KEYS)}
+        if self.provenance is not None:
+            strings["provenance"] = json.dumps(self.provenance, sort_keys=True)
         return strings | {"dtype": self.dtype, "gvcore_version": self.gvcore_version}
 
     @classmethod
@@ -125,11 +140,11 @@ class CheckpointMeta:
             values["scale"] = int(raw["scale"])
             for key in _INT_KEYS:
                 values[key] = int(raw[key]) if raw.get(key) else None
-            for key in _JSON_KEYS:
+            for key in (*_JSON_KEYS, "provenance"):
                 values[key] = json.loads(raw[key]) if raw.get(key) else None
         except ValueError as err:
             raise ValueError(f"malformed metadata value ({err})") from err
-        for key in _JSON_KEYS:
+        for key in (*_JSON_KEYS, "provenance"):
             if values[key] is not None and not isinstance(values[key], dict):
                 raise ValueError(f"metadata key {key!r} must hold a JSON object; got {values[key]!r}")
         values["arch_kwargs"] = values["arch_kwargs"] or {}

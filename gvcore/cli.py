@@ -262,6 +262,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_precompute(sub)
     _add_atlas(sub)
     _add_report(sub)
+    from gvcore.zoo_cli import add_zoo  # published models: gvcore zoo list|fetch|score
+
+    add_zoo(sub)
     return parser
 
 

@@ -160,7 +160,8 @@ def load_for_scoring(
         entries: checkpoint files, or :class:`~gvcore.snapshots.CheckpointEntry` (a snapshot series labels its
             models ``series@iteration``).
         scale: the scale every checkpoint must have.
-        protocol: a checkpoint trained on another degradation is refused (unless ``lr_only``: no HR is made).
+        protocol: a checkpoint trained on another degradation is refused (unless ``lr_only``: no HR is made);
+            one trained on a blind degradation (``"blind"``, e.g. Real-ESRGAN) is accepted under either.
         lr_only: the inputs are given LR images.
         device: where the models go.
         errors: when given, a checkpoint that cannot be used is recorded here (``path: reason``) and skipped;
@@ -171,6 +172,7 @@ def load_for_scoring(
         OSError: an unreadable file.
     """
     from gvcore.checkpoint import load_model, read_checkpoint_bytes
+    from gvcore.checkpoint_meta import BLIND_DEGRADATION
     from gvcore.results_db import bytes_hash
 
     models: list[ScoringModel] = []
@@ -183,7 +185,8 @@ def load_for_scoring(
             )  # read once: the model and its digest share these bytes
             model, metadata = load_model(entry.path, scale=scale, device=device, content=content)
             degradation = metadata.get("degradation")
-            if degradation and degradation != protocol and not lr_only:
+            # a blind-degradation model (gvcore.zoo: Real-ESRGAN) has no protocol of its own: scored under either
+            if degradation and degradation not in (protocol, BLIND_DEGRADATION) and not lr_only:
                 raise ValueError(
                     f"{entry.path} was trained on {degradation!r} LR images; scoring it under protocol="
                     f"{protocol!r} would feed it another degradation (use --protocol {degradation}, or a model "
