@@ -243,9 +243,39 @@ def _evaluate_and_write(
         "torch_version": torch.__version__,
         "pandas_version": pd.__version__,
     }
+    published = write_published(out_dir, meta["eval_data"], progress)
+    if published is not None:
+        tables["published"] = published
     write_summary(results / "summary.md", tables, sweep_table, paired, meta)
     (results / "reproduce_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     return meta
+
+
+def write_published(out_dir: Path, eval_data: str, progress: bool = False) -> Any:
+    """Score the published checkpoints shipped in ``checkpoints/published`` into ``results/eval_published.csv``.
+
+    Through :func:`gvcore.zoo.score_published` (itself :func:`gvcore.evaluation.evaluate`), each model under the
+    degradation it was trained for, on the same test images as the reproduction. Returns the table, or ``None``
+    when no published checkpoint ships.
+    """
+    from gvcore.evaluation import write_csv
+    from gvcore.zoo import score_published
+
+    paths = sorted((out_dir / "checkpoints" / "published").glob("*.safetensors"))
+    if not paths:
+        return None
+    frame = score_published(paths, eval_data, progress=progress, lpips=False, noise=True)
+    write_csv(frame, out_dir / "results" / "eval_published.csv")
+    return frame
+
+
+def rewrite_reports(out: str | Path = "assets") -> None:
+    """Rewrite ``summary.md`` from the shipped CSVs and meta alone (no scoring): after a change of wording."""
+    from gvcore.reproduce_sentences import load_results
+
+    results = Path(out) / "results"
+    tables, paired, sweep, meta = load_results(results)
+    write_summary(results / "summary.md", tables, sweep, paired, meta)
 
 
 def reevaluate(

@@ -226,6 +226,26 @@ def _sweep(sweep: Any) -> str:
     )
 
 
+def _published(frame: Any, group: str, noun: str) -> str:
+    at = _in_group(frame, group)
+    models = at[at["published"].astype(str).str.lower() == "true"]
+    if models.empty:
+        return ""
+    parts = []
+    for (method, scale), rows in models.groupby(["method", "scale"], sort=True):
+        bicubic = at[(at["method"] == "bicubic") & (at["scale"] == scale)]
+        matches = str(rows["degradation_matches"].iloc[0]).lower() == "true"
+        parts.append(
+            f"`{method}` x{scale} keeps {_pct(float(rows['var_ratio'].mean()))} of HR's gradient variance "
+            f"({rows['psnr'].mean() - bicubic['psnr'].mean():+.2f} dB over bicubic"
+            f"{'' if matches else '; trained on a blind degradation, scored on bicubic LR'})"
+        )
+    return (
+        f"- **Published models** ({noun}; trained by their authors on other data, one checkpoint each): "
+        f"{'; '.join(parts)}."
+    )
+
+
 def results_block(tables: dict[str, Any], paired: Any, sweep: Any, meta: dict[str, Any]) -> str:
     """The results paragraph (Markdown bullets) of a reproduction, from its tables; see the module docstring."""
     grouped = "images" in paired.columns and (paired["images"] == "natural").any()
@@ -244,6 +264,8 @@ def results_block(tables: dict[str, Any], paired: Any, sweep: Any, meta: dict[st
         _paper(paired, main),
         _sweep(sweep),
     ]
+    if "published" in tables:
+        lines.append(_published(tables["published"], main, noun))
     if grouped:
         n_syn = int(_cells(paired, "standard", "psnr", "synthetic")[0]["n"])
         lines.insert(
@@ -262,13 +284,21 @@ def load_results(results: Path) -> tuple[dict[str, Any], Any, Any, dict[str, Any
     import pandas as pd
 
     tables = {p: pd.read_csv(results / f"eval_{p}.csv") for p in ("standard", "official")}
+    if (results / "eval_published.csv").is_file():
+        tables["published"] = pd.read_csv(results / "eval_published.csv")
     meta = json.loads((results / "reproduce_meta.json").read_text())
     return tables, pd.read_csv(results / "paired.csv"), pd.read_csv(results / "lambda_sweep.csv"), meta
 
 
 def readme_results(results: Path) -> str:
     """README.md's results region (between :data:`RESULTS_BEGIN` and :data:`RESULTS_END`), from the CSVs alone."""
-    from gvcore.reproduce_summary import _control_table, _observation, _result_table, _sweep_lines
+    from gvcore.reproduce_summary import (
+        _control_table,
+        _observation,
+        _published_table,
+        _result_table,
+        _sweep_lines,
+    )
 
     tables, paired, sweep, meta = load_results(results)
     grouped = "images" in paired.columns and (paired["images"] == "natural").any()
@@ -298,6 +328,17 @@ def readme_results(results: Path) -> str:
         "",
         *_result_table(tables["official"], paired, "official", main),
         "",
+        *(
+            [
+                "**Published models** (standard protocol, natural test images; trained by their authors on other "
+                "data, see `assets/results/summary.md`):",
+                "",
+                *_published_table(tables["published"], main),
+                "",
+            ]
+            if "published" in tables
+            else []
+        ),
         f"**The λ sweep** (ESPCN, standard protocol, one seed, n = {len(meta['plan']['sweep_holdout'])} held-out "
         "training images; `*` = 95 % CI excludes 0):",
         "",

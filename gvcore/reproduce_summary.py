@@ -191,6 +191,39 @@ def _control_table(table: Any, group: str | None) -> list[str]:
     return lines
 
 
+def _published_table(frame: Any, group: str | None) -> list[str]:
+    """Published models (``eval_published.csv``) next to HR's and the baseline's rows, means over images."""
+    lines = [
+        "| model | scale | trained with | scored on its training degradation | images | PSNR | Δ PSNR vs bicubic "
+        "| SSIM | MS-SSIM | GMSD ↓ | var ratio | var logdev ↓ |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    frame = _in_group(frame, group)
+    for (scale, protocol), at in frame.groupby(["scale", "protocol"], sort=True):
+        baseline = at[at["method"] == ("bicubic" if protocol == "standard" else "bilinear")]
+        base_psnr = float(baseline["psnr"].mean())
+        models = at[at["published"].astype(str).str.lower() == "true"]
+        for method, rows in [
+            *((m, at[at["method"] == m]) for m in (baseline["method"].iloc[:1])),
+            *models.groupby("method", sort=False),
+        ]:
+            published = method in set(models["method"])
+            first = rows.iloc[0]
+            trained = str(first["training"]) if published else "—"
+            matches = (
+                ("yes" if str(first["degradation_matches"]).lower() == "true" else "**no** (blind)")
+                if published
+                else "—"
+            )
+            delta = f"{rows['psnr'].mean() - base_psnr:+.2f}" if published else ""
+            lines.append(
+                f"| {method} | x{scale} | {trained} | {matches} | {len(rows)} | {rows['psnr'].mean():.2f} | {delta} | "
+                f"{rows['ssim'].mean():.4f} | {rows['ms_ssim'].mean():.4f} | {rows['gmsd'].mean():.4f} | "
+                f"{rows['var_ratio'].mean():.3f} | {rows['var_logdev'].mean():.3f} |"
+            )
+    return lines
+
+
 def _sweep_lines(sweep: Any) -> list[str]:
     lines = [
         "| scale | λ | n | PSNR | ΔPSNR vs λ=0 [95 % CI] | SSIM | SR/HR variance ratio | Δ ratio [95 % CI] "
@@ -307,6 +340,19 @@ def write_summary(path: Path, tables: dict[str, Any], sweep: Any, paired: Any, m
                 "",
                 *_result_table(tables[protocol], paired, protocol, "synthetic"),
             ]
+    if "published" in tables:
+        lines += [
+            "",
+            f"## Published models, standard protocol, {_group_label(meta, main)}",
+            "",
+            "Trained by their authors on other data (DIV2K) and for far longer than anything here, so they are "
+            "not comparable with the tables above as training recipes; they show whether the observation holds "
+            "for models people use. Scored through the same `gvcore.scoring` path, each under the degradation "
+            "it was trained for; a row marked **no** was trained on a blind degradation and is scored on bicubic LR "
+            "(`gvcore/zoo.py`, `assets/checkpoints/published/NOTICE`).",
+            "",
+            *_published_table(tables["published"], main),
+        ]
     holdout = ", ".join(plan["sweep_holdout"])
     lines += [
         "",

@@ -11,6 +11,21 @@ import torch
 # The dashboard keeps what it computes once (landing views, atlases) in a user cache (dashboard.precomputed);
 # tests write theirs to a temporary folder, never to the user's ~/.cache.
 os.environ["GVLAB_CACHE"] = tempfile.mkdtemp(prefix="gvlab-test-cache-")
+# Likewise the published models a developer fetched (gvcore zoo fetch) live in ~/.cache/gvcore/zoo and would be
+# offered by every page: tests see an empty zoo (only the shipped published models), whatever the machine holds.
+os.environ["GVLAB_ZOO"] = tempfile.mkdtemp(prefix="gvlab-test-zoo-")
+# Nor may the machine's own configuration leak into a test: the dashboard's folders come from these variables.
+for _name in (
+    "GVLAB_ALLOW_REMOTE",
+    "GVLAB_ASSETS",
+    "GVLAB_CHECKPOINTS",
+    "GVLAB_DATA_ROOTS",
+    "GVLAB_DEVICE",
+    "GVLAB_MAX_PIXELS",
+    "GVLAB_RESULTS_DB",
+    "GVLAB_RUNS",
+):
+    os.environ.pop(_name, None)
 
 # Triton builds its own @jit helpers (tl.zeros, tl.sum, ...) for the interpreter only if TRITON_INTERPRET=1 is
 # set when triton is first imported, and torch.compile imports triton. On machines without CUDA, set it before
