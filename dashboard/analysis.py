@@ -365,3 +365,14 @@ def gv_gains(table: pd.DataFrame, metric: str = "psnr") -> pd.DataFrame:
     scale_part = merged["scale"].map(lambda s: f" x{int(s)}") if "scale" in merged else ""
     merged["pair"] = merged["arch"].astype(str) + scale_part + merged["gv_weight"].map(lambda w: f" λ={w:g}")
     return merged[columns].reset_index(drop=True)
+
+
+def published_means(table: pd.DataFrame) -> pd.DataFrame:
+    """Means over images of ``eval_published.csv`` per (method, scale): HR, the baseline, noise control, models.
+
+    Display only: the numbers are the shipped table's (gvcore.scoring), averaged over images.
+    """
+    columns = [c for c in ("psnr", "ssim", "ms_ssim", "gmsd", "var_ratio", "var_logdev") if c in table]
+    means = table.groupby(["scale", "method"], sort=False)[columns].mean().reset_index()
+    means.insert(2, "images", table.groupby(["scale", "method"], sort=False).size().to_numpy())
+    return means.sort_values(["scale"], kind="stable").round(4).reset_index(drop=True)

@@ -372,6 +372,12 @@ def eval_table(path: str, mtime: float) -> pd.DataFrame:
     return catalog.read_eval_csv(Path(path))
 
 
+def shipped_published() -> pd.DataFrame:
+    """The published models scored by the reproduction (``<assets>/results/eval_published.csv``; empty when missing)."""
+    path = state.results_dir() / "eval_published.csv"
+    return eval_table(str(path), file_key(path)) if path.is_file() else pd.DataFrame()
+
+
 def shipped_eval(protocol: str) -> pd.DataFrame:
     """The shipped evaluation table of ``protocol`` (``<assets>/results/eval_<protocol>.csv``; empty when missing)."""
     path = state.results_dir() / f"eval_{protocol}.csv"

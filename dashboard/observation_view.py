@@ -114,7 +114,8 @@ def compute_view(
         model, meta = load(path)
         names.append(_label(meta, path))
         models[names[-1]] = model
-    scored = score_image(hr, scale, protocol, models, tile=tile)  # type: ignore[arg-type]
+    # the noise control (baseline + Gaussian noise) rides along: it shows what the variance ratio alone cannot tell
+    scored = score_image(hr, scale, protocol, models, tile=tile, noise=True)  # type: ignore[arg-type]
     outputs = {"HR": scored.hr, **scored.outputs}
     metrics = analysis.rows_frame(scored.rows)
     methods = [str(m) for m in metrics["method"]]

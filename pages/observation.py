@@ -98,6 +98,14 @@ if view.region is not None:
         "pan are shared. Badges and bars: SR/HR gradient-variance ratio on the whole image (gvcore.scoring). "
         f"Pair chosen by rule: {catalog.DEFAULT_ARCH_RULE}"
     )
+noise_row = f"{baseline}+noise"
+if noise_row in ratios:
+    st.caption(
+        f"**{noise_row}** is a control, not a model: {baseline} plus Gaussian noise (sigma 0.04). It keeps "
+        f"{ratios[noise_row]:.0%} of HR's gradient variance against {baseline}'s {ratios[baseline]:.0%}: noise "
+        "raises the ratio too, so the ratio is not structure on its own. Read it with var_logdev, GMSD and MS-SSIM "
+        "in the table below (metrics the GV loss does not optimise)."
+    )
 
 # --- the whole images and the difference -----------------------------------------------------------------------------
 height, width = view.size
@@ -106,6 +114,22 @@ widgets.downsample_note(view.display_factor, (height, width))
 for column, (name, png) in zip(st.columns(len(view.png)), view.png.items(), strict=True):
     column.image(png, caption=f"{name} · {ratios[name]:.0%}", output_format="PNG", width="stretch")
 
+
+published = loaders.shipped_published()
+if len(published) and "published" in published:
+    st.subheader("The observation on published models")
+    st.caption(
+        "DAT-light (its authors' L1-trained weights, DIV2K, bicubic degradation; `assets/checkpoints/published`), "
+        "scored by the reproduction on the bundled test images under the standard protocol, mean over images. "
+        "Trained on other data and for far longer than the bundled pairs, so it answers whether the observation "
+        "holds for a model people use, not how GV compares. `gvcore zoo fetch realesrgan-x4plus` adds Real-ESRGAN "
+        "(GAN-trained, blind degradation) to Compare and Benchmark."
+    )
+    widgets.table(
+        analysis.published_means(published),
+        "published models on the bundled test images",
+        key="obs-published",
+    )
 
 observation_sections.difference_section(request)
 observation_sections.lambda_section(request)
