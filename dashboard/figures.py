@@ -776,8 +776,9 @@ def crops_row(
         )
     fig.update_xaxes(matches="x", showticklabels=False, showgrid=False, zeroline=False)
     fig.update_yaxes(matches="y", showticklabels=False, showgrid=False, zeroline=False, scaleanchor="x")
-    fig.update_annotations(font_size=14)
-    fig.update_layout(height=height, margin={"l": 2, "r": 2, "t": 34, "b": 2})
+    fig.update_annotations(font_size=13)
+    lines = max((t.count("<br>") + 1 for t in shown), default=1)
+    fig.update_layout(height=height, margin={"l": 2, "r": 2, "t": 18 + 17 * lines, "b": 2})
     return fig
 
 
@@ -809,7 +810,9 @@ def variance_ratio_bars(table: pd.DataFrame, height: int = 330) -> go.Figure:
     )
     fig.update_yaxes(autorange="reversed")
     fig.update_layout(
-        title="Share of HR's gradient variance kept", height=height, margin={"l": 4, "r": 4, "t": 40, "b": 4}
+        title={"text": "Gradient variance kept", "font": {"size": 14}},
+        height=height,
+        margin={"l": 4, "r": 4, "t": 40, "b": 4},
     )
     return fig
 

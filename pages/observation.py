@@ -81,7 +81,7 @@ c_crop, c_bars = st.columns([3, 2])
 if view.region is not None:
     top, left, side = view.region
     shown = ["HR", *(m for m in (view.l1, view.gv) if m)]
-    badges = {m: f"{m} · {ratios[m]:.0%}" for m in shown}
+    badges = {m: f"{m}<br>{ratios[m]:.0%}" for m in shown}  # two short lines: they hold at 1024 px
     with c_crop:
         widgets.chart(
             figures.crops_row({m: view.crops[m] for m in shown}, badges, height=330),

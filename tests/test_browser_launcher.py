@@ -130,6 +130,6 @@ def test_landing_makes_its_point_above_the_fold(browser: object, server: dict[st
             box = element.bounding_box()
             assert box is not None
             assert box["y"] + box["height"] <= 768, box
-        assert "Share of HR's gradient variance kept" in bars.inner_text()
+        assert "Gradient variance kept" in bars.inner_text()
     finally:
         context.close()

@@ -1,7 +1,7 @@
 """End-to-end: the Training snapshots page in headless Chromium draws its four iteration curves.
 
 Serves the dashboard (``streamlit run``, free 127.0.0.1 port) with ``GVLAB_RUNS`` pointing at two short snapshot
-runs (:mod:`tests.snapshot_fixtures`) and ``GVLAB_DATA_ROOTS`` at a tiny BasicSR ``Set5``, presses *Evaluate
+runs (:mod:`tests.snapshot_fixtures`) and ``GVLAB_DATA_ROOTS`` at a tiny BasicSR ``Set5``, presses *Score
 snapshots* and checks the charts are drawn with one line per run. Skips without Chromium/Playwright unless
 ``CI=true`` (see :mod:`tests.test_browser`).
 """
@@ -9,6 +9,7 @@ snapshots* and checks the charts are drawn with one line per run. Skips without 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -56,7 +57,7 @@ def test_iteration_curves_render(server: str) -> None:
             page.wait_for_selector(
                 '[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=LOAD_TIMEOUT_MS
             )
-            page.get_by_role("button", name="Evaluate snapshots").click()
+            page.get_by_role("button", name=re.compile(r"Score \d+ snapshot folder")).click()
             _wait_until_done(page, 4)
             assert page.locator('[data-testid="stException"]').count() == 0
             assert page.locator(".js-plotly-plot .main-svg").count() >= 4

@@ -83,7 +83,7 @@ def test_page_runs_on_fixture_assets(assets: Path, page: str) -> None:
     assert charts(at) >= 1
     if page == "observation":
         table = at.dataframe[0].value
-        assert list(table["method"]) == ["HR", "bicubic", "ESPCN L1 x2", "ESPCN L1+GV x2"]
+        assert list(table["method"]) == ["HR", "bicubic", "bicubic+noise", "ESPCN L1 x2", "ESPCN L1+GV x2"]
         assert np.isfinite(table["psnr"].iloc[1:]).all()
 
 

@@ -89,9 +89,9 @@ def test_eval_on_bundled_data(built: tuple[Path, Path], outside: tuple[Path, dic
         "--no-progress",
     ]
     out = _run([*args, "--csv", str(csv)], cwd=cwd, env=env)
-    assert f"| {CHECKPOINT.stem} | 6 |" in out.stdout  # the six bundled test images
+    assert f"| {CHECKPOINT.stem} | 20 |" in out.stdout  # the 20 bundled test images
     rows = csv.read_text().splitlines()
-    assert sum(CHECKPOINT.stem in row for row in rows) == 6
+    assert sum(CHECKPOINT.stem in row for row in rows) == 20
 
 
 def test_dashboard_help(built: tuple[Path, Path], outside: tuple[Path, dict[str, str]]) -> None:
