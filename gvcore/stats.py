@@ -231,6 +231,9 @@ def paired_table(
     import pandas as pd
 
     rows = frame[frame["loss"].isin([base_loss, treated_loss])]
+    rows = rows.assign(
+        seed=rows["seed"].astype("float64").fillna(-1.0)
+    )  # a checkpoint without a seed: one seed
     present = [m for m in metrics if m in rows.columns]
     records = []
     for (arch, scale, protocol), cell in rows.groupby(["arch", "scale", "protocol"], sort=False):

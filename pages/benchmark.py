@@ -19,7 +19,18 @@ from dashboard.safety import UploadError, list_images_under, without_paths
 from gvcore import stats as gvstats
 
 st.title("Benchmark")
-MEAN_COLUMNS = ["psnr", "ssim", "gv_distance", "var_gx", "var_gy", "var_ratio", "lpips"]
+MEAN_COLUMNS = [
+    "psnr",
+    "ssim",
+    "ms_ssim",
+    "gmsd",
+    "gv_distance",
+    "var_gx",
+    "var_gy",
+    "var_ratio",
+    "var_logdev",
+    "lpips",
+]
 
 
 def show_results(table: pd.DataFrame, prefix: str) -> None:
@@ -49,8 +60,30 @@ def show_results(table: pd.DataFrame, prefix: str) -> None:
                 f"{prefix} gain scatter",
                 key=f"{prefix}-gain",
             )
+    paired_section(table, prefix)
     with st.expander("Per-image table"):
         widgets.table(table, f"{prefix} per image", key=f"{prefix}-per-image")
+
+
+def paired_section(table: pd.DataFrame, prefix: str) -> None:
+    """L1+GV - L1 with the image as the unit (gvcore.stats.paired_table), when the table holds both losses."""
+    losses = set(table["loss"].dropna().astype(str)) if "loss" in table else set()
+    if not {"l1", "l1+gv"} <= losses:
+        return
+    paired = gvstats.paired_table(table, resamples=2000)
+    if paired.empty:
+        return
+    one_seed = bool((paired["n_seeds"] == 1).any())
+    st.markdown(
+        "**L1+GV - L1, the image as the unit** (each loss's seeds averaged within an image; n = images; 95 % "
+        "bootstrap CI over images and seeds; Wilcoxon p on the per-image differences; gvcore.stats)"
+        + (
+            " -- with one seed per loss a difference cannot be told apart from a seed effect."
+            if one_seed
+            else ""
+        )
+    )
+    widgets.table(paired.round(5), f"{prefix} paired statistics", key=f"{prefix}-paired")
 
 
 def report_download(chosen: list[str], usable: dict[str, dict[str, Any]], protocol: str, source: str) -> None:

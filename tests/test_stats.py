@@ -133,3 +133,15 @@ def test_image_level_statistics_with_one_seed_is_the_image_bootstrap() -> None:
     assert two_level.mean_delta == pytest.approx(plain.mean_delta)
     assert two_level.p_value == pytest.approx(plain.p_value)
     assert np.isnan(two_level.seed_min)
+
+
+def test_paired_table_of_checkpoints_without_a_seed_counts_one_seed() -> None:
+    """A user's own two checkpoints (no seed in their metadata): n = images, n_seeds = 1, no seed range."""
+    rows = _rows(("a", "b", "c"), {"l1": (0,), "l1+gv": (0,)}, {0: 0.2})
+    for row in rows:
+        row["seed"] = None
+    table = paired_table(pd.DataFrame(rows), resamples=1000)
+    psnr = table[table["metric"] == "psnr"].iloc[0]
+    assert (psnr["n"], psnr["n_seeds"]) == (3, 1)
+    assert psnr["mean_delta"] == pytest.approx(0.2)
+    assert np.isnan(psnr["seed_min"])
