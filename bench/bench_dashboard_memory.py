@@ -12,7 +12,7 @@ session): opens the variance explorer, switches its source to "Upload" and uploa
 ``--sessions N``, N sessions take turns (like N browsers), sharing the server's caches. The
 resident set size (``VmRSS`` of this process, which is the server) is read after the ``--warmup`` first uploads
 and after every later upload; the growth from warm-up to the last (and its maximum on the way) is the figure the
-README quotes (the target: < 400 MB for
+user guide quotes (docs/guide/library.md; the target: < 400 MB for
 20 uploads of 1500x1500). The baseline is this run's own RSS after warm-up, so the figure is a difference
 measured in one run, not an absolute that depends on the machine.
 

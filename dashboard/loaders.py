@@ -361,7 +361,7 @@ def lpips_note() -> str:
         return "LPIPS (AlexNet, v0.1): computed from weights on this machine (`lpips` column)."
     return (
         "No LPIPS column: it needs `pip install lpips` and torchvision's AlexNet weights in the torch hub cache; "
-        "nothing is downloaded at run time (README, 'LPIPS')."
+        "nothing is downloaded at run time (docs/guide/training.md, 'LPIPS')."
     )
 
 

@@ -335,8 +335,8 @@ def gradient_variance_loss(
 class GradientVarianceLoss(nn.Module):
     """Module form of :func:`gradient_variance_loss`; hyper-parameters are validated here, at construction.
 
-    Args:
-        See :func:`gradient_variance_loss` (every argument except ``sr`` and ``hr``).
+    The constructor takes every argument of :func:`gradient_variance_loss` except ``sr`` and ``hr``, with the
+    same meaning and defaults.
 
     Shape:
         - sr, hr: ``(B, C, H, W)``

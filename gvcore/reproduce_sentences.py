@@ -349,8 +349,21 @@ def readme_results(results: Path) -> str:
     return "\n".join(lines)
 
 
-def sync_readme(readme: Path, results: Path) -> bool:
-    """Rewrite README.md's results region from ``results``; return whether anything changed."""
+#: the page whose results region ``python -m gvcore.reproduce_sentences`` rewrites (the docs site's Results page;
+#: README.md states the findings without numbers and links there)
+RESULTS_PAGE = Path("docs/results.md")
+
+
+def sync_readme(readme: Path = RESULTS_PAGE, results: Path = Path("assets/results")) -> bool:
+    """Rewrite the results region of ``readme`` (default: :data:`RESULTS_PAGE`) from ``results``.
+
+    Args:
+        readme: a Markdown file holding :data:`RESULTS_BEGIN` ... :data:`RESULTS_END`.
+        results: the folder of the reproduction's CSVs.
+
+    Returns:
+        Whether anything changed.
+    """
     text = readme.read_text()
     begin, end = text.index(RESULTS_BEGIN), text.index(RESULTS_END) + len(RESULTS_END)
     new = text[:begin] + readme_results(results) + text[end:]
@@ -359,8 +372,9 @@ def sync_readme(readme: Path, results: Path) -> bool:
     return new != text
 
 
-if __name__ == "__main__":  # python -m gvcore.reproduce_sentences: rewrite README.md's results region
+if __name__ == "__main__":  # python -m gvcore.reproduce_sentences [PAGE]: rewrite the results region
     import sys
 
-    changed = sync_readme(Path(sys.argv[1] if len(sys.argv) > 1 else "README.md"), Path("assets/results"))
-    print("README.md results region rewritten" if changed else "README.md results region already current")
+    page = Path(sys.argv[1]) if len(sys.argv) > 1 else RESULTS_PAGE
+    changed = sync_readme(page, Path("assets/results"))
+    print(f"{page} results region rewritten" if changed else f"{page} results region already current")

@@ -1,8 +1,8 @@
 """The BasicSR plug-in (gvcore.integrations.basicsr) against the real ``basicsr`` package.
 
 Skips when BasicSR is not installed, except under ``CI=true`` (``.ci/run`` installs it), where it must run.
-The YAML the training test uses is read from README.md's "Use the GV loss in BasicSR" section, so the snippet
-shown there is the one tested.
+The YAML the training test uses is read from the user guide's "Use the GV loss in BasicSR" page
+(docs/guide/basicsr.md), so the snippet shown there is the one tested.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from gvcore.scoring import gv_distance, output_variances, score_ready, variance_
 
 if importlib.util.find_spec("basicsr") is None and os.environ.get("CI", "").lower() != "true":
     pytest.skip(
-        "basicsr is not installed (see README, 'Use the GV loss in BasicSR'); under CI=true this test runs",
+        "basicsr is not installed (see docs/guide/basicsr.md, 'Use the GV loss in BasicSR'); under CI=true this test runs",
         allow_module_level=True,
     )
 
@@ -41,13 +41,14 @@ from basicsr.metrics import calculate_metric
 from basicsr.models import build_model
 from basicsr.utils.registry import LOSS_REGISTRY, METRIC_REGISTRY
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+BASICSR_PAGE = ROOT / "docs" / "guide" / "basicsr.md"  # the guide page whose snippets are tested
 SCALE = 2
 
 
 def _readme_block(language: str) -> str:
-    text = README.read_text(encoding="utf-8")
-    start = text.index("## Use the GV loss in BasicSR")
+    text = BASICSR_PAGE.read_text(encoding="utf-8")
+    start = text.index("# Use the GV loss in BasicSR")
     block = re.search(rf"```{language}\n(.*?)```", text[start:], re.S)
     assert block is not None
     return block.group(1)
@@ -312,7 +313,7 @@ def test_sr_model_trains_with_readme_yaml(tmp_path: Path) -> None:
 
 @pytest.mark.slow  # a fresh interpreter importing torch and BasicSR, then 20 iterations: ~20 s
 def test_readme_entry_point_runs_basicsr_train_pipeline(tmp_path: Path) -> None:
-    """README's ``train_gv.py`` and YAML through BasicSR's whole ``train_pipeline``, in a fresh interpreter."""
+    """The guide's ``train_gv.py`` and YAML through BasicSR's whole ``train_pipeline``, in a fresh interpreter."""
     train_opt = _write_paired_set(tmp_path / "train", "train", 4, 96)
     train_opt |= {
         "gt_size": 48,
@@ -340,7 +341,7 @@ def test_readme_entry_point_runs_basicsr_train_pipeline(tmp_path: Path) -> None:
     }  # fmt: skip
     (tmp_path / "options.yml").write_text(yaml.safe_dump(options), encoding="utf-8")
     (tmp_path / "train_gv.py").write_text(_readme_block("py"), encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": str(README.parent)}
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run(
         [sys.executable, "train_gv.py", "-opt", "options.yml"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,

@@ -1,48 +1,79 @@
-"""The README's library example runs as written."""
+"""The README's library example runs as written; the docs pages' commands and results are the tested ones.
+
+README.md keeps the short library example; the user guide (``docs/guide/``) holds the full one and the "Your own
+models and data" commands, and ``docs/results.md`` the bundled reproduction's tables and generated results region.
+"""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_readme_python_example_runs(capsys) -> None:
-    text = (ROOT / "README.md").read_text()
+RESULTS_PAGE_PATH = ROOT / "docs" / "results.md"
+OWN_DATA_PAGE = ROOT / "docs" / "guide" / "own-data.md"
+
+
+@pytest.mark.parametrize("page", ["README.md", "docs/guide/library.md"])
+def test_readme_python_example_runs(page: str, capsys) -> None:
+    text = (ROOT / page).read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, re.S)
-    assert blocks, "README has no python example"
+    assert blocks, f"{page} has no python example"
     for block in blocks:
-        exec(compile(block, "README.md", "exec"), {"__name__": "readme_example"})
+        exec(compile(block, page, "exec"), {"__name__": "readme_example"})
     printed = capsys.readouterr().out
     assert "tensor(" in printed
 
 
-def test_readme_result_tables_are_the_shipped_summary() -> None:
-    """Every result row the README shows for the bundled reproduction is a line of the shipped summary.md."""
+def test_readme_is_short_and_its_example_ten_lines() -> None:
+    """README.md stays an entry point (at most 250 lines, a library example of at most 10 lines)."""
     text = (ROOT / "README.md").read_text()
-    section = text.split("## The bundled reproduction", 1)[1].split("\n## ", 1)[0]
+    assert len(text.splitlines()) <= 250
+    blocks = re.findall(r"```python\n(.*?)```", text, re.S)
+    assert len(blocks) == 1
+    assert len(blocks[0].splitlines()) <= 10
+
+
+def test_readme_states_results_without_numbers() -> None:
+    """README's results summary has no number: every number is on docs/results.md, generated from the CSVs."""
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## What the bundled reproduction shows", 1)[1].split("\n## ", 1)[0]
+    words = re.sub(r"\([^)]*\.md\)|`[^`]*`|\bL1\b", "", section)  # link targets, code, the loss's name
+    assert not re.search(r"\d", words), "a number in README's results summary: put it in docs/results.md"
+
+
+def test_readme_result_tables_are_the_shipped_summary() -> None:
+    """Every result row the docs' Results page shows for the bundled reproduction is a line of summary.md."""
+    section = RESULTS_PAGE_PATH.read_text()
     summaries = "".join(
         (ROOT / "assets" / "results" / name).read_text()
         for name in ("summary.md", "summary_full.md")
         if (ROOT / "assets" / "results" / name).is_file()
     )
     rows = [line for line in section.splitlines() if re.match(r"\| (vdsr|edsr|espcn|x\d) ", line)]
-    assert rows, "no result rows in the README's reproduction section"
+    assert rows, "no result rows on docs/results.md"
     missing = [row for row in rows if row not in summaries]
-    assert not missing, f"README rows not in assets/results/summary.md: {missing[:3]}"
+    assert not missing, f"docs/results.md rows not in assets/results/summary.md: {missing[:3]}"
 
 
 def test_readme_results_region_is_generated_from_the_shipped_csvs() -> None:
-    """No result sentence or table in README.md can disagree with the CSVs: the region is regenerated and compared."""
-    from gvcore.reproduce_sentences import RESULTS_BEGIN, RESULTS_END, readme_results
+    """No result sentence or table on docs/results.md can disagree with the CSVs: regenerated and compared."""
+    from gvcore.reproduce_sentences import RESULTS_BEGIN, RESULTS_END, RESULTS_PAGE, readme_results
 
-    text = (ROOT / "README.md").read_text()
+    assert ROOT / RESULTS_PAGE == RESULTS_PAGE_PATH
+    text = RESULTS_PAGE_PATH.read_text()
+    assert text.count(RESULTS_BEGIN) == 1
+    assert text.count(RESULTS_END) == 1
     shown = text[text.index(RESULTS_BEGIN) : text.index(RESULTS_END) + len(RESULTS_END)]
     expected = readme_results(ROOT / "assets" / "results")
     assert shown == expected, (
-        "README.md's results region is stale: run `python -m gvcore.reproduce_sentences`"
+        "docs/results.md's results region is stale: run `python -m gvcore.reproduce_sentences`"
     )
+    assert RESULTS_BEGIN not in (ROOT / "README.md").read_text()
 
 
 def test_summary_results_paragraph_is_generated_from_the_shipped_csvs() -> None:
@@ -54,7 +85,7 @@ def test_summary_results_paragraph_is_generated_from_the_shipped_csvs() -> None:
 
 
 def _fake_own_data(root: Path) -> None:
-    """The paths the README's "Your own models and data" commands name, as tiny fake data under ``root``."""
+    """The paths the "Your own models and data" commands (docs/guide/own-data.md) name, as tiny fake data under ``root``."""
     import numpy as np
     from PIL import Image
 
@@ -77,15 +108,15 @@ def _fake_own_data(root: Path) -> None:
 
 
 def test_readme_own_data_commands_run(tmp_path: Path, monkeypatch) -> None:
-    """Every command of "Your own models and data" runs as written (exit 0) and writes its CSV."""
+    """Every command of "Your own models and data" (docs/guide/own-data.md) runs as written and writes its CSV."""
     import shlex
 
     import pandas as pd
 
     from gvcore.cli import main
 
-    text = (ROOT / "README.md").read_text()
-    section = text.split("## Your own models and data", 1)[1].split("\n## ", 1)[0]
+    text = OWN_DATA_PAGE.read_text()
+    section = text.split("# Your own models and data", 1)[1].split("\n## ", 1)[0]
     block = re.findall(r"```bash\n(.*?)```", section, re.S)[0]
     commands = [line.split("#")[0].strip() for line in block.splitlines() if line.strip()]
     assert len(commands) == 5

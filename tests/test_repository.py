@@ -80,3 +80,82 @@ def test_every_lazy_export_resolves() -> None:
 
     for name in gvcore._EXPORTS:
         assert getattr(gvcore, name) is not None, name
+
+
+# The layers of docs/ARCHITECTURE.md ("Layers"): core ops -> data/models/eval/train/reproduce -> dashboard -> pages.
+CORE_OPS = {
+    "color",
+    "gradients",
+    "variance",
+    "loss",
+    "metrics",
+    "perceptual",
+    "resize",
+    "io",
+    "_validation",
+    "atomic",
+}
+
+
+def _imports(path: Path, indented: bool) -> set[str]:
+    indent = r"\s+" if indented else ""
+    pattern = rf"^{indent}(?:from|import)\s+(gvcore(?:\.\w+)?|dashboard|pages)\b"
+    return set(re.findall(pattern, path.read_text(), re.M))
+
+
+def test_core_ops_import_no_higher_gvcore_layer() -> None:
+    files = [ROOT / "gvcore" / f"{name}.py" for name in CORE_OPS] + list(
+        (ROOT / "gvcore" / "kernels").glob("*.py")
+    )
+    offenders = {
+        str(p.relative_to(ROOT)): sorted(
+            m
+            for m in _imports(p, False) | _imports(p, True)
+            if m.split(".")[-1] not in CORE_OPS | {"kernels"}
+        )
+        for p in files
+    }
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_gvcore_never_imports_the_dashboard() -> None:
+    """No gvcore module imports dashboard/pages at module level; only cli.py's subcommands do, inside functions."""
+
+    def importers(indented: bool) -> list[str]:
+        return sorted(
+            str(p.relative_to(ROOT))
+            for p in (ROOT / "gvcore").rglob("*.py")
+            if {"dashboard", "pages"} & {m.split(".")[0] for m in _imports(p, indented)}
+        )
+
+    assert importers(indented=False) == []
+    assert importers(indented=True) in ([], ["gvcore/cli.py"])
+
+
+def _nav_pages(node: object) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [page for value in node.values() for page in _nav_pages(value)]
+    if isinstance(node, list):
+        return [page for value in node for page in _nav_pages(value)]
+    return []
+
+
+def test_docs_site_nav_holds_every_page_and_ci_builds_it_strictly() -> None:
+    import yaml
+
+    import gvcore
+
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text())
+    assert config["theme"]["name"] == "material"
+    assert config["theme"]["font"] is False  # no request to a font service at build or view time
+    nav = _nav_pages(config["nav"])
+    assert [p for p in nav if not (ROOT / "docs" / p).is_file()] == []
+    pages = sorted(str(p.relative_to(ROOT / "docs")) for p in (ROOT / "docs").rglob("*.md"))
+    assert sorted(nav) == pages
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "mkdocs build --strict" in ci
+    assert "site/" in (ROOT / ".gitignore").read_text().splitlines()
+    api = (ROOT / "docs" / "api" / "index.md").read_text()
+    assert [name for name in gvcore._EXPORTS if f"`gvcore.{name}`" not in api] == []

@@ -102,7 +102,7 @@ def test_shipped_tables_reproduce() -> None:
 
 @pytest.mark.skipif(not HAS_SHIPPED, reason="no shipped reproduction")
 def test_shipped_l1_checkpoints_beat_bicubic_on_natural_images() -> None:
-    """What the README's "Over bicubic" sentence says, checked per checkpoint (not per seed mean)."""
+    """What docs/results.md's "Over bicubic" sentence says, checked per checkpoint (not per seed mean)."""
     from gvcore.bundled import image_group
 
     table = pd.read_csv(SHIPPED / "results" / "eval_standard.csv")
