@@ -65,11 +65,13 @@ __all__ = [
     "bundled_image_paths",
     "evaluate",
     "evaluate_pair",
+    "gmsd",
     "gradient_maps",
     "gradient_variance_loss",
     "imresize",
     "load_image",
     "load_model",
+    "ms_ssim",
     "patch_variance",
     "psnr",
     "quantize_8bit",
@@ -94,6 +96,7 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
     from gvcore.loss import GradientVarianceLoss, gradient_variance_loss
     from gvcore.metrics import evaluate_pair, psnr, quantize_8bit, ssim
     from gvcore.models import MODELS, build_model
+    from gvcore.perceptual import gmsd, ms_ssim
     from gvcore.resize import imresize
     from gvcore.training import train
     from gvcore.training_config import TrainConfig
