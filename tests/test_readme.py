@@ -143,3 +143,51 @@ def _rerun_cached(command: str, root: Path) -> bytes:
     argv[argv.index("--csv") + 1] = "again.csv"
     assert main([*argv, "--no-progress"]) == 0
     return (root / "again.csv").read_bytes()
+
+
+def test_readme_findings_in_words_hold_on_the_shipped_csvs() -> None:
+    """README's results bullets carry no numbers; each claim they make is checked here against the CSVs."""
+    import pandas as pd
+
+    from gvcore.bundled import image_group
+    from gvcore.reproduce_summary import PAPER_DELTAS
+
+    results = ROOT / "assets" / "results"
+    text = (ROOT / "README.md").read_text()
+    paired = pd.read_csv(results / "paired.csv")
+    standard = pd.read_csv(results / "eval_standard.csv")
+    natural = standard[standard["image"].map(image_group) == "natural"]
+    # "L1-trained outputs keep clearly less of HR's gradient variance than HR has, and more than bicubic does"
+    assert "keep clearly less of HR's gradient variance than HR has, and more than bicubic does" in text
+    for scale, at in natural.groupby("scale"):
+        bicubic = at[at["method"] == "bicubic"]["var_ratio"].mean()
+        l1 = at[at["loss"] == "l1"].groupby(["arch", "seed"])["var_ratio"].mean()
+        assert (l1 > bicubic).all(), scale
+        assert (l1 < 0.9).all(), scale
+    # "L1+GV recovers a small part of what L1 loses, with a confidence interval above zero in every cell"
+    ratio = paired[paired["metric"] == "var_ratio"]
+    assert (ratio["ci_low"] > 0).all()
+    gain = (
+        natural[natural["loss"].isin(["l1", "l1+gv"])].groupby(["arch", "scale", "loss"])["var_ratio"].mean()
+    )
+    for (arch, scale, loss), value in gain.items():
+        if loss == "l1":
+            recovered = (gain[(arch, scale, "l1+gv")] - value) / (1 - value)
+            assert 0 < recovered < 0.5, (arch, scale, recovered)  # "a small part"
+    # "Noise raises the variance ratio too"
+    for _, at in natural.groupby("scale"):
+        assert (
+            at[at["method"] == "bicubic+noise"]["var_ratio"].mean()
+            > at[at["method"] == "bicubic"]["var_ratio"].mean()
+        )
+    # "The PSNR changes from GV are small, mostly not distinguishable from zero, and far smaller than the paper's"
+    psnr = paired[(paired["metric"] == "psnr") & (paired["images"] == "natural")]
+    distinguishable = ((psnr["ci_low"] > 0) | (psnr["ci_high"] < 0)).sum()
+    assert distinguishable < len(psnr) / 2
+    ours = psnr[psnr["protocol"] == "standard"]
+    theirs = [
+        abs(PAPER_DELTAS[(str(m).replace("-lite", ""), int(s))][0])
+        for m, s in zip(ours["model"], ours["scale"])
+    ]
+    assert ours["mean_delta"].abs().sum() <= 0.5 * sum(theirs)
+    assert (psnr["mean_delta"].abs() < 0.25).all()  # "small": under a quarter of a dB in every cell
