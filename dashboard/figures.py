@@ -29,6 +29,7 @@ __all__ = [
     "sweep_figure",
     "tradeoff_figure",
     "training_curves",
+    "value_axis_range",
     "variance_heatmap",
 ]
 
@@ -234,6 +235,8 @@ def histogram_overlay(
         xaxis_title="log10 patch variance",
         yaxis_title="patches",
         yaxis_type="log",
+        yaxis_exponentformat="power",
+        yaxis_dtick=1,
         dragmode="select",
         margin={"l": 4, "r": 4, "t": 40, "b": 4},
         legend={"orientation": "h", "y": -0.25},
@@ -285,8 +288,33 @@ def metric_bars(
         yaxis_title=metric,
         height=340,
         margin={"l": 4, "r": 4, "t": 40, "b": 4},
+        legend_title_text=color or "",
     )
+    fig.update_yaxes(range=value_axis_range(summary[metric]))
     return fig
+
+
+def value_axis_range(values: pd.Series, pad: float = 0.15) -> list[float] | None:
+    """A bar axis that shows differences: from just below the smallest value, not from 0, when they are close.
+
+    Bars of 30.1 and 30.3 dB drawn from 0 look equal; when the smallest value is more than ``1 / pad`` times the
+    spread away from 0, the axis starts ``pad`` of the way below it (and the chart says so by its ticks). Returns
+    ``None`` (Plotly's own range, from 0) otherwise, or without finite values.
+
+    Example:
+        >>> value_axis_range(pd.Series([30.1, 30.3]))
+        [30.07, 30.33]
+        >>> value_axis_range(pd.Series([0.1, 0.9])) is None
+        True
+    """
+    finite = pd.to_numeric(values, errors="coerce").replace([np.inf, -np.inf], np.nan).dropna()
+    if finite.empty:
+        return None
+    low, high = float(finite.min()), float(finite.max())
+    spread = max(high - low, 1e-12)
+    if low <= 0 or low < spread / pad:
+        return None
+    return [round(low - pad * spread, 10), round(high + pad * spread, 10)]
 
 
 def gain_scatter(gains: pd.DataFrame, metric: str = "psnr") -> go.Figure:
@@ -344,7 +372,7 @@ def training_curves(logs: pd.DataFrame, columns: Sequence[str], title: str, log_
         legend={"orientation": "h", "y": -0.25},
     )
     if log_y:
-        fig.update_yaxes(type="log")
+        fig.update_yaxes(type="log", exponentformat="power", dtick=1)
     return fig
 
 
@@ -428,7 +456,7 @@ def sweep_figure(sweep: pd.DataFrame, x: str, y: str) -> go.Figure:
             )
         )
     if x in ("gv_weight", "lambda") and (sweep[x] > 0).all():
-        fig.update_xaxes(type="log")
+        fig.update_xaxes(type="log", exponentformat="power", dtick=1)
     fig.update_layout(
         title=f"{y} vs {x}",
         xaxis_title=x,

@@ -58,9 +58,14 @@ def chart(fig: go.Figure, name: str, key: str | None = None, **kwargs: Any) -> A
     )
 
 
+#: tables up to this many cells are shown with empty cells as "—" (pandas' Styler); larger ones as they are
+STYLED_MAX_CELLS = 100_000
+
+
 def table(frame: pd.DataFrame, name: str, key: str | None = None, **kwargs: Any) -> None:
-    """A dataframe and a button that downloads it as CSV."""
-    st.dataframe(frame, hide_index=True, **kwargs)
+    """A dataframe (empty cells shown as "—", not "None"; the values themselves unchanged) and a CSV download."""
+    shown: Any = frame.style.format(na_rep="—") if frame.size <= STYLED_MAX_CELLS else frame
+    st.dataframe(shown, hide_index=True, **kwargs)
     st.download_button(
         f"Download {name} (CSV)",
         frame.to_csv(index=False).encode(),
