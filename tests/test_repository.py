@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -55,6 +56,26 @@ def test_gvcore_never_imports_streamlit_or_plotly() -> None:
         for p in (ROOT / "gvcore").rglob("*.py")
         if re.search(r"^\s*(import|from)\s+(streamlit|plotly)\b", p.read_text(), re.M)
     ]
+    assert offenders == []
+
+
+def test_gvcore_never_imports_the_ui_layer() -> None:
+    """No module under gvcore/ imports dashboard, streamlit or plotly, not even inside a function."""
+    ui = ("dashboard", "streamlit", "plotly", "pages")
+    offenders = []
+    for path in sorted((ROOT / "gvcore").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            offenders += [
+                f"{path.relative_to(ROOT)}:{node.lineno}: {name}"
+                for name in names
+                if name.split(".")[0] in ui
+            ]
     assert offenders == []
 
 
