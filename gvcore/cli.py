@@ -271,16 +271,7 @@ def _eval(args: argparse.Namespace) -> int:
     from gvcore.inference import resolve_device
 
     device = resolve_device(args.device, "--device")
-    if args.tile_batch is not None and args.tile_batch < 1:
-        raise ValueError(f"--tile-batch must be a positive integer, got {args.tile_batch}")
-    if args.csv:
-        check_writable_file(Path(args.csv))
-    if args.lr is not None and args.hr is None:
-        raise ValueError("--lr needs --hr (the HR folder its files are paired with by stem)")
-    if args.hr is not None and args.data != "bundled":
-        raise ValueError("give either --data or --hr/--lr, not both")
-    if args.cache is not None and args.lr_only:
-        raise ValueError("--cache stores scores against HR; --lr-only has none: leave one of them out")
+    _check_eval_args(args)
     several = len(args.ckpt) > 1 or any(Path(c).is_dir() for c in args.ckpt)
     errors: list[str] | None = [] if several else None
     with warnings.catch_warnings(record=True) as caught:
@@ -304,6 +295,20 @@ def _eval(args: argparse.Namespace) -> int:
     for line in errors or []:
         print(f"gvcore eval: error: {line}", file=sys.stderr)
     return 1 if errors else 0
+
+
+def _check_eval_args(args: argparse.Namespace) -> None:
+    """``gvcore eval``'s option combinations, checked before anything is read."""
+    if args.tile_batch is not None and args.tile_batch < 1:
+        raise ValueError(f"--tile-batch must be a positive integer, got {args.tile_batch}")
+    if args.csv:
+        check_writable_file(Path(args.csv))
+    if args.lr is not None and args.hr is None:
+        raise ValueError("--lr needs --hr (the HR folder its files are paired with by stem)")
+    if args.hr is not None and args.data != "bundled":
+        raise ValueError("give either --data or --hr/--lr, not both")
+    if args.cache is not None and args.lr_only:
+        raise ValueError("--cache stores scores against HR; --lr-only has none: leave one of them out")
 
 
 def _cache_path(value: str | None) -> str | Path | None:
