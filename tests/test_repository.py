@@ -79,6 +79,12 @@ def test_gvcore_never_imports_the_ui_layer() -> None:
     assert offenders == []
 
 
+def test_pytest_timeout_is_active(pytestconfig: pytest.Config) -> None:
+    """pytest-timeout (requirements-dev.txt) is loaded and pyproject's ``timeout = 300`` reaches it."""
+    assert pytestconfig.pluginmanager.hasplugin("timeout")
+    assert float(pytestconfig.getini("timeout")) == 300
+
+
 def test_import_gvcore_is_cheap_and_lazy() -> None:
     code = (
         "import sys, gvcore; "
