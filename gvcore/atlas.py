@@ -37,7 +37,7 @@ import torch
 from torch import nn
 
 from gvcore._validation import check_choice, check_positive_int
-from gvcore.data import BASELINE_NAMES, PROTOCOLS, Protocol
+from gvcore.data import BASELINE_NAMES, PROTOCOLS, ImageSource, Protocol
 
 __all__ = [
     "DIRECTIONS",
@@ -256,6 +256,71 @@ def _image_rows(
     return rows
 
 
+def _resolve_pair(labels: list[str], pair: tuple[str, str] | None) -> tuple[str, str] | None:
+    """The recovery pair: ``pair`` checked against ``labels``, default their first two (none with one model)."""
+    if pair is None and len(labels) >= 2:
+        pair = (labels[0], labels[1])
+    if pair is not None:
+        unknown = [p for p in pair if p not in labels]
+        if unknown or pair[0] == pair[1]:
+            raise ValueError(f"pair must name two different models of {labels}; got {pair!r}")
+    return pair
+
+
+def _chosen_images(sources: list[ImageSource], images: Iterable[str] | None) -> list[ImageSource]:
+    """``sources`` limited to the names in ``images`` (all when ``None``); unknown names are an error."""
+    if images is None:
+        return sources
+    wanted = list(dict.fromkeys(images))
+    known = {s.name for s in sources}
+    missing = [n for n in wanted if n not in known]
+    if missing or not wanted:
+        raise ValueError(
+            f"images: {', '.join(missing) or 'none chosen'} not in the data set ({', '.join(sorted(known))})"
+        )
+    return [s for s in sources if s.name in wanted]
+
+
+def _eligible(worst: np.ndarray, deficit_range: tuple[float, float] | None) -> np.ndarray:
+    """Regions whose ``worst`` deficit lies in ``deficit_range`` (every region when ``None``)."""
+    if deficit_range is None:
+        return np.ones_like(worst, dtype=bool)
+    return (worst >= deficit_range[0]) & (worst <= deficit_range[1])
+
+
+def _push_regions(
+    heap: TopK,
+    ranking: str,
+    values: np.ndarray,
+    image: str,
+    size: int,
+    variance: Mapping[str, np.ndarray],
+    methods: list[str],
+    pixels: Mapping[str, np.ndarray],
+) -> None:
+    """Offer one image's regions (``values``, NaN = not eligible) to one ranking's heap."""
+    # row-major order, so ties keep the earlier region
+    for flat in np.flatnonzero(~np.isnan(values)):
+        r, c = divmod(int(flat), values.shape[1])
+        if not heap.would_keep(values[r, c]):
+            continue
+        y, x = r * size, c * size
+        heap.push(
+            float(values[r, c]),
+            AtlasRegion(
+                ranking=ranking,
+                score=float(values[r, c]),
+                image=image,
+                y=y,
+                x=x,
+                size=size,
+                hr_variance=float(variance["HR"][r, c]),
+                deficits={m: float(variance["HR"][r, c] - variance[m][r, c]) for m in methods if m != "HR"},
+                crops={m: p[y : y + size, x : x + size].copy() for m, p in pixels.items()},
+            ),
+        )
+
+
 def build_atlas(
     models: Mapping[str, nn.Module],
     data: str | Path,
@@ -310,23 +375,8 @@ def build_atlas(
     check_choice("direction", direction, DIRECTIONS)
     _check_settings(top_k, region, deficit_range)
     labels = list(models)
-    if pair is None and len(labels) >= 2:
-        pair = (labels[0], labels[1])
-    if pair is not None:
-        unknown = [p for p in pair if p not in models]
-        if unknown or pair[0] == pair[1]:
-            raise ValueError(f"pair must name two different models of {labels}; got {pair!r}")
-    sources = resolve_images(data, "test")
-    if images is not None:
-        wanted = list(dict.fromkeys(images))
-        known = {s.name for s in sources}
-        missing = [n for n in wanted if n not in known]
-        if missing or not wanted:
-            raise ValueError(
-                f"images: {', '.join(missing) or 'none chosen'} not in the data set "
-                f"({', '.join(sorted(known))})"
-            )
-        sources = [s for s in sources if s.name in wanted]
+    pair = _resolve_pair(labels, pair)
+    sources = _chosen_images(resolve_images(data, "test"), images)
     baseline = BASELINE_NAMES[protocol]
     heaps = {name: TopK(top_k) for name in RANKINGS if pair is not None or name == "worst"}
     rows: list[dict[str, Any]] = []
@@ -341,34 +391,11 @@ def build_atlas(
         size = side * PATCH_SIZE
         rows.extend(_image_rows(source.name, scored, variance, size, infos or {}, base_row))
         scores = _scores(variance, labels, baseline, pair)
-        eligible = np.ones_like(scores["worst"], dtype=bool)
-        if deficit_range is not None:
-            eligible = (scores["worst"] >= deficit_range[0]) & (scores["worst"] <= deficit_range[1])
+        eligible = _eligible(scores["worst"], deficit_range)
         pixels = {name: _to_uint8(x) for name, x in outputs.items()} if keep_crops else {}
         for ranking, heap in heaps.items():
             values = np.where(eligible, scores[ranking], np.nan)
-            # row-major order, so ties keep the earlier region
-            for flat in np.flatnonzero(~np.isnan(values)):
-                r, c = divmod(int(flat), values.shape[1])
-                if not heap.would_keep(values[r, c]):
-                    continue
-                y, x = r * size, c * size
-                heap.push(
-                    float(values[r, c]),
-                    AtlasRegion(
-                        ranking=ranking,
-                        score=float(values[r, c]),
-                        image=source.name,
-                        y=y,
-                        x=x,
-                        size=size,
-                        hr_variance=float(variance["HR"][r, c]),
-                        deficits={
-                            m: float(variance["HR"][r, c] - variance[m][r, c]) for m in outputs if m != "HR"
-                        },
-                        crops={m: p[y : y + size, x : x + size].copy() for m, p in pixels.items()},
-                    ),
-                )
+            _push_regions(heap, ranking, values, source.name, size, variance, list(outputs), pixels)
         if progress is not None:
             progress(done, len(sources), source.name)
     extra = ["worst_y", "worst_x", "worst_size", "worst_deficit"]

@@ -1,4 +1,8 @@
-"""The ``gvcore`` command line: ``train``, ``eval``, ``reproduce`` and ``dashboard``, thin wrappers over library calls.
+"""The ``gvcore`` command line: ``train``, ``eval``, ``reproduce``, ``atlas``, ``zoo``, thin wrappers over library calls.
+
+Other packages add commands through the ``gvcore.commands`` entry-point group (:mod:`gvcore.commands`): the
+dashboard adds ``dashboard``, ``precompute`` and ``report`` (:mod:`dashboard.commands`); gvcore never imports
+the dashboard.
 
 Bad input (missing or empty data folder, no images, images smaller than the crop, unknown architecture or
 loss, a checkpoint of another scale, an unwritable output) ends with exit code 2 and one line on stderr,
@@ -140,69 +144,7 @@ def _add_reproduce(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.set_defaults(func=_reproduce)
 
 
-DASHBOARD_EXAMPLE = """example (like `tensorboard --logdir DIR`):
-  gvcore dashboard --ckpt ~/sr/checkpoints --ckpt ~/sr/edsr_x2.pth --data ~/datasets/Set14 --runs ~/sr/runs
-
---ckpt, --data and --runs may be repeated; they add to GVLAB_CHECKPOINTS, GVLAB_DATA_ROOTS and GVLAB_RUNS
-(which keep working). Then open http://127.0.0.1:8501 (or the --port you chose)."""
-
-
-def _add_dashboard(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "dashboard",
-        help="serve the dashboard",
-        description="Serve the Streamlit dashboard (from any working directory). Loopback only by default; "
-        "no usage statistics and no request to any outside host.",
-        epilog=DASHBOARD_EXAMPLE,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument(
-        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)"
-    )
-    p.add_argument("--port", type=int, default=8501, help="port (default 8501)")
-    p.add_argument("--assets", default=None, help="assets root with checkpoints/ and results/ (GVLAB_ASSETS)")
-    p.add_argument(
-        "--ckpt",
-        action="append",
-        default=[],
-        metavar="PATH",
-        help="a checkpoint file or a folder of them (.safetensors, .pth, .pt) offered next to the bundled ones; "
-        "repeat for more (GVLAB_CHECKPOINTS)",
-    )
-    p.add_argument(
-        "--data",
-        action="append",
-        default=[],
-        metavar="ROOT",
-        help="an image folder the pages may read (benchmark sets, your images); repeat for more (GVLAB_DATA_ROOTS)",
-    )
-    p.add_argument(
-        "--runs",
-        action="append",
-        default=[],
-        metavar="DIR",
-        help="a folder of training run directories (log.csv, snapshots/); repeat for more (GVLAB_RUNS)",
-    )
-    p.set_defaults(func=_dashboard)
-
-
-def _add_precompute(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "precompute",
-        help="compute the dashboard's bundled views once",
-        description="Compute what every dashboard visitor would otherwise compute (the landing page's views, the "
-        "structure atlas of its default settings) and keep it on disk, so pages only read it.",
-    )
-    p.add_argument(
-        "--shipped", action="store_true", help="write to <assets>/precomputed (what the repository ships)"
-    )
-    p.add_argument("--all", action="store_true", help="every landing view (image x scale x protocol x pair)")
-    p.add_argument("--assets", default=None, help="assets root with checkpoints/ and results/ (GVLAB_ASSETS)")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, or auto (CUDA if available)")
-    p.set_defaults(func=_precompute)
-
-
-def _add_atlas_options(p: argparse.ArgumentParser, top_k: int) -> None:
+def add_atlas_options(p: argparse.ArgumentParser, top_k: int) -> None:
     """Options shared by ``gvcore atlas`` and ``gvcore report``."""
     p.add_argument("--ckpt", action="append", default=[], help="checkpoint file (1 to 8; repeat)")
     p.add_argument(
@@ -225,7 +167,7 @@ def _add_atlas(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         description="The structure atlas: the regions of a data set where outputs lose the most gradient "
         "variance against HR, and where one checkpoint recovers the most / least variance relative to another.",
     )
-    _add_atlas_options(p, top_k=10)
+    add_atlas_options(p, top_k=10)
     p.add_argument("--deficit-min", type=float, default=None, help="keep regions with deficit >= this")
     p.add_argument("--deficit-max", type=float, default=None, help="keep regions with deficit <= this")
     p.add_argument(
@@ -236,36 +178,36 @@ def _add_atlas(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     p.set_defaults(func=_atlas)
 
 
-def _add_report(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    p = sub.add_parser(
-        "report",
-        help="write a self-contained HTML report",
-        description="One HTML file (offline, plotly.js embedded): metrics with paired statistics, observation "
-        "figures, the atlas gallery, the lambda sweep and the command that made it.",
-    )
-    _add_atlas_options(p, top_k=8)
-    p.add_argument("--sweep", action="append", default=[], help="lambda-sweep checkpoint (repeat)")
-    p.add_argument("--out", required=True, help="report file (.html)")
-    p.add_argument("--force", action="store_true", help="overwrite an existing report")
-    p.add_argument("--max-mb", type=float, default=20.0, help="size budget in MB (default 20)")
-    p.set_defaults(func=_report)
+NO_REGISTERED_COMMANDS = (
+    "no commands of other packages are registered (entry-point group 'gvcore.commands'): the dashboard's "
+    "commands (dashboard, precompute, report) come with the package: pip install -e . in the repository, or "
+    "pip install 'gvcore[dashboard]'"
+)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``gvcore`` argument parser (sub-commands ``train``, ``eval``, ``reproduce``, ``dashboard``)."""
+def _parser_and_registered() -> tuple[argparse.ArgumentParser, set[str], list[str]]:
+    """The parser, every command name it knows, and the names added by other packages."""
     parser = argparse.ArgumentParser(prog="gvcore", description="Gradient Variance Lab command line.")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_train(sub)
     _add_eval(sub)
     _add_reproduce(sub)
-    _add_dashboard(sub)
-    _add_precompute(sub)
     _add_atlas(sub)
-    _add_report(sub)
     from gvcore.zoo_cli import add_zoo  # published models: gvcore zoo list|fetch|score
 
     add_zoo(sub)
-    return parser
+    from gvcore.commands import add_registered
+
+    names = set(sub.choices)
+    added = add_registered(sub, names)
+    if not added:
+        parser.epilog = f"note: {NO_REGISTERED_COMMANDS}"
+    return parser, names, added
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``gvcore`` argument parser: the built-in sub-commands and those registered by other packages."""
+    return _parser_and_registered()[0]
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -313,7 +255,7 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_writable_file(path: Path, example: str = "eval.csv") -> None:
+def check_writable_file(path: Path, example: str = "eval.csv") -> None:
     """Refuse an output path that cannot be written; a folder is answered with ``folder/example``."""
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
@@ -329,16 +271,7 @@ def _eval(args: argparse.Namespace) -> int:
     from gvcore.inference import resolve_device
 
     device = resolve_device(args.device, "--device")
-    if args.tile_batch is not None and args.tile_batch < 1:
-        raise ValueError(f"--tile-batch must be a positive integer, got {args.tile_batch}")
-    if args.csv:
-        _check_writable_file(Path(args.csv))
-    if args.lr is not None and args.hr is None:
-        raise ValueError("--lr needs --hr (the HR folder its files are paired with by stem)")
-    if args.hr is not None and args.data != "bundled":
-        raise ValueError("give either --data or --hr/--lr, not both")
-    if args.cache is not None and args.lr_only:
-        raise ValueError("--cache stores scores against HR; --lr-only has none: leave one of them out")
+    _check_eval_args(args)
     several = len(args.ckpt) > 1 or any(Path(c).is_dir() for c in args.ckpt)
     errors: list[str] | None = [] if several else None
     with warnings.catch_warnings(record=True) as caught:
@@ -362,6 +295,20 @@ def _eval(args: argparse.Namespace) -> int:
     for line in errors or []:
         print(f"gvcore eval: error: {line}", file=sys.stderr)
     return 1 if errors else 0
+
+
+def _check_eval_args(args: argparse.Namespace) -> None:
+    """``gvcore eval``'s option combinations, checked before anything is read."""
+    if args.tile_batch is not None and args.tile_batch < 1:
+        raise ValueError(f"--tile-batch must be a positive integer, got {args.tile_batch}")
+    if args.csv:
+        check_writable_file(Path(args.csv))
+    if args.lr is not None and args.hr is None:
+        raise ValueError("--lr needs --hr (the HR folder its files are paired with by stem)")
+    if args.hr is not None and args.data != "bundled":
+        raise ValueError("give either --data or --hr/--lr, not both")
+    if args.cache is not None and args.lr_only:
+        raise ValueError("--cache stores scores against HR; --lr-only has none: leave one of them out")
 
 
 def _cache_path(value: str | None) -> str | Path | None:
@@ -416,68 +363,7 @@ def _reproduce(args: argparse.Namespace) -> int:
     return 0
 
 
-def _dashboard(args: argparse.Namespace) -> int:
-    import importlib.util
-
-    missing = [name for name in ("streamlit", "plotly") if importlib.util.find_spec(name) is None]
-    if missing:
-        raise ValueError(
-            f"the dashboard needs {' and '.join(missing)}, which are not installed: "
-            "pip install 'gvcore[dashboard]' (or pip install -r requirements.txt in the repository)"
-        )
-    if not 1 <= args.port <= 65535:
-        raise ValueError(f"--port must be in 1..65535, got {args.port}")
-    if args.assets is not None:
-        assets = Path(args.assets)
-        if not assets.is_dir():
-            raise ValueError(f"--assets {assets}: no such folder")
-        os.environ["GVLAB_ASSETS"] = str(assets.resolve())
-    for option, variable, paths in (
-        ("--ckpt", "GVLAB_CHECKPOINTS", args.ckpt),
-        ("--data", "GVLAB_DATA_ROOTS", args.data),
-        ("--runs", "GVLAB_RUNS", args.runs),
-    ):
-        if paths:
-            os.environ[variable] = _with_paths(option, os.environ.get(variable, ""), paths)
-    from dashboard.__main__ import LOOPBACK, serve
-
-    if args.host not in LOOPBACK:
-        print(
-            f"gvcore dashboard: warning: listening on {args.host}, not only this machine: anyone who can reach "
-            "it can upload files and run models on this machine",
-            file=sys.stderr,
-        )
-    return serve(host=args.host, port=args.port)
-
-
-def _with_paths(option: str, current: str, paths: Sequence[str]) -> str:
-    """``current`` (an ``os.pathsep``-separated variable) with ``paths`` added, each checked to exist."""
-    parts = [p for p in current.split(os.pathsep) if p.strip()]
-    for raw in paths:
-        path = Path(raw).expanduser()
-        if not path.exists():
-            raise ValueError(f"{option} {raw}: no such file or folder")
-        resolved = str(path.resolve())
-        if resolved not in parts:
-            parts.append(resolved)
-    return os.pathsep.join(parts)
-
-
-def _precompute(args: argparse.Namespace) -> int:
-    if args.assets is not None:
-        assets = Path(args.assets)
-        if not assets.is_dir():
-            raise ValueError(f"--assets {assets}: no such folder")
-        os.environ["GVLAB_ASSETS"] = str(assets.resolve())
-    from dashboard.precompute_jobs import run
-    from gvcore.inference import resolve_device
-
-    written = run(shipped=args.shipped, every_view=args.all, device=resolve_device(args.device, "--device"))
-    print(f"gvcore precompute: {len(written)} new file(s)")
-    return 0
-
-
-def _progress_bar(enabled: bool, desc: str) -> tuple[Callable[[int, int, str], None], Callable[[], None]]:
+def progress_bar(enabled: bool, desc: str) -> tuple[Callable[[int, int, str], None], Callable[[], None]]:
     """The atlas's ``progress(done, total, name)`` callback drawing a tqdm bar, and the function that closes it.
 
     The bar is made at the first image, so an early error leaves no empty bar.
@@ -505,7 +391,7 @@ def _atlas(args: argparse.Namespace) -> int:
 
     for name in (args.csv, args.table_csv):
         if name:
-            _check_writable_file(Path(name), "atlas.csv")
+            check_writable_file(Path(name), "atlas.csv")
     low, high = args.deficit_min, args.deficit_max
     deficit_range = (
         None
@@ -516,7 +402,7 @@ def _atlas(args: argparse.Namespace) -> int:
         )
     )
     models, infos = load_checkpoints(args.ckpt, args.scale, args.protocol, args.device)
-    update, close = _progress_bar(not args.no_progress, f"atlas x{args.scale}")
+    update, close = progress_bar(not args.no_progress, f"atlas x{args.scale}")
     result = build_atlas(
         models,
         args.data,
@@ -543,58 +429,14 @@ def _atlas(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_command(args: argparse.Namespace) -> list[str]:
-    """The ``gvcore report`` command line that reproduces ``args`` (every option spelled out)."""
-    command = ["gvcore", "report"]
-    for flag, values in (("--ckpt", args.ckpt), ("--sweep", args.sweep), ("--image", args.image or [])):
-        for value in values:
-            command += [flag, str(value)]
-    command += ["--data", str(args.data), "--scale", str(args.scale), "--protocol", args.protocol]
-    command += ["--top-k", str(args.top_k), "--direction", args.direction, "--region", str(args.region)]
-    return [*command, "--out", str(args.out)]
-
-
-def _report(args: argparse.Namespace) -> int:
-    out = Path(args.out)
-    if out.exists() and not args.force and not out.is_dir():
-        raise ValueError(f"{out} exists; pass --force to overwrite it")
-    _check_writable_file(out, "report.html")
-    if not args.max_mb > 0:
-        raise ValueError(f"--max-mb must be positive, got {args.max_mb}")
-    try:
-        from dashboard.report import build_report, write_report
-    except ImportError as err:
-        raise ValueError(
-            f"the report needs the dashboard extras ({err.name} is not installed): pip install 'gvcore[dashboard]'"
-        ) from err
-    import shlex
-
-    update, close = _progress_bar(not args.no_progress, f"report x{args.scale}")
-    text = build_report(
-        args.ckpt,
-        args.data,
-        args.scale,
-        args.protocol,
-        sweep=args.sweep,
-        top_k=args.top_k,
-        direction=args.direction,
-        region=args.region,
-        images=args.image,
-        command=shlex.join(_report_command(args)),
-        device=args.device,
-        max_bytes=int(args.max_mb * 2**20),
-        progress=update,
-    )
-    close()
-    write_report(text, out, force=args.force)
-    print(f"wrote {out} ({len(text.encode()) / 2**20:.1f} MB)")
-    return 0
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``gvcore`` console script and of ``python -m gvcore``; returns the exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    parser, names, added = _parser_and_registered()
+    words = list(sys.argv[1:] if argv is None else argv)
+    if not added and words and not words[0].startswith("-") and words[0] not in names:
+        print(f"gvcore: error: unknown command {words[0]!r}; {NO_REGISTERED_COMMANDS}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(words)
     try:
         return int(args.func(args))
     except (ValueError, TypeError, OSError) as err:

@@ -378,8 +378,6 @@ def _score_source(
     job: _Job, source: ImageSource, db: Any, failed: set[str], errors: list[str] | None
 ) -> list[dict[str, Any]]:
     """Rows of one image: read back from ``db`` where present, else scored (and stored)."""
-    from gvcore.scoring import NonFiniteOutputError
-
     inputs = _read_inputs(job, source) if db is not None else None
     keys = _cache_keys(job, *inputs) if inputs is not None else {}
     valid = {"numbers": (*SCORE_COLUMNS, *job.extra), "texts": ("lr_source",)}  # what _from_cache reads
@@ -389,16 +387,60 @@ def _score_source(
     missing = [label for label in wanted if keys.get(label) not in cached]
     if db is not None and not missing and all(keys[name] in cached for name in builtin):
         return [_from_cache(cached[keys[label]], label, job.extra) for label in (*builtin, *wanted)]
+    fresh = _fresh_rows(job, source, inputs, db, keys, missing, failed, errors)
+    return [
+        fresh[label] if label in fresh else _from_cache(cached[keys[label]], label, job.extra)
+        for label in (*builtin, *wanted)
+        if label not in failed
+    ]
+
+
+def _fresh_rows(
+    job: _Job,
+    source: ImageSource,
+    inputs: tuple[bytes, bytes | None] | None,
+    db: Any,
+    keys: dict[str, str],
+    missing: list[str],
+    failed: set[str],
+    errors: list[str] | None,
+) -> dict[str, dict[str, Any]]:
+    """Score one image (the built-in rows and the ``missing`` models), store the rows in ``db``; by method."""
     if inputs is not None:  # decoded from the very bytes the keys hash
         pair = load_pair_from_bytes(source, *inputs, job.scale, job.protocol)
     else:
         pair = load_pairs([source], job.scale, job.protocol)[0]
-    lr, hr = pair.as_float()
     by_label = {m.info["label"]: m for m in job.models}
+    scored = _score_finite(job, source, pair, missing, by_label, failed, errors)
+    fresh = {
+        r["method"]: r | {"lr_source": pair.lr_source if r["method"] != "HR" else ""} for r in scored.rows
+    }
+    if db is not None:
+        _store_rows(db, job, source, keys, fresh, by_label)
+    return fresh
+
+
+def _score_finite(
+    job: _Job,
+    source: ImageSource,
+    pair: ImagePair,
+    missing: list[str],
+    by_label: dict[str, ScoringModel],
+    failed: set[str],
+    errors: list[str] | None,
+) -> Any:
+    """Score the ``missing`` models on one image; a model whose output is not finite is named and dropped.
+
+    With ``errors`` (several checkpoints) the failure is appended there, the model added to ``failed`` and the
+    image scored again without it; without, :class:`~gvcore.scoring.NonFiniteOutputError` is raised.
+    """
+    from gvcore.scoring import NonFiniteOutputError
+
+    lr, hr = pair.as_float()
     while True:
         labelled = {label: by_label[label].model for label in missing if label not in failed}
         try:
-            scored = score_image(
+            return score_image(
                 hr,
                 job.scale,
                 job.protocol,
@@ -410,29 +452,30 @@ def _score_source(
                 extra=job.extra,
                 noise=job.noise,
             )
-            break
         except NonFiniteOutputError as err:
             if errors is None:
                 raise NonFiniteOutputError(err.label, f"{err} on image {source.hr_path}") from err
             errors.append(f"{by_label[err.label].path}: {err} on image {source.hr_path}")
             failed.add(err.label)
-    fresh = {
-        r["method"]: r | {"lr_source": pair.lr_source if r["method"] != "HR" else ""} for r in scored.rows
-    }
-    if db is not None:
-        db.put_many(
-            (
-                keys[name],
-                _record_fields(job, source, by_label[name].path if name in by_label else None),
-                _full_row(job, source, row, by_label[name].info if name in by_label else {}),
-            )
-            for name, row in fresh.items()
+
+
+def _store_rows(
+    db: Any,
+    job: _Job,
+    source: ImageSource,
+    keys: dict[str, str],
+    fresh: dict[str, dict[str, Any]],
+    by_label: dict[str, ScoringModel],
+) -> None:
+    """Store one image's freshly scored rows in the results database, each under its content key."""
+    db.put_many(
+        (
+            keys[name],
+            _record_fields(job, source, by_label[name].path if name in by_label else None),
+            _full_row(job, source, row, by_label[name].info if name in by_label else {}),
         )
-    return [
-        fresh[label] if label in fresh else _from_cache(cached[keys[label]], label, job.extra)
-        for label in (*builtin, *wanted)
-        if label not in failed
-    ]
+        for name, row in fresh.items()
+    )
 
 
 #: largest image file read into memory to be hashed and decoded from the same bytes (results cache)

@@ -95,33 +95,17 @@ def reproduce(
 
     plan = plan or (SMOKE_PLAN if smoke else PLAN)
     t0 = time.perf_counter()
-    tmp = tempfile.mkdtemp(prefix="gvcore-smoke-") if smoke else None
-    out_dir = Path(tmp) / "assets" if smoke and str(out) == "assets" and tmp else Path(out)
-    work_dir = Path(work) if work else (Path(tmp) / "work" if tmp else Path("runs") / "reproduce")
+    out_dir, work_dir = _folders(out, work, smoke)
     ckpt_dir, results = out_dir / "checkpoints", out_dir / "results"
-    for folder in (ckpt_dir / "sweep", ckpt_dir / "official", results / "logs", work_dir / "runs"):
-        folder.mkdir(parents=True, exist_ok=True)
-    for stale in list(ckpt_dir.rglob("*.safetensors")):  # a shipped set is replaced whole, never mixed
-        stale.unlink()
+    _prepare_folders(ckpt_dir, results, work_dir)
     train_paths = bundled_image_paths("train")
     train_data = _subset(train_paths, plan.train_images, work_dir / "data" / "train", plan.image_crop)
     eval_data = _eval_data(plan, work_dir)
-    # the lambda sweep is scored on train images held out of its own training, never on the test split
-    holdout = [p for p in train_paths if p.name in plan.sweep_holdout]
-    kept = [p for p in train_paths if p.name not in plan.sweep_holdout]
-    sweep_train = _subset(
-        kept, plan.train_images or len(kept), work_dir / "data" / "sweep_train", plan.image_crop
-    )
-    sweep_val = _subset(holdout, None, work_dir / "data" / "sweep_val", plan.image_crop, force=True)
+    sweep_train, sweep_val = _sweep_images(plan, train_paths, work_dir)
     main_data, sweep_data = (train_data, eval_data), (sweep_train, sweep_val)
 
     grid_l1 = _grid(plan, "l1", 0.0)
-    sweep = [
-        RunSpec(plan.sweep_preset, scale, "l1+gv" if w else "l1", seed, w, sweep=True)
-        for scale in plan.sweep_scales
-        for w in (0.0, *plan.sweep_lambdas)
-        for seed in plan.sweep_seeds
-    ]
+    sweep = _sweep_specs(plan)
     print(f"[1/4] training {len(grid_l1)} L1 runs and {len(sweep)} sweep runs", flush=True)
     runs = [(spec, main_data) for spec in grid_l1] + [(spec, sweep_data) for spec in sweep]
     _run_all(runs, plan, work_dir, jobs)
@@ -185,6 +169,59 @@ def reproduce(
     (results / "reproduce_meta.json").write_text(json.dumps(meta, indent=2) + "\n")
     print(f"done in {meta['wall_time_s']:.0f} s -> {out_dir}", flush=True)
     return {**meta, "out": str(out_dir)}
+
+
+def _folders(out: str | Path, work: str | Path | None, smoke: bool) -> tuple[Path, Path]:
+    """``(out_dir, work_dir)``: with ``smoke``, a temporary folder stands in for the default ``assets``/work."""
+    tmp = tempfile.mkdtemp(prefix="gvcore-smoke-") if smoke else None
+    out_dir = Path(tmp) / "assets" if smoke and str(out) == "assets" and tmp else Path(out)
+    work_dir = Path(work) if work else (Path(tmp) / "work" if tmp else Path("runs") / "reproduce")
+    return out_dir, work_dir
+
+
+def _prepare_folders(ckpt_dir: Path, results: Path, work_dir: Path) -> None:
+    """Make the output folders and remove the previous checkpoints (a shipped set is replaced whole)."""
+    for folder in (ckpt_dir / "sweep", ckpt_dir / "official", results / "logs", work_dir / "runs"):
+        folder.mkdir(parents=True, exist_ok=True)
+    for stale in list(ckpt_dir.rglob("*.safetensors")):  # a shipped set is replaced whole, never mixed
+        stale.unlink()
+
+
+def _sweep_images(plan: ReproPlan, train_paths: list[Path], work_dir: Path) -> tuple[str, str]:
+    """The lambda sweep's ``(train, validation)`` data: validation = train images held out of its training.
+
+    The sweep is scored on those held-out train images, never on the test split.
+    """
+    holdout = [p for p in train_paths if p.name in plan.sweep_holdout]
+    kept = [p for p in train_paths if p.name not in plan.sweep_holdout]
+    sweep_train = _subset(
+        kept, plan.train_images or len(kept), work_dir / "data" / "sweep_train", plan.image_crop
+    )
+    sweep_val = _subset(holdout, None, work_dir / "data" / "sweep_val", plan.image_crop, force=True)
+    return sweep_train, sweep_val
+
+
+def _sweep_specs(plan: ReproPlan) -> list[RunSpec]:
+    """The lambda sweep's runs: every sweep scale x (0 and each lambda) x sweep seed."""
+    return [
+        RunSpec(plan.sweep_preset, scale, "l1+gv" if w else "l1", seed, w, sweep=True)
+        for scale in plan.sweep_scales
+        for w in (0.0, *plan.sweep_lambdas)
+        for seed in plan.sweep_seeds
+    ]
+
+
+def _move_failed(seed_rule: dict[str, Any], ckpt_dir: Path) -> dict[int, list[Path]]:
+    """Move the checkpoints the seed rule replaced to ``checkpoints/failed/``; scale -> their new paths."""
+    failed_paths: dict[int, list[Path]] = {}
+    for done in seed_rule["replaced"]:
+        name = _label_to_name(done["failed"])
+        source, target = ckpt_dir / f"{name}.safetensors", ckpt_dir / "failed" / f"{name}.safetensors"
+        if source.is_file():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            source.replace(target)
+        failed_paths.setdefault(int(name.split("-x")[1].split("-")[0]), []).append(target)
+    return failed_paths
 
 
 def _evaluate_and_write(
@@ -310,12 +347,7 @@ def reevaluate(
     previous = meta.get("seed_rule", {}).get("replaced", [])
     for done in previous:  # a rule already applied: start from its replacements
         grid = [_replacement(spec, done) for spec in grid]
-    sweep = [
-        RunSpec(plan.sweep_preset, scale, "l1+gv" if w else "l1", seed, w, sweep=True)
-        for scale in plan.sweep_scales
-        for w in (0.0, *plan.sweep_lambdas)
-        for seed in plan.sweep_seeds
-    ]
+    sweep = _sweep_specs(plan)
     eval_data = _eval_data(plan, work_dir)
     main_data = (
         _subset(bundled_image_paths("train"), plan.train_images, work_dir / "data" / "train", None),
@@ -341,14 +373,7 @@ def reevaluate(
             retrain,
             work_dir / "data" / "seed_rule",
         )
-    failed_paths: dict[int, list[Path]] = {}
-    for done in seed_rule["replaced"]:
-        name = _label_to_name(done["failed"])
-        source, target = ckpt_dir / f"{name}.safetensors", ckpt_dir / "failed" / f"{name}.safetensors"
-        if source.is_file():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            source.replace(target)
-        failed_paths.setdefault(int(name.split("-x")[1].split("-")[0]), []).append(target)
+    failed_paths = _move_failed(seed_rule, ckpt_dir)
     if failed_paths:
         failed_frame = _evaluate_all(failed_paths, eval_data, "standard", progress)
         write_csv(failed_frame, out_dir / "results" / "eval_failed_seeds.csv")

@@ -125,33 +125,12 @@ def apply_seed_rule(
     judged: list[dict[str, Any]] = []
     replaced: list[dict[str, Any]] = []
     for _ in range(MAX_RERUNS + 1):
-        sizes: dict[str, int] = {}
-        for spec in current:
-            sizes[_cell(spec)] = sizes.get(_cell(spec), 0) + 1
-        judged_runs = [s for s in current if sizes[_cell(s)] >= 3]  # only cells the rule can judge are scored
-        psnr: dict[str, float] = {}
-        for scale in sorted({s.scale for s in judged_runs}):
-            at = {s.label: checkpoint(s) for s in judged_runs if s.scale == scale}
-            psnr.update(training_psnr(at, scale, folder))
-        verdicts = judge_seeds(psnr, {s.label: _cell(s) for s in judged_runs})
+        verdicts = _judge(current, checkpoint, folder)
         judged = [asdict(v) | {"failed": v.failed} for v in verdicts]
         failed = [s for s in current if any(v.label == s.label and v.failed for v in verdicts)]
         if not failed or len(replaced) >= MAX_RERUNS * len({_cell(s) for s in specs}):
             break
-        fresh = []
-        for spec in failed:
-            seed = max(tried[_cell(spec)]) + 1
-            tried[_cell(spec)].add(seed)
-            fresh.append(dataclasses.replace(spec, seed=seed))
-            verdict = next(v for v in verdicts if v.label == spec.label)
-            replaced.append(
-                {
-                    "failed": spec.label,
-                    "train_psnr": round(verdict.psnr, 4),
-                    "cell_median": round(verdict.median, 4),
-                    "replaced_by": fresh[-1].label,
-                }
-            )
+        fresh = _next_seeds(failed, tried, verdicts, replaced)
         retrain(fresh)
         current = [s for s in current if s not in failed] + fresh
     record = {
@@ -164,6 +143,43 @@ def apply_seed_rule(
         "judged": judged,
     }
     return current, record
+
+
+def _judge(current: list[RunSpec], checkpoint: Callable[[RunSpec], Path], folder: Path) -> list[SeedVerdict]:
+    """The rule's verdicts on ``current``: only cells of 3 or more runs are scored (training-image PSNR)."""
+    sizes: dict[str, int] = {}
+    for spec in current:
+        sizes[_cell(spec)] = sizes.get(_cell(spec), 0) + 1
+    judged_runs = [s for s in current if sizes[_cell(s)] >= 3]  # only cells the rule can judge are scored
+    psnr: dict[str, float] = {}
+    for scale in sorted({s.scale for s in judged_runs}):
+        at = {s.label: checkpoint(s) for s in judged_runs if s.scale == scale}
+        psnr.update(training_psnr(at, scale, folder))
+    return judge_seeds(psnr, {s.label: _cell(s) for s in judged_runs})
+
+
+def _next_seeds(
+    failed: list[RunSpec],
+    tried: dict[str, set[int]],
+    verdicts: list[SeedVerdict],
+    replaced: list[dict[str, Any]],
+) -> list[RunSpec]:
+    """Each failed run with its cell's next unused seed; each replacement recorded in ``replaced``."""
+    fresh = []
+    for spec in failed:
+        seed = max(tried[_cell(spec)]) + 1
+        tried[_cell(spec)].add(seed)
+        fresh.append(dataclasses.replace(spec, seed=seed))
+        verdict = next(v for v in verdicts if v.label == spec.label)
+        replaced.append(
+            {
+                "failed": spec.label,
+                "train_psnr": round(verdict.psnr, 4),
+                "cell_median": round(verdict.median, 4),
+                "replaced_by": fresh[-1].label,
+            }
+        )
+    return fresh
 
 
 def _cell(spec: RunSpec) -> str:

@@ -66,6 +66,39 @@ def _number_problem(key: str, value: Any) -> str | None:
     return None
 
 
+def _json_object(text: Any, size: Any) -> tuple[dict[Any, Any] | None, str]:
+    """The stored ``row`` value decoded as a JSON object, or ``(None, why)``."""
+    if text is None:
+        return None, f"{size} bytes, over the row size limit" if size else "empty"
+    if isinstance(text, bytes):
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError:
+            return None, "not UTF-8 text"
+    if not isinstance(text, str):
+        return None, f"a {type(text).__name__}, not JSON text"
+    try:
+        row = json.loads(text)
+    except (ValueError, RecursionError) as err:
+        return None, f"not valid JSON: {str(err)[:80]}"
+    if not isinstance(row, dict):
+        return None, f"JSON {type(row).__name__}, not an object"
+    return row, ""
+
+
+def _value_problem(key: Any, value: Any, texts: Sequence[str]) -> str | None:
+    """What is wrong with one stored value (a container, text where a number belongs, ...), or ``None``."""
+    if isinstance(value, (dict, list)):
+        return f"{str(key)[:40]} is a {type(value).__name__}"
+    if key in TEXT_KEYS or key in texts:
+        if value is not None and not isinstance(value, str):
+            return f"{str(key)[:40]} is {type(value).__name__}, not text"
+        if key in texts and value is None:
+            return f"{str(key)[:40]} is empty"
+        return None
+    return _number_problem(str(key)[:40], value)
+
+
 def parse_row(
     text: Any, size: Any = None, *, numbers: Sequence[str] = (), texts: Sequence[str] = ()
 ) -> tuple[dict[str, Any] | None, str]:
@@ -83,33 +116,14 @@ def parse_row(
         >>> parse_row('{"method": "a", "psnr": "30"}')[1]
         'psnr is str, not a number'
     """
-    if text is None:
-        return None, f"{size} bytes, over the row size limit" if size else "empty"
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8")
-        except UnicodeDecodeError:
-            return None, "not UTF-8 text"
-    if not isinstance(text, str):
-        return None, f"a {type(text).__name__}, not JSON text"
-    try:
-        row = json.loads(text)
-    except (ValueError, RecursionError) as err:
-        return None, f"not valid JSON: {str(err)[:80]}"
-    if not isinstance(row, dict):
-        return None, f"JSON {type(row).__name__}, not an object"
+    row, why = _json_object(text, size)
+    if row is None:
+        return None, why
     for key in (*numbers, *texts):
         if key not in row:
             return None, f"no {key!r}"
     for key, value in row.items():
-        if isinstance(value, (dict, list)):
-            return None, f"{str(key)[:40]} is a {type(value).__name__}"
-        if key in TEXT_KEYS or key in texts:
-            if value is not None and not isinstance(value, str):
-                return None, f"{str(key)[:40]} is {type(value).__name__}, not text"
-            if key in texts and value is None:
-                return None, f"{str(key)[:40]} is empty"
-        elif (problem := _number_problem(str(key)[:40], value)) is not None:
+        if (problem := _value_problem(key, value, texts)) is not None:
             return None, problem
     numbers_in = {k for k in row if k not in TEXT_KEYS and k not in texts}
     return {k: (math.nan if v is None and k in numbers_in else v) for k, v in row.items()}, ""

@@ -166,6 +166,15 @@ _RESULT_FIELDS = (
 
 def resolve_config(config: TrainConfig) -> TrainConfig:
     """Validate ``config`` and fill its ``auto``/``None`` fields with the recipe defaults (a new object)."""
+    _check_options(config)
+    terms = parse_loss(config.loss, config.gv_weight, config.gv_patch_size, config.gv_distance)
+    resolved = _with_recipe_defaults(config, terms)
+    _check_numbers(resolved)
+    return resolved
+
+
+def _check_options(config: TrainConfig) -> None:
+    """The architecture, the integer settings and every string option, as given (before any default)."""
     from gvcore.models import MODEL_NAMES
 
     check_choice("arch", config.arch, MODEL_NAMES)
@@ -181,10 +190,13 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
     check_choice("optimizer", config.optimizer, ("auto", "adam", "sgd"))
     check_choice("schedule", config.schedule, ("auto", "constant", "multistep", "cosine"))
     check_choice("amp", config.amp, ("auto", "bf16", "fp16", "off"))
-    terms = parse_loss(config.loss, config.gv_weight, config.gv_patch_size, config.gv_distance)
+
+
+def _with_recipe_defaults(config: TrainConfig, terms: list[LossTerm]) -> TrainConfig:
+    """``config`` with every ``auto``/``None`` filled: SGD recipe for VDSR (or ``sgd``), Adam otherwise."""
     gv = next((t for t in terms if t.name == "gv"), None)
     sgd = config.optimizer == "sgd" or (config.optimizer == "auto" and config.arch.startswith("vdsr"))
-    resolved = dataclasses.replace(
+    return dataclasses.replace(
         config,
         loss="+".join(t.name for t in terms),
         gv_weight=gv.weight if gv is not None else 0.0,
@@ -199,6 +211,10 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
         or f"{config.arch}-x{config.scale}-{'+'.join(t.name for t in terms)}-s{config.seed}",
         arch_kwargs=_default_arch_kwargs(config),
     )
+
+
+def _check_numbers(resolved: TrainConfig) -> None:
+    """The resolved floating-point settings are finite and in range; ``threads`` positive when given."""
     if not (resolved.lr or 0) > 0 or not math.isfinite(float(resolved.lr or 0)):
         raise ValueError(f"lr must be a finite number > 0; got {resolved.lr!r}")
     if not math.isfinite(float(resolved.grad_clip or 0)) or float(resolved.grad_clip or 0) < 0:
@@ -211,7 +227,6 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
         raise ValueError(f"weight_decay must be a finite number >= 0; got {resolved.weight_decay!r}")
     if resolved.threads is not None:
         check_positive_int("threads", resolved.threads)
-    return resolved
 
 
 def _default_arch_kwargs(config: TrainConfig) -> dict[str, Any]:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 import tempfile
+from pathlib import Path
 
 import pytest
 import torch
+
+from tests.image_fixtures import DEFAULT_IMAGES, NoiseImages
 
 # The dashboard keeps what it computes once (landing views, atlases) in a user cache (dashboard.precomputed);
 # tests write theirs to a temporary folder, never to the user's ~/.cache.
@@ -68,3 +71,12 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         terminalreporter.write_line(
             f"tests ran in random order: rerun this order with -p randomly --randomly-seed={seed}"
         )
+
+
+@pytest.fixture(scope="module")
+def images(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A folder of small noise images, shared by the module: its ``IMAGES`` (:mod:`tests.image_fixtures`)."""
+    spec = getattr(request.module, "IMAGES", DEFAULT_IMAGES)
+    if not isinstance(spec, NoiseImages):
+        raise TypeError(f"{request.module.__name__}.IMAGES must be a NoiseImages, not {type(spec).__name__}")
+    return spec.write(tmp_path_factory.mktemp(spec.folder))

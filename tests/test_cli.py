@@ -13,17 +13,13 @@ import pytest
 from PIL import Image
 
 from gvcore.cli import main
+from tests.image_fixtures import NoiseImages
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("cli_images")
-    rng = np.random.default_rng(2)
-    for i in range(2):
-        Image.fromarray((rng.random((36, 40, 3)) * 255).astype(np.uint8)).save(folder / f"im{i}.png")
-    return folder
+#: the shared ``images`` fixture (tests/conftest.py) of this module
+IMAGES = NoiseImages(seed=2, shapes=((36, 40),) * 2, folder="cli_images")
 
 
 def _train_args(data: Path | str, out: Path, *extra: str) -> list[str]:

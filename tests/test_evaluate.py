@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 from gvcore.checkpoint import save_checkpoint
 from gvcore.data import load_pairs, make_lr, mod_crop, resolve_images
@@ -26,15 +25,10 @@ from gvcore.metrics import evaluate_pair, quantize_8bit
 from gvcore.models import build_model
 from gvcore.resize import imresize
 from gvcore.scoring import output_variances
+from tests.image_fixtures import NoiseImages
 
-
-@pytest.fixture(scope="module")
-def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("eval_images")
-    rng = np.random.default_rng(1)
-    for i, (h, w) in enumerate(((34, 40), (32, 32))):
-        Image.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8)).save(folder / f"im{i}.png")
-    return folder
+#: the shared ``images`` fixture (tests/conftest.py) of this module
+IMAGES = NoiseImages(seed=1, shapes=((34, 40), (32, 32)), folder="eval_images")
 
 
 @pytest.fixture(scope="module")

@@ -183,6 +183,20 @@ def test_every_model_is_recognised_from_its_own_state_dict(name: str, scale: int
     assert shapes == {k: tuple(v.shape) for k, v in model.state_dict().items()}
 
 
+def test_every_model_module_has_one_record_in_the_registry() -> None:
+    """Each model module ends with its ``SUPPORT`` record; MODELS and RECOGNISERS are derived from them."""
+    import importlib
+    import pkgutil
+
+    import gvcore.models as models
+
+    modules = [m.name for m in pkgutil.iter_modules(models.__path__) if not m.name.startswith("_")]
+    records = [importlib.import_module(f"gvcore.models.{name}").SUPPORT for name in modules]
+    assert sorted(r.family for r in records) == sorted(r.family for r in models.ARCHITECTURES)
+    assert set(models.RECOGNISERS) == {r.family for r in models.ARCHITECTURES}
+    assert list(models.MODELS) == [n for r in models.ARCHITECTURES for n in r.constructors()]
+
+
 @pytest.mark.parametrize("name", ["vdsr", "edsr", "espcn"])
 def test_recognisers_refuse_tensors_of_the_wrong_rank(name: str) -> None:
     """Keys right, conv weights flattened: not recognised (it used to raise IndexError from inside the loader)."""

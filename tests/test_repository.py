@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import re
 import subprocess
 import sys
@@ -56,6 +57,32 @@ def test_gvcore_never_imports_streamlit_or_plotly() -> None:
         if re.search(r"^\s*(import|from)\s+(streamlit|plotly)\b", p.read_text(), re.M)
     ]
     assert offenders == []
+
+
+def test_gvcore_never_imports_the_ui_layer() -> None:
+    """No module under gvcore/ imports dashboard, streamlit or plotly, not even inside a function."""
+    ui = ("dashboard", "streamlit", "plotly", "pages")
+    offenders = []
+    for path in sorted((ROOT / "gvcore").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            offenders += [
+                f"{path.relative_to(ROOT)}:{node.lineno}: {name}"
+                for name in names
+                if name.split(".")[0] in ui
+            ]
+    assert offenders == []
+
+
+def test_pytest_timeout_is_active(pytestconfig: pytest.Config) -> None:
+    """pytest-timeout (requirements-dev.txt) is loaded and pyproject's ``timeout = 300`` reaches it."""
+    assert pytestconfig.pluginmanager.hasplugin("timeout")
+    assert float(pytestconfig.getini("timeout")) == 300
 
 
 def test_import_gvcore_is_cheap_and_lazy() -> None:

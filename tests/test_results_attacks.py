@@ -11,11 +11,9 @@ import sqlite3
 import tracemalloc
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
-from PIL import Image
 
 import gvcore.checkpoint
 from gvcore.checkpoint import save_checkpoint
@@ -24,15 +22,10 @@ from gvcore.evaluation import evaluate
 from gvcore.models import build_model
 from gvcore.results_db import ResultsDB, ResultsDBError, read_results
 from gvcore.results_schema import APPLICATION_ID, SCHEMA
+from tests.image_fixtures import NoiseImages
 
-
-@pytest.fixture(scope="module")
-def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("attack_images")
-    rng = np.random.default_rng(5)
-    for i in range(2):
-        Image.fromarray((rng.random((32, 32, 3)) * 255).astype(np.uint8)).save(folder / f"im{i}.png")
-    return folder
+#: the shared ``images`` fixture (tests/conftest.py) of this module
+IMAGES = NoiseImages(seed=5, shapes=((32, 32),) * 2, folder="attack_images")
 
 
 @pytest.fixture(scope="module")

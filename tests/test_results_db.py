@@ -6,11 +6,9 @@ import multiprocessing
 import sqlite3
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
-from PIL import Image
 
 import gvcore.scoring
 from gvcore.checkpoint import save_checkpoint
@@ -18,15 +16,10 @@ from gvcore.cli import main
 from gvcore.evaluation import evaluate, write_csv
 from gvcore.models import build_model
 from gvcore.results_db import ResultsDB, ResultsDBError
+from tests.image_fixtures import NoiseImages
 
-
-@pytest.fixture(scope="module")
-def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("db_images")
-    rng = np.random.default_rng(9)
-    for i in range(3):
-        Image.fromarray((rng.random((48, 48, 3)) * 255).astype(np.uint8)).save(folder / f"im{i}.png")
-    return folder
+#: the shared ``images`` fixture (tests/conftest.py) of this module
+IMAGES = NoiseImages(seed=9, shapes=((48, 48),) * 3, folder="db_images")
 
 
 @pytest.fixture(scope="module")

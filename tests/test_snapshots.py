@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import torch
-from PIL import Image
 from snapshot_fixtures import STEPS, make_snapshot_runs
 
 from gvcore.checkpoint import save_checkpoint
@@ -17,6 +15,7 @@ from gvcore.evaluation import evaluate
 from gvcore.models import build_model
 from gvcore.scoring import NonFiniteOutputError
 from gvcore.snapshots import expand_checkpoints, series_name, snapshot_iteration
+from tests.image_fixtures import NoiseImages
 
 
 @pytest.fixture(scope="module")
@@ -24,13 +23,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return make_snapshot_runs(tmp_path_factory.mktemp("snap_runs"))
 
 
-@pytest.fixture(scope="module")
-def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("snap_images")
-    rng = np.random.default_rng(5)
-    for i in range(3):
-        Image.fromarray((rng.random((48, 48, 3)) * 255).astype(np.uint8)).save(folder / f"im{i}.png")
-    return folder
+#: the shared ``images`` fixture (tests/conftest.py) of this module
+IMAGES = NoiseImages(seed=5, shapes=((48, 48),) * 3, folder="snap_images")
 
 
 class TestNames:

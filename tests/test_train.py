@@ -11,10 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 from safetensors.torch import load_file
 
 from gvcore.checkpoint import load_model
@@ -27,17 +25,13 @@ from gvcore.training import (
     resolve_config,
     train,
 )
+from tests.image_fixtures import NoiseImages
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("images")
-    rng = np.random.default_rng(0)
-    for i in range(3):
-        Image.fromarray((rng.random((40, 48, 3)) * 255).astype(np.uint8)).save(folder / f"im{i}.png")
-    return folder
+#: the shared ``images`` fixture (tests/conftest.py) of this module
+IMAGES = NoiseImages(seed=0, shapes=((40, 48),) * 3)
 
 
 def _config(images: Path, out: Path, **overrides: object) -> TrainConfig:

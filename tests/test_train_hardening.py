@@ -10,23 +10,16 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 
 import gvcore.training_loop as training_loop
 from gvcore.checkpoint import load_model
 from gvcore.training import SimulatedKill, TrainConfig, snapshot_name, train
+from tests.image_fixtures import NoiseImages
 
-
-@pytest.fixture(scope="module")
-def images(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("images")
-    rng = np.random.default_rng(0)
-    for index in range(2):
-        Image.fromarray((rng.random((32, 32, 3)) * 255).astype(np.uint8)).save(folder / f"im{index}.png")
-    return folder
+#: the shared ``images`` fixture (tests/conftest.py) of this module
+IMAGES = NoiseImages(seed=0, shapes=((32, 32),) * 2)
 
 
 def _config(images: Path, out: Path, **overrides: Any) -> TrainConfig:

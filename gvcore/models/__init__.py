@@ -25,41 +25,40 @@ from torch import nn
 from gvcore._validation import check_choice, check_positive_int
 from gvcore.models import edsr, espcn, vdsr
 from gvcore.models._recognise import Recognised
+from gvcore.models._support import ArchSupport, Preset
 from gvcore.models.edsr import EDSR
 from gvcore.models.espcn import ESPCN
 from gvcore.models.vdsr import VDSR
 
-__all__ = ["EDSR", "ESPCN", "MODELS", "MODEL_NAMES", "RECOGNISERS", "SCALES", "VDSR", "build_model"]
+__all__ = [
+    "ARCHITECTURES",
+    "EDSR",
+    "ESPCN",
+    "MODELS",
+    "MODEL_NAMES",
+    "RECOGNISERS",
+    "SCALES",
+    "VDSR",
+    "ArchSupport",
+    "Preset",
+    "build_model",
+]
 
 #: scales every model is built and tested at (the paper's).
 SCALES: tuple[int, ...] = (2, 3, 4)
 
+#: one record per architecture (``SUPPORT`` at the end of each model's module), in registry order; adding an
+#: architecture means writing its module and adding its record here.
+ARCHITECTURES: tuple[ArchSupport, ...] = (vdsr.SUPPORT, edsr.SUPPORT, espcn.SUPPORT)
 
-def vdsr_lite(scale: int, **kwargs: Any) -> VDSR:
-    """VDSR with 8 conv layers and 32 features: trains in minutes on 2 CPU cores."""
-    return VDSR(scale, **{"num_layers": 8, "num_features": 32, **kwargs})
-
-
-def edsr_lite(scale: int, **kwargs: Any) -> EDSR:
-    """EDSR with 4 residual blocks and 32 features: trains in minutes on 2 CPU cores."""
-    return EDSR(scale, **{"num_blocks": 4, "num_features": 32, **kwargs})
-
-
-#: registry name -> constructor ``f(scale, **kwargs)``.
+#: registry name -> constructor ``f(scale, **kwargs)`` (each family, then its presets).
 MODELS: dict[str, Callable[..., nn.Module]] = {
-    "vdsr": VDSR,
-    "vdsr-lite": vdsr_lite,
-    "edsr": EDSR,
-    "edsr-lite": edsr_lite,
-    "espcn": ESPCN,
+    name: build for support in ARCHITECTURES for name, build in support.constructors().items()
 }
 
-#: architecture family -> recogniser of its foreign state dicts (``recognise`` next to each model), tried in order
-#: by :func:`gvcore.load_model`; adding a model means adding its module's constructor above and recogniser here.
+#: architecture family -> recogniser of its foreign state dicts, tried in order by :func:`gvcore.load_model`.
 RECOGNISERS: dict[str, Callable[[Mapping[str, torch.Tensor]], Recognised | None]] = {
-    "vdsr": vdsr.recognise,
-    "edsr": edsr.recognise,
-    "espcn": espcn.recognise,
+    support.family: support.recognise for support in ARCHITECTURES
 }
 
 #: registered names, in registry order.

@@ -17,6 +17,7 @@ from torch import nn
 
 from gvcore._validation import check_floating_image, check_positive_int
 from gvcore.models._recognise import Recognised, conv_channels, indices
+from gvcore.models._support import ArchSupport, Preset
 
 __all__ = ["DIV2K_RGB_MEAN", "EDSR", "recognise", "upsample_stages"]
 
@@ -153,3 +154,13 @@ def recognise(sd: Mapping[str, torch.Tensor]) -> Recognised | None:
     if features == 256:  # BasicSR's EDSR_L configs (32 blocks, 256 features) train with res_scale 0.1
         kwargs["res_scale"] = 0.1
     return kwargs, scale
+
+
+#: EDSR (baseline) and its CPU preset (``edsr-lite``: 4 residual blocks, 32 features; trains in minutes on 2 CPU
+#: cores).
+SUPPORT = ArchSupport(
+    "edsr",
+    EDSR,
+    recognise,
+    presets=(Preset("edsr-lite", EDSR, {"num_blocks": 4, "num_features": 32}),),
+)

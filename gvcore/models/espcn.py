@@ -14,6 +14,7 @@ from torch import nn
 
 from gvcore._validation import check_floating_image, check_positive_int
 from gvcore.models._recognise import Recognised, conv_channels
+from gvcore.models._support import ArchSupport
 
 __all__ = ["ESPCN", "recognise"]
 
@@ -83,3 +84,7 @@ def recognise(sd: Mapping[str, torch.Tensor]) -> Recognised | None:
     if scale < 1 or scale * scale != squared or second[0] != features // 2:
         return None
     return {"channels": channels, "num_features": features}, scale
+
+
+#: ESPCN (no presets).
+SUPPORT = ArchSupport("espcn", ESPCN, recognise)

@@ -21,6 +21,7 @@ from torch import nn
 
 from gvcore._validation import check_choice, check_floating_image, check_positive_int
 from gvcore.models._recognise import Recognised, conv_channels, indices
+from gvcore.models._support import ArchSupport, Preset
 
 __all__ = ["VDSR", "Interpolation", "recognise", "upsample_input"]
 
@@ -144,3 +145,12 @@ def recognise(sd: Mapping[str, torch.Tensor]) -> Recognised | None:
         "out_channels": last[0],
     }
     return kwargs, None
+
+
+#: VDSR and its CPU preset (``vdsr-lite``: 8 conv layers, 32 features; trains in minutes on 2 CPU cores).
+SUPPORT = ArchSupport(
+    "vdsr",
+    VDSR,
+    recognise,
+    presets=(Preset("vdsr-lite", VDSR, {"num_layers": 8, "num_features": 32}),),
+)
