@@ -16,11 +16,17 @@ import torch
 
 from dashboard import analysis, loaders
 from dashboard.compare_slider import render_compare_slider
+from dashboard.viewer import deficit_overlay, render_viewer
 
 __all__ = ["VIEWS", "before_after", "images_for", "images_key"]
 
 #: Before/after views and their names.
-VIEWS = {"slider": "Slider", "flicker": "Flicker", "difference": "|L - R| amplified"}
+VIEWS = {
+    "slider": "Slider",
+    "viewer": "All outputs (wheel zoom, keys 1-9)",
+    "flicker": "Flicker",
+    "difference": "|L - R| amplified",
+}
 
 
 def images_key(outputs_key: str) -> tuple[str, str]:
@@ -53,7 +59,11 @@ def before_after(key: Hashable) -> None:
             st.rerun(scope="app")
         return
     names = list(images)
-    s1, s2, s3, s4 = st.columns([2, 2, 1, 2])
+    view = st.radio("View", list(VIEWS), format_func=VIEWS.__getitem__, horizontal=True, key="cmp-view")
+    if view == "viewer":
+        _all_outputs(images)
+        return
+    s1, s2, s3 = st.columns([2, 2, 1])
     builtin = ("HR", "bicubic", "bilinear")
     models_first = [i for i, n in enumerate(names) if n not in builtin] + [
         i for i, n in enumerate(names) if n in builtin
@@ -61,7 +71,6 @@ def before_after(key: Hashable) -> None:
     left_name = s1.selectbox("Left", names, index=models_first[0], key="cmp-left")
     right_name = s2.selectbox("Right", names, index=models_first[1], key="cmp-right")
     zoom = s3.select_slider("Zoom", options=[1, 2, 3, 4], value=1, key="cmp-zoom")
-    view = s4.radio("View", list(VIEWS), format_func=VIEWS.__getitem__, horizontal=True, key="cmp-view")
     flicker_ms, amplify = 700, 4
     if view == "flicker":
         flicker_ms = st.select_slider(
@@ -93,4 +102,24 @@ def before_after(key: Hashable) -> None:
     st.caption(
         "Exact 8-bit output pixels (lossless PNG, nearest-neighbour zoom); hover for x, y and both images' "
         f"RGB; {explained[view]}"
+    )
+
+
+def _all_outputs(images: dict[str, np.ndarray]) -> None:
+    """Every output in one shared view (:mod:`dashboard.viewer`), with HR's deficit map as an overlay."""
+    names = list(images)[:9]
+    overlays = (
+        {n: deficit_overlay(images[n], images["HR"]) for n in names if n != "HR"} if "HR" in images else {}
+    )
+    height = int(min(560, max(240, next(iter(images.values())).shape[0])))
+    render_viewer({n: images[n] for n in names}, overlays, height=height)
+    more = (
+        f" Only the first 9 of {len(images)} outputs are in the viewer (keys 1-9)." if len(images) > 9 else ""
+    )
+    st.caption(
+        "Keys 1-"
+        f"{len(names)} switch the output in place (zoom and pan are shared), the wheel zooms about the cursor, a "
+        "drag pans, 0 fits to the width; hover for every output's RGB. The overlay slider shows the shown "
+        "output's variance-deficit map against HR (log10 V_out / V_HR per 8x8 patch; blue = variance lost, "
+        "red = variance added, white = as HR)." + more
     )

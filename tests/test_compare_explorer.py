@@ -318,6 +318,16 @@ def test_compare_session_keeps_no_image_sized_arrays(assets: Path) -> None:
     assert image_sized_arrays(184, 248) == []
 
 
+def test_compare_shows_every_output_in_the_viewer(assets: Path) -> None:
+    """The "All outputs" view: one shared view of every output with HR's deficit overlay, keeping no arrays."""
+    at = open_page("compare")
+    upload_compare_image(at, "r.png", rect_png(3, 184, 248))
+    at.radio(key="cmp-view").set_value("viewer").run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert "Keys 1-" in texts(at.caption)
+    assert_clean(at)
+
+
 def test_before_after_offers_a_rerun_when_its_outputs_left_the_cache() -> None:
     def section_without_outputs() -> None:
         from dashboard import before_after
