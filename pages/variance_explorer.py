@@ -132,6 +132,8 @@ def patch_settings() -> tuple[int, int, bool, bool]:
 def highlight_range(vx: np.ndarray, vy: np.ndarray) -> tuple[float, float]:
     """The slider of the log10-variance range to highlight; its bounds follow the maps' values.
 
+    It starts on the flattest tenth of the patches (from the lowest log10 variance to the 10th percentile).
+
     The slider is the one source of the range: a box dragged on the histogram is copied into it (see
     state.take_histogram_box), and the highlight is computed from the same per-patch log10 variances.
     """
@@ -139,7 +141,10 @@ def highlight_range(vx: np.ndarray, vy: np.ndarray) -> tuple[float, float]:
     low = round(math.floor(float(log_all.min()) * 10) / 10, 1)
     high = round(math.ceil(float(log_all.max()) * 10) / 10 + 0.1, 1)
     st.session_state[RANGE_BOUNDS_KEY] = (low, high)
-    start, end = (round(float(v), 1) for v in st.session_state.get(RANGE_KEY, (low, low)))
+    # first visit: the flattest tenth of the patches (where blur shows first), never an empty range
+    flattest = round(math.ceil(float(np.quantile(log_all, 0.1)) * 10) / 10, 1)
+    default = (low, max(flattest, round(low + 0.1, 1)))
+    start, end = (round(float(v), 1) for v in st.session_state.get(RANGE_KEY, default))
     start, end = min(max(start, low), high), min(max(end, low), high)
     st.session_state[RANGE_KEY] = (start, max(start, end))
     return cast(

@@ -194,8 +194,15 @@ def test_encode_map_round_trips(fmt: str) -> None:
         np.testing.assert_array_equal(np.load(io.BytesIO(payload)), values)
     elif fmt == "CSV":
         assert pd.read_csv(io.BytesIO(payload))["value"].tolist() == values.ravel().tolist()
-    else:
-        assert np.asarray(Image.open(io.BytesIO(payload))).shape == (2, 3)
+    else:  # a picture: coloured, enlarged so one entry is a block of pixels, with a colour bar below
+        picture = np.asarray(Image.open(io.BytesIO(payload)))
+        assert picture.ndim == 3
+        assert picture.shape[1] >= downloads.MIN_PICTURE_SIDE
+        block = picture.shape[1] // 3
+        assert (picture[:block, :block] == picture[0, 0]).all()  # entry (0, 0) is one flat block
+        assert not (
+            picture[0, 0] == picture[0, -1]
+        ).all()  # the smallest and largest entries differ in colour
 
 
 def test_paper_table_matches_paper_md() -> None:
