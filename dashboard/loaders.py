@@ -217,10 +217,14 @@ def uploaded_model(name: str, digest: str, scale: int, _data: bytes) -> LoadedCh
 def metrics_for(
     outputs_key: str, scale: int, protocol: str, _outputs: dict[str, torch.Tensor], _hr: torch.Tensor | None
 ) -> pd.DataFrame:
-    """:func:`gvcore.scoring.score_outputs` of outputs identified by ``outputs_key`` (already score-ready)."""
-    from gvcore.scoring import score_outputs
+    """:func:`gvcore.scoring.score_outputs` of outputs identified by ``outputs_key`` (already score-ready).
 
-    return analysis.rows_frame(score_outputs(_outputs, _hr, scale, protocol))  # type: ignore[arg-type]
+    With an HR reference, HR's own row (:func:`gvcore.scoring.reference_row`) comes first, as in ``gvcore eval``.
+    """
+    from gvcore.scoring import reference_row, score_outputs
+
+    rows = score_outputs(_outputs, _hr, scale, protocol)  # type: ignore[arg-type]
+    return analysis.rows_frame(([reference_row(_hr)] if _hr is not None else []) + rows)
 
 
 @budget_cached(DATA_CACHE)

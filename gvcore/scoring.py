@@ -53,6 +53,7 @@ __all__ = [
     "gv_distance",
     "noise_control",
     "output_variances",
+    "reference_row",
     "run_model",
     "score_image",
     "score_outputs",
@@ -223,6 +224,22 @@ def score_outputs(
     return rows
 
 
+def reference_row(hr: torch.Tensor) -> dict[str, Any]:
+    """HR's own row (``method`` ``"HR"``): its variances, ``var_ratio`` 1, ``gv_distance`` and ``var_logdev`` 0.
+
+    PSNR, SSIM, MS-SSIM and GMSD of HR against itself are left NaN (not informative). Every table that compares
+    outputs shows this row, so the gap to HR can be read there.
+
+    Example:
+        >>> row = reference_row(torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0)))
+        >>> row["method"], row["var_ratio"], math.isnan(row["psnr"])
+        ('HR', 1.0, True)
+    """
+    hr_gx, hr_gy = output_variances(hr)
+    row = {"method": "HR", "psnr": math.nan, "ssim": math.nan, "ms_ssim": math.nan, "gmsd": math.nan}
+    return row | {"gv_distance": 0.0, "var_gx": hr_gx, "var_gy": hr_gy, "var_ratio": 1.0, "var_logdev": 0.0}
+
+
 class NonFiniteOutputError(ValueError):
     """A model's output holds NaN or inf: an error, never a blank or clamped score. ``label`` names the model."""
 
@@ -326,8 +343,5 @@ def score_image(
                 label, f"model {label!r} produced {bad} non-finite output value(s) (NaN/inf)"
             )
         outputs[label] = score_ready(raw, protocol)
-    hr_gx, hr_gy = output_variances(hr)
-    hr_row = {"method": "HR", "psnr": math.nan, "ssim": math.nan, "ms_ssim": math.nan, "gmsd": math.nan}
-    hr_row |= {"gv_distance": 0.0, "var_gx": hr_gx, "var_gy": hr_gy, "var_ratio": 1.0, "var_logdev": 0.0}
-    rows = [hr_row, *score_outputs(outputs, hr, scale, protocol, extra)]
+    rows = [reference_row(hr), *score_outputs(outputs, hr, scale, protocol, extra)]
     return ScoredImage(lr=lr, hr=hr, outputs=outputs, rows=rows)

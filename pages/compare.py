@@ -367,8 +367,8 @@ if tab_errors.open:
 # --- the table -----------------------------------------------------------------------------------------------
 metrics = loaders.metrics_for(outputs_key, scale, protocol, {n: outputs[n] for n in methods}, hr)
 if hr is None:
-    metrics = metrics.drop(columns=["psnr", "ssim", "gv_distance", "var_ratio"])
-    st.caption("LR-only input: PSNR, SSIM and GV distance need an HR reference and are hidden.")
+    metrics = metrics.drop(columns=["psnr", "ssim", "ms_ssim", "gmsd", "gv_distance", "var_ratio", "var_logdev"])
+    st.caption("LR-only input: the metrics against HR (PSNR, SSIM, MS-SSIM, GMSD, GV distance) are hidden.")
 st.subheader(f"Metrics ({protocol} protocol)" if hr is not None else "Gradient variance")
 widgets.table(metrics.round(4), "comparison metrics", key="cmp-table")
 widgets.chart(figures.mean_variance_bars(metrics), "mean variance per method", key="cmp-bars")

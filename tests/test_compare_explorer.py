@@ -109,7 +109,7 @@ def test_small_images_render_on_compare(assets: Path, size: tuple[int, int]) -> 
     at = open_page("compare")
     upload_compare_image(at, "small.png", random_png(*size, seed=1))
     assert_clean(at)
-    assert methods(at) == ["bicubic", "ESPCN L1 x2", "ESPCN L1+GV x2"]
+    assert methods(at) == ["HR", "bicubic", "ESPCN L1 x2", "ESPCN L1+GV x2"]  # HR is a row of every comparison
     chart_spec(at, "cmp-crops")  # the crop figure is drawn whatever the size
 
 
@@ -121,7 +121,7 @@ def test_too_large_image_is_compared_on_a_region(assets: Path, monkeypatch: pyte
     captions = texts(at.caption)
     assert "Showing the region" in captions
     assert "100x100 LR pixels, 200x200 output pixels" in captions
-    assert len(methods(at)) == 3
+    assert len(methods(at)) == 4  # HR, bicubic and the pair
     width = next(n for n in at.number_input if n.label.startswith("w "))
     width.set_value(50).run()
     assert_clean(at)
