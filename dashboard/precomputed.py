@@ -44,7 +44,7 @@ __all__ = [
 ]
 
 #: version of what entries hold; bumping it makes every stored entry unused (another key)
-FORMAT = "gvlab-precomputed/2"  # 2: landing views hold the noise control row
+FORMAT = "gvlab-precomputed/3"  # 2: landing views hold the noise control row; 3: atlas regions never touch
 
 Entry = tuple[dict[str, np.ndarray], dict[str, Any]]
 

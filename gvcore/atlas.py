@@ -15,6 +15,7 @@ The maps are averaged over square *regions* of ``region x region`` patches (non-
   flat regions, where neither loses anything, would otherwise fill this ranking with zeros);
 - ``overshoot``: ``V_B - V_HR`` where positive: where ``B`` adds more variance than HR has.
 
+Within one image, a ranking never keeps two regions that touch (non-maximum suppression, :func:`_push_regions`).
 Each ranking keeps its ``top_k`` regions across the data set in a bounded min-heap (:class:`TopK`), so memory
 is ``O(top_k)`` whatever the number of images; a kept region carries its aligned crops (HR, baseline and each
 checkpoint). Filters: images by name, a range of the ``worst`` deficit, and the gradient direction (``gx``,
@@ -298,12 +299,22 @@ def _push_regions(
     methods: list[str],
     pixels: Mapping[str, np.ndarray],
 ) -> None:
-    """Offer one image's regions (``values``, NaN = not eligible) to one ranking's heap."""
-    # row-major order, so ties keep the earlier region
-    for flat in np.flatnonzero(~np.isnan(values)):
+    """Offer one image's regions (``values``, NaN = not eligible) to one ranking's heap, none touching another.
+
+    Non-maximum suppression within the image: regions are offered best first, and one that touches (shares an
+    edge or a corner with) a better region of this image already offered is skipped, so a ranking never lists a
+    run of neighbouring tiles along one edge or text line. Ties keep the earlier region in row-major order.
+    """
+    taken: list[tuple[int, int]] = []
+    flats = np.flatnonzero(~np.isnan(values))
+    order = sorted(flats, key=lambda f: (-float(values.flat[f]), int(f)))
+    for flat in order:
         r, c = divmod(int(flat), values.shape[1])
-        if not heap.would_keep(values[r, c]):
+        if any(abs(r - tr) <= 1 and abs(c - tc) <= 1 for tr, tc in taken):
             continue
+        if not heap.would_keep(values[r, c]):
+            break  # best first: no later region of this image would be kept either
+        taken.append((r, c))
         y, x = r * size, c * size
         heap.push(
             float(values[r, c]),

@@ -367,7 +367,9 @@ if tab_errors.open:
 # --- the table -----------------------------------------------------------------------------------------------
 metrics = loaders.metrics_for(outputs_key, scale, protocol, {n: outputs[n] for n in methods}, hr)
 if hr is None:
-    metrics = metrics.drop(columns=["psnr", "ssim", "ms_ssim", "gmsd", "gv_distance", "var_ratio", "var_logdev"])
+    metrics = metrics.drop(
+        columns=["psnr", "ssim", "ms_ssim", "gmsd", "gv_distance", "var_ratio", "var_logdev"]
+    )
     st.caption("LR-only input: the metrics against HR (PSNR, SSIM, MS-SSIM, GMSD, GV distance) are hidden.")
 st.subheader(f"Metrics ({protocol} protocol)" if hr is not None else "Gradient variance")
 widgets.table(metrics.round(4), "comparison metrics", key="cmp-table")

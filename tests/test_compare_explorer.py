@@ -109,7 +109,12 @@ def test_small_images_render_on_compare(assets: Path, size: tuple[int, int]) -> 
     at = open_page("compare")
     upload_compare_image(at, "small.png", random_png(*size, seed=1))
     assert_clean(at)
-    assert methods(at) == ["HR", "bicubic", "ESPCN L1 x2", "ESPCN L1+GV x2"]  # HR is a row of every comparison
+    assert methods(at) == [
+        "HR",
+        "bicubic",
+        "ESPCN L1 x2",
+        "ESPCN L1+GV x2",
+    ]  # HR is a row of every comparison
     chart_spec(at, "cmp-crops")  # the crop figure is drawn whatever the size
 
 
