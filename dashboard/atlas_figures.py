@@ -18,6 +18,7 @@ __all__ = [
     "RANKING_TITLES",
     "compare_link",
     "enlarge",
+    "framed",
     "image_ratio_figure",
     "region_deficit_figure",
 ]
@@ -40,6 +41,16 @@ def enlarge(crop: np.ndarray, side: int) -> np.ndarray:
     """
     factor = max(1, side // max(crop.shape[:2]))
     return np.repeat(np.repeat(crop, factor, axis=0), factor, axis=1)
+
+
+def framed(crop: np.ndarray, margin: int = 4) -> np.ndarray:
+    """``crop`` inside a white margin of ``margin`` px, so crops shown side by side never touch.
+
+    Example:
+        >>> framed(np.zeros((2, 3, 3), np.uint8), 1).shape
+        (4, 5, 3)
+    """
+    return np.pad(crop, ((margin, margin), (margin, margin), (0, 0)), constant_values=255)
 
 
 def compare_link(image: str, scale: int, protocol: str, y: int, x: int, size: int) -> str:

@@ -189,9 +189,9 @@ for tab, name in zip(tabs, rankings, strict=True):
                 + ", ".join(f"{m} {d:.4g}" for m, d in region.deficits.items())
             )
             st.image(
-                [atlas_figures.enlarge(c, 128) for c in region.crops.values()],
+                [atlas_figures.framed(atlas_figures.enlarge(c, 128)) for c in region.crops.values()],
                 caption=list(region.crops),
-                width=128,
+                width=136,
             )
 
 # --- per-image table with links into Compare -------------------------------------------------------------------
