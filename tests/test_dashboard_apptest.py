@@ -249,7 +249,7 @@ def test_bad_checkpoint_uploads_show_errors_and_page_keeps_working(assets: Path,
         assert name in message, f"no error naming {name}: {message}"
     assert not (Path(os.environ["GVLAB_ASSETS"]) / "pwned").exists(), "the hostile pickle was executed"
     assert charts(at) >= 4  # the bundled comparison is still drawn
-    assert list(at.dataframe[0].value["method"]) == ["bicubic", "ESPCN L1 x2", "ESPCN L1+GV x2"]
+    assert list(at.dataframe[0].value["method"]) == ["HR", "bicubic", "ESPCN L1 x2", "ESPCN L1+GV x2"]
     # refusals are remembered: a widget click shows them again without loading the files again
     assert len(at.session_state["cmp-refused-uploads"]) == len(files)
     at.checkbox(key="cmp-bicubic").uncheck().run()
