@@ -501,12 +501,7 @@ def folder_checkpoint_infos(folders: list[Path], notes: list[str] | None = None)
     ``source`` = the folder's name; a folder listed twice is read once.
     """
     infos: list[CheckpointInfo] = []
-    seen: set[Path] = set()
-    for folder in folders:
-        resolved = folder.resolve()
-        if resolved in seen:
-            continue
-        seen.add(resolved)
+    for folder in _distinct(folders):
         infos += [
             i
             | {
@@ -518,6 +513,17 @@ def folder_checkpoint_infos(folders: list[Path], notes: list[str] | None = None)
     return infos
 
 
+def _distinct(folders: list[Path]) -> list[Path]:
+    """``folders`` without repeats of one folder (by resolved path), in order: a folder listed twice is read once."""
+    seen: set[Path] = set()
+    distinct = []
+    for folder in folders:
+        if folder.resolve() not in seen:
+            seen.add(folder.resolve())
+            distinct.append(folder)
+    return distinct
+
+
 def published_checkpoint_infos(folders: list[Path]) -> list[CheckpointInfo]:
     """The published models (:mod:`gvcore.zoo`) in ``folders``: shipped, then fetched ones; others are skipped.
 
@@ -525,12 +531,7 @@ def published_checkpoint_infos(folders: list[Path]) -> list[CheckpointInfo]:
     ``published`` True, ``source`` = the folder's name and the training as published in ``loss_name``.
     """
     infos: list[CheckpointInfo] = []
-    seen: set[Path] = set()
-    for folder in folders:
-        resolved = folder.resolve()
-        if resolved in seen:
-            continue
-        seen.add(resolved)
+    for folder in _distinct(folders):
         infos += [
             i | {"source": folder.name}
             for i in list_checkpoints(folder, limit=MAX_FOLDER_CHECKPOINTS)

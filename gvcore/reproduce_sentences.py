@@ -58,7 +58,9 @@ def _ratio_by_cell(table: Any) -> dict[tuple[str, int, str], float]:
     }
 
 
-def _observation(table: Any, paired: Any, group: str, noun: str) -> str:
+def _observation(
+    table: Any, paired: Any, group: str, noun: str, lam: float, title: str = "The observation"
+) -> str:
     at = _in_group(table, group)
     ratios = _ratio_by_cell(at)
     scales = sorted({s for _, s, _ in ratios})
@@ -78,8 +80,8 @@ def _observation(table: Any, paired: Any, group: str, noun: str) -> str:
     rows = _cells(paired, "standard", "var_ratio", group)
     above, _, _ = _verdicts(rows)
     return (
-        f"- **The observation** ({noun}, standard protocol): L1-trained outputs keep {', '.join(parts)} of HR's "
-        f"gradient variance. L1+GV (λ = {{lam}}) recovers {' and '.join(recovered)} of the variance L1 loses; its "
+        f"- **{title}** ({noun}, standard protocol): L1-trained outputs keep {', '.join(parts)} of HR's "
+        f"gradient variance. L1+GV (λ = {lam:g}) recovers {' and '.join(recovered)} of the variance L1 loses; its "
         f"ratio is higher than L1's with a 95 % CI above zero in {above} of {len(rows)} cells."
     )
 
@@ -254,7 +256,7 @@ def results_block(tables: dict[str, Any], paired: Any, sweep: Any, meta: dict[st
         n_nat = int(_cells(paired, "standard", "psnr", "natural")[0]["n"])
         noun = f"{n_nat} natural test images"
     lines = [
-        _observation(tables["standard"], paired, main, noun).replace("{lam}", f"{meta['lambda']:g}"),
+        _observation(tables["standard"], paired, main, noun, meta["lambda"]),
         _noise(tables["standard"], main),
         _logdev(paired, main),
         _quality(paired, "standard", main, noun),
@@ -271,10 +273,13 @@ def results_block(tables: dict[str, Any], paired: Any, sweep: Any, meta: dict[st
         lines.insert(
             1,
             _observation(
-                tables["standard"], paired, "synthetic", f"{n_syn} synthetic test images, reported apart"
-            )
-            .replace("{lam}", f"{meta['lambda']:g}")
-            .replace("**The observation**", "**On synthetic images**"),
+                tables["standard"],
+                paired,
+                "synthetic",
+                f"{n_syn} synthetic test images, reported apart",
+                meta["lambda"],
+                title="On synthetic images",
+            ),
         )
     return "\n".join(line for line in lines if line)
 

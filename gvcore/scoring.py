@@ -98,10 +98,23 @@ def score_ready(raw: torch.Tensor, protocol: Protocol) -> torch.Tensor:
 
 def output_variances(x: torch.Tensor) -> tuple[float, float]:
     """Mean patch variance (p = 8, gray, Sobel) of the horizontal and vertical gradient maps of ``(1, C, H, W)``."""
+    vx, vy = _maps(x)
+    return float(vx.mean()), float(vy.mean())
+
+
+def _maps(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The patch-variance maps (p = 8, gray, Sobel) every variance column is read from."""
     from gvcore.variance import variance_maps
 
-    vx, vy = variance_maps(x.float(), patch_size=8)
-    return float(vx.mean()), float(vy.mean())
+    return variance_maps(x.float(), patch_size=8)
+
+
+def _logdev(out_maps: tuple[torch.Tensor, ...], hr_maps: tuple[torch.Tensor, ...]) -> float:
+    parts = [
+        torch.log10((v_out.double() + VARIANCE_FLOOR) / (v_hr.double() + VARIANCE_FLOOR)).abs().flatten()
+        for v_out, v_hr in zip(out_maps, hr_maps)
+    ]
+    return float(torch.cat(parts).mean())
 
 
 def variance_logdev(out: torch.Tensor, hr: torch.Tensor) -> float:
@@ -114,12 +127,7 @@ def variance_logdev(out: torch.Tensor, hr: torch.Tensor) -> float:
         >>> variance_logdev(hr * 0.5, hr) > 0.5  # a quarter of the variance: about log10(4) = 0.6 per patch
         True
     """
-    from gvcore.variance import variance_maps
-
-    parts = []
-    for v_out, v_hr in zip(variance_maps(out.float(), patch_size=8), variance_maps(hr.float(), patch_size=8)):
-        parts.append(torch.log10((v_out.double() + VARIANCE_FLOOR) / (v_hr.double() + VARIANCE_FLOOR)).abs())
-    return float(torch.cat([p.flatten() for p in parts]).mean())
+    return _logdev(_maps(out), _maps(hr))
 
 
 def noise_control(
@@ -200,12 +208,14 @@ def score_outputs(
 
     check_positive_int("scale", scale)
     check_choice("protocol", protocol, PROTOCOLS)
-    hr_var = output_variances(hr) if hr is not None else None
+    hr_maps = _maps(hr) if hr is not None else None  # once per image, not once per output
+    hr_var = (float(hr_maps[0].mean()), float(hr_maps[1].mean())) if hr_maps is not None else None
     rows = []
     for name, out in outputs.items():
-        var_gx, var_gy = output_variances(out)
+        out_maps = _maps(out)  # var_gx, var_gy and var_logdev all read these
+        var_gx, var_gy = float(out_maps[0].mean()), float(out_maps[1].mean())
         row: dict[str, Any] = {"method": name, "var_gx": var_gx, "var_gy": var_gy}
-        if hr is None or hr_var is None:
+        if hr is None or hr_maps is None or hr_var is None:
             row |= dict.fromkeys(("psnr", "ssim", "ms_ssim", "gmsd", "gv_distance", "var_ratio"), math.nan)
             row["var_logdev"] = math.nan
         else:
@@ -216,7 +226,7 @@ def score_outputs(
                 **_perceptual(out, hr, scale, protocol),
                 "gv_distance": gv_distance(out, hr),
                 "var_ratio": variance_ratio(var_gx, var_gy, *hr_var),
-                "var_logdev": variance_logdev(out, hr),
+                "var_logdev": _logdev(out_maps, hr_maps),
             }
         for column, metric in (extra or {}).items():
             row[column] = math.nan if hr is None else float(metric(out, hr))

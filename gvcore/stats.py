@@ -113,9 +113,7 @@ def paired_statistics(
         (6, 0.1533, True, True)
     """
     d = np.asarray(deltas, dtype=np.float64).ravel()
-    check_positive_int("resamples", resamples, minimum=1000)
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1); got {confidence!r}")
+    _check_bootstrap(resamples, confidence)
     if np.isnan(d).any():
         raise ValueError(f"deltas contain NaN ({int(np.isnan(d).sum())} of {d.size})")
     n = int(d.size)
@@ -132,13 +130,22 @@ def paired_statistics(
         means[start:stop] = d[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(means, [alpha, 1.0 - alpha])
-    if np.all(d == 0):
-        p = 1.0
-    else:
-        from scipy.stats import wilcoxon
+    return PairedResult(n, mean, float(low), float(high), _wilcoxon_p(d))
 
-        p = float(wilcoxon(d, zero_method="wilcox", alternative="two-sided").pvalue)
-    return PairedResult(n, mean, float(low), float(high), p)
+
+def _check_bootstrap(resamples: int, confidence: float) -> None:
+    check_positive_int("resamples", resamples, minimum=1000)
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1); got {confidence!r}")
+
+
+def _wilcoxon_p(d: np.ndarray) -> float:
+    """Two-sided Wilcoxon signed-rank p-value of ``d`` (>= 2 values); 1 when every difference is zero."""
+    if np.all(d == 0):
+        return 1.0
+    from scipy.stats import wilcoxon
+
+    return float(wilcoxon(d, zero_method="wilcox", alternative="two-sided").pvalue)
 
 
 def image_level_statistics(
@@ -175,13 +182,14 @@ def image_level_statistics(
         )
     if np.isnan(a).any() or np.isnan(b).any():
         raise ValueError("base/treated contain NaN: every image needs a score under every seed")
+    _check_bootstrap(resamples, confidence)
     per_image = b.mean(axis=1) - a.mean(axis=1)
-    summary = paired_statistics(per_image, resamples=resamples, confidence=confidence, seed=seed)
+    mean = float(per_image.mean())
     n, seeds = a.shape[0], min(a.shape[1], b.shape[1])
     pairs = [float((b[:, k] - a[:, k]).mean()) for k in range(seeds)] if seeds > 1 else []
     seed_min, seed_max = (min(pairs), max(pairs)) if pairs else (math.nan, math.nan)
     if n < 2:
-        return PairedResult(n, summary.mean_delta, math.nan, math.nan, math.nan, seeds, seed_min, seed_max)
+        return PairedResult(n, mean, math.nan, math.nan, math.nan, seeds, seed_min, seed_max)
     rng = np.random.default_rng(seed)
     means = np.empty(resamples)
     chunk = max(1, 500_000 // (n * max(a.shape[1], b.shape[1])))
@@ -195,9 +203,7 @@ def image_level_statistics(
         means[start:stop] = (mean_b - mean_a).mean(axis=1)
     alpha = (1.0 - confidence) / 2.0
     low, high = np.quantile(means, [alpha, 1.0 - alpha])
-    return PairedResult(
-        n, summary.mean_delta, float(low), float(high), summary.p_value, seeds, seed_min, seed_max
-    )
+    return PairedResult(n, mean, float(low), float(high), _wilcoxon_p(per_image), seeds, seed_min, seed_max)
 
 
 def paired_table(

@@ -17,20 +17,10 @@ import streamlit as st
 from dashboard import analysis, figures, loaders, results_view, state, widgets
 from dashboard.safety import UploadError, list_images_under, without_paths
 from gvcore import stats as gvstats
+from gvcore.scoring import SCORE_COLUMNS
 
 st.title("Benchmark")
-MEAN_COLUMNS = [
-    "psnr",
-    "ssim",
-    "ms_ssim",
-    "gmsd",
-    "gv_distance",
-    "var_gx",
-    "var_gy",
-    "var_ratio",
-    "var_logdev",
-    "lpips",
-]
+MEAN_COLUMNS = [*SCORE_COLUMNS, "lpips"]  # the scored metrics, and LPIPS where it was computed
 
 
 def show_results(table: pd.DataFrame, prefix: str) -> None:
