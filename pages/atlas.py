@@ -1,4 +1,4 @@
-"""Structure atlas: where, across a data set, checkpoints lose gradient variance and where one gives it back.
+"""Structure atlas: where, across a data set, checkpoints lose gradient variance and where one recovers some of it.
 
 The bundled test split or a server folder; a gallery of the ranked regions (aligned crops of HR, the baseline and
 each checkpoint), a per-image table with links into Compare at that image and region, and the same
