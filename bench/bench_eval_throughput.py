@@ -12,7 +12,7 @@ metric) with one freshly initialised checkpoint of ``--arch``, tiles of ``--tile
 of ``--batches``. Two figures per setting, each the median over ``--repeats`` rounds after one warm-up, the
 batch sizes interleaved round by round so load from other processes hits them alike:
 
-- ``model``: :func:`gvcore.scoring.run_model` alone on the images' LR (what tile batching changes), images/s;
+- ``model``: :func:`gvcore.eval.scoring.run_model` alone on the images' LR (what tile batching changes), images/s;
 - ``evaluate``: the whole evaluation (LR synthesis, inference, PSNR/SSIM/GV/variances on CPU), images/s.
 
 Ratios are to ``tile_batch=1`` on the same device in the same run, and (when CUDA is present) CUDA to CPU at
@@ -38,10 +38,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 import gvcore  # noqa: E402
-from gvcore.data import prepare_pair  # noqa: E402
-from gvcore.evaluation import evaluate  # noqa: E402
+from gvcore.eval.evaluate import evaluate  # noqa: E402
+from gvcore.eval.scoring import run_model  # noqa: E402
 from gvcore.io import load_image  # noqa: E402
-from gvcore.scoring import run_model  # noqa: E402
+from gvcore.protocol import prepare_pair  # noqa: E402
 
 
 def write_images(folder: Path, count: int, width: int, height: int) -> list[Path]:

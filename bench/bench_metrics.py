@@ -38,7 +38,8 @@ from scipy import ndimage
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from gvcore.metrics import evaluate_pair, psnr, quantize_8bit, ssim  # noqa: E402
+from gvcore.metrics import evaluate_pair, psnr, ssim  # noqa: E402
+from gvcore.protocol import quantize_8bit  # noqa: E402
 from tests.reference import basicsr_protocol as REF  # noqa: E402
 
 

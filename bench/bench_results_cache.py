@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from gvcore.evaluation import evaluate
+from gvcore.eval.evaluate import evaluate
 
 ROOT = Path(__file__).resolve().parents[1]
 

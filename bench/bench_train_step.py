@@ -5,9 +5,9 @@ Usage::
     .venv/bin/python bench/bench_train_step.py [--batch 16] [--crop 64] [--scales 2 4] [--repeats 20]
         [--threads N] [--device cpu] [--eval-images 2] [--json OUT]
 
-Training step: ``gvcore.training.train_step`` (forward, ``sum(weight * term)``, backward, optimizer step, the
+Training step: ``gvcore.training.run.train_step`` (forward, ``sum(weight * term)``, backward, optimizer step, the
 preset's recipe: SGD + clip for VDSR, Adam otherwise) on random patches at the reproduction's batch and crop
-(``gvcore.reproduce.PLAN``). For each preset and scale the two recipes run interleaved, round after round, in
+(``gvcore.reproduce.run.PLAN``). For each preset and scale the two recipes run interleaved, round after round, in
 one process, so load from other processes hits both alike; each time is the median over ``--repeats`` rounds
 after 3 warm-up steps. The ratio ``l1+gv / l1`` is the GV overhead (target <= 1.10).
 
@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from gvcore.models import build_model  # noqa: E402
-from gvcore.training import TrainConfig, make_optimizer, parse_loss, resolve_config, train_step  # noqa: E402
+from gvcore.training.run import TrainConfig, make_optimizer, parse_loss, resolve_config, train_step  # noqa: E402
 
 PRESETS = ("vdsr-lite", "edsr-lite", "espcn")
 RECIPES = ("l1", "l1+gv")
@@ -70,9 +70,9 @@ def bench_train(
 
 def bench_eval(arch: str, scale: int, images: int, device: str) -> float:
     """Images per second of ``gvcore.evaluation.evaluate`` (HR, bicubic and one model) on bundled test images."""
-    from gvcore.bundled import bundled_image_paths
-    from gvcore.checkpoint import save_checkpoint
-    from gvcore.evaluation import evaluate
+    from gvcore.checkpoint.store import save_checkpoint
+    from gvcore.data.bundled import bundled_image_paths
+    from gvcore.eval.evaluate import evaluate
 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "images"
@@ -88,7 +88,7 @@ def bench_eval(arch: str, scale: int, images: int, device: str) -> float:
 
 def main() -> None:
     """Parse the options, time the training recipes' steps and evaluation throughput, and print the tables."""
-    from gvcore.reproduce import PLAN
+    from gvcore.reproduce.run import PLAN
 
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--batch", type=int, default=PLAN.batch_size)

@@ -18,7 +18,7 @@ echo "== full tier: EDSR-baseline and VDSR, L1 vs L1+GV, x2 and x4 (budget ${bud
 start=$(date +%s)
 python3 - "$budget" <<'PY' 2>&1 | tee "$OUT/full_tier.log"
 import dataclasses, sys
-from gvcore.reproduce_full import FULL_PLAN, train_full
+from gvcore.reproduce.full import FULL_PLAN, train_full
 plan = dataclasses.replace(FULL_PLAN, budget_s=float(sys.argv[1]))
 meta = train_full(out="gpu-assets", work="runs/full", device="cuda", jobs=4, plan=plan, data=".gpu_data/train")
 print(meta["steps"], meta["wall_time_s"])

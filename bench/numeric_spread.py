@@ -2,7 +2,7 @@
 
 Re-evaluates a subset of the shipped checkpoints (:func:`gvcore.reproduce_verify.verify`) under each thread count
 and ``torch.backends.mkldnn`` setting given, and prints the largest difference per column from the shipped
-tables. ``gvcore/reproduce_verify.py`` sets its tolerances at 20x the largest spread seen here and on a second
+tables. ``gvcore/reproduce/verify.py`` sets its tolerances at 20x the largest spread seen here and on a second
 machine.
 
     python bench/numeric_spread.py --threads 1 2 --methods espcn-x2-l1-s0 espcn-x2-l1-gv-s0
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from gvcore.reproduce_verify import verify
+from gvcore.reproduce.verify import verify
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -42,7 +42,7 @@ def streamlit_argv(
 
 #: what the pages import, loaded once before the server listens (torch alone takes seconds): the first visitor
 #: then waits for the page, not for imports
-PRELOAD = ("torch", "pandas", "plotly.graph_objects", "plotly.subplots", "PIL.Image", "gvcore.scoring")
+PRELOAD = ("torch", "pandas", "plotly.graph_objects", "plotly.subplots", "PIL.Image", "gvcore.eval.scoring")
 
 
 def preload() -> None:

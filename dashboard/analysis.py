@@ -1,7 +1,7 @@
 """Display adapters behind the pages: maps for display, pooling, colour scaling, crops, degradations, tables.
 
 No metric, LR synthesis or ratio is computed here: every number a page shows comes from
-:mod:`gvcore.scoring` (the path ``gvcore eval`` uses); this module only reshapes it for display.
+:mod:`gvcore.eval.scoring` (the path ``gvcore eval`` uses); this module only reshapes it for display.
 Inputs are ``(1, C, H, W)`` float tensors in [0, 1]; outputs are numpy arrays or pandas tables ready for
 :mod:`dashboard.figures`. Nothing here calls ``st.*`` (the cached wrappers live in :mod:`dashboard.loaders`).
 """
@@ -117,10 +117,11 @@ def super_resolve(
 ) -> torch.Tensor:
     """A model's output on ``lr`` as the protocol scores it: ``(1, 3, sH, sW)`` float32 on the CPU.
 
-    :func:`gvcore.scoring.score_ready` makes it 8-bit for ``"standard"`` and leaves it raw for ``"official"``;
+    :func:`gvcore.protocol.score_ready` makes it 8-bit for ``"standard"`` and leaves it raw for ``"official"``;
     the model runs tile by tile on its own device.
     """
-    from gvcore.scoring import run_model, score_ready
+    from gvcore.eval.scoring import run_model
+    from gvcore.protocol import score_ready
 
     return score_ready(run_model(model, lr, scale, tile, 16), protocol)  # type: ignore[arg-type]
 
@@ -207,11 +208,11 @@ def error_map(sr: torch.Tensor, hr: torch.Tensor) -> np.ndarray:
 
 
 def rows_frame(rows: list[dict[str, object]]) -> pd.DataFrame:
-    """Scored rows (:func:`gvcore.scoring.score_outputs` / ``score_image``) as a table.
+    """Scored rows (:func:`gvcore.eval.scoring.score_outputs` / ``score_image``) as a table.
 
-    The metric columns follow the order of :data:`gvcore.scoring.SCORE_COLUMNS`.
+    The metric columns follow the order of :data:`gvcore.eval.scoring.SCORE_COLUMNS`.
     """
-    from gvcore.scoring import SCORE_COLUMNS
+    from gvcore.eval.scoring import SCORE_COLUMNS
 
     return pd.DataFrame(rows, columns=["method", *SCORE_COLUMNS])
 
@@ -370,7 +371,7 @@ def gv_gains(table: pd.DataFrame, metric: str = "psnr") -> pd.DataFrame:
 def published_means(table: pd.DataFrame) -> pd.DataFrame:
     """Means over images of ``eval_published.csv`` per (method, scale): HR, the baseline, noise control, models.
 
-    Display only: the numbers are the shipped table's (gvcore.scoring), averaged over images.
+    Display only: the numbers are the shipped table's (gvcore.eval.scoring), averaged over images.
     """
     columns = [c for c in ("psnr", "ssim", "ms_ssim", "gmsd", "var_ratio", "var_logdev") if c in table]
     means = table.groupby(["scale", "method"], sort=False)[columns].mean().reset_index()

@@ -1,8 +1,8 @@
 """Plotly builders and display adapters of the structure atlas (the Structure atlas page and ``gvcore report``).
 
-Pure functions: data in (an :class:`gvcore.atlas.AtlasResult`, its per-image table or ranked regions), figure or
-pixels out. No ``st.*`` and no metric: every number shown comes from :mod:`gvcore.atlas`, which takes it from
-:mod:`gvcore.scoring`.
+Pure functions: data in (an :class:`gvcore.eval.atlas.AtlasResult`, its per-image table or ranked regions), figure or
+pixels out. No ``st.*`` and no metric: every number shown comes from :mod:`gvcore.eval.atlas`, which takes it from
+:mod:`gvcore.eval.scoring`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ __all__ = [
 
 _COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#7f7f7f")
 
-#: what each ranking of :data:`gvcore.atlas.RANKINGS` shows, for headings.
+#: what each ranking of :data:`gvcore.eval.atlas.RANKINGS` shows, for headings.
 RANKING_TITLES: dict[str, str] = {
     "worst": "Worst regions: largest HR - output variance deficit (mean over the checkpoints)",
     "most_recovered": "Where {b} recovers the most variance relative to {a}",
@@ -99,7 +99,7 @@ def region_deficit_figure(regions: Sequence[object], methods: Sequence[str], tit
     """Grouped bars: each output's variance deficit (``V_HR - V_out``) in each ranked region, in rank order.
 
     Args:
-        regions: :class:`gvcore.atlas.AtlasRegion` items of one ranking.
+        regions: :class:`gvcore.eval.atlas.AtlasRegion` items of one ranking.
         methods: outputs to draw (keys of each region's ``deficits``).
         title: figure title.
     """

@@ -3,7 +3,7 @@
 :func:`atlas_key` names an atlas by what defines it: the checkpoints' contents, the images (their contents for the
 bundled split; name, size and modification time in a server folder, which may be large), the scale, protocol,
 ranking settings and inference tile. :func:`to_entry` / :func:`from_entry` turn an
-:class:`gvcore.atlas.AtlasResult` into plain arrays (the crops) and JSON (regions, settings, the per-image table
+:class:`gvcore.eval.atlas.AtlasResult` into plain arrays (the crops) and JSON (regions, settings, the per-image table
 as CSV) and back, so nothing is pickled. No Streamlit here.
 """
 
@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from dashboard import precomputed
-from gvcore.atlas import AtlasRegion, AtlasResult
+from gvcore.eval.atlas import AtlasRegion, AtlasResult
 
 __all__ = ["KIND", "atlas_key", "data_signature", "from_entry", "to_entry"]
 
@@ -30,10 +30,10 @@ def data_signature(data: str) -> list[Any]:
     file of the folder (a server folder may be large: its files are not read to name the atlas).
     """
     if data == "bundled":
-        from gvcore.bundled import bundled_image_paths
+        from gvcore.data.bundled import bundled_image_paths
 
         return [[p.stem, precomputed.content_digest(p)] for p in bundled_image_paths("test")]
-    from gvcore.data import resolve_images
+    from gvcore.data.sources import resolve_images
 
     rows: list[Any] = []
     for source in resolve_images(data, "test"):

@@ -3,7 +3,7 @@
 Plain functions over paths (formats: ``docs/ARCHITECTURE.md``); :mod:`dashboard.loaders` caches them.
 Reading a gvcore checkpoint's metadata never loads its weights, so listing is cheap. A foreign checkpoint in a
 ``GVLAB_CHECKPOINTS`` folder (a ``.pth``/``.pt`` state dict, or a ``.safetensors`` without our metadata) has no
-header to read: it is loaded once, safely (:func:`gvcore.checkpoint.load_model`: no pickle code runs, size
+header to read: it is loaded once, safely (:func:`gvcore.checkpoint.store.load_model`: no pickle code runs, size
 bounded), to learn its architecture and scale.
 """
 
@@ -69,14 +69,14 @@ _LOG = logging.getLogger(__name__)
 def read_checkpoint_info(path: Path) -> CheckpointInfo:
     """Metadata of a checkpoint as a dict: a gvcore ``.safetensors`` from its header only, else a foreign one.
 
-    For ours: the fields of :class:`gvcore.checkpoint.CheckpointMeta`, plus ``path``, ``file``, ``gv_weight`` and
+    For ours: the fields of :class:`gvcore.checkpoint.store.CheckpointMeta`, plus ``path``, ``file``, ``gv_weight`` and
     ``loss_name``. A foreign file (a state dict as ``.pth``/``.pt``, or a ``.safetensors`` without gvcore
     metadata) goes to :func:`foreign_checkpoint_info`.
 
     Raises:
         gvcore.CheckpointError: unreadable, malformed or hostile file, or an unrecognised architecture.
     """
-    from gvcore.checkpoint_meta import CheckpointError, CheckpointMeta, has_gvcore_metadata
+    from gvcore.checkpoint.meta import CheckpointError, CheckpointMeta, has_gvcore_metadata
 
     try:
         record = CheckpointMeta.read(path)  # ours: the header only
@@ -96,19 +96,19 @@ def read_checkpoint_info(path: Path) -> CheckpointInfo:
         "degradation": record.degradation or ("official" if path.parent.name == "official" else None),
         "published": record.published,
     }
-    if record.published:  # gvcore.zoo: trained elsewhere, as its authors published it
+    if record.published:  # gvcore.zoo.registry: trained elsewhere, as its authors published it
         provenance = record.provenance or {}
         info["loss_name"] = f"{provenance.get('training', record.recipe)} (published, {record.data})"
     return info
 
 
 def foreign_checkpoint_info(path: Path) -> CheckpointInfo:
-    """A foreign checkpoint's info, from loading it once as :func:`gvcore.checkpoint.load_model` does.
+    """A foreign checkpoint's info, from loading it once as :func:`gvcore.checkpoint.store.load_model` does.
 
     Its loss is unknown (``gv_weight`` ``None``) and it is taken to be trained on the standard degradation (no
     ``degradation`` stored), like a gvcore checkpoint without one.
     """
-    from gvcore.checkpoint import load_model
+    from gvcore.checkpoint.store import load_model
 
     model, metadata = load_model(path)
     del model
@@ -133,7 +133,7 @@ def header_rank(path: Path) -> int | None:
         size, 2 a ``torch.save`` zip archive (a ``data.pkl``, no TorchScript), 3 a bare pickle (protocol 2 to
         5); ``None``: not a checkpoint (unreadable, empty, junk).
     """
-    from gvcore.checkpoint_meta import is_gvcore_format
+    from gvcore.checkpoint.meta import is_gvcore_format
 
     try:
         size = path.stat().st_size
@@ -525,9 +525,9 @@ def _distinct(folders: list[Path]) -> list[Path]:
 
 
 def published_checkpoint_infos(folders: list[Path]) -> list[CheckpointInfo]:
-    """The published models (:mod:`gvcore.zoo`) in ``folders``: shipped, then fetched ones; others are skipped.
+    """The published models (:mod:`gvcore.zoo.registry`) in ``folders``: shipped, then fetched ones; others are skipped.
 
-    ``folders`` are typically ``<assets>/checkpoints/published`` and :func:`gvcore.zoo.zoo_dir`. Each info has
+    ``folders`` are typically ``<assets>/checkpoints/published`` and :func:`gvcore.zoo.registry.zoo_dir`. Each info has
     ``published`` True, ``source`` = the folder's name and the training as published in ``loss_name``.
     """
     infos: list[CheckpointInfo] = []
@@ -547,7 +547,7 @@ def offered_under(info: CheckpointInfo, protocol: str) -> bool:
         >>> offered_under({"degradation": "blind"}, "official"), offered_under({"degradation": None}, "official")
         (True, False)
     """
-    from gvcore.checkpoint_meta import BLIND_DEGRADATION
+    from gvcore.checkpoint.meta import BLIND_DEGRADATION
 
     return checkpoint_degradation(info) in (protocol, BLIND_DEGRADATION)
 

@@ -153,7 +153,7 @@ def _precompute(args: argparse.Namespace) -> int:
             raise ValueError(f"--assets {assets}: no such folder")
         os.environ["GVLAB_ASSETS"] = str(assets.resolve())
     from dashboard.precompute_jobs import run
-    from gvcore.inference import resolve_device
+    from gvcore.eval.inference import resolve_device
 
     written = run(shipped=args.shipped, every_view=args.all, device=resolve_device(args.device, "--device"))
     print(f"gvcore precompute: {len(written)} new file(s)")

@@ -553,7 +553,7 @@ def forest_plot(paired: pd.DataFrame, metric: str) -> go.Figure:
     """Mean paired change (L1+GV - L1) with its 95 % CI per model and scale; the zero line marked.
 
     Args:
-        paired: ``paired.csv`` rows (:data:`gvcore.stats.PAIRED_COLUMNS`).
+        paired: ``paired.csv`` rows (:data:`gvcore.eval.stats.PAIRED_COLUMNS`).
         metric: which ``metric`` rows to draw.
     """
     rows = paired[paired["metric"] == metric].copy()
@@ -814,7 +814,7 @@ def variance_ratio_bars(table: pd.DataFrame, height: int = 330) -> go.Figure:
     """The share of HR's gradient variance each method keeps (``var_ratio``, HR = 100 %), one labelled bar each.
 
     Args:
-        table: rows with ``method`` and ``var_ratio`` (from :mod:`gvcore.scoring`; HR's row is 1).
+        table: rows with ``method`` and ``var_ratio`` (from :mod:`gvcore.eval.scoring`; HR's row is 1).
         height: figure height in pixels.
     """
     ratios = pd.to_numeric(table["var_ratio"], errors="coerce")

@@ -109,8 +109,8 @@ def model_choices(protocol: str) -> list[dict[str, Any]]:
 
 
 def published_folders() -> list[Path]:
-    """Where published models are (:mod:`gvcore.zoo`): ``<assets>/checkpoints/published``, then the zoo folder."""
-    from gvcore.zoo import zoo_dir
+    """Where published models are (:mod:`gvcore.zoo.registry`): ``<assets>/checkpoints/published``, then the zoo folder."""
+    from gvcore.zoo.registry import zoo_dir
 
     return [state.checkpoints_dir() / "published", zoo_dir()]
 
@@ -125,7 +125,7 @@ def _model_choices(
     published: tuple[str, ...] = (),
 ) -> list[dict[str, Any]]:
     del signature
-    # published models (gvcore.zoo) are offered with the bundled checkpoints, after them, marked "· published"
+    # published models (gvcore.zoo.registry) are offered with the bundled checkpoints, after them, marked "· published"
     published_infos = catalog.published_checkpoint_infos([Path(f) for f in published])
     groups = {
         "bundled": catalog.list_checkpoints(Path(bundled)) + published_infos,
@@ -139,7 +139,7 @@ def _model_choices(
 def load_model(path: str, mtime: float) -> tuple[torch.nn.Module, dict[str, Any]]:
     """A bundled checkpoint's model (eval mode, on the dashboard's device) and metadata."""
     del mtime
-    from gvcore.checkpoint import load_model as gv_load_model
+    from gvcore.checkpoint.store import load_model as gv_load_model
 
     return gv_load_model(path, device=state.device())
 
@@ -147,7 +147,7 @@ def load_model(path: str, mtime: float) -> tuple[torch.nn.Module, dict[str, Any]
 @st.cache_data(show_spinner=False, ttl=state.CACHE_TTL_S)
 def bundled_images() -> dict[str, str]:
     """Bundled test-split image name -> path (``{}`` when scikit-image's data is missing)."""
-    from gvcore.bundled import bundled_image_paths
+    from gvcore.data.bundled import bundled_image_paths
 
     try:
         return {p.stem: str(p) for p in bundled_image_paths("test")}
@@ -217,11 +217,11 @@ def uploaded_model(name: str, digest: str, scale: int, _data: bytes) -> LoadedCh
 def metrics_for(
     outputs_key: str, scale: int, protocol: str, _outputs: dict[str, torch.Tensor], _hr: torch.Tensor | None
 ) -> pd.DataFrame:
-    """:func:`gvcore.scoring.score_outputs` of outputs identified by ``outputs_key`` (already score-ready).
+    """:func:`gvcore.eval.scoring.score_outputs` of outputs identified by ``outputs_key`` (already score-ready).
 
-    With an HR reference, HR's own row (:func:`gvcore.scoring.reference_row`) comes first, as in ``gvcore eval``.
+    With an HR reference, HR's own row (:func:`gvcore.eval.scoring.reference_row`) comes first, as in ``gvcore eval``.
     """
-    from gvcore.scoring import reference_row, score_outputs
+    from gvcore.eval.scoring import reference_row, score_outputs
 
     rows = score_outputs(_outputs, _hr, scale, protocol)  # type: ignore[arg-type]
     return analysis.rows_frame(([reference_row(_hr)] if _hr is not None else []) + rows)
@@ -264,13 +264,14 @@ def observation_bundle(
 ) -> dict[str, Any]:
     """Everything the landing page shows for one image, scale and protocol, computed once.
 
-    Scored by :func:`gvcore.scoring.score_image` (the path ``gvcore eval`` uses). Returns a dict with ``outputs``
+    Scored by :func:`gvcore.eval.scoring.score_image` (the path ``gvcore eval`` uses). Returns a dict with ``outputs``
     (name -> score-ready tensor, HR first), ``images`` (name -> uint8), ``png`` (name -> PNG bytes of the image
     shrunk to :data:`state.DISPLAY_MAX_SIDE` by ``display_factor``: encoded once, not on every page view),
     ``maps`` (name -> :class:`analysis.MapSet`), ``metrics`` (table, one row per method), ``labels`` (path ->
     method name) and ``size``.
     """
-    from gvcore.scoring import score_image
+    from gvcore.eval.scoring import score_image
+    from gvcore.protocol import Protocol
 
     hr = load_image_file(image_path, file_key(image_path))
     models, labels = {}, {}
@@ -278,7 +279,7 @@ def observation_bundle(
         model, meta = load_model(path, file_key(path))
         labels[path] = str(meta.get("label") or Path(path).stem)
         models[labels[path]] = model
-    scored = score_image(hr, scale, protocol, models, tile=state.INFERENCE_TILE)  # type: ignore[arg-type]
+    scored = score_image(hr, scale, Protocol.parse(protocol), models, tile=state.INFERENCE_TILE)
     outputs = {"HR": scored.hr, **scored.outputs}
     settings = analysis.GradientSettings()
     images = {k: analysis.to_uint8(v) for k, v in outputs.items()}
@@ -297,13 +298,13 @@ def observation_bundle(
 
 @budget_cached(DATA_CACHE, _spinner("Running the λ sweep on this image…"))
 def sweep_bundle(image_path: str, scale: int, model_paths: tuple[str, ...]) -> dict[str, Any]:
-    """The sweep checkpoints on one image (standard protocol, :func:`gvcore.scoring.score_image`).
+    """The sweep checkpoints on one image (standard protocol, :func:`gvcore.eval.scoring.score_image`).
 
     Returns ``outputs`` (label -> tensor), ``labels`` (in ``model_paths`` order) and ``metrics``: one row per
     checkpoint with its ``lambda`` (from the checkpoint's metadata), ``psnr``, ``ssim``, ``var_ratio``,
     ``gv_distance``.
     """
-    from gvcore.scoring import score_image
+    from gvcore.eval.scoring import score_image
 
     hr = load_image_file(image_path, file_key(image_path))
     models, labels, weights = {}, [], {}
@@ -357,8 +358,8 @@ def observation_view(
 
 
 def lpips_note() -> str:
-    """One line on the optional ``lpips`` column (:func:`gvcore.lpips.lpips_available`), with no server path."""
-    from gvcore.lpips import lpips_available
+    """One line on the optional ``lpips`` column (:func:`gvcore.eval.lpips.lpips_available`), with no server path."""
+    from gvcore.eval.lpips import lpips_available
 
     ok, _ = lpips_available()
     if ok:

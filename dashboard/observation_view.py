@@ -1,6 +1,6 @@
 """What the landing page shows for one (image, scale, protocol, L1 / L1+GV pair), computed once and kept small.
 
-:func:`compute_view` runs the models once through :func:`gvcore.scoring.score_image` (every number comes from the
+:func:`compute_view` runs the models once through :func:`gvcore.eval.scoring.score_image` (every number comes from the
 one scoring path) and keeps only what the page draws: the metric table, the display PNGs, the patch-variance maps
 (one value per 8x8 patch), the region where the L1 model lost the most variance with its crops, the signed
 L1+GV - L1 difference, and, when the pair's architecture has a λ sweep, the sweep's metrics and crops of the same
@@ -105,8 +105,9 @@ def compute_view(
         display_side: the display PNGs' largest side.
     """
     from dashboard import analysis
+    from gvcore.eval.scoring import score_image
     from gvcore.io import load_image
-    from gvcore.scoring import score_image
+    from gvcore.protocol import Protocol
 
     hr = load_image(image_path)
     models, names = {}, []
@@ -115,7 +116,7 @@ def compute_view(
         names.append(_label(meta, path))
         models[names[-1]] = model
     # the noise control (baseline + Gaussian noise) rides along: it shows what the variance ratio alone cannot tell
-    scored = score_image(hr, scale, protocol, models, tile=tile, noise=True)  # type: ignore[arg-type]
+    scored = score_image(hr, scale, Protocol.parse(protocol), models, tile=tile, noise=True)
     outputs = {"HR": scored.hr, **scored.outputs}
     metrics = analysis.rows_frame(scored.rows)
     methods = [str(m) for m in metrics["method"]]
@@ -168,7 +169,7 @@ def _add_sweep(
     region: tuple[int, int, int],
 ) -> None:
     from dashboard import analysis
-    from gvcore.scoring import score_image
+    from gvcore.eval.scoring import score_image
 
     models, weights = {}, {}
     for path in sweep:

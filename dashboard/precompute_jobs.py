@@ -52,7 +52,7 @@ def landing_jobs(every_view: bool = False) -> Iterator[LandingJob]:
     The default view (first bundled image, first scale, standard protocol, default pair); with ``every_view``,
     every image x scale x protocol x architecture with a pair.
     """
-    from gvcore.bundled import bundled_image_paths
+    from gvcore.data.bundled import bundled_image_paths
 
     images = [str(p) for p in bundled_image_paths("test")]
     sweep_infos = catalog.list_checkpoints(state.sweep_dir())
@@ -89,7 +89,7 @@ def atlas_default(
 
 
 def _loader(device: str) -> Callable[[str], tuple[Any, dict[str, Any]]]:
-    from gvcore.checkpoint import load_model
+    from gvcore.checkpoint.store import load_model
 
     cache: dict[str, tuple[Any, dict[str, Any]]] = {}
 
@@ -112,7 +112,7 @@ def run(
         device: where models run.
         say: progress lines.
     """
-    from gvcore.atlas import build_atlas
+    from gvcore.eval.atlas import build_atlas
 
     folder = precomputed.shipped_dir() if shipped else precomputed.cache_dir()
     load = _loader(device)
@@ -163,6 +163,6 @@ def run(
 
 def _shipped_snapshot_folders() -> dict[str, Path]:
     """Snapshot folders of the shipped runs (``<assets>/runs``), scored on the bundled test split."""
-    from gvcore.snapshots import find_snapshot_folders
+    from gvcore.data.snapshots import find_snapshot_folders
 
     return find_snapshot_folders([state.assets_root() / "runs"])

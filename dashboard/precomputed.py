@@ -97,11 +97,11 @@ def content_digest(path: str | Path) -> str:
 def entry_key(kind: str, inputs: Mapping[str, Any]) -> str:
     """The key of an entry: SHA-256 of ``kind``, :data:`FORMAT`, the scoring's definition and ``inputs``.
 
-    The scoring's definition (gvcore's version and :data:`gvcore.scoring.SCORE_COLUMNS`) is part of every key, so
+    The scoring's definition (gvcore's version and :data:`gvcore.eval.scoring.SCORE_COLUMNS`) is part of every key, so
     an entry scored before a metric was added or changed is never shown as current.
     """
     import gvcore
-    from gvcore.scoring import SCORE_COLUMNS
+    from gvcore.eval.scoring import SCORE_COLUMNS
 
     scoring = {"gvcore": gvcore.__version__, "columns": list(SCORE_COLUMNS)}
     text = json.dumps(

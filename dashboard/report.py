@@ -1,6 +1,6 @@
 """``gvcore report``: one self-contained HTML file to share a structure atlas with someone who runs no server.
 
-The file holds the metric table with paired statistics (:mod:`gvcore.stats`), the per-image table, the
+The file holds the metric table with paired statistics (:mod:`gvcore.eval.stats`), the per-image table, the
 observation figures of the image with the worst region (variance maps, histograms, mean variance per method),
 the atlas gallery (aligned crops of HR, the baseline and each checkpoint, with image name, position and deficit),
 the λ trade-off curve when sweep checkpoints are given, and the exact command and versions. Plotly figures are
@@ -8,7 +8,7 @@ interactive, with plotly.js embedded once (no CDN); images are lossless PNG ``da
 Policy forbids every request, so the page opens offline and never contacts a host. Crops are downsampled (area
 average, by 2, 4, 8) when the file would exceed the size budget.
 
-Every number comes from :mod:`gvcore.atlas` / :mod:`gvcore.scoring` / :mod:`gvcore.evaluation`; nothing is
+Every number comes from :mod:`gvcore.eval.atlas` / :mod:`gvcore.eval.scoring` / :mod:`gvcore.eval.evaluate`; nothing is
 recomputed here. This module imports Plotly, so ``gvcore`` imports it lazily (``gvcore report``).
 """
 
@@ -31,8 +31,8 @@ from PIL import Image
 
 from dashboard import analysis, atlas_figures, figures
 from dashboard.compare_slider import png_data_uri
-from gvcore.atlas import AtlasRegion, AtlasResult, Direction, build_atlas, load_checkpoints
-from gvcore.data import Protocol
+from gvcore.eval.atlas import AtlasRegion, AtlasResult, Direction, build_atlas, load_checkpoints
+from gvcore.protocol import Protocol, ProtocolLike
 
 __all__ = ["MAX_REPORT_BYTES", "build_report", "paired_frame", "render_report", "write_report"]
 
@@ -76,7 +76,7 @@ th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 def paired_frame(
     result: AtlasResult, metrics: Sequence[str] = ("psnr", "ssim", "var_ratio", "gv_distance")
 ) -> pd.DataFrame:
-    """Paired statistics (:func:`gvcore.stats.paired_statistics`) of every output against a reference, by image.
+    """Paired statistics (:func:`gvcore.eval.stats.paired_statistics`) of every output against a reference, by image.
 
     The reference is the atlas pair's ``A`` (e.g. L1), else the baseline.
 
@@ -84,7 +84,7 @@ def paired_frame(
         Columns ``comparison, metric, n, n_seeds, mean_delta, ci_low, ci_high, p_value`` (delta = method -
         reference; n = images; n_seeds = 1, one checkpoint per method).
     """
-    from gvcore.stats import paired_statistics
+    from gvcore.eval.stats import paired_statistics
 
     table = result.table
     reference = result.pair[0] if result.pair else result.methods[0]
@@ -171,8 +171,8 @@ def _card(rank: int, region: AtlasRegion, factor: int) -> str:
 
 def _observation(result: AtlasResult, models: Mapping[str, Any], data: str | Path, fig: _Figures) -> str:
     """Variance maps, histograms and mean variance per method of the image holding the worst region."""
-    from gvcore.data import load_pairs, resolve_images
-    from gvcore.scoring import score_image
+    from gvcore.data.sources import load_pairs, resolve_images
+    from gvcore.eval.scoring import score_image
 
     worst = result.regions.get("worst") or []
     name = worst[0].image if worst else result.images[0]
@@ -207,14 +207,14 @@ def _observation(result: AtlasResult, models: Mapping[str, Any], data: str | Pat
 
 
 def _sweep(result: AtlasResult, data: str | Path, sweep: Sequence[str | Path], fig: _Figures) -> str:
-    from gvcore.data import BASELINE_NAMES
-    from gvcore.evaluation import evaluate, summarize
+    from gvcore.eval.evaluate import evaluate, summarize
+    from gvcore.protocol import Protocol
 
     if not sweep:
         return ""
     frame = evaluate(list(sweep), data, result.scale, result.protocol, progress=False)
     frame = frame[frame["image"].isin(result.images)]  # the atlas's images only (its --image filter)
-    checkpoints = frame[~frame["method"].isin(["HR", BASELINE_NAMES[result.protocol]])]
+    checkpoints = frame[~frame["method"].isin(["HR", Protocol.parse(result.protocol).baseline])]
     means = summarize(checkpoints)
     curves = means.rename(columns={"gv_weight": "lambda"})[["lambda", "var_ratio", "psnr", "gv_distance"]]
     images = checkpoints["image"].nunique()
@@ -259,7 +259,7 @@ def render_report(
     """The HTML report of an atlas (module docstring).
 
     Args:
-        result: from :func:`gvcore.atlas.build_atlas` (with crops).
+        result: from :func:`gvcore.eval.atlas.build_atlas` (with crops).
         models: the atlas's models, label -> model (re-run on the observation image).
         data: the atlas's data argument (``"bundled"`` or a folder).
         sweep: λ-sweep checkpoints for the trade-off curve (scored by :func:`gvcore.evaluation.evaluate`).
@@ -271,7 +271,7 @@ def render_report(
     """
     from plotly.offline import get_plotlyjs
 
-    from gvcore.evaluation import EVAL_COLUMNS, summarize
+    from gvcore.eval.evaluate import EVAL_COLUMNS, summarize
 
     fig = _Figures()
     summary = summarize(result.table[list(EVAL_COLUMNS)])
@@ -289,7 +289,7 @@ def render_report(
         + "<h2>Paired statistics (the image is the unit; 95 % bootstrap CI, Wilcoxon p)</h2>"
         + "<p>Each method here is one checkpoint (one seed): a difference between two of them cannot be told "
         "apart from a seed effect. Compare several seeds per method with <code>gvcore eval</code> and "
-        "<code>gvcore.stats.paired_table</code>.</p>"
+        "<code>gvcore.eval.stats.paired_table</code>.</p>"
         + _table_html(paired_frame(result))
         + fig.html(atlas_figures.image_ratio_figure(result.table), "variance-ratio-per-image")
         + "<details open><summary>Per-image table (click a header to sort)</summary>"
@@ -329,7 +329,7 @@ def build_report(
     checkpoints: Sequence[str | Path],
     data: str | Path,
     scale: int,
-    protocol: Protocol = "standard",
+    protocol: ProtocolLike = "standard",
     *,
     sweep: Sequence[str | Path] = (),
     top_k: int = 12,
@@ -341,7 +341,8 @@ def build_report(
     max_bytes: int = MAX_REPORT_BYTES,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> str:
-    """Load the checkpoints, build the atlas (:func:`gvcore.atlas.build_atlas`) and render the report's HTML."""
+    """Load the checkpoints, build the atlas (:func:`gvcore.eval.atlas.build_atlas`) and render the report's HTML."""
+    protocol = Protocol.parse(protocol)
     models, infos = load_checkpoints(checkpoints, scale, protocol, device)
     result = build_atlas(
         models,

@@ -1,7 +1,7 @@
 """The Benchmark page's "Results database" tab: past evaluations, read a bounded page at a time.
 
-Never the whole database in memory: the filters' values come from :func:`gvcore.results_db.results_overview`
-(distinct values, bounded), and the rows from :func:`gvcore.results_db.read_results`, one page of
+Never the whole database in memory: the filters' values come from :func:`gvcore.eval.results_db.results_overview`
+(distinct values, bounded), and the rows from :func:`gvcore.eval.results_db.read_results`, one page of
 :data:`PAGE_ROWS` rows matching the filters, newest first. Rows the reader cannot trust (not JSON, oversized,
 text where a number belongs) are skipped and named in a warning; an unusable file is one error line without
 server paths. Nothing here writes to the database.
@@ -33,7 +33,7 @@ def database_path() -> Path:
 
     That is where ``gvcore eval --cache`` writes when run from the repository root.
     """
-    from gvcore.results_db import default_path
+    from gvcore.eval.results_db import default_path
 
     return default_path(state.REPO_ROOT)
 
@@ -47,16 +47,16 @@ def signature(path: Path) -> str:
 @st.cache_data(show_spinner=False, max_entries=4, ttl=state.CACHE_TTL_S)
 def _overview(path: str, key: str) -> dict[str, Any]:
     del key
-    from gvcore import results_db
+    from gvcore.eval import results_db as results_db
 
     return results_db.results_overview(path)
 
 
 @st.cache_data(show_spinner=False, max_entries=8, ttl=state.CACHE_TTL_S)
 def page_of_results(path: str, key: str, filters: tuple[tuple[str, tuple[Any, ...]], ...], page: int) -> Any:
-    """Page ``page`` (from 0) of the rows matching ``filters`` (:func:`gvcore.results_db.read_results`)."""
+    """Page ``page`` (from 0) of the rows matching ``filters`` (:func:`gvcore.eval.results_db.read_results`)."""
     del key
-    from gvcore import results_db
+    from gvcore.eval import results_db as results_db
 
     return results_db.read_results(path, limit=PAGE_ROWS, offset=page * PAGE_ROWS, filters=dict(filters))
 
@@ -71,7 +71,7 @@ def results_database_section(show_results: Callable[[pd.DataFrame, str], None]) 
     Args:
         show_results: the page's view of a tidy evaluation table (means, bars, gains, per-image table).
     """
-    from gvcore.results_db import ResultsDBError
+    from gvcore.eval.results_db import ResultsDBError
 
     path = database_path()
     if not path.is_file():
@@ -132,9 +132,9 @@ def results_database_section(show_results: Callable[[pd.DataFrame, str], None]) 
 
 def _in_reading_order(table: pd.DataFrame) -> pd.DataFrame:
     """HR first, then the baselines and controls, then the models by name (the database's own order is arbitrary)."""
-    from gvcore.data import BASELINE_NAMES
+    from gvcore.protocol import Protocol
 
-    builtin = ["HR", *BASELINE_NAMES.values(), *(f"{b}+noise" for b in BASELINE_NAMES.values())]
+    builtin = ["HR", *(p.baseline for p in Protocol), *(f"{b}+noise" for b in (p.baseline for p in Protocol))]
     rank = {name: k for k, name in enumerate(builtin)}
     order = table["method"].map(lambda m: (rank.get(m, len(rank)), str(m)))
     return table.iloc[sorted(range(len(table)), key=lambda i: order.iloc[i])].reset_index(drop=True)

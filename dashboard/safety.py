@@ -115,7 +115,7 @@ def load_checkpoint_upload(
     Raises:
         UploadError: wrong type, empty, unreadable, hostile pickle, unknown architecture, or wrong scale.
     """
-    from gvcore.checkpoint import CheckpointError, load_model
+    from gvcore.checkpoint.store import CheckpointError, load_model
 
     suffix = check_suffix(name, CHECKPOINT_SUFFIXES, "checkpoint")
     if not data:

@@ -1,7 +1,7 @@
 """Plotly builders of the Training snapshots page: held-out metrics against training iteration, runs overlaid.
 
 Pure functions (data in, ``go.Figure`` out, no ``st.*``), styled like :mod:`dashboard.figures`. The numbers are
-:func:`gvcore.evaluation.summarize` means (one row per checkpoint); nothing is computed here.
+:func:`gvcore.eval.evaluate.summarize` means (one row per checkpoint); nothing is computed here.
 """
 
 from __future__ import annotations

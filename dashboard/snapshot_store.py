@@ -21,7 +21,7 @@ KIND = "snapshots"
 
 
 def _checkpoints(folder: Path) -> list[Path]:
-    from gvcore.snapshots import SNAPSHOT_SUFFIXES
+    from gvcore.data.snapshots import SNAPSHOT_SUFFIXES
 
     return sorted(p for p in folder.iterdir() if p.suffix.lower() in SNAPSHOT_SUFFIXES and p.is_file())
 
@@ -56,7 +56,7 @@ def compute_series(
     folder: str | Path, data: str, protocol: str, device: str = "cpu"
 ) -> tuple[Any, list[str]]:
     """Score every checkpoint of ``folder`` on ``data`` (:func:`gvcore.evaluation.evaluate`): table and errors."""
-    from gvcore.evaluation import evaluate
+    from gvcore.eval.evaluate import evaluate
 
     errors: list[str] = []
     frame = evaluate([str(folder)], data, None, protocol, progress=False, device=device, errors=errors)  # type: ignore[arg-type]

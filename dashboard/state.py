@@ -141,14 +141,14 @@ def max_upload_bytes() -> int:
 
 
 def device() -> str:
-    """Where the dashboard runs models: ``$GVLAB_DEVICE``, resolved by :func:`gvcore.inference.resolve_device`.
+    """Where the dashboard runs models: ``$GVLAB_DEVICE``, resolved by :func:`gvcore.eval.inference.resolve_device`.
 
     ``auto`` (default): CUDA when present, else CPU; ``cpu``; ``cuda``.
 
     Raises:
         ValueError: an unknown ``GVLAB_DEVICE``, or ``cuda`` without a GPU (the message says which).
     """
-    from gvcore.inference import resolve_device
+    from gvcore.eval.inference import resolve_device
 
     return resolve_device(os.environ.get("GVLAB_DEVICE", "").strip() or "auto", "GVLAB_DEVICE")
 

@@ -30,7 +30,7 @@ __all__ = ["DEFICIT_LIMIT", "deficit_overlay", "render_viewer", "viewer_html"]
 
 #: the overlay's colour range: ``|log10(V_out / V_HR)|`` at or beyond this is full colour (a factor of 10)
 DEFICIT_LIMIT = 1.0
-_FLOOR = (1.0 / 255.0) ** 2  # variances under one 8-bit level squared are invisible (gvcore.scoring)
+_FLOOR = (1.0 / 255.0) ** 2  # variances under one 8-bit level squared are invisible (gvcore.eval.scoring)
 _BLUE, _WHITE, _RED = np.array([5, 48, 97]), np.array([247, 247, 247]), np.array([103, 0, 31])
 
 

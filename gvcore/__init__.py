@@ -33,7 +33,7 @@ _EXPORTS: dict[str, str] = {
     "psnr": "gvcore.metrics",
     "ssim": "gvcore.metrics",
     "evaluate_pair": "gvcore.metrics",
-    "quantize_8bit": "gvcore.metrics",
+    "quantize_8bit": "gvcore.protocol",
     "gmsd": "gvcore.perceptual",
     "ms_ssim": "gvcore.perceptual",
     "imresize": "gvcore.resize",
@@ -42,14 +42,14 @@ _EXPORTS: dict[str, str] = {
     "ImageLoadError": "gvcore.io",
     "build_model": "gvcore.models",
     "MODELS": "gvcore.models",
-    "save_checkpoint": "gvcore.checkpoint",
-    "load_model": "gvcore.checkpoint",
-    "CheckpointError": "gvcore.checkpoint_meta",
-    "TrainConfig": "gvcore.training_config",
-    "train": "gvcore.training",
-    "evaluate": "gvcore.evaluation",
-    "bundled_image_paths": "gvcore.bundled",
-    "build_atlas": "gvcore.atlas",
+    "save_checkpoint": "gvcore.checkpoint.store",
+    "load_model": "gvcore.checkpoint.store",
+    "CheckpointError": "gvcore.checkpoint.meta",
+    "TrainConfig": "gvcore.training.config",
+    "train": "gvcore.training.run",
+    "evaluate": "gvcore.eval.evaluate",
+    "bundled_image_paths": "gvcore.data.bundled",
+    "build_atlas": "gvcore.eval.atlas",
 }
 
 __all__ = [
@@ -85,21 +85,22 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from gvcore.atlas import build_atlas
-    from gvcore.bundled import bundled_image_paths
-    from gvcore.checkpoint import load_model, save_checkpoint
-    from gvcore.checkpoint_meta import CheckpointError
+    from gvcore.checkpoint.meta import CheckpointError
+    from gvcore.checkpoint.store import load_model, save_checkpoint
     from gvcore.color import GRAY_WEIGHTS, rgb_to_y, to_gray
-    from gvcore.evaluation import evaluate
+    from gvcore.data.bundled import bundled_image_paths
+    from gvcore.eval.atlas import build_atlas
+    from gvcore.eval.evaluate import evaluate
     from gvcore.gradients import gradient_maps
     from gvcore.io import ImageLoadError, load_image, save_image
     from gvcore.loss import GradientVarianceLoss, gradient_variance_loss
-    from gvcore.metrics import evaluate_pair, psnr, quantize_8bit, ssim
+    from gvcore.metrics import evaluate_pair, psnr, ssim
     from gvcore.models import MODELS, build_model
     from gvcore.perceptual import gmsd, ms_ssim
+    from gvcore.protocol import quantize_8bit
     from gvcore.resize import imresize
-    from gvcore.training import train
-    from gvcore.training_config import TrainConfig
+    from gvcore.training.config import TrainConfig
+    from gvcore.training.run import train
     from gvcore.variance import patch_variance, variance_maps
 
 

@@ -135,7 +135,7 @@ def _add_reproduce(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         "--tier",
         choices=("lite", "full"),
         default="lite",
-        help="lite: the 2-core CPU grid (default); full: EDSR-baseline and VDSR on a GPU (gvcore.reproduce_full)",
+        help="lite: the 2-core CPU grid (default); full: EDSR-baseline and VDSR on a GPU (gvcore.reproduce.full)",
     )
     p.add_argument("--device", default="cuda", help="--tier full: where to train (default cuda)")
     p.add_argument(
@@ -193,7 +193,7 @@ def _parser_and_registered() -> tuple[argparse.ArgumentParser, set[str], list[st
     _add_eval(sub)
     _add_reproduce(sub)
     _add_atlas(sub)
-    from gvcore.zoo_cli import add_zoo  # published models: gvcore zoo list|fetch|score
+    from gvcore.zoo.cli import add_zoo  # published models: gvcore zoo list|fetch|score
 
     add_zoo(sub)
     from gvcore.commands import add_registered
@@ -211,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from gvcore.training import TrainConfig, train
+    from gvcore.training.run import TrainConfig, train
 
     config = TrainConfig(
         arch=args.arch,
@@ -267,8 +267,8 @@ def check_writable_file(path: Path, example: str = "eval.csv") -> None:
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from gvcore.evaluation import EVAL_COLUMNS, METRIC_COLUMNS, summarize, to_markdown, write_csv
-    from gvcore.inference import resolve_device
+    from gvcore.eval.evaluate import EVAL_COLUMNS, METRIC_COLUMNS, summarize, to_markdown, write_csv
+    from gvcore.eval.inference import resolve_device
 
     device = resolve_device(args.device, "--device")
     _check_eval_args(args)
@@ -312,16 +312,16 @@ def _check_eval_args(args: argparse.Namespace) -> None:
 
 
 def _cache_path(value: str | None) -> str | Path | None:
-    """``--cache``'s database: ``None`` (off), the named file, or :func:`gvcore.results_db.default_path`."""
+    """``--cache``'s database: ``None`` (off), the named file, or :func:`gvcore.eval.results_db.default_path`."""
     if value != "":
         return value
-    from gvcore.results_db import default_path
+    from gvcore.eval.results_db import default_path
 
     return default_path()
 
 
 def _evaluate_args(args: argparse.Namespace, errors: list[str] | None, device: str) -> Any:
-    from gvcore.evaluation import evaluate
+    from gvcore.eval.evaluate import evaluate
 
     return evaluate(
         args.ckpt,
@@ -341,10 +341,10 @@ def _evaluate_args(args: argparse.Namespace, errors: list[str] | None, device: s
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from gvcore.reproduce import reproduce, verify
+    from gvcore.reproduce.run import reproduce, verify
 
     if args.tier == "full":
-        from gvcore.reproduce_full import evaluate_full, train_full
+        from gvcore.reproduce.full import evaluate_full, train_full
 
         if not args.score_only:
             train_full(out=args.out, work=args.work or "runs/full", device=args.device, jobs=args.jobs)
@@ -355,7 +355,7 @@ def _reproduce(args: argparse.Namespace) -> int:
         print(report.message)
         return 0 if report.ok else 1
     if args.reevaluate:
-        from gvcore.reproduce import reevaluate
+        from gvcore.reproduce.run import reevaluate
 
         reevaluate(out=args.out, work=args.work, jobs=args.jobs, progress=not args.no_progress)
         return 0
@@ -386,8 +386,8 @@ def progress_bar(enabled: bool, desc: str) -> tuple[Callable[[int, int, str], No
 
 
 def _atlas(args: argparse.Namespace) -> int:
-    from gvcore.atlas import build_atlas, load_checkpoints, regions_frame
-    from gvcore.evaluation import to_markdown, write_csv
+    from gvcore.eval.atlas import build_atlas, load_checkpoints, regions_frame
+    from gvcore.eval.evaluate import to_markdown, write_csv
 
     for name in (args.csv, args.table_csv):
         if name:

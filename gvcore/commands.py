@@ -7,7 +7,7 @@ gvcore is the layer below: it never imports the dashboard. The dashboard's comma
     dashboard = "dashboard.commands:add_dashboard"
 
 Each value names a function ``add(sub)`` that adds one sub-parser to the ``gvcore`` parser (as
-:func:`gvcore.zoo_cli.add_zoo` does) and sets its ``func``. The entries are read from two places:
+:func:`gvcore.zoo.cli.add_zoo` does) and sets its ``func``. The entries are read from two places:
 
 1. the ``pyproject.toml`` next to the running ``gvcore`` package, when it runs from a checkout (plain or
    editable install): the declarations of the code that actually runs, so a checkout works without

@@ -5,7 +5,7 @@ image, shape ``(B,)``. Internally images are put on the 8-bit scale ``[0, 255]``
 images) and everything is computed in float64, vectorised over the batch (CPU or CUDA, following the input).
 
 **Quantisation.** The standard protocol scores SR outputs that were clamped and rounded to 8-bit levels
-before scoring. These functions never round silently: call :func:`quantize_8bit` on network outputs first
+before scoring. These functions never round silently: call :func:`gvcore.protocol.quantize_8bit` on network outputs first
 (inputs already read from 8-bit files are on the 8-bit grid).
 
 **Protocols** (PAPER.md), selected with ``protocol=``:
@@ -34,23 +34,19 @@ from typing import Literal, NamedTuple
 import torch
 import torch.nn.functional as F
 
-from gvcore._validation import check_choice, check_floating_image, check_positive_int, check_same_shape
+from gvcore._validation import check_floating_image, check_positive_int, check_same_shape
 from gvcore.color import _BT601_Y, OFFICIAL_LUMA
+from gvcore.protocol import MetricOptions, Protocol, ProtocolLike
 
 __all__ = [
     "HIGHER_IS_BETTER",
-    "PROTOCOLS",
     "PairMetrics",
     "evaluate_pair",
     "gaussian_window_1d",
     "psnr",
-    "quantize_8bit",
     "ssim",
 ]
 
-Protocol = Literal["standard", "official"]
-#: Named evaluation presets accepted by ``protocol=``.
-PROTOCOLS: tuple[str, ...] = ("standard", "official")
 #: Direction of each metric (torchmetrics' ``higher_is_better``).
 HIGHER_IS_BETTER: dict[str, bool] = {"psnr": True, "ssim": True}
 
@@ -59,8 +55,6 @@ SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
 SSIM_C1 = (0.01 * 255.0) ** 2
 SSIM_C2 = (0.03 * 255.0) ** 2
-#: Fixed border crop of the official GV SSIM.
-OFFICIAL_SSIM_CROP = 2
 
 
 class PairMetrics(NamedTuple):
@@ -68,26 +62,6 @@ class PairMetrics(NamedTuple):
 
     psnr: torch.Tensor
     ssim: torch.Tensor
-
-
-def quantize_8bit(x: torch.Tensor) -> torch.Tensor:
-    """Clamp to ``[0, 1]`` and round to the 256 levels ``k / 255`` (what saving an 8-bit PNG does).
-
-    Args:
-        x: floating tensor of any shape, nominally in ``[0, 1]``.
-
-    Returns:
-        Tensor of the same shape, dtype and device with values in ``{0, 1/255, ..., 1}``.
-
-    Example:
-        >>> quantize_8bit(torch.tensor([-0.2, 0.5, 0.1234, 1.7])).mul(255).tolist()
-        [0.0, 128.0, 31.0, 255.0]
-    """
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise TypeError(
-            f"x must be a floating-point torch.Tensor; got {getattr(x, 'dtype', type(x).__name__)}"
-        )
-    return torch.round(x.clamp(0.0, 1.0) * 255.0) / 255.0
 
 
 def gaussian_window_1d(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> torch.Tensor:
@@ -103,51 +77,26 @@ def gaussian_window_1d(size: int = SSIM_WINDOW, sigma: float = SSIM_SIGMA) -> to
     return g / g.sum()
 
 
-class _Preset(NamedTuple):
-    """How a metric reads its inputs: border crop, luma (``None`` = the channels given), SSIM filter boundary."""
-
-    crop: int
-    luma: Literal["bt601", "official"] | None
-    boundary: Literal["valid", "symmetric"]
-
-
-def _resolve(
-    name: str,
-    protocol: str | None,
+def _options(
+    name: Literal["psnr", "ssim"],
+    protocol: ProtocolLike | None,
     crop_border: int | None,
     y_channel: bool | None,
-) -> _Preset:
-    """The :class:`_Preset` of a metric under ``protocol`` (and the explicit arguments when it is ``None``)."""
-    if protocol is None:
-        crop = 0 if crop_border is None else check_positive_int("crop_border", crop_border, minimum=0)
-        if y_channel is not None and not isinstance(y_channel, bool):
-            raise TypeError(f"y_channel must be a bool; got {type(y_channel).__name__} {y_channel!r}")
-        return _Preset(crop, "bt601" if y_channel else None, "valid")
-    check_choice("protocol", protocol, PROTOCOLS)
-    if protocol == "standard":
-        if crop_border is None:
-            raise ValueError(
-                "protocol='standard' crops `scale` pixels: pass crop_border=scale (e.g. crop_border=4 for x4)"
-            )
-        crop = check_positive_int("crop_border", crop_border, minimum=0)
-        if y_channel is False:
-            raise ValueError("protocol='standard' scores the Y channel; got y_channel=False")
-        return _Preset(crop, "bt601", "valid")
-    if crop_border is not None or y_channel is not None:
-        raise ValueError(
-            f"protocol='official' fixes the crop and channel of {name}; leave crop_border and y_channel unset "
-            f"(got crop_border={crop_border!r}, y_channel={y_channel!r})"
-        )
-    if name == "psnr":
-        return _Preset(0, None, "valid")
-    return _Preset(OFFICIAL_SSIM_CROP, "official", "symmetric")
+) -> MetricOptions:
+    """How a metric reads its inputs: the protocol's rule (:mod:`gvcore.protocol`), else the explicit arguments."""
+    if protocol is not None:
+        return Protocol.parse(protocol).metric_options(name, crop_border, y_channel)
+    crop = 0 if crop_border is None else check_positive_int("crop_border", crop_border, minimum=0)
+    if y_channel is not None and not isinstance(y_channel, bool):
+        raise TypeError(f"y_channel must be a bool; got {type(y_channel).__name__} {y_channel!r}")
+    return MetricOptions(crop, "bt601" if y_channel else None, "valid")
 
 
 def _validate(
     name: str,
     sr: torch.Tensor,
     hr: torch.Tensor,
-    preset: _Preset,
+    preset: MetricOptions,
     data_range: float,
     min_size: int,
 ) -> None:
@@ -169,7 +118,7 @@ def _validate(
 
 
 def _prepare(
-    sr: torch.Tensor, hr: torch.Tensor, preset: _Preset, data_range: float
+    sr: torch.Tensor, hr: torch.Tensor, preset: MetricOptions, data_range: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Scale to [0, 255] float64, take the luma if asked, crop (inputs already checked by :func:`_validate`)."""
     out = []
@@ -197,7 +146,7 @@ def psnr(
     crop_border: int | None = None,
     y_channel: bool | None = None,
     data_range: float = 1.0,
-    protocol: Protocol | None = None,
+    protocol: ProtocolLike | None = None,
 ) -> torch.Tensor:
     """Peak signal-to-noise ratio per image, BasicSR's ``calculate_psnr`` on 8-bit-scaled float64 data.
 
@@ -226,7 +175,7 @@ def psnr(
         >>> psnr(hr + 1 / 255, hr).round(decimals=4).tolist()  # MSE = 1 on the 8-bit scale
         [48.1308, 48.1308]
     """
-    preset = _resolve("psnr", protocol, crop_border, y_channel)
+    preset = _options("psnr", protocol, crop_border, y_channel)
     _validate("psnr", sr, hr, preset, data_range, min_size=1)
     return torch.cat([_psnr_prepared(*_prepare(a, b, preset, data_range)) for a, b in _image_chunks(sr, hr)])
 
@@ -329,7 +278,7 @@ def ssim(
     crop_border: int | None = None,
     y_channel: bool | None = None,
     data_range: float = 1.0,
-    protocol: Protocol | None = None,
+    protocol: ProtocolLike | None = None,
 ) -> torch.Tensor:
     """Structural similarity per image, BasicSR's ``calculate_ssim`` on 8-bit-scaled float64 data.
 
@@ -359,7 +308,7 @@ def ssim(
         >>> bool((ssim(hr.flip(-1), hr, protocol="standard", crop_border=2) < 1).all())
         True
     """
-    preset = _resolve("ssim", protocol, crop_border, y_channel)
+    preset = _options("ssim", protocol, crop_border, y_channel)
     _validate("ssim", sr, hr, preset, data_range, min_size=SSIM_WINDOW)
     parts = []
     for sr_part, hr_part in _image_chunks(sr, hr):
@@ -376,14 +325,14 @@ def evaluate_pair(
     sr: torch.Tensor,
     hr: torch.Tensor,
     scale: int,
-    protocol: Protocol = "standard",
+    protocol: ProtocolLike = "standard",
     data_range: float = 1.0,
 ) -> PairMetrics:
     """PSNR and SSIM of a batch under a named protocol.
 
     ``"standard"`` crops ``scale`` pixels and scores Y (BasicSR); ``"official"`` ignores ``scale`` for the
     crop (RGB PSNR uncropped, offset-free luma SSIM with a 2-pixel crop). Inputs are not quantised: apply
-    :func:`quantize_8bit` to SR outputs first for numbers comparable with the literature.
+    :func:`gvcore.protocol.quantize_8bit` to SR outputs first for numbers comparable with the literature.
 
     Args:
         sr: ``(B, 3, H, W)`` floating tensor in ``[0, data_range]``.
@@ -402,17 +351,24 @@ def evaluate_pair(
         (inf, 1.0)
     """
     scale = check_positive_int("scale", scale)
-    check_choice("protocol", protocol, PROTOCOLS)
-    if protocol == "standard":  # both metrics score the same cropped Y: prepare it once
-        preset = _resolve("ssim", "standard", scale, None)
-        _validate("ssim", sr, hr, preset, data_range, min_size=SSIM_WINDOW)
+    protocol = Protocol.parse(protocol)
+    psnr_options = protocol.metric_options("psnr", *_scale_args(protocol, "psnr", scale))
+    ssim_options = protocol.metric_options("ssim", *_scale_args(protocol, "ssim", scale))
+    if psnr_options == ssim_options:  # both metrics score the same image (standard): prepare it once
+        _validate("ssim", sr, hr, ssim_options, data_range, min_size=SSIM_WINDOW)
         psnrs, ssims = [], []
         for sr_part, hr_part in _image_chunks(sr, hr):
-            a, b = _prepare(sr_part, hr_part, preset, data_range)
+            a, b = _prepare(sr_part, hr_part, ssim_options, data_range)
             psnrs.append(_psnr_prepared(a, b))
-            ssims.append(_ssim_map_mean(a, b).mean(dim=1))
+            ssims.append(_ssim_map_mean(a, b, boundary=ssim_options.boundary).mean(dim=1))
         return PairMetrics(torch.cat(psnrs), torch.cat(ssims))
     return PairMetrics(
-        psnr(sr, hr, data_range=data_range, protocol="official"),
-        ssim(sr, hr, data_range=data_range, protocol="official"),
+        psnr(sr, hr, *_scale_args(protocol, "psnr", scale), data_range=data_range, protocol=protocol),
+        ssim(sr, hr, *_scale_args(protocol, "ssim", scale), data_range=data_range, protocol=protocol),
     )
+
+
+def _scale_args(protocol: Protocol, metric: Literal["psnr", "ssim"], scale: int) -> tuple[int | None, None]:
+    """``(crop_border, y_channel)`` to pass for ``metric`` under ``protocol`` at ``scale``."""
+    rule = protocol.spec.psnr if metric == "psnr" else protocol.spec.ssim
+    return (scale if rule.crop_scale else None), None

@@ -13,7 +13,7 @@ Both take ``(B, C, H, W)`` floating tensors with ``C`` = 1 or 3 and ``data_range
 the luma ``0.299 R + 0.587 G + 0.114 B`` of RGB input (a 1-channel input is used as is), compute in float64
 on the input's device (inputs may be float32) and return one float64 value per image, shape ``(B,)``.
 **Values are not clamped**: inputs outside ``[0, data_range]`` are scored as given (clamp or
-:func:`gvcore.metrics.quantize_8bit` network outputs first if the protocol asks for it).
+:func:`gvcore.protocol.quantize_8bit` network outputs first if the protocol asks for it).
 
 Where the authors' MATLAB code and piq (the independent implementation the tests compare with) differ, these
 functions follow the authors; each difference is stated in the function's docstring.

@@ -172,7 +172,7 @@ def imresize(
 
     The output size is ``ceil(H * scale) x ceil(W * scale)`` (MATLAB, BasicSR), or ``size`` when given, in
     which case each axis uses its own scale ``out / in`` as MATLAB does. Values are *not* clamped: bicubic
-    over- and undershoots near edges (clamp and quantise yourself, e.g. ``gvcore.metrics.quantize_8bit``).
+    over- and undershoots near edges (clamp and quantise yourself, e.g. ``gvcore.protocol.quantize_8bit``).
 
     Precision: the weight matrices are built in float64 and cast to the computation dtype, which is the
     input's dtype for float32/float64 and float32 for float16/bfloat16 (the result is cast back). In float32

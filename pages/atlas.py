@@ -15,7 +15,7 @@ import streamlit as st
 
 from dashboard import atlas_figures, atlas_store, catalog, loaders, precomputed, state, widgets
 from dashboard.safety import UploadError, list_images_under, without_paths
-from gvcore.atlas import DIRECTIONS, MAX_CHECKPOINTS, MAX_TOP_K, AtlasResult, build_atlas
+from gvcore.eval.atlas import DIRECTIONS, MAX_CHECKPOINTS, MAX_TOP_K, AtlasResult, build_atlas
 
 
 def atlas_for(
@@ -43,7 +43,7 @@ def atlas_for(
 def build_atlas_now(
     paths: tuple[str, ...], data: str, scale: int, protocol: str, settings: tuple[Any, ...]
 ) -> AtlasResult:
-    """:func:`gvcore.atlas.build_atlas` with a progress bar."""
+    """:func:`gvcore.eval.atlas.build_atlas` with a progress bar."""
     direction, top_k, images, deficit_range = settings
     models = {}
     for path in paths:
@@ -107,7 +107,7 @@ def report_section(
 st.title("Structure atlas")
 st.caption(
     "Regions of 4x4 patches (32x32 HR pixels) ranked across the data set by the patch-variance deficit "
-    "V_HR - V_out (gvcore.atlas, scored by the one scoring path); memory stays bounded by top-k."
+    "V_HR - V_out (gvcore.eval.atlas, scored by the one scoring path); memory stays bounded by top-k."
 )
 
 c1, c2, c3 = st.columns(3)

@@ -16,8 +16,8 @@ import streamlit as st
 
 from dashboard import analysis, figures, loaders, results_view, state, widgets
 from dashboard.safety import UploadError, list_images_under, without_paths
-from gvcore import stats as gvstats
-from gvcore.scoring import SCORE_COLUMNS
+from gvcore.eval import stats as gvstats
+from gvcore.eval.scoring import SCORE_COLUMNS
 
 st.title("Benchmark")
 MEAN_COLUMNS = [*SCORE_COLUMNS, "lpips"]  # the scored metrics, and LPIPS where it was computed
@@ -56,7 +56,7 @@ def show_results(table: pd.DataFrame, prefix: str) -> None:
 
 
 def paired_section(table: pd.DataFrame, prefix: str) -> None:
-    """L1+GV - L1 with the image as the unit (gvcore.stats.paired_table), when the table holds both losses."""
+    """L1+GV - L1 with the image as the unit (gvcore.eval.stats.paired_table), when the table holds both losses."""
     losses = set(table["loss"].dropna().astype(str)) if "loss" in table else set()
     if not {"l1", "l1+gv"} <= losses:
         return
@@ -66,7 +66,7 @@ def paired_section(table: pd.DataFrame, prefix: str) -> None:
     one_seed = bool((paired["n_seeds"] == 1).any())
     st.markdown(
         "**L1+GV - L1, the image as the unit** (each loss's seeds averaged within an image; n = images; 95 % "
-        "bootstrap CI over images and seeds; Wilcoxon p on the per-image differences; gvcore.stats)"
+        "bootstrap CI over images and seeds; Wilcoxon p on the per-image differences; gvcore.eval.stats)"
         + (
             " -- with one seed per loss a difference cannot be told apart from a seed effect."
             if one_seed
@@ -142,7 +142,7 @@ with tab_shipped:
             st.caption(
                 "The image is the unit: each loss's seeds are averaged within an image, then Δ = (L1+GV) - L1 "
                 "is one number per image (n = images; the rows say images x seeds). From `paired.csv` "
-                "(gvcore.stats: two-level bootstrap CI over images and seeds, 10,000 seeded resamples; Wilcoxon p "
+                "(gvcore.eval.stats: two-level bootstrap CI over images and seeds, 10,000 seeded resamples; Wilcoxon p "
                 "on the per-image differences, on hover). A CI that crosses the zero line: not distinguishable "
                 "from zero. With one seed a difference cannot be told apart from a seed effect."
             )
@@ -211,7 +211,7 @@ with tab_live:
                 key=f"live-ckpts-{live_protocol}" + ("" if group == "bundled" else f"-{group}"),
                 format_func=widgets.labels({n: f"{n} (x{usable[n]['scale']})" for n in names}),
             )
-    from gvcore.datasets import find_named_datasets
+    from gvcore.data.layouts import find_named_datasets
 
     named = {k: v for r in state.data_roots() if r.is_dir() for k, v in find_named_datasets(r).items()}
     sources = ["bundled test split", *(["benchmark set"] if named else []), "server folder"]
@@ -219,7 +219,9 @@ with tab_live:
     paths: list[Path] = []
     if source == "bundled test split":
         paths = [Path(p) for p in loaders.bundled_images().values()]
-    elif source == "benchmark set":  # the whole set folder: its layout's LR files are used (gvcore.datasets)
+    elif (
+        source == "benchmark set"
+    ):  # the whole set folder: its layout's LR files are used (gvcore.data.layouts)
         paths = [named[l2.selectbox("Set", list(named), key="live-set")]]
     else:
         roots = [r for r in state.data_roots() if r.is_dir()]
@@ -253,7 +255,7 @@ with tab_live:
     st.caption("Scored by `gvcore.evaluation.evaluate` image by image: the same numbers as `gvcore eval`.")
     st.caption(loaders.lpips_note())
     if st.button("Evaluate", type="primary", key="live-run", disabled=not paths):
-        from gvcore.evaluation import evaluate
+        from gvcore.eval.evaluate import evaluate
 
         bar = st.progress(0.0, text="Evaluating…")
         frames, total, done, device = [], len(paths) * len(scales), 0, state.device()

@@ -20,8 +20,8 @@ import torch
 
 from dashboard import analysis, before_after, catalog, figures, loaders, state, widgets
 from dashboard.safety import CHECKPOINT_SUFFIXES, LoadedCheckpoint, UploadError
-from gvcore.data import BASELINE_NAMES, prepare_pair, upscale_baseline
 from gvcore.models import MODELS
+from gvcore.protocol import Protocol, prepare_pair, upscale_baseline
 
 #: The smallest region side (LR pixels) the region crop accepts: LR under 8x8 says nothing about variance.
 MIN_REGION_SIDE = 8
@@ -103,7 +103,7 @@ infos = loaders.checkpoint_infos(str(folder), loaders.folder_key(folder))
 usable = [i for i in infos if "error" not in i and i.get("scale")]
 scales = sorted({i["scale"] for i in [*usable, *loaders.model_choices(protocol)]} | {2, 3, 4})
 scale = c1.selectbox("Scale", scales, format_func="x{}".format, key="cmp-scale")
-baseline_name = BASELINE_NAMES[protocol]
+baseline_name = Protocol.parse(protocol).baseline
 
 # --- the image -----------------------------------------------------------------------------------------------
 chosen = widgets.choose_image("cmp", "Image" if has_reference else "LR image")

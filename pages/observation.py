@@ -5,7 +5,7 @@ the most variance, large and in sync (HR | L1 | L1+GV, a ratio badge each), and 
 the whole images, the signed L1+GV - L1 difference, the λ sweep of the same architecture, the maps, histograms
 and tables. Everything comes from one :class:`dashboard.observation_view.ObservationView`, read from disk when it
 was computed before (shipped or on this machine), so a visit runs no model; every number in it comes from
-gvcore.scoring.
+gvcore.eval.scoring.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ if view.region is not None:
     st.caption(
         f"Left: the {side}x{side}-pixel region (x = {left}, y = {top}) where the L1 model lost the most patch "
         f"variance (summed deficit HR - L1 {view.region_deficit:.3f}; p = 8, Sobel, gray), found by code; zoom and "
-        "pan are shared. Badges and bars: SR/HR gradient-variance ratio on the whole image (gvcore.scoring). "
+        "pan are shared. Badges and bars: SR/HR gradient-variance ratio on the whole image (gvcore.eval.scoring). "
         f"Pair chosen by rule: {catalog.DEFAULT_ARCH_RULE}"
     )
 noise_row = f"{baseline}+noise"
@@ -183,7 +183,7 @@ with col_bar:
 st.subheader(f"Metrics on {view.image}, x{scale} ({protocol} protocol)")
 widgets.table(view.metrics.round(4), f"metrics {view.image} x{scale}", key="obs-table")
 st.caption(
-    "Scored by gvcore.scoring, the path `gvcore eval` uses: outputs rounded to 8 bits (standard) or raw "
+    "Scored by gvcore.eval.scoring, the path `gvcore eval` uses: outputs rounded to 8 bits (standard) or raw "
     "(official); var_ratio = mean over Gx, Gy of the output's mean patch variance over HR's (docs/ARCHITECTURE.md)."
 )
 if len(shipped):

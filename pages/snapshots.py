@@ -14,8 +14,8 @@ import streamlit as st
 
 from dashboard import snapshot_figures, snapshot_store, state, widgets
 from dashboard.safety import without_paths
-from gvcore.datasets import detect_layout, find_named_datasets
-from gvcore.snapshots import SNAPSHOT_SUFFIXES, find_snapshot_folders
+from gvcore.data.layouts import detect_layout, find_named_datasets
+from gvcore.data.snapshots import SNAPSHOT_SUFFIXES, find_snapshot_folders
 
 st.title("Training snapshots")
 st.caption(
@@ -68,7 +68,7 @@ def score_series(folder: str, data: str, protocol: str) -> tuple[pd.DataFrame, l
 
 def show_curves(tables: dict[str, pd.DataFrame]) -> None:
     """The four iteration curves, the per-checkpoint means and the per-image table."""
-    from gvcore.evaluation import summarize
+    from gvcore.eval.evaluate import summarize
 
     per_image = pd.concat([t.assign(series=name) for name, t in tables.items()], ignore_index=True)
     means = pd.concat([summarize(t).assign(series=name) for name, t in tables.items()], ignore_index=True)

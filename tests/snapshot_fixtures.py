@@ -9,7 +9,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from gvcore.training import TrainConfig, train
+from gvcore.training.run import TrainConfig, train
 
 #: snapshot steps of each run.
 STEPS: tuple[int, ...] = (2, 4, 6)

@@ -1,4 +1,4 @@
-"""Mixed precision in :func:`gvcore.training.train_step`: CPU bf16 autocast and GradScaler semantics.
+"""Mixed precision in :func:`gvcore.training.run.train_step`: CPU bf16 autocast and GradScaler semantics.
 
 The CUDA fp16 path of ``gvcore train`` is the same function with a ``GradScaler("cuda")``; these tests pin its
 behaviour on CPU: autocast really runs the network in bf16 while the losses stay float32, a disabled scaler is
@@ -15,7 +15,7 @@ import pytest
 import torch
 from torch import nn
 
-from gvcore.training import TrainConfig, parse_loss, resolve_config, train_step
+from gvcore.training.run import TrainConfig, parse_loss, resolve_config, train_step
 
 
 def _net() -> nn.Module:

@@ -17,7 +17,7 @@ def test_no_public_name_is_also_a_module():
 
 def test_functions_stay_callable_after_every_submodule_is_imported():
     code = (
-        "import gvcore, gvcore.evaluation, gvcore.training, gvcore.scoring, gvcore.checkpoint\n"
+        "import gvcore, gvcore.eval.evaluate, gvcore.training.run, gvcore.eval.scoring, gvcore.checkpoint.store\n"
         "assert callable(gvcore.evaluate) and callable(gvcore.train), (gvcore.evaluate, gvcore.train)\n"
         "print('ok')"
     )
@@ -35,4 +35,4 @@ def test_one_version_source():
     from importlib.metadata import version
 
     assert version("gvcore") == gvcore.__version__
-    assert importlib.import_module("gvcore.checkpoint") is not None
+    assert importlib.import_module("gvcore.checkpoint.store") is not None

@@ -1,4 +1,4 @@
-"""The structure atlas (gvcore.atlas).
+"""The structure atlas (gvcore.eval.atlas).
 
 Rankings on constructed images whose answer is known, the streaming bound, filters, the per-image table from
 the one scoring path, and bad settings.
@@ -15,15 +15,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from gvcore.atlas import (
-    MAX_CHECKPOINTS,
-    MAX_TOP_K,
-    TopK,
-    build_atlas,
-    load_checkpoints,
-    regions_frame,
-)
-from gvcore.scoring import score_image
+from gvcore.eval.atlas import MAX_CHECKPOINTS, MAX_TOP_K, TopK, build_atlas, load_checkpoints, regions_frame
+from gvcore.eval.scoring import score_image
 
 ROOT = Path(__file__).resolve().parents[1]
 SIDE = 128  # HR pixels: 4 x 4 regions of 32 x 32 pixels (4 x 4 patches of 8)
@@ -130,7 +123,7 @@ class TestRankings:
         assert {(r.y, r.x) for r in first} == {FLAT_B}
 
     def test_least_recovered_skips_regions_where_nothing_was_lost(self, full: object) -> None:
-        from gvcore.atlas import MIN_LOST_VARIANCE
+        from gvcore.eval.atlas import MIN_LOST_VARIANCE
 
         for region in full.regions["least_recovered"]:  # type: ignore[attr-defined]
             assert max(region.deficits["A"], region.deficits["B"]) >= MIN_LOST_VARIANCE

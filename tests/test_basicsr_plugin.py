@@ -22,7 +22,8 @@ import pytest
 import torch
 
 import gvcore
-from gvcore.scoring import gv_distance, output_variances, score_ready, variance_ratio
+from gvcore.eval.scoring import gv_distance, output_variances, variance_ratio
+from gvcore.protocol import score_ready
 
 if importlib.util.find_spec("basicsr") is None and os.environ.get("CI", "").lower() != "true":
     pytest.skip(
@@ -266,7 +267,7 @@ def _sr_model_options(tmp_path: Path) -> dict[str, Any]:
 
 
 def _independent_val_scores(model: Any, val_set: PairedImageDataset) -> dict[str, float]:
-    """Mean GV distance and variance ratio of the trained network on the val set, straight from gvcore.scoring."""
+    """Mean GV distance and variance ratio of the trained network on the val set, straight from gvcore.eval.scoring."""
     distances, ratios = [], []
     model.net_g.eval()
     with torch.no_grad():

@@ -13,8 +13,8 @@ from PIL import Image
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
 
-from gvcore.checkpoint import save_checkpoint
-from gvcore.evaluation import evaluate
+from gvcore.checkpoint.store import save_checkpoint
+from gvcore.eval.evaluate import evaluate
 from gvcore.models import build_model
 
 ROOT = Path(__file__).resolve().parents[1]

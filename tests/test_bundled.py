@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from gvcore.bundled import (
+from gvcore.data.bundled import (
     BUNDLED_SPLITS,
     PACKAGED_TEST_IMAGES,
     TEST_GROUPS,
@@ -36,7 +36,7 @@ def test_test_split_has_20_images_13_natural_each_in_a_group() -> None:
 
 
 def test_shipped_test_images_match_their_recorded_hashes() -> None:
-    """Every file of gvcore/testset is listed in SOURCES.md with a source, a licence and its SHA-256."""
+    """Every file of gvcore/data/testset is listed in SOURCES.md with a source, a licence and its SHA-256."""
     sources = (packaged_testset_dir() / "SOURCES.md").read_text()
     rows = {
         m.group(1): m.group(2)

@@ -15,8 +15,9 @@ import torch
 from safetensors.torch import save_file
 
 import gvcore
-from gvcore import atomic, checkpoint
-from gvcore.checkpoint import CHECKPOINT_FORMAT, CheckpointError, load_model, save_checkpoint
+from gvcore import atomic
+from gvcore.checkpoint.store import CHECKPOINT_FORMAT, CheckpointError, load_model, save_checkpoint
+from gvcore.checkpoint import store as checkpoint
 from gvcore.models import build_model
 
 PNG_BYTES = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(64))
@@ -265,7 +266,7 @@ def test_loading_foreign_weights_leaves_no_empty_temp_folder(tmp_path: Path) -> 
     weights = tmp_path / "foreign.pth"
     torch.save({"some.weight": torch.zeros(2, 2)}, weights)
     code = (
-        "from gvcore.checkpoint import CheckpointError, load_model\n"
+        "from gvcore.checkpoint.store import CheckpointError, load_model\n"
         f"try:\n    load_model({str(weights)!r}, scale=2)\nexcept CheckpointError:\n    pass\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"} | {"TMPDIR": str(temp)}
@@ -379,7 +380,7 @@ def test_zip_bomb_is_refused_before_inflating(tmp_path: Path) -> None:
 
 # --- one record type for checkpoint metadata ----------------------------------------------------------
 def test_checkpoint_meta_round_trips_through_a_file(tmp_path: Path) -> None:
-    from gvcore.checkpoint import CheckpointMeta
+    from gvcore.checkpoint.store import CheckpointMeta
 
     path = save_checkpoint(
         tmp_path / "m.safetensors",
@@ -401,7 +402,7 @@ def test_checkpoint_meta_round_trips_through_a_file(tmp_path: Path) -> None:
 
 
 def test_checkpoint_meta_save_options_write_the_same_record(tmp_path: Path) -> None:
-    from gvcore.checkpoint import CheckpointMeta
+    from gvcore.checkpoint.store import CheckpointMeta
 
     first = save_checkpoint(tmp_path / "a.safetensors", build_model("edsr-lite", 2), steps=3, data="bundled")
     record = CheckpointMeta.read(first)
@@ -421,14 +422,14 @@ def test_checkpoint_meta_save_options_write_the_same_record(tmp_path: Path) -> N
     ],
 )
 def test_checkpoint_meta_refuses_malformed_metadata(raw: dict[str, str], match: str) -> None:
-    from gvcore.checkpoint import CheckpointMeta
+    from gvcore.checkpoint.store import CheckpointMeta
 
     with pytest.raises(ValueError, match=match):
         CheckpointMeta.from_strings(raw)
 
 
 def test_checkpoint_meta_read_refuses_foreign_files(tmp_path: Path) -> None:
-    from gvcore.checkpoint import CheckpointMeta
+    from gvcore.checkpoint.store import CheckpointMeta
 
     save_file({"w": torch.zeros(1)}, str(tmp_path / "foreign.safetensors"))
     with pytest.raises(CheckpointError, match="not a gvcore checkpoint"):

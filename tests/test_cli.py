@@ -228,7 +228,7 @@ class TestMisuse:
     def test_a_second_run_into_a_locked_out_is_refused(
         self, images: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
     ) -> None:
-        from gvcore.runstate import run_lock
+        from gvcore.training.runstate import run_lock
 
         run = tmp_path / "run"
         held = run_lock(run)  # as if another `gvcore train` were running there

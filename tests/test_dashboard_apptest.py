@@ -275,7 +275,7 @@ def test_live_benchmark_on_a_server_folder(assets: Path) -> None:
         "ESPCN L1 x2",
         "ESPCN L1+GV x2",
     }  # gvcore eval's rows
-    from gvcore.evaluation import evaluate
+    from gvcore.eval.evaluate import evaluate
 
     ckpts = sorted((assets / "checkpoints").glob("*.safetensors"))
     image = Path(os.environ["GVLAB_DATA_ROOTS"]) / "set" / "img0.png"

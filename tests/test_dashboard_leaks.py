@@ -88,7 +88,7 @@ def test_benchmark_database_error_has_no_server_path(
     assets: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """An unreadable results database is reported by name: the error text is stripped of server paths."""
-    import gvcore.results_db
+    import gvcore.eval.results_db
 
     database = tmp_path / "hidden" / "results.sqlite"
     database.parent.mkdir()
@@ -96,10 +96,10 @@ def test_benchmark_database_error_has_no_server_path(
     monkeypatch.setenv("GVLAB_RESULTS_DB", str(database))
 
     def refuse(path: str, **bounds: object) -> object:
-        raise gvcore.results_db.ResultsDBError(f"cannot open results database {path}: disk I/O error")
+        raise gvcore.eval.results_db.ResultsDBError(f"cannot open results database {path}: disk I/O error")
 
-    monkeypatch.setattr(gvcore.results_db, "read_results", refuse)
-    monkeypatch.setattr(gvcore.results_db, "results_overview", refuse)
+    monkeypatch.setattr(gvcore.eval.results_db, "read_results", refuse)
+    monkeypatch.setattr(gvcore.eval.results_db, "results_overview", refuse)
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     at.run()
     at.switch_page("../pages/benchmark.py").run()

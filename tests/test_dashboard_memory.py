@@ -139,7 +139,7 @@ def test_checkpoint_upload_errors_never_show_the_temporary_path() -> None:
 
 def test_checkpoint_upload_uses_the_upload_cap_as_max_bytes(tmp_path: Path) -> None:
     from gvcore import build_model
-    from gvcore.checkpoint import save_checkpoint
+    from gvcore.checkpoint.store import save_checkpoint
 
     path = save_checkpoint(tmp_path / "m.safetensors", build_model("espcn", 2))
     with pytest.raises(UploadError, match="over the limit of 100"):

@@ -216,7 +216,7 @@ def test_paper_table_matches_paper_md() -> None:
 
 
 def test_rows_frame_and_deficit() -> None:
-    from gvcore.scoring import score_outputs
+    from gvcore.eval.scoring import score_outputs
 
     torch.manual_seed(0)
     hr = torch.randint(0, 256, (1, 3, 48, 48)).float() / 255  # on the 8-bit grid, like a decoded file

@@ -16,8 +16,8 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
 
-from gvcore.bundled import bundled_image_paths
-from gvcore.evaluation import evaluate
+from gvcore.data.bundled import bundled_image_paths
+from gvcore.eval.evaluate import evaluate
 from tests.dashboard_fixtures import SCALE, make_fixture_assets
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +41,7 @@ def _folder(assets: Path, protocol: str) -> Path:
 def _library(assets: Path, image: str, protocol: str) -> pd.DataFrame:
     path = next(p for p in bundled_image_paths("test") if p.stem == image)
     ckpts = sorted(_folder(assets, protocol).glob("*.safetensors"))
-    # noise=True: the pages show the noise control row too (gvcore.scoring.noise_control), scored the same way
+    # noise=True: the pages show the noise control row too (gvcore.eval.scoring.noise_control), scored the same way
     table = evaluate(ckpts, path, SCALE, protocol, progress=False, noise=True)  # type: ignore[arg-type]
     return table.set_index("method")
 

@@ -10,17 +10,9 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from gvcore.data import (
-    PatchDataset,
-    StepBatchSampler,
-    center_crop_pair,
-    load_pairs,
-    make_lr,
-    mod_crop,
-    pil_bilinear_resize,
-    resolve_images,
-    seed_worker,
-)
+from gvcore.data.patches import PatchDataset, StepBatchSampler, center_crop_pair, seed_worker
+from gvcore.data.sources import load_pairs, resolve_images
+from gvcore.protocol import make_lr, mod_crop, pil_bilinear_resize
 from gvcore.resize import imresize
 
 

@@ -10,10 +10,10 @@ import pytest
 import torch
 from PIL import Image
 
-from gvcore.checkpoint import save_checkpoint
-from gvcore.data import load_pairs, resolve_images
-from gvcore.datasets import detect_layout, find_named_datasets, paired_sources
-from gvcore.evaluation import evaluate
+from gvcore.checkpoint.store import save_checkpoint
+from gvcore.data.layouts import detect_layout, find_named_datasets, paired_sources
+from gvcore.data.sources import load_pairs, resolve_images
+from gvcore.eval.evaluate import evaluate
 from gvcore.models import build_model
 from gvcore.resize import imresize
 

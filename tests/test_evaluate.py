@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from gvcore.checkpoint import save_checkpoint
-from gvcore.data import load_pairs, make_lr, mod_crop, resolve_images
-from gvcore.evaluation import (
+from gvcore.checkpoint.store import save_checkpoint
+from gvcore.data.sources import load_pairs, resolve_images
+from gvcore.eval.evaluate import (
     EVAL_COLUMNS,
     evaluate,
     summarize,
@@ -20,11 +20,12 @@ from gvcore.evaluation import (
     validate,
     write_csv,
 )
+from gvcore.eval.scoring import output_variances
 from gvcore.io import load_image
-from gvcore.metrics import evaluate_pair, quantize_8bit
+from gvcore.metrics import evaluate_pair
 from gvcore.models import build_model
+from gvcore.protocol import make_lr, mod_crop, quantize_8bit
 from gvcore.resize import imresize
-from gvcore.scoring import output_variances
 from tests.image_fixtures import NoiseImages
 
 #: the shared ``images`` fixture (tests/conftest.py) of this module
@@ -99,7 +100,7 @@ class TestEvaluate:
     def test_a_model_is_only_scored_on_its_training_degradation(
         self, images: Path, checkpoint: Path, tmp_path: Path
     ) -> None:
-        from gvcore.checkpoint import load_model
+        from gvcore.checkpoint.store import load_model
 
         model, _meta = load_model(checkpoint)
         official = save_checkpoint(

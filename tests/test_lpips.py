@@ -1,4 +1,4 @@
-"""Optional LPIPS (``gvcore.lpips``): off unless its weights are on the machine, never downloaded.
+"""Optional LPIPS (``gvcore.eval.lpips``): off unless its weights are on the machine, never downloaded.
 
 Without the weights there is a one-line note; when on, the ``lpips`` column goes through the one scoring path.
 The wrapper is checked against the ``lpips`` package's own ``LPIPS`` module given identical, locally generated
@@ -16,9 +16,9 @@ import torch
 from PIL import Image
 
 import gvcore
-from gvcore import lpips as gv_lpips
 from gvcore.cli import main
-from gvcore.evaluation import evaluate
+from gvcore.eval import lpips as gv_lpips
+from gvcore.eval.evaluate import evaluate
 
 pytest.importorskip("torchvision", reason="LPIPS needs torchvision")
 
@@ -137,7 +137,8 @@ def test_evaluate_adds_an_lpips_column_through_the_scoring_path(
     assert math.isnan(by_method["HR"])  # like PSNR/SSIM: nothing to compare HR with
     assert by_method["bicubic"] > 0
     assert by_method["m"] > 0
-    from gvcore.data import load_pairs, resolve_images, upscale_baseline
+    from gvcore.data.sources import load_pairs, resolve_images
+    from gvcore.protocol import upscale_baseline
 
     lr, hr = load_pairs(resolve_images(images, "test"), 2, "standard")[0].as_float()
     direct = float(gv_lpips.load_lpips()(upscale_baseline(lr, 2, "standard"), hr)[0])

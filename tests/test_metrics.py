@@ -10,14 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from gvcore.metrics import (
-    HIGHER_IS_BETTER,
-    evaluate_pair,
-    gaussian_window_1d,
-    psnr,
-    quantize_8bit,
-    ssim,
-)
+from gvcore.metrics import HIGHER_IS_BETTER, evaluate_pair, gaussian_window_1d, psnr, ssim
+from gvcore.protocol import quantize_8bit
 from tests.reference import basicsr_protocol as REF
 from tests.reference import inputs as INPUTS
 
@@ -91,10 +85,11 @@ class TestLiveReference:
 
     def test_luma_equals_color_rgb_to_y(self) -> None:
         from gvcore.color import rgb_to_y
-        from gvcore.metrics import _prepare, _Preset
+        from gvcore.metrics import _prepare
+        from gvcore.protocol import MetricOptions
 
         x = torch.rand(2, 3, 9, 8, dtype=torch.float64)
-        a, _ = _prepare(x, x, _Preset(1, "bt601", "valid"), 1.0)
+        a, _ = _prepare(x, x, MetricOptions(1, "bt601", "valid"), 1.0)
         torch.testing.assert_close(a, rgb_to_y(x)[..., 1:-1, 1:-1], rtol=0, atol=1e-12)
 
     def test_conv_path_equals_cpu_shifted_path(self) -> None:

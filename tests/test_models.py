@@ -207,7 +207,7 @@ def test_recognisers_refuse_tensors_of_the_wrong_rank(name: str) -> None:
 
 
 def test_load_model_refuses_flattened_weights_with_checkpoint_error(tmp_path: Path) -> None:
-    from gvcore.checkpoint import CheckpointError, load_model
+    from gvcore.checkpoint.store import CheckpointError, load_model
 
     path = tmp_path / "espcn_x2.pth"
     torch.save({k: v.flatten() for k, v in build_model("espcn", 2).state_dict().items()}, path)

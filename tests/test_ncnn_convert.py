@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 import torch
 
-from gvcore.ncnn_convert import layer_keys, ncnn_forward, ncnn_to_state_dict, state_dict_to_ncnn
-from gvcore.ncnn_format import FP16_TAG, NcnnFormatError, format_param, parse_param, read_blob, write_blob
+from gvcore.zoo.ncnn_convert import layer_keys, ncnn_forward, ncnn_to_state_dict, state_dict_to_ncnn
+from gvcore.zoo.ncnn_format import FP16_TAG, NcnnFormatError, format_param, parse_param, read_blob, write_blob
 
 ncnn = pytest.importorskip("ncnn", reason="the ncnn package (requirements-dev.txt) runs the reference graphs")
 
 
 def _spandrel_model(state: dict[str, torch.Tensor]) -> torch.nn.Module:
-    from gvcore.checkpoint_foreign import _import_spandrel
+    from gvcore.checkpoint.foreign import _import_spandrel
 
     return _import_spandrel().ModelLoader().load_from_state_dict(state).model.eval()
 

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from gvcore.data import make_lr, pil_bilinear_resize, prepare_pair, upscale_baseline
+from gvcore.eval.scoring import score_image
 from gvcore.metrics import evaluate_pair, psnr, ssim
-from gvcore.scoring import score_image, score_ready
+from gvcore.protocol import make_lr, pil_bilinear_resize, prepare_pair, score_ready, upscale_baseline
 from tests.reference.official_protocol import official_lr_and_input, official_psnr, official_ssim
 
 SIZES = [(48, 64), (50, 67), (37, 41)]  # multiples of 2 and 4, and sides that are not

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from dashboard import atlas_store, observation_view, precomputed, snapshot_store
-from gvcore.atlas import AtlasRegion, AtlasResult
+from gvcore.eval.atlas import AtlasRegion, AtlasResult
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -62,7 +62,7 @@ def test_readme_result_tables_are_the_shipped_summary() -> None:
 
 def test_readme_results_region_is_generated_from_the_shipped_csvs() -> None:
     """No result sentence or table on docs/results.md can disagree with the CSVs: regenerated and compared."""
-    from gvcore.reproduce_sentences import RESULTS_BEGIN, RESULTS_END, RESULTS_PAGE, readme_results
+    from gvcore.reproduce.sentences import RESULTS_BEGIN, RESULTS_END, RESULTS_PAGE, readme_results
 
     assert ROOT / RESULTS_PAGE == RESULTS_PAGE_PATH
     text = RESULTS_PAGE_PATH.read_text()
@@ -71,14 +71,14 @@ def test_readme_results_region_is_generated_from_the_shipped_csvs() -> None:
     shown = text[text.index(RESULTS_BEGIN) : text.index(RESULTS_END) + len(RESULTS_END)]
     expected = readme_results(ROOT / "assets" / "results")
     assert shown == expected, (
-        "docs/results.md's results region is stale: run `python -m gvcore.reproduce_sentences`"
+        "docs/results.md's results region is stale: run `python -m gvcore.reproduce.sentences`"
     )
     assert RESULTS_BEGIN not in (ROOT / "README.md").read_text()
 
 
 def test_summary_results_paragraph_is_generated_from_the_shipped_csvs() -> None:
     """summary.md's "Results in words" is the same template over the same CSVs."""
-    from gvcore.reproduce_sentences import load_results, results_block
+    from gvcore.reproduce.sentences import load_results, results_block
 
     summary = (ROOT / "assets" / "results" / "summary.md").read_text()
     assert results_block(*load_results(ROOT / "assets" / "results")) in summary
@@ -149,8 +149,8 @@ def test_readme_findings_in_words_hold_on_the_shipped_csvs() -> None:
     """README's results bullets carry no numbers; each claim they make is checked here against the CSVs."""
     import pandas as pd
 
-    from gvcore.bundled import image_group
-    from gvcore.reproduce_summary import PAPER_DELTAS
+    from gvcore.data.bundled import image_group
+    from gvcore.reproduce.summary import PAPER_DELTAS
 
     results = ROOT / "assets" / "results"
     text = (ROOT / "README.md").read_text()

@@ -92,7 +92,7 @@ class TestReportFile:
         assert f"gvcore report --ckpt {L1} --ckpt {GV}" in text
 
     def test_metrics_match_gvcore_eval(self, report: Path, images: Path) -> None:
-        from gvcore.evaluation import evaluate, summarize
+        from gvcore.eval.evaluate import evaluate, summarize
 
         means = summarize(evaluate([L1, GV], images, 2, progress=False))
         psnr = means.loc[means["method"] == "espcn-x2-l1-s0", "psnr"].iloc[0]
@@ -228,7 +228,7 @@ class TestRefusals:
 class TestBudget:
     def test_crops_are_downsampled_to_fit(self, images: Path) -> None:
         from dashboard.report import render_report
-        from gvcore.atlas import build_atlas, load_checkpoints
+        from gvcore.eval.atlas import build_atlas, load_checkpoints
 
         models, infos = load_checkpoints([L1, GV], 2, "standard")
         result = build_atlas(models, images, 2, infos=infos, top_k=4, region=8)

@@ -121,6 +121,7 @@ CORE_OPS = {
     "io",
     "_validation",
     "atomic",
+    "protocol",
 }
 
 

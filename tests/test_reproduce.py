@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gvcore.evaluation import EVAL_COLUMNS
-from gvcore.reproduce import choose_lambda, reproduce, verify
-from gvcore.stats import PAIRED_COLUMNS
+from gvcore.eval.evaluate import EVAL_COLUMNS
+from gvcore.eval.stats import PAIRED_COLUMNS
+from gvcore.reproduce.run import choose_lambda, reproduce, verify
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "assets"
@@ -103,7 +103,7 @@ def test_shipped_tables_reproduce() -> None:
 @pytest.mark.skipif(not HAS_SHIPPED, reason="no shipped reproduction")
 def test_shipped_l1_checkpoints_beat_bicubic_on_natural_images() -> None:
     """What docs/results.md's "Over bicubic" sentence says, checked per checkpoint (not per seed mean)."""
-    from gvcore.bundled import image_group
+    from gvcore.data.bundled import image_group
 
     table = pd.read_csv(SHIPPED / "results" / "eval_standard.csv")
     table = table[table["image"].map(image_group) == "natural"]
@@ -117,7 +117,7 @@ def test_shipped_l1_checkpoints_beat_bicubic_on_natural_images() -> None:
 @pytest.mark.skipif(not HAS_SHIPPED, reason="no shipped reproduction")
 def test_shipped_paired_statistics_have_the_image_as_their_unit() -> None:
     """The unit is the image: n = distinct test images in every cell; mean_delta = mean over images of the seed-averaged difference."""
-    from gvcore.bundled import image_group
+    from gvcore.data.bundled import image_group
 
     paired = pd.read_csv(SHIPPED / "results" / "paired.csv")
     assert tuple(paired.columns) == PAIRED_COLUMNS
@@ -158,7 +158,7 @@ def test_shipped_tables_carry_metrics_the_loss_does_not_optimise_and_the_noise_c
 
 @pytest.mark.skipif(not HAS_SHIPPED, reason="no shipped reproduction")
 def test_shipped_sweeps_cover_every_lambda() -> None:
-    from gvcore.checkpoint import load_model
+    from gvcore.checkpoint.store import load_model
 
     sweep = sorted((SHIPPED / "checkpoints" / "sweep").glob("*.safetensors"))
     weights = {}

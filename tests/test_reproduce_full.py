@@ -1,4 +1,4 @@
-"""The GPU tier's pipeline (gvcore.reproduce_full) end to end on CPU with a tiny budget: train, export, score."""
+"""The GPU tier's pipeline (gvcore.reproduce.full) end to end on CPU with a tiny budget: train, export, score."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from gvcore.checkpoint import load_model
-from gvcore.reproduce_full import FULL_PLAN, evaluate_full, train_full
+from gvcore.checkpoint.store import load_model
+from gvcore.reproduce.full import FULL_PLAN, evaluate_full, train_full
 
 
 @pytest.mark.slow

@@ -15,13 +15,13 @@ import pandas as pd
 import pytest
 import torch
 
-import gvcore.checkpoint
-from gvcore.checkpoint import save_checkpoint
+import gvcore.checkpoint.store
+from gvcore.checkpoint.store import save_checkpoint
 from gvcore.cli import main
-from gvcore.evaluation import evaluate
+from gvcore.eval.evaluate import evaluate
+from gvcore.eval.results_db import ResultsDB, ResultsDBError, read_results
+from gvcore.eval.results_schema import APPLICATION_ID, SCHEMA
 from gvcore.models import build_model
-from gvcore.results_db import ResultsDB, ResultsDBError, read_results
-from gvcore.results_schema import APPLICATION_ID, SCHEMA
 from tests.image_fixtures import NoiseImages
 
 #: the shared ``images`` fixture (tests/conftest.py) of this module
@@ -87,7 +87,7 @@ def test_checkpoint_rewritten_between_loading_and_hashing_keeps_numbers_and_key_
     old, new = models
     ckpt, db = tmp_path / "last.safetensors", tmp_path / "results.sqlite"
     ckpt.write_bytes(old)
-    real = gvcore.checkpoint.load_model
+    real = gvcore.checkpoint.store.load_model
 
     def load_then_rewrite(*args: object, **kwargs: object) -> object:
         loaded = real(*args, **kwargs)  # type: ignore[arg-type]
@@ -95,7 +95,7 @@ def test_checkpoint_rewritten_between_loading_and_hashing_keeps_numbers_and_key_
         return loaded
 
     with monkeypatch.context() as patch:
-        patch.setattr(gvcore.checkpoint, "load_model", load_then_rewrite)
+        patch.setattr(gvcore.checkpoint.store, "load_model", load_then_rewrite)
         raced = _psnr(evaluate([ckpt], images, 2, progress=False, cache=db))
     assert raced == _truth(old, images, tmp_path / "a")  # the model that was loaded and run
     later = _psnr(evaluate([ckpt], images, 2, progress=False, cache=db))  # the file now holds `new`

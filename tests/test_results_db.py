@@ -10,12 +10,12 @@ import pandas as pd
 import pytest
 import torch
 
-import gvcore.scoring
-from gvcore.checkpoint import save_checkpoint
+import gvcore.eval.scoring
+from gvcore.checkpoint.store import save_checkpoint
 from gvcore.cli import main
-from gvcore.evaluation import evaluate, write_csv
+from gvcore.eval.evaluate import evaluate, write_csv
+from gvcore.eval.results_db import ResultsDB, ResultsDBError
 from gvcore.models import build_model
-from gvcore.results_db import ResultsDB, ResultsDBError
 from tests.image_fixtures import NoiseImages
 
 #: the shared ``images`` fixture (tests/conftest.py) of this module
@@ -36,7 +36,7 @@ def _no_model_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     def fail(*args: object, **kwargs: object) -> torch.Tensor:
         raise AssertionError("a model was run although every result is cached")
 
-    monkeypatch.setattr(gvcore.scoring, "run_model", fail)
+    monkeypatch.setattr(gvcore.eval.scoring, "run_model", fail)
 
 
 def test_rerun_is_identical_and_runs_no_model(
@@ -74,13 +74,13 @@ def test_a_new_checkpoint_only_runs_that_model(
     db = tmp_path / "results.sqlite"
     evaluate(checkpoints[:1], images, 2, progress=False, cache=db)
     ran: list[int] = []
-    real = gvcore.scoring.run_model
+    real = gvcore.eval.scoring.run_model
 
     def counting(model: torch.nn.Module, *args: object, **kwargs: object) -> torch.Tensor:
         ran.append(1)
         return real(model, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(gvcore.scoring, "run_model", counting)
+    monkeypatch.setattr(gvcore.eval.scoring, "run_model", counting)
     both = evaluate(checkpoints, images, 2, progress=False, cache=db)
     assert len(ran) == 3  # model b on 3 images; a read back
     pd.testing.assert_frame_equal(both, evaluate(checkpoints, images, 2, progress=False))
@@ -160,7 +160,7 @@ def test_cli_cache_and_foreign_error(
 def test_read_results_is_read_only_and_refuses_bad_files(
     images: Path, checkpoints: list[Path], tmp_path: Path
 ) -> None:
-    from gvcore.results_db import read_results
+    from gvcore.eval.results_db import read_results
 
     db = tmp_path / "results.sqlite"
     evaluate(checkpoints[:1], images, 2, progress=False, cache=db)
@@ -177,7 +177,7 @@ def test_read_results_is_read_only_and_refuses_bad_files(
 
 
 def test_default_path_is_shared_through_the_environment(monkeypatch, tmp_path):
-    from gvcore.results_db import DEFAULT_PATH, default_path
+    from gvcore.eval.results_db import DEFAULT_PATH, default_path
 
     monkeypatch.delenv("GVLAB_RESULTS_DB", raising=False)
     assert default_path() == DEFAULT_PATH

@@ -4,7 +4,7 @@ Training runs (``GVLAB_RUNS``) and checkpoint folders (``GVLAB_CHECKPOINTS``) ar
 Benchmark, labelled by their config / metadata label, grouped by source, filtered by the page's protocol, and
 a new run appears without a restart. Also ``GVLAB_DEVICE``.
 
-The run is a real 2-step ``gvcore.training.train`` run in a temporary folder; the assets root is empty (no
+The run is a real 2-step ``gvcore.training.run.train`` run in a temporary folder; the assets root is empty (no
 bundled checkpoints), so everything offered comes from the folders made here.
 """
 
@@ -26,7 +26,7 @@ from streamlit.testing.v1 import AppTest
 
 import gvcore
 from dashboard import catalog
-from gvcore.training import TrainConfig, train
+from gvcore.training.run import TrainConfig, train
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"

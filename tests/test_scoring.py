@@ -1,4 +1,4 @@
-"""The one scoring path (gvcore.scoring): rows, the variance ratio, given LR, model labels."""
+"""The one scoring path (gvcore.eval.scoring): rows, the variance ratio, given LR, model labels."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 import torch
 
 import gvcore
-from gvcore.data import prepare_pair, upscale_baseline
+from gvcore.eval.scoring import output_variances, score_image, score_outputs, variance_ratio
 from gvcore.metrics import evaluate_pair
-from gvcore.scoring import output_variances, score_image, score_outputs, variance_ratio
+from gvcore.protocol import prepare_pair, upscale_baseline
 
 
 def _hr() -> torch.Tensor:

@@ -9,12 +9,12 @@ import pytest
 import torch
 from snapshot_fixtures import STEPS, make_snapshot_runs
 
-from gvcore.checkpoint import save_checkpoint
+from gvcore.checkpoint.store import save_checkpoint
 from gvcore.cli import main
-from gvcore.evaluation import evaluate
+from gvcore.data.snapshots import expand_checkpoints, series_name, snapshot_iteration
+from gvcore.eval.evaluate import evaluate
+from gvcore.eval.scoring import NonFiniteOutputError
 from gvcore.models import build_model
-from gvcore.scoring import NonFiniteOutputError
-from gvcore.snapshots import expand_checkpoints, series_name, snapshot_iteration
 from tests.image_fixtures import NoiseImages
 
 

@@ -13,7 +13,7 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
 
 from dashboard.snapshot_figures import iteration_curve
-from gvcore.evaluation import evaluate, summarize
+from gvcore.eval.evaluate import evaluate, summarize
 from tests.snapshot_fixtures import STEPS, make_snapshot_runs
 
 ROOT = Path(__file__).resolve().parents[1]

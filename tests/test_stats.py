@@ -1,4 +1,4 @@
-"""Paired statistics (gvcore.stats): bootstrap CI, Wilcoxon p, and paired.csv from evaluation tables."""
+"""Paired statistics (gvcore.eval.stats): bootstrap CI, Wilcoxon p, and paired.csv from evaluation tables."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.stats import wilcoxon
 
-from gvcore.stats import PAIRED_COLUMNS, image_level_statistics, paired_statistics, paired_table
+from gvcore.eval.stats import PAIRED_COLUMNS, image_level_statistics, paired_statistics, paired_table
 
 
 def test_ci_brackets_the_mean_and_is_deterministic() -> None:

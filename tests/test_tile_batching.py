@@ -17,7 +17,7 @@ from torch import nn
 
 import gvcore
 from gvcore.cli import main
-from gvcore.inference import default_tile_batch, resolve_device, tiled_forward
+from gvcore.eval.inference import default_tile_batch, resolve_device, tiled_forward
 from gvcore.models import MODELS
 
 

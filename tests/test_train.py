@@ -15,8 +15,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from gvcore.checkpoint import load_model
-from gvcore.training import (
+from gvcore.checkpoint.store import load_model
+from gvcore.training.run import (
     LOG_COLUMNS,
     SimulatedKill,
     TrainConfig,
@@ -247,7 +247,7 @@ def test_disk_full_keeps_the_previous_checkpoint(
     """A failed write (e.g. ENOSPC) of the resume state leaves the previous one intact and no temp files."""
     import errno
 
-    import gvcore.training_loop as train_module
+    import gvcore.training.loop as train_module
 
     real_save = torch.save
     calls = {"n": 0}

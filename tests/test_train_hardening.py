@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 import torch
 
-import gvcore.training_loop as training_loop
-from gvcore.checkpoint import load_model
-from gvcore.training import SimulatedKill, TrainConfig, snapshot_name, train
+import gvcore.training.loop as training_loop
+from gvcore.checkpoint.store import load_model
+from gvcore.training.run import SimulatedKill, TrainConfig, snapshot_name, train
 from tests.image_fixtures import NoiseImages
 
 #: the shared ``images`` fixture (tests/conftest.py) of this module

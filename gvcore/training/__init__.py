@@ -1,0 +1,1 @@
+"""Training: configuration, the training step and loop, resumable run state, multi-process training."""

@@ -1,0 +1,1 @@
+"""Published models: the registry, fetching and verifying weights, ncnn conversion."""
