@@ -19,6 +19,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from gvcore.commands import add_registered
+
 __all__ = ["build_parser", "main"]
 
 
@@ -193,11 +195,10 @@ def _parser_and_registered() -> tuple[argparse.ArgumentParser, set[str], list[st
     _add_eval(sub)
     _add_reproduce(sub)
     _add_atlas(sub)
-    from gvcore.zoo.cli import add_zoo  # published models: gvcore zoo list|fetch|score
+    # lazy: published models (gvcore zoo list|fetch|score); keeps `import gvcore.cli` light
+    from gvcore.zoo.cli import add_zoo
 
     add_zoo(sub)
-    from gvcore.commands import add_registered
-
     names = set(sub.choices)
     added = add_registered(sub, names)
     if not added:
@@ -211,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _train(args: argparse.Namespace) -> int:
+    # lazy: a command imports what it runs, so `gvcore --help` and the other commands stay fast
     from gvcore.training.run import TrainConfig, train
 
     config = TrainConfig(
@@ -267,6 +269,7 @@ def check_writable_file(path: Path, example: str = "eval.csv") -> None:
 
 
 def _eval(args: argparse.Namespace) -> int:
+    # lazy: a command imports what it runs, so `gvcore --help` and the other commands stay fast
     from gvcore.eval.evaluate import EVAL_COLUMNS, METRIC_COLUMNS, summarize, to_markdown, write_csv
     from gvcore.eval.inference import resolve_device
 
@@ -315,12 +318,14 @@ def _cache_path(value: str | None) -> str | Path | None:
     """``--cache``'s database: ``None`` (off), the named file, or :func:`gvcore.eval.results_db.default_path`."""
     if value != "":
         return value
+    # lazy: a command imports what it runs, so `gvcore --help` and the other commands stay fast
     from gvcore.eval.results_db import default_path
 
     return default_path()
 
 
 def _evaluate_args(args: argparse.Namespace, errors: list[str] | None, device: str) -> Any:
+    # lazy: a command imports what it runs, so `gvcore --help` and the other commands stay fast
     from gvcore.eval.evaluate import evaluate
 
     return evaluate(
@@ -341,9 +346,11 @@ def _evaluate_args(args: argparse.Namespace, errors: list[str] | None, device: s
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from gvcore.reproduce.run import reproduce, verify
+    # lazy: a command imports what it runs, so `gvcore --help` and the other commands stay fast
+    from gvcore.reproduce.run import reevaluate, reproduce, verify
 
     if args.tier == "full":
+        # lazy: a command imports what it runs, so `gvcore --help` and the other commands stay fast
         from gvcore.reproduce.full import evaluate_full, train_full
 
         if not args.score_only:
@@ -355,8 +362,6 @@ def _reproduce(args: argparse.Namespace) -> int:
         print(report.message)
         return 0 if report.ok else 1
     if args.reevaluate:
-        from gvcore.reproduce.run import reevaluate
-
         reevaluate(out=args.out, work=args.work, jobs=args.jobs, progress=not args.no_progress)
         return 0
     reproduce(out=args.out, work=args.work, smoke=args.smoke, jobs=args.jobs, progress=not args.no_progress)
@@ -386,6 +391,7 @@ def progress_bar(enabled: bool, desc: str) -> tuple[Callable[[int, int, str], No
 
 
 def _atlas(args: argparse.Namespace) -> int:
+    # lazy: a command imports what it runs, so `gvcore --help` and the other commands stay fast
     from gvcore.eval.atlas import build_atlas, load_checkpoints, regions_frame
     from gvcore.eval.evaluate import to_markdown, write_csv
 

@@ -16,8 +16,8 @@ from safetensors.torch import save_file
 
 import gvcore
 from gvcore import atomic
-from gvcore.checkpoint.store import CHECKPOINT_FORMAT, CheckpointError, load_model, save_checkpoint
 from gvcore.checkpoint import store as checkpoint
+from gvcore.checkpoint.store import CHECKPOINT_FORMAT, CheckpointError, load_model, save_checkpoint
 from gvcore.models import build_model
 
 PNG_BYTES = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(64))

@@ -147,7 +147,7 @@ def test_core_ops_import_no_higher_gvcore_layer() -> None:
 
 
 def test_gvcore_never_imports_the_dashboard() -> None:
-    """No gvcore module imports dashboard/pages at module level; only cli.py's subcommands do, inside functions."""
+    """No gvcore module imports dashboard/pages, at module level or inside a function (the UI registers itself)."""
 
     def importers(indented: bool) -> list[str]:
         return sorted(
@@ -157,7 +157,7 @@ def test_gvcore_never_imports_the_dashboard() -> None:
         )
 
     assert importers(indented=False) == []
-    assert importers(indented=True) in ([], ["gvcore/cli.py"])
+    assert importers(indented=True) == []
 
 
 def _nav_pages(node: object) -> list[str]:
@@ -187,3 +187,100 @@ def test_docs_site_nav_holds_every_page_and_ci_builds_it_strictly() -> None:
     assert "site/" in (ROOT / ".gitignore").read_text().splitlines()
     api = (ROOT / "docs" / "api" / "index.md").read_text()
     assert [name for name in gvcore._EXPORTS if f"`gvcore.{name}`" not in api] == []
+
+
+# --- the layout (issue #19): subpackages by concern, no cycles, few and explained lazy imports -------------------
+MAX_TOP_LEVEL_MODULES = 20
+MAX_FUNCTION_LEVEL_IMPORTS = 25
+LAZY_REASONS = ("# lazy:", "# cycle:")
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _gvcore_imports(path: Path) -> tuple[set[str], list[int]]:
+    """The gvcore modules ``path`` imports when it is imported, and the lines of its function-level gvcore imports."""
+    tree = ast.parse(path.read_text())
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    eager: set[str] = set()
+    lazy: list[int] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "gvcore":
+            names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+        elif isinstance(node, ast.Import):
+            names = [a.name for a in node.names if a.name.split(".")[0] == "gvcore"]
+        else:
+            continue
+        if not names:
+            continue
+        scopes, q = [], node
+        while q in parents:
+            q = parents[q]
+            scopes.append(q)
+        if any(isinstance(q, ast.If) and "TYPE_CHECKING" in ast.unparse(q.test) for q in scopes):
+            continue
+        if any(isinstance(q, (ast.FunctionDef, ast.AsyncFunctionDef)) for q in scopes):
+            lazy.append(node.lineno)
+            continue
+        for name in names:  # importing a.b.c imports a, a.b and a.b.c
+            parts = name.split(".")
+            eager.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return eager, lazy
+
+
+def _gvcore_modules() -> dict[str, Path]:
+    return {_module_name(p): p for p in sorted((ROOT / "gvcore").rglob("*.py"))}
+
+
+def test_gvcore_top_level_holds_at_most_20_modules() -> None:
+    top = sorted(p.name for p in (ROOT / "gvcore").glob("*.py"))
+    assert len(top) <= MAX_TOP_LEVEL_MODULES, top
+    # no flat prefix families left: they are packages now
+    families = {name.split("_")[0] for name in top if "_" in name.strip("_")}
+    assert not families & {"checkpoint", "training", "reproduce", "results", "zoo", "ncnn"}, top
+
+
+def test_gvcore_has_no_import_cycles() -> None:
+    modules = _gvcore_modules()
+    # a submodule's own parent packages are already being imported when it runs: not an edge
+    graph = {
+        name: {m for m in _gvcore_imports(path)[0] if m in modules and not (name + ".").startswith(m + ".")}
+        for name, path in modules.items()
+    }
+    colour: dict[str, int] = {}  # 1 = on the current path, 2 = done
+    stack: list[str] = []
+
+    def cycle_from(name: str) -> list[str] | None:
+        colour[name] = 1
+        stack.append(name)
+        for child in sorted(graph[name]):
+            if colour.get(child) == 1:
+                return [*stack[stack.index(child) :], child]
+            if child not in colour and (found := cycle_from(child)):
+                return found
+        colour[name] = 2
+        stack.pop()
+        return None
+
+    cycles = [c for name in sorted(graph) if name not in colour and (c := cycle_from(name))]
+    assert cycles == [], "import cycle: " + " -> ".join(cycles[0])
+
+
+def test_function_level_internal_imports_are_few_and_each_says_why() -> None:
+    found: list[str] = []
+    unexplained: list[str] = []
+    for name, path in _gvcore_modules().items():
+        lines = path.read_text().splitlines()
+        for lineno in _gvcore_imports(path)[1]:
+            found.append(f"{name}:{lineno}")
+            above = lineno - 2  # a comment may explain a block of consecutive imports
+            while above > 0 and lines[above].strip().startswith(("from gvcore", "import gvcore")):
+                above -= 1
+            if not lines[above].strip().startswith(LAZY_REASONS):
+                unexplained.append(f"{path.relative_to(ROOT)}:{lineno}")
+    assert len(found) <= MAX_FUNCTION_LEVEL_IMPORTS, found
+    assert unexplained == [], (
+        f"function-level gvcore imports need a '# lazy:' or '# cycle:' comment: {unexplained}"
+    )

@@ -22,8 +22,8 @@ from PIL import Image
 
 import gvcore
 from gvcore.checkpoint.meta import CheckpointError, CheckpointMeta
-from gvcore.zoo.registry import ZOO, ZooEntry, ZooError
 from gvcore.zoo import registry as zoo
+from gvcore.zoo.registry import ZOO, ZooEntry, ZooError
 
 SHIPPED = ("dat-light-x2", "dat-light-x4")
 

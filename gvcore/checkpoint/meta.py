@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gvcore import __version__
+
 __all__ = [
     "BLIND_DEGRADATION",
     "CHECKPOINT_FORMAT",
@@ -53,7 +55,6 @@ class CheckpointError(ValueError):
 
 
 def _current_version() -> str:
-    from gvcore import __version__
 
     return str(__version__)
 

@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any, cast
 import torch
 from torch import nn
 
+from gvcore.checkpoint.foreign import _load_spandrel
 from gvcore.checkpoint.meta import CheckpointError, CheckpointMeta
+from gvcore.checkpoint.store import _atomic_write, load_model
 
 if TYPE_CHECKING:
     from gvcore.checkpoint.foreign import SpandrelModel
@@ -85,8 +87,6 @@ def save_published(path: str | os.PathLike[str], net: nn.Module, record: Checkpo
     """
     from safetensors.torch import save as safetensors_bytes
 
-    from gvcore.checkpoint.store import _atomic_write, load_model
-
     target = Path(path)
     omitted = _omittable(net)
     spec = {
@@ -131,8 +131,6 @@ def load_published(
             :data:`MAX_OMITTED_NUMEL` values), spandrel not installed, weights that are not the architecture the
             metadata names, or another ``scale``/``arch`` than asked for.
     """
-    from gvcore.checkpoint.foreign import _load_spandrel
-
     spec = record.arch_kwargs.get("omitted_buffers") or {}
     placeholders: dict[str, torch.Tensor] = {}
     total = 0

@@ -32,7 +32,7 @@ from torch import nn
 from gvcore.atomic import atomic_write
 from gvcore.checkpoint.build import MAX_ARCH_OPTION as MAX_ARCH_OPTION
 from gvcore.checkpoint.build import _build_matching, _check_scale, _strict_load
-from gvcore.checkpoint.foreign import SpandrelModel, _load_foreign
+from gvcore.checkpoint.foreign import SpandrelModel, _import_spandrel, _load_foreign
 from gvcore.checkpoint.meta import CHECKPOINT_FORMAT, CheckpointError, CheckpointMeta, is_gvcore_format
 from gvcore.checkpoint.safe_pickle import (
     DEFAULT_MAX_BYTES,
@@ -319,6 +319,7 @@ def _load_ours(
     metadata = record.as_dict()
     metadata["source"] = "gvcore"
     if name not in MODELS and _is_spandrel_arch(name):  # a published model (gvcore.zoo.registry)
+        # cycle: save_published verifies its file with load_model, and load_model dispatches published files to it
         from gvcore.checkpoint.published import load_published
 
         return load_published(source, tensors, record, scale, arch)
@@ -337,8 +338,6 @@ def _load_ours(
 
 def _is_spandrel_arch(name: str) -> bool:
     """Whether ``name`` is the id of an architecture spandrel supports (``False`` without spandrel)."""
-    from gvcore.checkpoint.foreign import _import_spandrel
-
     try:
         spandrel = _import_spandrel()
     except ImportError:

@@ -39,7 +39,11 @@ from torch import nn
 
 from gvcore._validation import check_choice, check_positive_int
 from gvcore.data.layouts import ImageSource
+from gvcore.data.sources import load_pairs, resolve_images
+from gvcore.eval.evaluate import EVAL_COLUMNS, load_for_scoring
+from gvcore.eval.scoring import score_image
 from gvcore.protocol import Protocol, ProtocolLike
+from gvcore.variance import variance_maps
 
 __all__ = [
     "DIRECTIONS",
@@ -165,8 +169,6 @@ def load_checkpoints(
         ValueError: no or too many checkpoints, a checkpoint of another scale, or one trained on another
             protocol's degradation; :class:`gvcore.CheckpointError` for unreadable or hostile files.
     """
-    from gvcore.eval.evaluate import load_for_scoring  # labels, infos and refusals exactly as gvcore eval's
-
     _check_count(len(checkpoints))
     protocol = Protocol.parse(protocol)
     models: dict[str, nn.Module] = {}
@@ -198,8 +200,6 @@ def _check_settings(top_k: int, region: int, deficit_range: tuple[float, float] 
 
 def _direction_map(x: torch.Tensor, direction: str) -> np.ndarray:
     """``(h, w)`` float64 patch-variance map of one ``(1, 3, H, W)`` image in ``direction``."""
-    from gvcore.variance import variance_maps
-
     vx, vy = variance_maps(x.float(), patch_size=PATCH_SIZE)
     maps = {"gx": vx, "gy": vy}
     chosen = maps[direction] if direction in maps else 0.5 * (vx + vy)
@@ -376,10 +376,6 @@ def build_atlas(
             everything :func:`gvcore.data.sources.resolve_images` / :func:`gvcore.data.sources.load_pairs` refuse.
     """
     import pandas as pd
-
-    from gvcore.data.sources import load_pairs, resolve_images
-    from gvcore.eval.evaluate import EVAL_COLUMNS
-    from gvcore.eval.scoring import score_image
 
     _check_count(len(models))
     check_positive_int("scale", scale)

@@ -28,13 +28,27 @@ from typing import Any
 import torch
 from torch import nn
 
+import gvcore
 from gvcore._validation import check_positive_int
+from gvcore.atomic import atomic_write
+from gvcore.checkpoint.meta import BLIND_DEGRADATION, CheckpointMeta
+from gvcore.checkpoint.store import load_model, read_checkpoint_bytes
 from gvcore.data.layouts import ImageSource, paired_sources
 from gvcore.data.snapshots import CheckpointEntry, expand_checkpoints
 from gvcore.data.sources import ImagePair, given_lr_path, load_pair_from_bytes, load_pairs, resolve_images
 from gvcore.eval.inference import tiled_forward
-from gvcore.eval.scoring import NOISE_CONTROL_SIGMA, SCORE_COLUMNS, score_image, score_outputs
-from gvcore.protocol import Protocol, ProtocolLike, score_ready
+from gvcore.eval.lpips import lpips_metrics
+from gvcore.eval.results_db import ResultsDB, bytes_hash, result_key
+from gvcore.eval.scoring import (
+    NOISE_CONTROL_SIGMA,
+    SCORE_COLUMNS,
+    NonFiniteOutputError,
+    run_model,
+    score_image,
+    score_outputs,
+)
+from gvcore.io import ImageNotFoundError, load_image
+from gvcore.protocol import Protocol, ProtocolLike, score_ready, upscale_baseline
 
 __all__ = [
     "EVAL_COLUMNS",
@@ -106,7 +120,6 @@ def _unique_label(label: str, taken: set[str]) -> str:
 
 
 def _checkpoint_info(metadata: dict[str, Any], path: Path) -> dict[str, Any]:
-    from gvcore.checkpoint.meta import CheckpointMeta
 
     record = CheckpointMeta.from_dict(metadata, default_label=path.stem)
     return {
@@ -163,10 +176,6 @@ def load_for_scoring(
         ValueError: another scale or another degradation (:class:`gvcore.CheckpointError` is a ValueError).
         OSError: an unreadable file.
     """
-    from gvcore.checkpoint.meta import BLIND_DEGRADATION
-    from gvcore.checkpoint.store import load_model, read_checkpoint_bytes
-    from gvcore.eval.results_db import bytes_hash
-
     models: list[ScoringModel] = []
     taken = {"HR", *(p.baseline for p in Protocol)}
     for raw in entries:
@@ -201,7 +210,6 @@ def load_for_scoring(
 
 
 def _first_scale(entries: Sequence[CheckpointEntry], errors: list[str] | None) -> int:
-    from gvcore.checkpoint.store import load_model
 
     for entry in entries:
         try:
@@ -273,7 +281,6 @@ def evaluate(
         scale = _first_scale(entries, errors)
     check_positive_int("scale", scale)
     models = load_for_scoring(entries, scale, protocol, lr_only=lr_only, device=device, errors=errors)
-    from gvcore.eval.lpips import lpips_metrics
 
     extra, note = lpips_metrics() if lpips is not False and not lr_only else ({}, "")
     if lpips and not extra:
@@ -286,8 +293,6 @@ def evaluate(
         scale, protocol, tile, overlap, device, str(data), models, tile_batch, extra, noise and not lr_only
     )
     if cache is not None and not lr_only:
-        from gvcore.eval.results_db import ResultsDB
-
         with ResultsDB(cache) as db:
             rows = _score_sources(job, sources, progress, errors, db)
     else:
@@ -344,8 +349,6 @@ def _score_sources(
 ) -> list[dict[str, Any]]:
     """Rows of every image; a model that fails on an image is dropped from the whole table (``errors``)."""
     from tqdm.auto import tqdm
-
-    from gvcore.io import load_image
 
     failed: set[str] = set()
     rows: list[dict[str, Any]] = []
@@ -426,8 +429,6 @@ def _score_finite(
     With ``errors`` (several checkpoints) the failure is appended there, the model added to ``failed`` and the
     image scored again without it; without, :class:`~gvcore.eval.scoring.NonFiniteOutputError` is raised.
     """
-    from gvcore.eval.scoring import NonFiniteOutputError
-
     lr, hr = pair.as_float()
     while True:
         labelled = {label: by_label[label].model for label in missing if label not in failed}
@@ -476,8 +477,6 @@ MAX_IMAGE_BYTES = 1024**3
 
 def _read_bytes(path: Path) -> bytes:
     """A file's bytes, read once through one handle, at most :data:`MAX_IMAGE_BYTES`."""
-    from gvcore.io import ImageNotFoundError
-
     try:
         with path.open("rb") as handle:
             data = handle.read(MAX_IMAGE_BYTES + 1)
@@ -496,9 +495,6 @@ def _read_inputs(job: _Job, source: ImageSource) -> tuple[bytes, bytes | None]:
 
 def _cache_keys(job: _Job, hr_data: bytes, lr_data: bytes | None) -> dict[str, str]:
     """Content key of each row of one image (:mod:`gvcore.eval.results_db`), by method label."""
-    import gvcore
-    from gvcore.eval.results_db import bytes_hash, result_key
-
     common = {
         "hr_hash": bytes_hash(hr_data),
         "lr_hash": bytes_hash(lr_data) if lr_data is not None else "synth",
@@ -518,7 +514,6 @@ def _cache_keys(job: _Job, hr_data: bytes, lr_data: bytes | None) -> dict[str, s
 
 
 def _record_fields(job: _Job, source: ImageSource, checkpoint: Path | None) -> dict[str, Any]:
-    import gvcore
 
     return {
         "protocol": job.protocol,
@@ -553,9 +548,6 @@ def _lr_only_rows(
     tile_batch: int | None = None,
 ) -> list[dict[str, Any]]:
     """Rows of LR-only inputs: the output variances of the bicubic baseline and each model (no reference)."""
-    from gvcore.eval.scoring import NonFiniteOutputError, run_model
-    from gvcore.protocol import upscale_baseline
-
     outputs = {"bicubic": upscale_baseline(lr, scale, Protocol.STANDARD)}
     for label, model in models.items():
         raw = run_model(model, lr, scale, tile, overlap, tile_batch)
@@ -595,6 +587,4 @@ def to_markdown(summary: Any, columns: Sequence[str] = ("method", "images", *MET
 
 def write_csv(frame: Any, path: str | Path) -> Path:
     """Write an evaluation table atomically (temp file + rename); floats with full precision."""
-    from gvcore.atomic import atomic_write
-
     return atomic_write(path, frame.to_csv(index=False, float_format="%.10g").encode())

@@ -44,7 +44,12 @@ import torch
 from torch import nn
 
 from gvcore._validation import check_positive_int
+from gvcore.eval.inference import default_tile_batch, tiled_forward
+from gvcore.loss import gradient_variance_loss
+from gvcore.metrics import evaluate_pair
+from gvcore.perceptual import MS_SSIM_MIN_SIZE, gmsd, ms_ssim
 from gvcore.protocol import Protocol, ProtocolLike, prepare_pair, score_ready, upscale_baseline
+from gvcore.variance import variance_maps
 
 __all__ = [
     "SCORE_COLUMNS",
@@ -87,8 +92,6 @@ def output_variances(x: torch.Tensor) -> tuple[float, float]:
 
 def _maps(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """The patch-variance maps (p = 8, gray, Sobel) every variance column is read from."""
-    from gvcore.variance import variance_maps
-
     return variance_maps(x.float(), patch_size=8)
 
 
@@ -133,8 +136,6 @@ def noise_control(
 
 def _perceptual(out: torch.Tensor, hr: torch.Tensor, scale: int, protocol: Protocol) -> dict[str, float]:
     """``gmsd`` and ``ms_ssim`` of one output (module docstring); NaN ``ms_ssim`` for too small an image."""
-    from gvcore.perceptual import MS_SSIM_MIN_SIZE, gmsd, ms_ssim
-
     crop = scale if protocol == "standard" else 0
     a, b = (t.float()[..., crop : t.shape[-2] - crop, crop : t.shape[-1] - crop] for t in (out, hr))
     small = min(a.shape[-2:]) < MS_SSIM_MIN_SIZE
@@ -150,8 +151,6 @@ def gv_distance(out: torch.Tensor, hr: torch.Tensor, **options: Any) -> float:
     The paper's settings unless ``options`` (``patch_size``, ``stride``, ``operator``, ``padding``, ...) say
     otherwise. Two-sided: more variance than HR is error too.
     """
-    from gvcore.loss import gradient_variance_loss
-
     return float(gradient_variance_loss(out.float(), hr.float(), **options))
 
 
@@ -187,8 +186,6 @@ def score_outputs(
     Returns:
         One dict per output, in order: ``{"method", *SCORE_COLUMNS, *extra}``.
     """
-    from gvcore.metrics import evaluate_pair
-
     check_positive_int("scale", scale)
     protocol = Protocol.parse(protocol)
     hr_maps = _maps(hr) if hr is not None else None  # once per image, not once per output
@@ -265,8 +262,6 @@ def run_model(
     ``tile_batch`` tiles run per forward call (:func:`gvcore.eval.inference.tiled_forward`); ``None`` = 1 on CPU,
     several on CUDA (:func:`gvcore.eval.inference.default_tile_batch`).
     """
-    from gvcore.eval.inference import default_tile_batch, tiled_forward
-
     param = next(model.parameters(), None)
     device = param.device if param is not None else lr.device
     dtype = param.dtype if param is not None else torch.float32

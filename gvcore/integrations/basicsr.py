@@ -30,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gvcore.color import rgb_to_y
 from gvcore.eval.scoring import gv_distance, output_variances, variance_ratio
 from gvcore.loss import GradientVarianceLoss as _GVLoss
 
@@ -188,8 +189,6 @@ def _to_rgb_tensor(img: np.ndarray, crop_border: int, input_order: str, test_y_c
 
     Color images are returned as RGB, or as BT.601 luma (:func:`gvcore.rgb_to_y` / 255) with ``test_y_channel``.
     """
-    from gvcore.color import rgb_to_y
-
     if input_order not in ("HWC", "CHW"):
         raise ValueError(f"input_order must be one of 'HWC', 'CHW'; got {input_order!r}")
     if isinstance(crop_border, bool) or not isinstance(crop_border, int) or crop_border < 0:

@@ -22,6 +22,7 @@ from torch import nn
 from gvcore._validation import check_choice, check_floating_image, check_positive_int
 from gvcore.models._recognise import Recognised, conv_channels, indices
 from gvcore.models._support import ArchSupport, Preset
+from gvcore.resize import imresize
 
 __all__ = ["VDSR", "Interpolation", "recognise", "upsample_input"]
 
@@ -43,8 +44,6 @@ def upsample_input(x: torch.Tensor, scale: int, interpolation: Interpolation = "
         ``(B, C, scale*h, scale*w)``, same dtype and device; values are not clamped.
     """
     if interpolation == "matlab":
-        from gvcore.resize import imresize  # imported here: only the "matlab" interpolation needs it
-
         return imresize(x, scale)
     return F.interpolate(x, scale_factor=scale, mode=interpolation, align_corners=False)
 

@@ -24,6 +24,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gvcore import __version__
+from gvcore.eval.evaluate import evaluate, write_csv
+from gvcore.eval.stats import paired_table
+from gvcore.reproduce.runs import export_half
+from gvcore.reproduce.summary import write_tier_summary
+from gvcore.training.config import DEFAULT_GV_WEIGHT
+from gvcore.training.run import TrainConfig, train
+
 __all__ = ["FULL_PLAN", "FullPlan", "evaluate_full", "train_full"]
 
 
@@ -62,7 +70,6 @@ def _config(
     device: str,
     data: str = "bundled",
 ) -> Any:
-    from gvcore.training.run import TrainConfig
 
     return TrainConfig(
         arch=arch,
@@ -90,7 +97,6 @@ def _config(
 def _train_worker(
     plan: FullPlan, arch: str, scale: int, loss: str, steps: int, work: str, device: str, data: str
 ) -> str:
-    from gvcore.training.run import train
 
     result = train(_config(plan, arch, scale, loss, steps, Path(work), device, data))
     return f"{arch} x{scale} {loss}: {steps} steps in {result.elapsed_s:.0f} s"
@@ -99,8 +105,6 @@ def _train_worker(
 def _seconds_per_step(plan: FullPlan, arch: str, scale: int, work: Path, device: str, data: str) -> float:
     """Time ``probe_steps`` L1+GV steps (after as many warm-up steps) of one configuration."""
     import shutil
-
-    from gvcore.training.run import train
 
     probe = work / "probe"
     shutil.rmtree(probe, ignore_errors=True)
@@ -136,10 +140,6 @@ def train_full(
             whose scikit-image ships other sample files).
     """
     import multiprocessing
-
-    from gvcore import __version__
-    from gvcore.reproduce.runs import export_half
-    from gvcore.training.config import DEFAULT_GV_WEIGHT
 
     out_dir, work_dir = Path(out), Path(work)
     target = out_dir / "checkpoints" / "full"
@@ -203,10 +203,6 @@ def evaluate_full(
     ``data`` defaults to the bundled test split; the protocol is standard.
     """
     import pandas as pd
-
-    from gvcore.eval.evaluate import evaluate, write_csv
-    from gvcore.eval.stats import paired_table
-    from gvcore.reproduce.summary import write_tier_summary
 
     out_dir = Path(out)
     meta_path = out_dir / "results" / "full_meta.json"

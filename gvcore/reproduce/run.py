@@ -44,7 +44,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from gvcore.data.bundled import bundled_image_paths
+from gvcore import __version__
+from gvcore.data.bundled import TEST_GROUPS, bundled_image_paths
+from gvcore.eval.evaluate import write_csv
+from gvcore.eval.stats import paired_table
 from gvcore.protocol import Protocol
 from gvcore.reproduce.plan import PLAN, SMOKE_PLAN, ReproPlan, RunSpec, _grid
 from gvcore.reproduce.plan import SECONDS_PER_STEP as SECONDS_PER_STEP
@@ -52,11 +55,14 @@ from gvcore.reproduce.plan import plan_value as plan_value
 from gvcore.reproduce.runs import _eval_data, _evaluate_all, _export, _run_all, _subset
 from gvcore.reproduce.runs import export_half as export_half
 from gvcore.reproduce.seeds import apply_seed_rule
+from gvcore.reproduce.sentences import load_results
 from gvcore.reproduce.summary import PAPER_DELTAS as PAPER_DELTAS
 from gvcore.reproduce.summary import write_summary
 from gvcore.reproduce.summary import write_tier_summary as write_tier_summary
 from gvcore.reproduce.sweep import _sweep_table, choose_lambda
-from gvcore.reproduce.verify import VerifyReport, verify
+from gvcore.reproduce.verify import VerifyReport, _sweep_data_for_verify, verify
+from gvcore.training.config import DEFAULT_GV_WEIGHT
+from gvcore.zoo.registry import score_published
 
 __all__ = [
     "PLAN",
@@ -90,9 +96,6 @@ def reproduce(
         progress: progress bars during evaluation.
         plan: override the plan (tests).
     """
-    from gvcore.eval.evaluate import write_csv
-    from gvcore.training.config import DEFAULT_GV_WEIGHT
-
     plan = plan or (SMOKE_PLAN if smoke else PLAN)
     t0 = time.perf_counter()
     out_dir, work_dir = _folders(out, work, smoke)
@@ -242,11 +245,6 @@ def _evaluate_and_write(
     import pandas as pd
     import torch
 
-    from gvcore import __version__
-    from gvcore.data.bundled import TEST_GROUPS
-    from gvcore.eval.evaluate import write_csv
-    from gvcore.eval.stats import paired_table
-
     ckpt_dir, results = out_dir / "checkpoints", out_dir / "results"
     shipped: dict[str, dict[int, list[Path]]] = {"standard": {}, "official": {}}
     files: dict[str, str] = {}
@@ -296,9 +294,6 @@ def write_published(out_dir: Path, eval_data: str, progress: bool = False) -> An
     degradation it was trained for, on the same test images as the reproduction. Returns the table, or ``None``
     when no published checkpoint ships.
     """
-    from gvcore.eval.evaluate import write_csv
-    from gvcore.zoo.registry import score_published
-
     paths = sorted((out_dir / "checkpoints" / "published").glob("*.safetensors"))
     if not paths:
         return None
@@ -309,8 +304,6 @@ def write_published(out_dir: Path, eval_data: str, progress: bool = False) -> An
 
 def rewrite_reports(out: str | Path = "assets") -> None:
     """Rewrite ``summary.md`` from the shipped CSVs and meta alone (no scoring): after a change of wording."""
-    from gvcore.reproduce.sentences import load_results
-
     results = Path(out) / "results"
     tables, paired, sweep, meta = load_results(results)
     write_summary(results / "summary.md", tables, sweep, paired, meta)
@@ -331,8 +324,6 @@ def reevaluate(
     stay visible; no table averages it). Then every table, ``summary.md`` and ``reproduce_meta.json`` are
     rewritten (``gvcore reproduce --reevaluate``).
     """
-    from gvcore.eval.evaluate import write_csv
-
     plan = plan or PLAN
     out_dir, t0 = Path(out), time.perf_counter()
     meta_path = out_dir / "results" / "reproduce_meta.json"
@@ -386,8 +377,6 @@ def reevaluate(
     }
     sweep_data = meta.get("sweep_data") or ""
     if not sweep_data or not Path(sweep_data).is_dir():
-        from gvcore.reproduce.verify import _sweep_data_for_verify
-
         meta["sweep_data"] = _sweep_data_for_verify(meta)
     meta = _evaluate_and_write(out_dir, grid, sweep, meta, plan, progress)
     meta["reevaluated"]["wall_time_s"] = round(time.perf_counter() - t0, 1)

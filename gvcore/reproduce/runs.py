@@ -13,8 +13,12 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
+from gvcore.checkpoint.store import CheckpointMeta, load_model, save_checkpoint
+from gvcore.data.bundled import bundled_image_paths
+from gvcore.eval.evaluate import evaluate
 from gvcore.protocol import Protocol
 from gvcore.reproduce.plan import ReproPlan, RunSpec, _cost, plan_value
+from gvcore.training.run import TrainConfig, train
 
 __all__ = ["export_half"]
 
@@ -24,8 +28,6 @@ def _train_one(
 ) -> tuple[str, float, dict[str, float]]:
     """Worker: train one run (a top-level function, so a spawned process can run it)."""
     import torch
-
-    from gvcore.training.run import TrainConfig, train
 
     torch.set_num_threads(threads)
     config = TrainConfig(
@@ -92,8 +94,6 @@ def export_half(source: Path, target: Path, label: str, degradation: str) -> Pat
 
     Metadata is kept and ``label`` set; the checkpoint's own ``degradation`` wins over the given one.
     """
-    from gvcore.checkpoint.store import CheckpointMeta, load_model, save_checkpoint
-
     model, meta = load_model(source)
     options = CheckpointMeta.from_dict(meta).save_options()
     options |= {"label": label, "degradation": options["degradation"] or degradation}
@@ -102,7 +102,6 @@ def export_half(source: Path, target: Path, label: str, degradation: str) -> Pat
 
 
 def _eval_data(plan: ReproPlan, work: Path) -> str:
-    from gvcore.data.bundled import bundled_image_paths
 
     return _subset(bundled_image_paths("test"), plan.eval_images, work / "data" / "test", plan.image_crop)
 
@@ -132,8 +131,6 @@ def _evaluate_all(
     checkpoints: dict[int, list[Path]], data: str, protocol: Protocol, progress: bool, noise: bool = False
 ) -> Any:
     import pandas as pd
-
-    from gvcore.eval.evaluate import evaluate
 
     frames = [
         evaluate(paths, data, scale, protocol, progress=progress, noise=noise, lpips=False)

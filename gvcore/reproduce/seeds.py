@@ -22,7 +22,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from gvcore.data.bundled import bundled_image_paths
+from gvcore.eval.evaluate import evaluate
 from gvcore.reproduce.plan import RunSpec
+from gvcore.reproduce.runs import _subset
 
 __all__ = [
     "CHECK_CROP",
@@ -89,10 +92,6 @@ def training_psnr(checkpoints: Mapping[str, Path], scale: int, folder: Path) -> 
 
     Scored through :func:`gvcore.evaluation.evaluate` like every other number; ``folder`` receives the crops.
     """
-    from gvcore.data.bundled import bundled_image_paths
-    from gvcore.eval.evaluate import evaluate
-    from gvcore.reproduce.runs import _subset
-
     if not checkpoints:
         return {}
     data = _subset(bundled_image_paths("train"), None, folder, CHECK_CROP, force=True)

@@ -15,7 +15,19 @@ import math
 from pathlib import Path
 from typing import Any
 
-from gvcore.reproduce.summary import PAPER_DELTAS, _in_group, _models, _per_seed
+from gvcore.reproduce.summary import (
+    PAPER_DELTAS,
+    _control_table,
+    _in_group,
+    _models,
+    _per_seed,
+    _published_table,
+    _result_table,
+    _sweep_lines,
+)
+from gvcore.reproduce.summary import (
+    _observation as _summary_observation,
+)
 
 __all__ = ["RESULTS_BEGIN", "RESULTS_END", "load_results", "readme_results", "results_block", "sync_readme"]
 
@@ -297,14 +309,6 @@ def load_results(results: Path) -> tuple[dict[str, Any], Any, Any, dict[str, Any
 
 def readme_results(results: Path) -> str:
     """docs/results.md's results region (between :data:`RESULTS_BEGIN` and :data:`RESULTS_END`), from the CSVs alone."""
-    from gvcore.reproduce.summary import (
-        _control_table,
-        _observation,
-        _published_table,
-        _result_table,
-        _sweep_lines,
-    )
-
     tables, paired, sweep, meta = load_results(results)
     grouped = "images" in paired.columns and (paired["images"] == "natural").any()
     main = "natural" if grouped else None
@@ -316,7 +320,7 @@ def readme_results(results: Path) -> str:
         "**The observation** (SR/HR gradient-variance ratio, standard protocol, natural test images; mean over "
         "images ± std over seeds; lost variance recovered = (L1+GV − L1) / (1 − L1)):",
         "",
-        *_observation(tables["standard"], main),
+        *_summary_observation(tables["standard"], main),
         "",
         "**What the ratio comes with** (standard protocol, natural test images, means over images and seeds; "
         "↓ = lower is better):",

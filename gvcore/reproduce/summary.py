@@ -10,6 +10,9 @@ import math
 from pathlib import Path
 from typing import Any
 
+from gvcore.data.bundled import image_group
+from gvcore.protocol import Protocol
+
 __all__ = ["PAPER_DELTAS", "PROXY_NOTE", "paired_row", "write_summary", "write_tier_summary"]
 
 #: The paper's change from its base model to base+GV on DIV2K val (official protocol), (dPSNR dB, dSSIM), by
@@ -31,8 +34,6 @@ def _models(table: Any) -> Any:
 
 def _in_group(table: Any, group: str | None) -> Any:
     """Rows of the images of ``group`` (``None`` = every image)."""
-    from gvcore.data.bundled import image_group
-
     if group is None or group == "all":
         return table
     return table[table["image"].map(lambda name: image_group(str(name)) == group)]
@@ -103,7 +104,6 @@ def _group_label(meta: dict[str, Any], group: str | None) -> str:
 
 
 def _result_table(table: Any, paired: Any, protocol: str, group: str | None = "natural") -> list[str]:
-    from gvcore.protocol import Protocol
 
     baseline = Protocol.parse(protocol).baseline
     images = group or "all"
@@ -257,6 +257,7 @@ PROXY_NOTE = (
 
 def write_summary(path: Path, tables: dict[str, Any], sweep: Any, paired: Any, meta: dict[str, Any]) -> None:
     """Write ``summary.md``: the results paragraph, the observation, both protocols' tables, the lambda sweeps."""
+    # cycle: sentences reads this module's tables; the summary reads its generated results paragraph
     from gvcore.reproduce.sentences import results_block
 
     plan = meta["plan"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from gvcore.eval.stats import paired_statistics
 from gvcore.reproduce.plan import RunSpec
 
 __all__ = ["choose_lambda"]
@@ -47,8 +48,6 @@ def choose_lambda(sweep: Any, tolerance: float) -> tuple[float, str]:
 def _sweep_table(frame: Any, specs: list[RunSpec], resamples: int) -> Any:
     """Per (scale, lambda): mean metrics over images and seeds, and paired deltas vs lambda = 0 with 95 % CIs."""
     import pandas as pd
-
-    from gvcore.eval.stats import paired_statistics
 
     rows = []
     by_label = {spec.label: spec for spec in specs}

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gvcore.data.bundled import bundled_image_paths
+from gvcore.eval.evaluate import evaluate
 from gvcore.protocol import Protocol
 from gvcore.reproduce.runs import _subset
 
@@ -129,7 +131,6 @@ def _sweep_data_for_verify(meta: dict[str, Any]) -> str:
     folder = str(meta.get("sweep_data") or "")
     if folder and Path(folder).is_dir():
         return folder
-    from gvcore.data.bundled import bundled_image_paths
 
     plan = meta["plan"]
     holdout = [p for p in bundled_image_paths("train") if p.name in plan["sweep_holdout"]]
@@ -147,9 +148,6 @@ def _compare_fresh(
     problems: list[str],
 ) -> None:
     """Re-evaluate ``paths`` and record the largest difference per column against the ``shipped`` rows."""
-    from gvcore.eval.evaluate import evaluate
-    from gvcore.protocol import Protocol
-
     images, scale, protocol = setting
     tolerance_db, progress = tolerances
     noise = f"{Protocol.parse(protocol).baseline}+noise"

