@@ -222,8 +222,9 @@ def metrics_for(
     With an HR reference, HR's own row (:func:`gvcore.eval.scoring.reference_row`) comes first, as in ``gvcore eval``.
     """
     from gvcore.eval.scoring import reference_row, score_outputs
+    from gvcore.protocol import Protocol
 
-    rows = score_outputs(_outputs, _hr, scale, protocol)  # type: ignore[arg-type]
+    rows = score_outputs(_outputs, _hr, scale, Protocol.parse(protocol))
     return analysis.rows_frame(([reference_row(_hr)] if _hr is not None else []) + rows)
 
 
@@ -434,6 +435,7 @@ def report_html(
     curve; cached by files and their mtimes ``stamps``.
     """
     from dashboard.report import build_report
+    from gvcore.protocol import Protocol
 
     del stamps
     direction, top_k, images = settings
@@ -446,7 +448,7 @@ def report_html(
         list(paths),
         data,
         scale,
-        protocol,  # type: ignore[arg-type]
+        Protocol.parse(protocol),
         top_k=top_k,
         direction=direction,  # type: ignore[arg-type]
         images=images,

@@ -113,6 +113,7 @@ def run(
         say: progress lines.
     """
     from gvcore.eval.atlas import build_atlas
+    from gvcore.protocol import Protocol
 
     folder = precomputed.shipped_dir() if shipped else precomputed.cache_dir()
     load = _loader(device)
@@ -143,7 +144,7 @@ def run(
                 models[str(meta.get("label") or Path(ckpt).stem)] = model
             direction, top_k, images, deficit_range = settings
             result = build_atlas(
-                models, data, scale, protocol, top_k=top_k, direction=direction, images=images,  # type: ignore[arg-type]
+                models, data, scale, Protocol.parse(protocol), top_k=top_k, direction=direction, images=images,
                 deficit_range=deficit_range, tile=state.INFERENCE_TILE,
             )  # fmt: skip
             path = precomputed.save(atlas_store.KIND, key, *atlas_store.to_entry(result), folder=folder)
