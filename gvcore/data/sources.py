@@ -120,7 +120,7 @@ def load_pairs(
     Args:
         sources: from :func:`resolve_images`.
         scale: SR factor.
-        protocol: how LR images are made (see :func:`make_lr`); shipped DIV2K LR images are bicubic, so they
+        protocol: how LR images are made (see :func:`gvcore.protocol.make_lr`); shipped DIV2K LR images are bicubic, so they
             are only used for ``"standard"``.
         min_size: smallest allowed HR height and width (the training crop).
         use_shipped_lr: read the layout's LR files when present (:mod:`gvcore.data.layouts`).

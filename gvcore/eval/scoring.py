@@ -10,7 +10,7 @@ Under a protocol (PAPER.md):
   (the official ``ValidationDataset``) and scores against HR cropped to ``scale * LR``.
 - **Baseline** -- :func:`gvcore.protocol.upscale_baseline`: ``bicubic`` (MATLAB) or ``bilinear`` (PIL, the
   official VDSR's own input), on the 8-bit grid.
-- **8-bit policy** -- :func:`score_ready`: the standard protocol clamps and rounds outputs to 8 bits (as saving
+- **8-bit policy** -- :func:`gvcore.protocol.score_ready`: the standard protocol clamps and rounds outputs to 8 bits (as saving
   a PNG would, BasicSR); the official one scores raw outputs, neither clamped nor rounded (``benchmark.py``).
 - **Metrics** -- PSNR/SSIM by :func:`gvcore.evaluate_pair`; ``gv_distance`` is
   :func:`gvcore.gradient_variance_loss` with the paper's settings; ``var_gx``/``var_gy`` are the mean patch
@@ -119,7 +119,7 @@ def variance_logdev(out: torch.Tensor, hr: torch.Tensor) -> float:
 def noise_control(
     baseline: torch.Tensor, protocol: Protocol, sigma: float = NOISE_CONTROL_SIGMA
 ) -> torch.Tensor:
-    """The ``bicubic+noise`` control: the baseline plus Gaussian noise (fixed seed), then :func:`score_ready`.
+    """The ``bicubic+noise`` control: the baseline plus Gaussian noise (fixed seed), then :func:`gvcore.protocol.score_ready`.
 
     It shows what the variance ratio alone cannot tell apart: noise raises the ratio while it costs PSNR and
     raises ``var_logdev``. The noise is the same for every call with the same shape (generator seeded with 0).
@@ -172,7 +172,7 @@ def score_outputs(
     protocol: Protocol,
     extra: Mapping[str, Callable[[torch.Tensor, torch.Tensor], float]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Score outputs that are already :func:`score_ready` against one HR image.
+    """Score outputs that are already :func:`gvcore.protocol.score_ready` against one HR image.
 
     Args:
         outputs: method name -> ``(1, 3, H, W)`` output (same size as ``hr``).

@@ -6,7 +6,7 @@ per log step, appended and flushed), ``last.safetensors`` (latest weights, :func
 only, read back with ``torch.load(weights_only=True)``). Checkpoint and resume state are written every
 ``ckpt_every`` steps and at the end, each atomically (temp file + rename), so a run killed at any point
 (SIGKILL included) continues from its last resume state with ``resume=True``; on CPU it reaches bit-identical
-weights to an uninterrupted run, because the data stream is a pure function of the step (:mod:`gvcore.data.sources`),
+weights to an uninterrupted run, because the data stream is a pure function of the step (:mod:`gvcore.data.patches`),
 the learning rate a pure function of the step, and every RNG state is restored.
 
 Recipes (``optimizer="auto"``):
