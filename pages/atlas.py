@@ -236,7 +236,7 @@ def per_image_section(result: AtlasResult, request: AtlasRequest) -> None:
     st.subheader("Per image")
     table = per_image_table(result, request)
     st.dataframe(
-        table[TABLE_COLUMNS].style.format(na_rep="—"),
+        view_blocks.with_dashes(table[TABLE_COLUMNS], keep=("compare",)),
         hide_index=True,
         column_config={
             "compare": st.column_config.LinkColumn("Compare", display_text="open at worst region")

@@ -38,7 +38,7 @@ def means_table(table: pd.DataFrame, present: list[str], prefix: str) -> None:
     means = finite.groupby(group, dropna=False, sort=False)[present].mean().reset_index()
     means.insert(len(group), "images", finite.groupby(group, dropna=False, sort=False).size().values)
     st.markdown("**Mean over images** (HR has no PSNR/SSIM against itself: left empty)")
-    widgets.table(view_blocks.hr_first(means).round(4), f"{prefix} means", key=f"{prefix}-means")
+    view_blocks.table(view_blocks.hr_first(means).round(4), f"{prefix} means", key=f"{prefix}-means")
 
 
 def bars_to_show(table: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -85,7 +85,7 @@ def show_results(table: pd.DataFrame, prefix: str) -> None:
     metric_charts(table, str(metric), prefix)
     paired_section(table, prefix)
     with st.expander("Per-image table"):
-        widgets.table(view_blocks.hr_first(table), f"{prefix} per image", key=f"{prefix}-per-image")
+        view_blocks.table(view_blocks.hr_first(table), f"{prefix} per image", key=f"{prefix}-per-image")
 
 
 def paired_section(table: pd.DataFrame, prefix: str) -> None:
@@ -106,7 +106,7 @@ def paired_section(table: pd.DataFrame, prefix: str) -> None:
             else ""
         )
     )
-    widgets.table(paired.round(5), f"{prefix} paired statistics", key=f"{prefix}-paired")
+    view_blocks.table(paired.round(5), f"{prefix} paired statistics", key=f"{prefix}-paired")
 
 
 # --- the shipped reproduction next to the paper's table ------------------------------------------------------
@@ -153,7 +153,7 @@ def paired_forest(protocol: str) -> None:
         shown = shown[shown["images"] == group]
     widgets.chart(figures.forest_plot(shown, str(paired_metric)), "paired forest plot", key="paired-forest")
     with st.expander("paired.csv"):
-        widgets.table(shown, "paired statistics", key="paired-table")
+        view_blocks.table(shown, "paired statistics", key="paired-table")
 
 
 def summary_section() -> None:
@@ -173,9 +173,9 @@ def paper_section() -> None:
         return
     wide = paper.pivot_table(index=["set", "scale"], columns=["arch", "loss"], values="psnr", sort=False)
     wide.columns = [f"{a} {loss} PSNR" for a, loss in wide.columns]
-    widgets.table(wide.reset_index(), "paper table psnr", key="paper-psnr")
+    view_blocks.table(wide.reset_index(), "paper table psnr", key="paper-psnr")
     with st.expander("SSIM and the tidy table"):
-        widgets.table(paper, "paper table", key="paper-tidy")
+        view_blocks.table(paper, "paper table", key="paper-tidy")
     st.caption(
         "Not directly comparable with the bundled reproduction: the paper trains on DIV2K with "
         "full-size models and scores with its own protocol; the reproduction trains small models on "

@@ -60,7 +60,7 @@ def configs_section(chosen: list[tuple[str, str]]) -> None:
     )
     if len(configs.columns) > 1:
         with st.expander("Run configurations (config.json)"):
-            widgets.table(configs, "run configs", key="runs-configs")
+            view_blocks.table(configs, "run configs", key="runs-configs")
 
 
 def curves_section(logs: pd.DataFrame) -> None:
@@ -72,7 +72,7 @@ def curves_section(logs: pd.DataFrame) -> None:
                 fig = figures.training_curves(logs, columns, title, log_y=bool(log_y) and loggable)
                 widgets.chart(view_blocks.titled_legend(fig, "run · column"), name, key=key)
     st.caption("val_var_ratio: mean patch variance of the SR gradients over that of HR (1 = structure kept).")
-    widgets.table(logs, "training logs", key="runs-table")
+    view_blocks.table(logs, "training logs", key="runs-table")
 
 
 def runs_section() -> None:
@@ -111,7 +111,7 @@ def sweep_section() -> None:
         widgets.chart(
             view_blocks.titled_legend(fig, " · ".join(groups) or "sweep"), "lambda sweep", key="sweep-chart"
         )
-    widgets.table(sweep, "lambda sweep", key="sweep-table")
+    view_blocks.table(sweep, "lambda sweep", key="sweep-table")
 
 
 def render() -> None:
