@@ -88,12 +88,18 @@ def show_results(table: pd.DataFrame, prefix: str) -> None:
         view_blocks.table(view_blocks.hr_first(table), f"{prefix} per image", key=f"{prefix}-per-image")
 
 
+@st.cache_data(show_spinner=False, max_entries=4, ttl=state.CACHE_TTL_S)
+def paired_statistics(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`gvcore.stats.paired_table` (2,000 seeded resamples), once per table: seconds, not at every rerun."""
+    return gvstats.paired_table(table, resamples=2000)
+
+
 def paired_section(table: pd.DataFrame, prefix: str) -> None:
     """L1+GV - L1 with the image as the unit (gvcore.stats.paired_table), when the table holds both losses."""
     losses = set(table["loss"].dropna().astype(str)) if "loss" in table else set()
     if not {"l1", "l1+gv"} <= losses:
         return
-    paired = gvstats.paired_table(table, resamples=2000)
+    paired = paired_statistics(table)
     if paired.empty:
         return
     one_seed = bool((paired["n_seeds"] == 1).any())

@@ -70,6 +70,8 @@ def curves_section(logs: pd.DataFrame) -> None:
         for column, (columns, title, name, key, loggable) in zip(st.columns(2), row, strict=True):
             with column:
                 fig = figures.training_curves(logs, columns, title, log_y=bool(log_y) and loggable)
+                if columns == ["val_var_ratio"]:  # HR's level, the reference the runs are read against
+                    fig.add_hline(y=1.0, line={"dash": "dot", "color": "black"}, annotation_text="HR")
                 widgets.chart(view_blocks.titled_legend(fig, "run · column"), name, key=key)
     st.caption("val_var_ratio: mean patch variance of the SR gradients over that of HR (1 = structure kept).")
     view_blocks.table(logs, "training logs", key="runs-table")
