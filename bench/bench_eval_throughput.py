@@ -7,7 +7,7 @@ Usage::
         [--json OUT]
 
 ``--images`` synthetic HR images of ``--size`` (seeded, smooth noise plus edges, written as PNG to a temporary
-folder) are scored by ``gvcore.evaluation.evaluate`` (standard protocol: HR, bicubic and model rows, every
+folder) are scored by ``gvcore.eval.evaluate.evaluate`` (standard protocol: HR, bicubic and model rows, every
 metric) with one freshly initialised checkpoint of ``--arch``, tiles of ``--tile`` LR pixels, ``tile_batch`` each
 of ``--batches``. Two figures per setting, each the median over ``--repeats`` rounds after one warm-up, the
 batch sizes interleaved round by round so load from other processes hits them alike:

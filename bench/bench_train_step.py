@@ -11,7 +11,7 @@ preset's recipe: SGD + clip for VDSR, Adam otherwise) on random patches at the r
 one process, so load from other processes hits both alike; each time is the median over ``--repeats`` rounds
 after 3 warm-up steps. The ratio ``l1+gv / l1`` is the GV overhead (target <= 1.10).
 
-Evaluation throughput: ``gvcore.evaluation.evaluate`` of one freshly initialised checkpoint per preset on the
+Evaluation throughput: ``gvcore.eval.evaluate.evaluate`` of one freshly initialised checkpoint per preset on the
 first ``--eval-images`` bundled test images (standard protocol, HR + bicubic + model rows), in images/s.
 """
 
@@ -69,7 +69,7 @@ def bench_train(
 
 
 def bench_eval(arch: str, scale: int, images: int, device: str) -> float:
-    """Images per second of ``gvcore.evaluation.evaluate`` (HR, bicubic and one model) on bundled test images."""
+    """Images per second of ``gvcore.eval.evaluate.evaluate`` (HR, bicubic and one model) on bundled test images."""
     from gvcore.checkpoint.store import save_checkpoint
     from gvcore.data.bundled import bundled_image_paths
     from gvcore.eval.evaluate import evaluate

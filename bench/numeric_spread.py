@@ -1,6 +1,6 @@
 """How far re-scoring the shipped checkpoints moves under other float32 kernels: the basis of verify's tolerances.
 
-Re-evaluates a subset of the shipped checkpoints (:func:`gvcore.reproduce_verify.verify`) under each thread count
+Re-evaluates a subset of the shipped checkpoints (:func:`gvcore.reproduce.verify.verify`) under each thread count
 and ``torch.backends.mkldnn`` setting given, and prints the largest difference per column from the shipped
 tables. ``gvcore/reproduce/verify.py`` sets its tolerances at 20x the largest spread seen here and on a second
 machine.

@@ -64,15 +64,27 @@ def compare_link(image: str, scale: int, protocol: str, y: int, x: int, size: in
 
 
 def image_ratio_figure(table: pd.DataFrame, metric: str = "var_ratio") -> go.Figure:
-    """Per-image ``metric`` of each output (dots, one colour per method); HR's row is left out.
+    """Per-image ``metric`` of each output (dots, one colour per method), HR's first (grey dashes), when in ``table``.
 
     Args:
         table: the atlas per-image table (``image``, ``method`` and ``metric`` columns).
         metric: a column of the table, e.g. ``var_ratio`` (1 = as much gradient variance as HR).
     """
     fig = go.Figure()
-    shown = table[table["method"] != "HR"]
-    for index, (method, part) in enumerate(shown.groupby("method", sort=False)):
+    is_hr = table["method"].astype(str) == "HR"
+    hr = table[is_hr].dropna(subset=[metric])
+    if len(hr):
+        fig.add_trace(
+            go.Scatter(
+                x=hr["image"],
+                y=hr[metric],
+                mode="markers",
+                name="HR",
+                marker={"size": 14, "color": "gray", "symbol": "line-ew-open", "line": {"width": 2}},
+                hovertemplate=f"HR<br>%{{x}}<br>{metric}=%{{y:.4f}}<extra></extra>",
+            )
+        )
+    for index, (method, part) in enumerate(table[~is_hr].groupby("method", sort=False)):
         fig.add_trace(
             go.Scatter(
                 x=part["image"],
@@ -90,13 +102,15 @@ def image_ratio_figure(table: pd.DataFrame, metric: str = "var_ratio") -> go.Fig
         yaxis_title=metric,
         height=360,
         margin={"l": 4, "r": 4, "t": 40, "b": 4},
-        legend={"orientation": "h", "y": -0.25},
+        legend={"orientation": "h", "y": -0.25, "title": {"text": "output"}},
     )
     return fig
 
 
 def region_deficit_figure(regions: Sequence[object], methods: Sequence[str], title: str = "") -> go.Figure:
     """Grouped bars: each output's variance deficit (``V_HR - V_out``) in each ranked region, in rank order.
+
+    HR is the zero line (its deficit to itself); a bar below it is an output with more variance than HR there.
 
     Args:
         regions: :class:`gvcore.eval.atlas.AtlasRegion` items of one ranking.
@@ -118,9 +132,10 @@ def region_deficit_figure(regions: Sequence[object], methods: Sequence[str], tit
     fig.update_layout(
         barmode="group",
         title=title or "Variance deficit (V_HR - V_out) per ranked region",
-        yaxis_title="V_HR - V_out",
+        yaxis_title="V_HR - V_out (HR = 0)",
         height=360,
         margin={"l": 4, "r": 4, "t": 40, "b": 4},
-        legend={"orientation": "h", "y": -0.35},
+        legend={"orientation": "h", "y": -0.35, "title": {"text": "output"}},
     )
+    fig.add_hline(y=0, line={"color": "gray", "width": 1})
     return fig

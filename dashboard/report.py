@@ -262,7 +262,7 @@ def render_report(
         result: from :func:`gvcore.eval.atlas.build_atlas` (with crops).
         models: the atlas's models, label -> model (re-run on the observation image).
         data: the atlas's data argument (``"bundled"`` or a folder).
-        sweep: λ-sweep checkpoints for the trade-off curve (scored by :func:`gvcore.evaluation.evaluate`).
+        sweep: λ-sweep checkpoints for the trade-off curve (scored by :func:`gvcore.eval.evaluate.evaluate`).
         command: the command line shown in the provenance section.
         max_bytes: size budget; crops are downsampled by 2, 4, 8 to fit it.
 

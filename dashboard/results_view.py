@@ -4,7 +4,7 @@ Never the whole database in memory: the filters' values come from :func:`gvcore.
 (distinct values, bounded), and the rows from :func:`gvcore.eval.results_db.read_results`, one page of
 :data:`PAGE_ROWS` rows matching the filters, newest first. Rows the reader cannot trust (not JSON, oversized,
 text where a number belongs) are skipped and named in a warning; an unusable file is one error line without
-server paths. Nothing here writes to the database.
+server paths. Nothing here writes to the database. The filters and the page are in the URL (``bm_db_…``).
 """
 
 from __future__ import annotations
@@ -91,11 +91,15 @@ def results_database_section(show_results: Callable[[pd.DataFrame, str], None]) 
         return
     st.caption(f"`{path.name}`: {overview['total']} stored per-image results.")
     f1, f2, f3, f4 = st.columns(4)
-    chosen = {
-        "data": f1.multiselect("Data", _sortable(overview["data"]), key="db-data"),
-        "protocol": f2.multiselect("Protocol", _sortable(overview["protocol"]), key="db-protocol"),
-        "scale": f3.multiselect("Scale", _sortable(overview["scale"]), key="db-scale"),
-        "method": f4.multiselect("Method", _sortable(overview["method"]), key="db-method"),
+    chosen = {  # in the URL (bm_db_<column>): a link reopens the same filters
+        column: box.multiselect(
+            title, _sortable(overview[column]), key=f"bm_db_{column}", bind="query-params"
+        )
+        for box, (column, title) in zip(
+            (f1, f2, f3, f4),
+            (("data", "Data"), ("protocol", "Protocol"), ("scale", "Scale"), ("method", "Method")),
+            strict=True,
+        )
     }
     filters = tuple((column, tuple(values)) for column, values in chosen.items() if values)
     page = 0
@@ -103,7 +107,10 @@ def results_database_section(show_results: Callable[[pd.DataFrame, str], None]) 
         table = page_of_results(str(path), key, filters, page)
         pages = max(1, math.ceil(table.attrs.get("total", 0) / PAGE_ROWS))
         if pages > 1:
-            page = int(st.number_input(f"Page (of {pages})", 1, pages, 1, key="db-page")) - 1
+            page = (
+                int(st.number_input(f"Page (of {pages})", 1, pages, 1, key="bm_db_page", bind="query-params"))
+                - 1
+            )
             table = page_of_results(str(path), key, filters, page)
     except ResultsDBError as err:
         st.error(f"Cannot read the results database: {without_paths(str(err))}")

@@ -60,6 +60,6 @@ def iteration_curve(means: pd.DataFrame, metric: str, baseline: float | None = N
         yaxis_title=metric,
         height=340,
         margin={"l": 4, "r": 4, "t": 40, "b": 4},
-        legend={"orientation": "h", "y": -0.3},
+        legend={"orientation": "h", "y": -0.3, "title": {"text": "run"}},
     )
     return fig

@@ -1,6 +1,6 @@
 """Scored snapshot series kept on disk: each snapshot folder is scored once per image set and protocol.
 
-A series is :func:`gvcore.evaluation.evaluate` of every checkpoint of a snapshot folder (the numbers of
+A series is :func:`gvcore.eval.evaluate.evaluate` of every checkpoint of a snapshot folder (the numbers of
 ``gvcore eval --ckpt DIR``), stored as an entry of :mod:`dashboard.precomputed` keyed by the checkpoints' contents,
 the images (:func:`dashboard.atlas_store.data_signature`) and the protocol. ``gvcore precompute --shipped`` stores
 the series of the shipped runs (``<assets>/runs``) on the bundled test split, so the Training snapshots page
@@ -55,7 +55,7 @@ def save_series(key: str, table: Any, errors: list[str], folder: Path | None = N
 def compute_series(
     folder: str | Path, data: str, protocol: str, device: str = "cpu"
 ) -> tuple[Any, list[str]]:
-    """Score every checkpoint of ``folder`` on ``data`` (:func:`gvcore.evaluation.evaluate`): table and errors."""
+    """Score every checkpoint of ``folder`` on ``data`` (:func:`gvcore.eval.evaluate.evaluate`): table and errors."""
     from gvcore.eval.evaluate import evaluate
 
     errors: list[str] = []

@@ -2,57 +2,96 @@
 
 The live evaluation scores selected checkpoints over the bundled test split or a server-side folder, with
 per-image and mean tables, bar charts and the per-image L1 -> L1+GV gain scatter. Every table downloads as
-CSV.
+CSV. The tab, protocol, checkpoints, images and metric are in the URL (``bm_…``): a link reopens the same view.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
-from dashboard import analysis, figures, loaders, results_view, state, widgets
-from dashboard.safety import UploadError, list_images_under, without_paths
+from dashboard import analysis, figures, loaders, results_view, state, view_blocks, widgets
+from dashboard.safety import without_paths
+from dashboard.view_blocks import URL
 from gvcore.eval import stats as gvstats
 from gvcore.eval.scoring import SCORE_COLUMNS
 
-st.title("Benchmark")
 MEAN_COLUMNS = [*SCORE_COLUMNS, "lpips"]  # the scored metrics, and LPIPS where it was computed
+TABS = ["Bundled reproduction vs the paper", "Evaluate checkpoints", "Results database"]
+#: the live tab's checkpoint groups: (group, title, URL key)
+GROUPS = (
+    ("bundled", "Bundled", "bm_ckpts"),
+    ("runs", "Your runs", "bm_runs"),
+    ("checkpoint folders", "Your folders", "bm_folders"),
+)
+SOURCES = ("bundled test split", "benchmark set", "server folder")
 
 
-def show_results(table: pd.DataFrame, prefix: str) -> None:
-    """Mean table, bar chart, gain scatter and per-image table of a tidy evaluation table."""
+# --- the results of an evaluation table (shipped, live or from the database) -------------------------------
+def means_table(table: pd.DataFrame, present: list[str], prefix: str) -> None:
+    """Mean of each metric per method (and architecture, loss, scale…), HR's row first."""
     group = [c for c in ("method", "arch", "loss", "scale", "protocol", "data") if c in table]
-    present = [c for c in MEAN_COLUMNS if c in table]
     finite = table.replace([float("inf")], float("nan"))
     means = finite.groupby(group, dropna=False, sort=False)[present].mean().reset_index()
     means.insert(len(group), "images", finite.groupby(group, dropna=False, sort=False).size().values)
     st.markdown("**Mean over images** (HR has no PSNR/SSIM against itself: left empty)")
-    widgets.table(means.round(4), f"{prefix} means", key=f"{prefix}-means")
-    metric = st.radio("Metric", present, horizontal=True, key=f"{prefix}-metric")
-    col_bar, col_gain = st.columns(2)
-    shown = finite[finite["method"] != "HR"] if metric in ("psnr", "ssim", "gv_distance") else finite
+    view_blocks.table(view_blocks.hr_first(means).round(4), f"{prefix} means", key=f"{prefix}-means")
+
+
+def bars_to_show(table: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """The rows of the metric's bar chart: HR's too, wherever HR has a value (e.g. var_ratio 1, gv_distance 0).
+
+    Example:
+        >>> t = pd.DataFrame({"method": ["HR", "a"], "psnr": [None, 30.0], "var_ratio": [1.0, 0.8]})
+        >>> bars_to_show(t, "psnr")["method"].tolist(), bars_to_show(t, "var_ratio")["method"].tolist()
+        (['a'], ['HR', 'a'])
+    """
+    finite = table.replace([float("inf")], float("nan"))
+    is_hr = finite["method"].astype(str) == "HR"
+    return finite if finite.loc[is_hr, metric].notna().any() else finite[~is_hr]
+
+
+def metric_charts(table: pd.DataFrame, metric: str, prefix: str) -> None:
+    """The metric's bars per method (HR's where it has a value) next to the per-image L1 -> L1+GV gains."""
+    finite = table.replace([float("inf")], float("nan"))
+    shown = view_blocks.hr_first(bars_to_show(finite, metric))
     color = "scale" if "scale" in shown and shown["scale"].nunique() > 1 else None
+    col_bar, col_gain = st.columns(2)
     with col_bar:
         widgets.chart(
             figures.metric_bars(shown, metric, color=color), f"{prefix} {metric} bars", key=f"{prefix}-bars"
         )
+    gain_metric = metric if metric in ("psnr", "ssim") else "psnr"
+    gains = analysis.gv_gains(finite, gain_metric)
     with col_gain:
-        gains = analysis.gv_gains(finite, metric if metric in ("psnr", "ssim") else "psnr")
         if gains.empty:
             st.info("No L1 / L1+GV pair of the same architecture and scale in this table: no gain to plot.")
         else:
             widgets.chart(
-                figures.gain_scatter(gains, metric if metric in ("psnr", "ssim") else "psnr"),
+                view_blocks.titled_legend(figures.gain_scatter(gains, gain_metric), "L1 / L1+GV pair"),
                 f"{prefix} gain scatter",
                 key=f"{prefix}-gain",
             )
+
+
+def show_results(table: pd.DataFrame, prefix: str) -> None:
+    """Mean table, bar chart, gain scatter and per-image table of a tidy evaluation table."""
+    present = [c for c in MEAN_COLUMNS if c in table]
+    means_table(table, present, prefix)
+    metric = st.radio("Metric", present, horizontal=True, key=f"bm_{prefix}_metric", bind=URL)
+    metric_charts(table, str(metric), prefix)
     paired_section(table, prefix)
     with st.expander("Per-image table"):
-        widgets.table(table, f"{prefix} per image", key=f"{prefix}-per-image")
+        view_blocks.table(view_blocks.hr_first(table), f"{prefix} per image", key=f"{prefix}-per-image")
+
+
+@st.cache_data(show_spinner=False, max_entries=4, ttl=state.CACHE_TTL_S)
+def paired_statistics(table: pd.DataFrame) -> pd.DataFrame:
+    """:func:`gvcore.eval.stats.paired_table` (2,000 seeded resamples), once per table: seconds, not at every rerun."""
+    return gvstats.paired_table(table, resamples=2000)
 
 
 def paired_section(table: pd.DataFrame, prefix: str) -> None:
@@ -60,7 +99,7 @@ def paired_section(table: pd.DataFrame, prefix: str) -> None:
     losses = set(table["loss"].dropna().astype(str)) if "loss" in table else set()
     if not {"l1", "l1+gv"} <= losses:
         return
-    paired = gvstats.paired_table(table, resamples=2000)
+    paired = paired_statistics(table)
     if paired.empty:
         return
     one_seed = bool((paired["n_seeds"] == 1).any())
@@ -73,7 +112,167 @@ def paired_section(table: pd.DataFrame, prefix: str) -> None:
             else ""
         )
     )
-    widgets.table(paired.round(5), f"{prefix} paired statistics", key=f"{prefix}-paired")
+    view_blocks.table(paired.round(5), f"{prefix} paired statistics", key=f"{prefix}-paired")
+
+
+# --- the shipped reproduction next to the paper's table ------------------------------------------------------
+def shipped_results(protocol: str) -> None:
+    """The bundled reproduction's ``eval_<protocol>.csv``: means, bars, gains and per-image rows."""
+    results = state.results_dir() / f"eval_{protocol}.csv"
+    if not results.is_file():
+        st.info(
+            f"No bundled results (`{results.name}` in the assets folder). The bundled reproduction (`python -m gvcore reproduce`) "
+            "writes them; the live evaluation tab works without them."
+        )
+        return
+    try:
+        shipped = loaders.eval_table(str(results), loaders.file_key(results))
+    except (ValueError, OSError, pd.errors.ParserError) as err:
+        st.error(f"Cannot read {results.name}: {without_paths(str(err))}")
+        return
+    st.caption(
+        f"`{results.name}` — {len(shipped)} rows, images: {', '.join(map(str, shipped['image'].unique()))}"
+    )
+    show_results(shipped, "shipped")
+
+
+def paired_forest(protocol: str) -> None:
+    """``paired.csv``: (L1+GV) - L1 per metric with 95 % CIs, as a forest plot and a table."""
+    paired_path = state.results_dir() / "paired.csv"
+    if not paired_path.is_file():
+        return
+    paired = loaders.eval_table_any(str(paired_path), loaders.file_key(paired_path))
+    st.subheader("Does GV change the result? Paired differences with 95 % CIs")
+    st.caption(
+        "The image is the unit: each loss's seeds are averaged within an image, then Δ = (L1+GV) - L1 "
+        "is one number per image (n = images; the rows say images x seeds). From `paired.csv` "
+        "(gvcore.eval.stats: two-level bootstrap CI over images and seeds, 10,000 seeded resamples; Wilcoxon p "
+        "on the per-image differences, on hover). A CI that crosses the zero line: not distinguishable "
+        "from zero. With one seed a difference cannot be told apart from a seed effect."
+    )
+    metrics = [m for m in gvstats.PAIRED_METRICS if m in set(paired["metric"])]
+    paired_metric = st.radio("Paired metric", metrics, horizontal=True, key="bm_paired_metric", bind=URL)
+    shown = paired[paired["protocol"] == protocol] if "protocol" in paired else paired
+    if "images" in shown and shown["images"].nunique() > 1:
+        groups = list(dict.fromkeys(shown["images"]))
+        group = st.radio("Test images", groups, horizontal=True, key="bm_paired_images", bind=URL)
+        shown = shown[shown["images"] == group]
+    widgets.chart(figures.forest_plot(shown, str(paired_metric)), "paired forest plot", key="paired-forest")
+    with st.expander("paired.csv"):
+        view_blocks.table(shown, "paired statistics", key="paired-table")
+
+
+def summary_section() -> None:
+    """The reproduction's ``summary.md``, folded."""
+    summary = state.results_dir() / "summary.md"
+    if summary.is_file():
+        with st.expander("Reproduction summary (summary.md)"):
+            st.markdown(summary.read_text())
+
+
+def paper_section() -> None:
+    """The GV paper's table (``PAPER.md``), PSNR wide and the tidy table."""
+    st.subheader("The paper's table (PSNR dB / SSIM, official protocol, DIV2K-trained, full-size models)")
+    paper = loaders.paper_results()
+    if paper.empty:
+        st.info("PAPER.md was not found (looked in docs/, the repository root and ../shared/).")
+        return
+    wide = paper.pivot_table(index=["set", "scale"], columns=["arch", "loss"], values="psnr", sort=False)
+    wide.columns = [f"{a} {loss} PSNR" for a, loss in wide.columns]
+    view_blocks.table(wide.reset_index(), "paper table psnr", key="paper-psnr")
+    with st.expander("SSIM and the tidy table"):
+        view_blocks.table(paper, "paper table", key="paper-tidy")
+    st.caption(
+        "Not directly comparable with the bundled reproduction: the paper trains on DIV2K with "
+        "full-size models and scores with its own protocol; the reproduction trains small models on "
+        "the bundled images. Compare directions (does GV help?), not absolute numbers."
+    )
+
+
+def shipped_tab() -> None:
+    """The bundled reproduction under the chosen protocol, its paired differences, summary and the paper's table."""
+    protocol = view_blocks.protocol_radio(
+        st,
+        "bm_protocol",
+        help="standard: Y channel, border = scale (BasicSR). official: the GV paper's code.",
+    )
+    shipped_results(protocol)
+    if (state.results_dir() / f"eval_{protocol}.csv").is_file():
+        paired_forest(protocol)
+        summary_section()
+    paper_section()
+
+
+# --- live evaluation -----------------------------------------------------------------------------------------
+def live_checkpoints(container: Any, protocol: str) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """The checkpoints to score, by source group; the landing page's pair preselected. ``(chosen, offered)``."""
+    # bundled, your runs (GVLAB_RUNS) and checkpoint folders (GVLAB_CHECKPOINTS), grouped by source
+    usable = {c["choice"]: c for c in loaders.model_choices(protocol)}
+    if not usable:
+        st.info(
+            f"No checkpoints trained on {protocol} LR (bundled, GVLAB_RUNS or GVLAB_CHECKPOINTS); the "
+            "evaluation then scores the interpolation baseline only."
+        )
+    chosen: list[str] = []
+    for group, title, key in GROUPS:
+        offered = [c for c in usable.values() if c["group"] == group]
+        names = [str(c["choice"]) for c in offered]
+        if names or group == "bundled":
+            chosen += container.multiselect(
+                f"{title} checkpoints",
+                names,
+                default=view_blocks.default_choices(offered, protocol) if group == "bundled" else [],
+                key=key,
+                bind=URL,
+                format_func=widgets.labels({n: f"{n} (x{usable[n]['scale']})" for n in names}),
+            )
+    return chosen, usable
+
+
+def live_images(container: Any) -> tuple[str, list[Path]]:
+    """The images to score: the bundled test split, a benchmark set by name or a server folder. ``(source, paths)``."""
+    from gvcore.data.layouts import find_named_datasets
+
+    named = {k: v for r in state.data_roots() if r.is_dir() for k, v in find_named_datasets(r).items()}
+    sources = [s for s in SOURCES if s != "benchmark set" or named]
+    source = str(container.radio("Images", sources, key="bm_source", bind=URL))
+    if source == "bundled test split":
+        return source, [Path(p) for p in loaders.bundled_images().values()]
+    if (
+        source == "benchmark set"
+    ):  # the whole set folder: its layout's LR files are used (gvcore.data.layouts)
+        return source, [named[container.selectbox("Set", list(named), key="bm_set", bind=URL)]]
+    folder = view_blocks.server_folder(container, "bm")
+    if folder is None:
+        return source, []
+    st.caption(f"{len(folder.images)} image(s) found.")
+    return source, folder.images
+
+
+def evaluate_now(
+    chosen: list[str], usable: dict[str, dict[str, Any]], paths: list[Path], protocol: str
+) -> None:
+    """Score the chosen checkpoints on ``paths`` (``gvcore.eval.evaluate.evaluate``), one image at a time, into the session."""
+    from gvcore.eval.evaluate import evaluate
+    from gvcore.protocol import Protocol
+
+    scales = sorted({usable[c]["scale"] for c in chosen}) or [2]
+    bar = st.progress(0.0, text="Evaluating…")
+    frames, total, done, device = [], len(paths) * len(scales), 0, state.device()
+    for scale in scales:
+        ckpts = [usable[label]["path"] for label in chosen if usable[label]["scale"] == scale]
+        for path in paths:
+            try:
+                table = evaluate(
+                    ckpts, str(path), scale, Protocol.parse(protocol), device=device, progress=False
+                )
+                frames.append(table)
+            except (ValueError, OSError) as err:
+                st.warning(f"Skipped {path.name}: {without_paths(str(err))}")
+            done += 1
+            bar.progress(done / total, text=f"Evaluating x{scale}: {path.name} ({done}/{total})")
+    bar.empty()
+    st.session_state["live-results"] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def report_download(chosen: list[str], usable: dict[str, dict[str, Any]], protocol: str, source: str) -> None:
@@ -104,176 +303,39 @@ def report_download(chosen: list[str], usable: dict[str, dict[str, Any]], protoc
         )
 
 
-tab_shipped, tab_live, tab_db = st.tabs(
-    ["Bundled reproduction vs the paper", "Evaluate checkpoints", "Results database"]
-)
-with tab_db:
-    results_view.results_database_section(show_results)
-
-# --- the shipped reproduction next to the paper's table --------------------------------------------------------
-with tab_shipped:
-    protocol = st.radio(
-        "Protocol",
-        ["standard", "official"],
-        horizontal=True,
-        key="bench-protocol",
-        help="standard: Y channel, border = scale (BasicSR). official: the GV paper's code.",
-    )
-    results = state.results_dir() / f"eval_{protocol}.csv"
-    if not results.is_file():
-        st.info(
-            f"No bundled results (`{results.name}` in the assets folder). The bundled reproduction (`python -m gvcore reproduce`) "
-            "writes them; the live evaluation tab works without them."
-        )
-    else:
-        try:
-            shipped = loaders.eval_table(str(results), loaders.file_key(results))
-        except (ValueError, OSError, pd.errors.ParserError) as err:
-            st.error(f"Cannot read {results.name}: {without_paths(str(err))}")
-        else:
-            st.caption(
-                f"`{results.name}` — {len(shipped)} rows, images: {', '.join(map(str, shipped['image'].unique()))}"
-            )
-            show_results(shipped, "shipped")
-        paired_path = state.results_dir() / "paired.csv"
-        if paired_path.is_file():
-            paired = loaders.eval_table_any(str(paired_path), loaders.file_key(paired_path))
-            st.subheader("Does GV change the result? Paired differences with 95 % CIs")
-            st.caption(
-                "The image is the unit: each loss's seeds are averaged within an image, then Δ = (L1+GV) - L1 "
-                "is one number per image (n = images; the rows say images x seeds). From `paired.csv` "
-                "(gvcore.eval.stats: two-level bootstrap CI over images and seeds, 10,000 seeded resamples; Wilcoxon p "
-                "on the per-image differences, on hover). A CI that crosses the zero line: not distinguishable "
-                "from zero. With one seed a difference cannot be told apart from a seed effect."
-            )
-            metrics = [m for m in gvstats.PAIRED_METRICS if m in set(paired["metric"])]
-            paired_metric = st.radio("Paired metric", metrics, horizontal=True, key="paired-metric")
-            shown_paired = paired[paired["protocol"] == protocol] if "protocol" in paired else paired
-            if "images" in shown_paired and shown_paired["images"].nunique() > 1:
-                groups = list(dict.fromkeys(shown_paired["images"]))
-                group = st.radio("Test images", groups, horizontal=True, key="paired-images")
-                shown_paired = shown_paired[shown_paired["images"] == group]
-            widgets.chart(
-                figures.forest_plot(shown_paired, paired_metric), "paired forest plot", key="paired-forest"
-            )
-            with st.expander("paired.csv"):
-                widgets.table(shown_paired, "paired statistics", key="paired-table")
-        summary = state.results_dir() / "summary.md"
-        if summary.is_file():
-            with st.expander("Reproduction summary (summary.md)"):
-                st.markdown(summary.read_text())
-    st.subheader("The paper's table (PSNR dB / SSIM, official protocol, DIV2K-trained, full-size models)")
-    paper = loaders.paper_results()
-    if paper.empty:
-        st.info("PAPER.md was not found (looked in docs/, the repository root and ../shared/).")
-    else:
-        wide = paper.pivot_table(index=["set", "scale"], columns=["arch", "loss"], values="psnr", sort=False)
-        wide.columns = [f"{a} {loss} PSNR" for a, loss in wide.columns]
-        widgets.table(wide.reset_index(), "paper table psnr", key="paper-psnr")
-        with st.expander("SSIM and the tidy table"):
-            widgets.table(paper, "paper table", key="paper-tidy")
-        st.caption(
-            "Not directly comparable with the bundled reproduction: the paper trains on DIV2K with "
-            "full-size models and scores with its own protocol; the reproduction trains small models on "
-            "the bundled images. Compare directions (does GV help?), not absolute numbers."
-        )
-
-# --- live evaluation -----------------------------------------------------------------------------------------
-with tab_live:
+def live_tab() -> None:
+    """Pick checkpoints and images, evaluate, and read the results; the report of the same checkpoints."""
     l1, l2 = st.columns(2)
-    live_protocol = l1.radio(
-        "Protocol",
-        ["standard", "official"],
-        horizontal=True,
-        key="live-protocol",
+    protocol = view_blocks.protocol_radio(
+        l1,
+        "bm_live_protocol",
         help="Lists the checkpoints trained on this protocol's degradation (a model is only scored on the LR "
         "its training LR was made like).",
     )
-    # bundled, your runs (GVLAB_RUNS) and checkpoint folders (GVLAB_CHECKPOINTS), grouped by source
-    usable = {c["choice"]: c for c in loaders.model_choices(live_protocol)}
-    if not usable:
-        st.info(
-            f"No checkpoints trained on {live_protocol} LR (bundled, GVLAB_RUNS or GVLAB_CHECKPOINTS); the "
-            "evaluation then scores the interpolation baseline only."
-        )
-    chosen: list[str] = []
-    for group, title in (
-        ("bundled", "Bundled"),
-        ("runs", "Your runs"),
-        ("checkpoint folders", "Your folders"),
-    ):
-        names = [name for name, c in usable.items() if c["group"] == group]
-        if names or group == "bundled":
-            chosen += l1.multiselect(
-                f"{title} checkpoints",
-                names,
-                default=names[:4] if group == "bundled" else [],
-                key=f"live-ckpts-{live_protocol}" + ("" if group == "bundled" else f"-{group}"),
-                format_func=widgets.labels({n: f"{n} (x{usable[n]['scale']})" for n in names}),
-            )
-    from gvcore.data.layouts import find_named_datasets
-
-    named = {k: v for r in state.data_roots() if r.is_dir() for k, v in find_named_datasets(r).items()}
-    sources = ["bundled test split", *(["benchmark set"] if named else []), "server folder"]
-    source = l2.radio("Images", sources, key="live-source")
-    paths: list[Path] = []
-    if source == "bundled test split":
-        paths = [Path(p) for p in loaders.bundled_images().values()]
-    elif (
-        source == "benchmark set"
-    ):  # the whole set folder: its layout's LR files are used (gvcore.data.layouts)
-        paths = [named[l2.selectbox("Set", list(named), key="live-set")]]
-    else:
-        roots = [r for r in state.data_roots() if r.is_dir()]
-        if not roots:
-            st.info(
-                "No server-side image folder is configured: set GVLAB_DATA_ROOTS (folders separated by "
-                f"'{os.pathsep}') or create a `{state.data_roots()[0].name}` folder in the repository."
-            )
-        else:
-            # roots are named by their folder name only (no server path on the page)
-            index = l2.selectbox(
-                "Root",
-                range(len(roots)),
-                format_func=widgets.labels(
-                    {
-                        i: root.name + (f" ({i + 1})" if [r.name for r in roots].count(root.name) > 1 else "")
-                        for i, root in enumerate(roots)
-                    }
-                ),
-                key="live-root",
-            )
-            root = str(roots[index])
-            sub = l2.text_input("Subfolder (inside the root)", "", key="live-sub")
-            try:
-                paths = list_images_under(Path(root), sub)
-            except UploadError as err:
-                st.error(f"Cannot browse this folder — {without_paths(str(err))}")
-            else:
-                st.caption(f"{len(paths)} image(s) found.")
-    scales = sorted({usable[c]["scale"] for c in chosen}) or [2]
-    st.caption("Scored by `gvcore.evaluation.evaluate` image by image: the same numbers as `gvcore eval`.")
+    chosen, usable = live_checkpoints(l1, protocol)
+    source, paths = live_images(l2)
+    st.caption("Scored by `gvcore.eval.evaluate.evaluate` image by image: the same numbers as `gvcore eval`.")
     st.caption(loaders.lpips_note())
     if st.button("Evaluate", type="primary", key="live-run", disabled=not paths):
-        from gvcore.eval.evaluate import evaluate
-
-        bar = st.progress(0.0, text="Evaluating…")
-        frames, total, done, device = [], len(paths) * len(scales), 0, state.device()
-        for scale in scales:
-            ckpts = [usable[label]["path"] for label in chosen if usable[label]["scale"] == scale]
-            for path in paths:
-                try:
-                    table = evaluate(ckpts, str(path), scale, live_protocol, device=device, progress=False)  # type: ignore[arg-type]
-                    frames.append(table)
-                except (ValueError, OSError) as err:
-                    st.warning(f"Skipped {path.name}: {without_paths(str(err))}")
-                done += 1
-                bar.progress(done / total, text=f"Evaluating x{scale}: {path.name} ({done}/{total})")
-        bar.empty()
-        st.session_state["live-results"] = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        evaluate_now(chosen, usable, paths, protocol)
     live = st.session_state.get("live-results")
     if live is not None and not live.empty:
         show_results(live, "live")
     elif live is None:
         st.caption("Choose checkpoints and images, then press Evaluate.")
-    report_download(chosen, usable, live_protocol, source)
+    report_download(chosen, usable, protocol, source)
+
+
+def render() -> None:
+    """The Benchmark page: three tabs (the open one in the URL), each drawn in full."""
+    st.title("Benchmark")
+    tab_shipped, tab_live, tab_db = st.tabs(TABS, key="bm_tab", bind=URL)
+    with tab_db:
+        results_view.results_database_section(show_results)
+    with tab_shipped:
+        shipped_tab()
+    with tab_live:
+        live_tab()
+
+
+render()

@@ -1,7 +1,8 @@
 """Training snapshots: held-out PSNR, SSIM, variance ratio and GV distance against training iteration.
 
 Several snapshot folders are overlaid (e.g. L1 vs L1+GV). Every checkpoint of a folder is scored by
-``gvcore.evaluation.evaluate`` (the numbers of ``gvcore eval --ckpt DIR``), cached per folder and images.
+``gvcore.eval.evaluate.evaluate`` (the numbers of ``gvcore eval --ckpt DIR``), cached per folder and images. The
+folders, images and protocol are in the URL (``snap_…``): a link reopens the same curves.
 """
 
 from __future__ import annotations
@@ -12,17 +13,14 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import snapshot_figures, snapshot_store, state, widgets
+from dashboard import snapshot_figures, snapshot_store, state, view_blocks, widgets
 from dashboard.safety import without_paths
+from dashboard.view_blocks import URL
 from gvcore.data.layouts import detect_layout, find_named_datasets
 from gvcore.data.snapshots import SNAPSHOT_SUFFIXES, find_snapshot_folders
 
-st.title("Training snapshots")
-st.caption(
-    "How structure evolves over training: each snapshot of a run is scored on held-out images. TensorBoard "
-    "shows the training loss; this shows PSNR/SSIM and the gradient-variance ratio (1 = as much structure "
-    "as HR) of the outputs, per iteration."
-)
+#: the reference rows of the means table (HR and the interpolation baselines), shown before the snapshots
+REFERENCES = ("HR", "bicubic", "bilinear")
 
 
 def image_sets() -> dict[str, str]:
@@ -59,21 +57,33 @@ def stored_series(
 
 
 def score_series(folder: str, data: str, protocol: str) -> tuple[pd.DataFrame, list[str]]:
-    """Score every checkpoint of ``folder`` now (``gvcore.evaluation.evaluate``) and keep it in the user cache."""
+    """Score every checkpoint of ``folder`` now (``gvcore.eval.evaluate.evaluate``) and keep it in the user cache."""
     frame, errors = snapshot_store.compute_series(folder, data, protocol, state.device())
     snapshot_store.save_series(snapshot_store.series_key(folder, data, protocol), frame, errors)
     stored_series.clear()
     return frame, errors
 
 
+def means_table(means: pd.DataFrame, snapshots: pd.DataFrame) -> pd.DataFrame:
+    """HR's and the baselines' means (once, without an iteration), then each snapshot's.
+
+    Example:
+        >>> m = pd.DataFrame({"series": ["a", "a", "b"], "method": ["HR", "s1", "HR"], "iteration": [None, 1, None]})
+        >>> means_table(m, m[m["iteration"].notna()])["method"].tolist()
+        ['HR', 's1']
+    """
+    references = means[means["iteration"].isna() & means["method"].isin(REFERENCES)]
+    references = references.drop_duplicates("method").assign(series=None)
+    return pd.concat([references, snapshots], ignore_index=True)
+
+
 def show_curves(tables: dict[str, pd.DataFrame]) -> None:
-    """The four iteration curves, the per-checkpoint means and the per-image table."""
+    """The four iteration curves, the per-checkpoint means (HR's and the baseline's first) and the per-image table."""
     from gvcore.eval.evaluate import summarize
 
     per_image = pd.concat([t.assign(series=name) for name, t in tables.items()], ignore_index=True)
     means = pd.concat([summarize(t).assign(series=name) for name, t in tables.items()], ignore_index=True)
-    baseline_rows = means[means["method"].isin(["bicubic", "bilinear"])]
-    baselines = baseline_rows.groupby("method", sort=False).first()
+    baselines = means[means["method"].isin(["bicubic", "bilinear"])].groupby("method", sort=False).first()
     snapshots = means[means["iteration"].notna()]
     if snapshots.empty:
         st.info(
@@ -91,62 +101,100 @@ def show_curves(tables: dict[str, pd.DataFrame]) -> None:
                     key=f"snap-{metric}",
                 )
     shown = ["series", "method", "iteration", "images", *snapshot_figures.SNAPSHOT_METRICS]
-    widgets.table(snapshots[shown].round(4), "snapshot means", key="snap-means")
+    view_blocks.table(means_table(means, snapshots)[shown].round(4), "snapshot means", key="snap-means")
     with st.expander("Per-image table"):
-        widgets.table(per_image, "snapshots per image", key="snap-per-image")
+        view_blocks.table(per_image, "snapshots per image", key="snap-per-image")
 
 
-roots = state.runs_roots()
-folders = find_snapshot_folders(roots)
-if not folders:
+def no_folders_info(roots: list[Path]) -> None:
+    """Where the page looked (folder names only) and how to keep snapshots."""
     st.info(
         "No snapshot folder found in "
         + ", ".join(f"`{r.name}`" for r in roots)
-        + " (GVLAB_RUNS, or `gvcore dashboard --runs DIR`). Keep snapshots while training (`gvcore train --keep-snapshots --out runs/<name>` writes "
-        "`runs/<name>/snapshots/step_000500.safetensors`), or point GVLAB_RUNS at folders holding BasicSR "
-        f"`net_g_<iter>.pth` files (several roots separated by '{os.pathsep}')."
+        + " (GVLAB_RUNS, or `gvcore dashboard --runs DIR`). Keep snapshots while training (`gvcore train "
+        "--keep-snapshots --out runs/<name>` writes `runs/<name>/snapshots/step_000500.safetensors`), or point "
+        f"GVLAB_RUNS at folders holding BasicSR `net_g_<iter>.pth` files (several roots separated by '{os.pathsep}')."
     )
-    st.stop()
 
-c1, c2, c3 = st.columns([3, 2, 1])
-picked = c1.multiselect(
-    "Snapshot folders (runs)", list(folders), default=list(folders)[:4], key="snap-folders"
-)
-sets = image_sets()
-data_label = c2.selectbox("Images", list(sets), key="snap-images")
-protocol = c3.radio("Protocol", ["standard", "official"], key="snap-protocol")
-st.caption(
-    "Scored by `gvcore.evaluation.evaluate`, the numbers of `gvcore eval --ckpt DIR`; each (folder, images, "
-    "protocol) is scored once and kept on disk (the shipped runs come scored on the bundled test split)."
-)
-data = sets[data_label]
-stored: dict[str, tuple[pd.DataFrame, list[str]]] = {}
-missing: list[str] = []
-for name in picked:
-    try:
-        found = stored_series(str(folders[name]), data, protocol, folder_signature(folders[name]))
-    except (ValueError, OSError) as err:
-        st.error(f"{name}: {without_paths(str(err))}")
-        continue
-    if found is None:
-        missing.append(name)
-    else:
-        stored[name] = found
-if missing:
+
+def controls(folders: dict[str, Path]) -> tuple[list[str], str, str]:
+    """The folders (runs), the images and the protocol, all in the URL. ``(folder names, data, protocol)``."""
+    c1, c2, c3 = st.columns([3, 2, 1])
+    picked = c1.multiselect(
+        "Snapshot folders (runs)", list(folders), default=list(folders)[:4], key="snap_folders", bind=URL
+    )
+    sets = image_sets()
+    data_label = c2.selectbox("Images", list(sets), key="snap_images", bind=URL)
+    protocol = c3.radio("Protocol", view_blocks.PROTOCOLS, key="snap_protocol", bind=URL)
+    st.caption(
+        "Scored by `gvcore.eval.evaluate.evaluate`, the numbers of `gvcore eval --ckpt DIR`; each (folder, images, "
+        "protocol) is scored once and kept on disk (the shipped runs come scored on the bundled test split)."
+    )
+    return list(picked), sets[str(data_label)], str(protocol)
+
+
+def stored_for(
+    picked: list[str], folders: dict[str, Path], data: str, protocol: str
+) -> tuple[dict[str, tuple[pd.DataFrame, list[str]]], list[str]]:
+    """The picked folders' series scored before, and the names of those not scored yet. ``(stored, missing)``."""
+    stored: dict[str, tuple[pd.DataFrame, list[str]]] = {}
+    missing: list[str] = []
+    for name in picked:
+        try:
+            found = stored_series(str(folders[name]), data, protocol, folder_signature(folders[name]))
+        except (ValueError, OSError) as err:
+            st.error(f"{name}: {without_paths(str(err))}")
+            continue
+        if found is None:
+            missing.append(name)
+        else:
+            stored[name] = found
+    return stored, missing
+
+
+def score_missing(
+    missing: list[str], folders: dict[str, Path], data: str, protocol: str
+) -> dict[str, tuple[pd.DataFrame, list[str]]]:
+    """A button that scores the folders not scored yet (progress bar); their series once scored."""
+    scored: dict[str, tuple[pd.DataFrame, list[str]]] = {}
     st.caption(f"Not scored yet on these images: {', '.join(missing)}.")
-    if st.button(f"Score {len(missing)} snapshot folder(s)", type="primary", key="snap-run"):
-        bar = st.progress(0.0, text="Scoring every snapshot…")
-        for index, name in enumerate(missing, start=1):
-            try:
-                stored[name] = score_series(str(folders[name]), data, protocol)
-            except (ValueError, OSError) as err:
-                st.error(f"{name}: {without_paths(str(err))}")
-            bar.progress(index / len(missing), text=f"{name} ({index}/{len(missing)})")
-        bar.empty()
-for name, (_, errors) in stored.items():
-    for line in errors:
-        st.warning(f"{name}: skipped {without_paths(line)}")
-if stored:
-    show_curves({name: frame for name, (frame, _) in stored.items()})
-elif not missing:
-    st.caption("Pick snapshot folders.")
+    if not st.button(f"Score {len(missing)} snapshot folder(s)", type="primary", key="snap-run"):
+        return scored
+    bar = st.progress(0.0, text="Scoring every snapshot…")
+    for index, name in enumerate(missing, start=1):
+        try:
+            scored[name] = score_series(str(folders[name]), data, protocol)
+        except (ValueError, OSError) as err:
+            st.error(f"{name}: {without_paths(str(err))}")
+        bar.progress(index / len(missing), text=f"{name} ({index}/{len(missing)})")
+    bar.empty()
+    return scored
+
+
+def render() -> None:
+    """The Training snapshots page: pick folders, images and protocol; score what is missing; the curves."""
+    st.title("Training snapshots")
+    st.caption(
+        "How structure evolves over training: each snapshot of a run is scored on held-out images. TensorBoard "
+        "shows the training loss; this shows PSNR/SSIM and the gradient-variance ratio (1 = as much structure "
+        "as HR) of the outputs, per iteration."
+    )
+    roots = state.runs_roots()
+    folders = find_snapshot_folders(roots)
+    if not folders:
+        no_folders_info(roots)
+        return
+    picked, data, protocol = controls(folders)
+    stored, missing = stored_for(picked, folders, data, protocol)
+    if missing:
+        stored |= score_missing(missing, folders, data, protocol)
+    for name, (_, errors) in stored.items():
+        for line in errors:
+            st.warning(f"{name}: skipped {without_paths(line)}")
+    if stored:
+        show_curves({name: frame for name, (frame, _) in stored.items()})
+    elif not missing:
+        st.caption("Pick snapshot folders.")
+
+
+render()

@@ -32,7 +32,7 @@ def open_atlas(images: list[str] | None = None) -> AppTest:
     at.run()
     at.switch_page("../pages/atlas.py")
     if images is not None:
-        at.session_state["atlas-images"] = images
+        at.session_state["atl_images"] = images
     return at.run()
 
 
@@ -54,16 +54,16 @@ def test_gallery_regions_come_only_from_the_chosen_images(assets: Path) -> None:
 def test_table_links_into_compare_at_the_worst_region(assets: Path) -> None:
     at = open_atlas(["coins"])
     table = at.dataframe[0].value
-    link = table["compare"].iloc[0]
-    query = parse_qs(urlparse(link).query)
+    assert table["method"].iloc[0] == "HR"  # the reference row first, without a link
+    row = table[table["method"] != "HR"].iloc[0]
+    query = parse_qs(urlparse(row["compare"]).query)
     assert query["image"] == ["coins"]
-    assert query["top"] == [str(table["worst_y"].iloc[0])]
+    assert query["top"] == [str(row["worst_y"])]
 
 
 def test_no_checkpoint_is_explained(assets: Path) -> None:
     at = open_atlas(["text"])
-    key = next(w.key for w in at.multiselect if str(w.key).startswith("atlas-ckpts-"))
-    at.multiselect(key).set_value([]).run()
+    at.multiselect(key="atl_ckpts").set_value([]).run()
     assert not at.exception
     assert any("Pick 1 to 8 checkpoints" in i.value for i in at.info)
 
@@ -71,7 +71,7 @@ def test_no_checkpoint_is_explained(assets: Path) -> None:
 def test_direction_changes_the_ranking(assets: Path) -> None:
     at = open_atlas(["text", "coins"])
     before = [m.value for m in at.markdown if m.value.startswith("#")]
-    at.radio(key="atlas-direction").set_value("gy").run()
+    at.radio(key="atl_dir").set_value("gy").run()
     after = [m.value for m in at.markdown if m.value.startswith("#")]
     assert not at.exception
     assert before != after

@@ -55,8 +55,8 @@ def open_benchmark() -> AppTest:
 
 def test_benchmark_set_by_name_uses_its_lr_files(env: dict[str, Path], tmp_path: Path) -> None:
     at = open_benchmark()
-    at.radio(key="live-source").set_value("benchmark set").run()
-    assert at.selectbox(key="live-set").options == ["Set5"]
+    at.radio(key="bm_source").set_value("benchmark set").run()
+    assert at.selectbox(key="bm_set").options == ["Set5"]
     at.button(key="live-run").click().run()
     assert not at.exception, [e.message for e in at.exception]
     per_image = at.session_state["live-results"]
@@ -77,11 +77,11 @@ def test_results_database_lists_filters_and_compares(env: dict[str, Path]) -> No
     assert not at.exception
     captions = " ".join(str(c.value) for c in at.caption)
     assert "results.sqlite`: 10 stored per-image results" in captions
-    at.multiselect(key="db-protocol").set_value(["standard"]).run()
+    at.multiselect(key="bm_db_protocol").set_value(["standard"]).run()
     assert not at.exception
     means = next(df.value for df in at.dataframe if "images" in df.value.columns)
     assert list(means["method"]) == ["HR", "bicubic", "mine"]
-    at.multiselect(key="db-method").set_value(["bilinear"]).run()
+    at.multiselect(key="bm_db_method").set_value(["bilinear"]).run()
     assert "No stored result matches" in " ".join(str(i.value) for i in at.info)
 
 

@@ -260,10 +260,10 @@ def test_bad_checkpoint_uploads_show_errors_and_page_keeps_working(assets: Path,
 # --- benchmark: live evaluation and folder confinement -------------------------------------------------------
 def test_live_benchmark_on_a_server_folder(assets: Path) -> None:
     at = open_page("benchmark")
-    at.radio(key="live-source").set_value("server folder").run()
-    at.text_input(key="live-sub").set_value("../..").run()
+    at.radio(key="bm_source").set_value("server folder").run()
+    at.text_input(key="bm_sub").set_value("../..").run()
     assert "outside the allowed folder" in texts(at.error)
-    at.text_input(key="live-sub").set_value("set").run()
+    at.text_input(key="bm_sub").set_value("set").run()
     assert not at.error
     at.button(key="live-run").click().run()
     assert_clean(at)

@@ -74,8 +74,8 @@ def test_benchmark_warning_names_the_file_not_its_server_folder(assets: Path) ->
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     at.run()
     at.switch_page("../pages/benchmark.py").run()
-    at.radio(key="live-source").set_value("server folder").run()
-    at.text_input(key="live-sub").set_value("set").run()
+    at.radio(key="bm_source").set_value("server folder").run()
+    at.text_input(key="bm_sub").set_value("set").run()
     at.button(key="live-run").click().run()
     assert not at.exception, [e.message for e in at.exception]
     warnings = " | ".join(str(w.value) for w in at.warning)
@@ -114,9 +114,9 @@ def test_benchmark_page_shows_no_server_folder_anywhere(assets: Path) -> None:
     at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
     at.run()
     at.switch_page("../pages/benchmark.py").run()
-    at.radio(key="live-source").set_value("server folder").run()
+    at.radio(key="bm_source").set_value("server folder").run()
     assert not at.exception, [e.message for e in at.exception]
-    root_choice = at.selectbox(key="live-root")
+    root_choice = at.selectbox(key="bm_root")
     shown = shown_text(at) + " | " + " | ".join(root_choice.options)
     data_root = os.environ["GVLAB_DATA_ROOTS"]
     assert root_choice.options == [Path(data_root).name]

@@ -1,7 +1,7 @@
 """One measurement, one answer: every metric a page shows equals ``gvcore eval``'s on the same inputs.
 
 AppTest renders the page on the fixture assets (:mod:`tests.dashboard_fixtures`); the page's table is read back
-and compared, row by row, with :func:`gvcore.evaluation.evaluate` on the same image, checkpoints, scale and
+and compared, row by row, with :func:`gvcore.eval.evaluate.evaluate` on the same image, checkpoints, scale and
 protocol, to the page's display rounding (4 decimals).
 """
 

@@ -155,19 +155,19 @@ def test_a_new_run_appears_without_a_restart(folders: dict[str, Path]) -> None:
 def test_benchmark_evaluates_a_run_and_a_folder_checkpoint(folders: dict[str, Path]) -> None:
     at = open_page("benchmark")
     assert_clean(at)
-    assert at.multiselect(key="live-ckpts-standard").options == []  # no bundled checkpoints here
-    assert at.multiselect(key="live-ckpts-standard-checkpoint folders").options == [
+    assert at.multiselect(key="bm_ckpts").options == []  # no bundled checkpoints here
+    assert at.multiselect(key="bm_folders").options == [
         "folder std (x2)",
         "folder x3 (x3)",
     ]
-    at.multiselect(key="live-ckpts-standard-runs").set_value([RUN_LABEL])
-    at.multiselect(key="live-ckpts-standard-checkpoint folders").set_value(["folder std"]).run()
+    at.multiselect(key="bm_runs").set_value([RUN_LABEL])
+    at.multiselect(key="bm_folders").set_value(["folder std"]).run()
     at.button(key="live-run").click().run()
     assert not at.exception, [e.message for e in at.exception]
     live = at.session_state["live-results"]
     assert {RUN_LABEL, "folder std", "bicubic", "HR"} <= set(live["method"])
-    at.radio(key="live-protocol").set_value("official").run()
-    assert at.multiselect(key="live-ckpts-official-checkpoint folders").options == ["folder official (x2)"]
+    at.radio(key="bm_live_protocol").set_value("official").run()
+    assert at.multiselect(key="bm_folders").options == ["folder official (x2)"]
 
 
 @pytest.mark.parametrize(

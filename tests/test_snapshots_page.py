@@ -52,13 +52,16 @@ def open_snapshots() -> AppTest:
 def test_curves_match_gvcore_eval(env: dict[str, Path]) -> None:
     at = open_snapshots()
     assert not at.exception
-    assert at.multiselect(key="snap-folders").value == ["l1", "l1gv"]
-    assert at.selectbox(key="snap-images").value == "Set5"
+    assert at.multiselect(key="snap_folders").value == ["l1", "l1gv"]
+    assert at.selectbox(key="snap_images").value == "Set5"
     at.button(key="snap-run").click().run()
     assert not at.exception, [e.message for e in at.exception]
     assert not at.error
     assert len(at.get("plotly_chart")) == 4
-    shown = at.dataframe[0].value.set_index(["series", "iteration"])
+    means = at.dataframe[0].value
+    assert list(means["method"][:2]) == ["HR", "bicubic"]  # the references first, in no run ("—")
+    snapshots = means[means["series"] != "—"].astype({"iteration": int})
+    shown = snapshots.set_index(["series", "iteration"])
     want = summarize(evaluate([env["l1gv"]], env["data"] / "Set5", progress=False))
     want = want[want["iteration"].notna()].set_index("iteration")
     for step in STEPS:
@@ -84,7 +87,7 @@ def test_a_fresh_install_shows_the_shipped_curves(tmp_path: Path, monkeypatch: p
     monkeypatch.setenv("GVLAB_DATA_ROOTS", str(tmp_path / "no-data"))
     at = open_snapshots()
     assert not at.exception, [e.message for e in at.exception]
-    assert set(at.multiselect(key="snap-folders").value) >= {
+    assert set(at.multiselect(key="snap_folders").value) >= {
         "espcn-x2-l1-snapshots",
         "espcn-x2-l1-gv-snapshots",
     }
@@ -100,7 +103,7 @@ def test_a_broken_snapshot_is_a_warning_not_a_traceback(env: dict[str, Path], tm
     (broken / "step_000009.safetensors").write_bytes(b"junk")
     try:
         at = open_snapshots()
-        at.multiselect(key="snap-folders").set_value(["broken"]).run()
+        at.multiselect(key="snap_folders").set_value(["broken"]).run()
         at.button(key="snap-run").click().run()
         assert not at.exception
         warnings = " ".join(str(w.value) for w in at.warning)

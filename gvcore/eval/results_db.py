@@ -1,6 +1,6 @@
 """The results database: per-image evaluation results in SQLite, keyed by content (``gvcore eval --cache``).
 
-A row is one (method, image) result of :func:`gvcore.evaluation.evaluate`. Its key is a SHA-256 over
+A row is one (method, image) result of :func:`gvcore.eval.evaluate.evaluate`. Its key is a SHA-256 over
 
 - the SHA-256 of the checkpoint bytes the model was built from (empty for the ``HR`` and baseline rows),
 - the SHA-256 of the HR and given LR bytes that were decoded (``synth`` when LR is synthesised),

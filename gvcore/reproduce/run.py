@@ -290,7 +290,7 @@ def _evaluate_and_write(
 def write_published(out_dir: Path, eval_data: str, progress: bool = False) -> Any:
     """Score the published checkpoints shipped in ``checkpoints/published`` into ``results/eval_published.csv``.
 
-    Through :func:`gvcore.zoo.registry.score_published` (itself :func:`gvcore.evaluation.evaluate`), each model under the
+    Through :func:`gvcore.zoo.registry.score_published` (itself :func:`gvcore.eval.evaluate.evaluate`), each model under the
     degradation it was trained for, on the same test images as the reproduction. Returns the table, or ``None``
     when no published checkpoint ships.
     """

@@ -3,7 +3,7 @@
 Each run is one :func:`gvcore.training.run.train` call, in a spawned process when ``jobs`` > 1 (:func:`_train_one`
 is top-level for that), resumable when the reproduction is killed; :func:`export_half` re-saves its final weights as the fp16
 checkpoints shipped in ``assets/checkpoints/``; :func:`_evaluate_all` scores them through
-:func:`gvcore.evaluation.evaluate`.
+:func:`gvcore.eval.evaluate.evaluate`.
 """
 
 from __future__ import annotations

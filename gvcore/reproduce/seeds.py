@@ -90,7 +90,7 @@ def judge_seeds(psnr: Mapping[str, float], cells: Mapping[str, str]) -> list[See
 def training_psnr(checkpoints: Mapping[str, Path], scale: int, folder: Path) -> dict[str, float]:
     """Mean standard-protocol PSNR of each checkpoint on :data:`CHECK_CROP`-px centre crops of the train split.
 
-    Scored through :func:`gvcore.evaluation.evaluate` like every other number; ``folder`` receives the crops.
+    Scored through :func:`gvcore.eval.evaluate.evaluate` like every other number; ``folder`` receives the crops.
     """
     if not checkpoints:
         return {}

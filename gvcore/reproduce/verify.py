@@ -1,6 +1,6 @@
 """``gvcore reproduce --verify``: re-evaluate the shipped checkpoints and compare with the shipped tables.
 
-:func:`verify` re-scores every shipped checkpoint through :func:`gvcore.evaluation.evaluate` on the images the
+:func:`verify` re-scores every shipped checkpoint through :func:`gvcore.eval.evaluate.evaluate` on the images the
 reproduction used (the held-out sweep images rebuilt if their folder is gone) and reports, per column, the
 largest difference from ``eval_standard.csv``, ``eval_official.csv`` and ``eval_sweep.csv``.
 

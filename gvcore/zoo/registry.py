@@ -11,7 +11,7 @@ the weights (a ``.pth`` read with ``torch.load(weights_only=True)``; an ncnn pai
 Where they live: DAT-light x2/x4 ship with the repository in ``assets/checkpoints/published/``
 (:func:`shipped_dir`); fetched ones go to :func:`zoo_dir` (``$GVLAB_ZOO``, default ``~/.cache/gvcore/zoo``).
 
-Scoring: :func:`score_published` runs :func:`gvcore.evaluation.evaluate` (the one scoring path) per model,
+Scoring: :func:`score_published` runs :func:`gvcore.eval.evaluate.evaluate` (the one scoring path) per model,
 under the protocol of its training degradation; a model trained on a blind degradation (Real-ESRGAN, RealSR)
 has none, so it is scored under the protocol asked for and its rows say so (``degradation_matches`` False).
 """
@@ -480,18 +480,18 @@ def score_published(
     protocol: str = "standard",
     **evaluate_options: Any,
 ) -> Any:
-    """Score published checkpoints with :func:`gvcore.evaluation.evaluate`, each under its own degradation.
+    """Score published checkpoints with :func:`gvcore.eval.evaluate.evaluate`, each under its own degradation.
 
     Args:
         paths: published checkpoints (e.g. :func:`installed_published`); others are refused.
-        data: as :func:`~gvcore.evaluation.evaluate` (default the bundled test split).
+        data: as :func:`~gvcore.eval.evaluate.evaluate` (default the bundled test split).
         scale: keep only the checkpoints of this scale (default: all, each at its own).
         protocol: the protocol for models trained on a blind degradation (no protocol is theirs); a model
             trained on bicubic LR is always scored under ``"standard"``.
-        **evaluate_options: passed to :func:`~gvcore.evaluation.evaluate` (``device``, ``tile``, ...).
+        **evaluate_options: passed to :func:`~gvcore.eval.evaluate.evaluate` (``device``, ``tile``, ...).
 
     Returns:
-        ``pandas.DataFrame``: :func:`~gvcore.evaluation.evaluate`'s rows (HR and the baseline once per
+        ``pandas.DataFrame``: :func:`~gvcore.eval.evaluate.evaluate`'s rows (HR and the baseline once per
         (scale, protocol)) plus ``published`` (bool), ``training``, ``trained_on``, ``trained_degradation`` and
         ``degradation_matches`` (False: scored on LR made unlike its training LR).
 

@@ -1,0 +1,220 @@
+"""View blocks shared by the Benchmark, Structure atlas, Training runs and Training snapshots pages.
+
+Every widget whose state defines what a page shows is bound to the URL (``bind="query-params"``) under a short,
+page-prefixed key (``bm_…``, ``atl_…``, ``tr_…``, ``snap_…``), so a link reopens the same view; a value equal
+to the widget's default is left out of the URL. The default checkpoints are the landing page's: the L1 / L1+GV
+pair :func:`dashboard.catalog.default_arch` picks at the smallest scale.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from dashboard import catalog, loaders, state, widgets
+from dashboard.safety import UploadError, list_images_under, without_paths
+
+__all__ = [
+    "PROTOCOLS",
+    "URL",
+    "ServerFolder",
+    "default_choices",
+    "default_logs",
+    "hr_first",
+    "landing_pair",
+    "protocol_radio",
+    "root_labels",
+    "server_folder",
+    "table",
+    "titled_legend",
+    "with_dashes",
+]
+
+#: the two scoring protocols, the default first.
+PROTOCOLS = ["standard", "official"]
+#: ``bind`` of every widget whose state defines the view.
+URL: Final = "query-params"
+
+
+def protocol_radio(container: Any, key: str, help: str | None = None) -> str:
+    """The protocol (standard / official) as a horizontal radio bound to the URL under ``key``."""
+    return str(container.radio("Protocol", PROTOCOLS, horizontal=True, key=key, bind=URL, help=help))
+
+
+def landing_pair(protocol: str) -> tuple[str | None, int | None]:
+    """The landing page's default ``(architecture, scale)`` under ``protocol``.
+
+    The smallest scale of the protocol's bundled checkpoints, and :func:`dashboard.catalog.default_arch` there
+    (``None`` each when there is no checkpoint, or no L1 / L1+GV pair).
+    """
+    folder = state.checkpoints_for(protocol)
+    infos = loaders.checkpoint_infos(str(folder), loaders.folder_key(folder))
+    usable = [i for i in infos if "error" not in i and i.get("arch") and i.get("scale")]
+    scales = sorted({int(i["scale"]) for i in usable})
+    if not scales:
+        return None, None
+    return catalog.default_arch(usable, loaders.shipped_eval(protocol), scales[0]), scales[0]
+
+
+def default_choices(offered: list[dict[str, Any]], protocol: str) -> list[str]:
+    """The choices (``info["choice"]``) of the landing page's default pair among ``offered`` checkpoints.
+
+    The L1 model first, then L1+GV (:func:`dashboard.catalog.default_pair_labels` at the smallest scale); without
+    such a pair, the first two offered.
+    """
+    usable = [i for i in offered if "error" not in i and i.get("arch") and i.get("scale")]
+    scales = sorted({int(i["scale"]) for i in usable})
+    if not scales:
+        return [str(i["choice"]) for i in offered[:2]]
+    labels = catalog.default_pair_labels(usable, scales[0], loaders.shipped_eval(protocol))
+    by_label = {str(i["label"]): str(i["choice"]) for i in reversed(usable)}
+    return [by_label[label] for label in labels if label in by_label]
+
+
+def default_logs(labels: list[str]) -> list[str]:
+    """The training logs to preselect: the shipped seed-0 logs of the landing page's pair, when both are there.
+
+    Else :func:`dashboard.catalog.default_log_selection` (the first pixel-loss / +GV pair of seed 0).
+    """
+    arch, scale = landing_pair("standard")
+    if arch is not None:
+        pair = [f"shipped/{arch}-x{scale}-l1-s0", f"shipped/{arch}-x{scale}-l1-gv-s0"]
+        if all(label in labels for label in pair):
+            return pair
+    return catalog.default_log_selection(labels)
+
+
+@dataclass(frozen=True)
+class ServerFolder:
+    """A folder picked under a data root: where it is (for the scorers, never shown) and its images."""
+
+    root: Path
+    sub: str
+    images: list[Path]
+
+    @property
+    def path(self) -> str:
+        """The folder as a path string (handed to gvcore; pages show folder names only)."""
+        return str(self.root / self.sub)
+
+
+def root_labels(roots: list[Path]) -> dict[int, str]:
+    """Each root's folder name (a repeated name numbered), so no server path reaches the page.
+
+    Example:
+        >>> root_labels([Path("/a/data"), Path("/b/data"), Path("/c/set")])
+        {0: 'data (1)', 1: 'data (2)', 2: 'set'}
+    """
+    names = [r.name for r in roots]
+    return {i: name + (f" ({i + 1})" if names.count(name) > 1 else "") for i, name in enumerate(names)}
+
+
+def server_folder(container: Any, prefix: str) -> ServerFolder | None:
+    """A data root (by folder name) and a subfolder inside it, both in the URL (``{prefix}_root``, ``{prefix}_sub``).
+
+    Shows why when no root is configured or the subfolder cannot be browsed (``st.info`` / ``st.error``, no
+    server path) and returns ``None`` then.
+    """
+    roots = [r for r in state.data_roots() if r.is_dir()]
+    if not roots:
+        st.info(
+            "No server-side image folder is configured: set GVLAB_DATA_ROOTS (folders separated by "
+            f"'{os.pathsep}') or create a `{state.data_roots()[0].name}` folder in the repository."
+        )
+        return None
+    index = container.selectbox(
+        "Root",
+        range(len(roots)),
+        format_func=widgets.labels(root_labels(roots)),
+        key=f"{prefix}_root",
+        bind=URL,
+    )
+    sub = str(container.text_input("Subfolder (inside the root)", "", key=f"{prefix}_sub", bind=URL))
+    try:
+        images = list_images_under(roots[index], sub)
+    except UploadError as err:
+        st.error(f"Cannot browse this folder — {without_paths(str(err))}")
+        return None
+    return ServerFolder(roots[index], sub, images)
+
+
+def titled_legend(fig: go.Figure, title: str) -> go.Figure:
+    """``fig`` with its legend titled ``title`` (what the colours tell apart)."""
+    fig.update_layout(legend_title_text=title)
+    return fig
+
+
+def hr_first(table: pd.DataFrame, column: str = "method") -> pd.DataFrame:
+    """``table`` with HR's rows first (the reference every comparison is read against), order otherwise kept.
+
+    Example:
+        >>> hr_first(pd.DataFrame({"method": ["a", "HR", "b"]}))["method"].tolist()
+        ['HR', 'a', 'b']
+    """
+    if column not in table:
+        return table
+    is_hr = table[column].astype(str) == "HR"
+    return pd.concat([table[is_hr], table[~is_hr]], ignore_index=True)
+
+
+#: the text an empty cell shows
+EMPTY = "—"
+
+
+def _number_or_dash(value: Any) -> str:
+    return f"{value:.6f}" if isinstance(value, float) and math.isfinite(value) else EMPTY
+
+
+def with_dashes(frame: pd.DataFrame, keep: tuple[str, ...] = ()) -> Any:
+    """``frame`` styled so that every empty cell reads "—" in the browser, not "None".
+
+    The grid draws a null cell as "None" whatever a Styler's ``na_rep`` says, but it draws a non-null cell's
+    display value: so a float column's empty (and infinite) cells hold ``inf`` and are displayed "—" (they sort
+    last), and another column with empty cells is shown as text. Values are otherwise unchanged; tables of more
+    than :data:`dashboard.widgets.STYLED_MAX_CELLS` cells are returned as they are, and the ``keep`` columns (e.g.
+    links) stay as they are.
+
+    Example:
+        >>> shown = with_dashes(pd.DataFrame({"method": ["HR", "a"], "psnr": [None, 30.0], "arch": [None, "x"]}))
+        >>> shown.data["arch"].tolist(), shown.data["psnr"].tolist()
+        (['—', 'x'], [inf, 30.0])
+        >>> "—" in shown.to_html() and "30.000000" in shown.to_html()
+        True
+    """
+    if frame.size > widgets.STYLED_MAX_CELLS:
+        return frame
+    shown = frame.copy()
+    numbers = []
+    for column in shown.columns:
+        if column in keep:
+            continue
+        values = shown[column]
+        if pd.api.types.is_float_dtype(values):
+            empty = ~pd.Series(np.isfinite(values.to_numpy(dtype=float)), index=values.index)
+            if empty.any():
+                shown[column] = values.where(~empty, math.inf)
+                numbers.append(column)
+        elif values.isna().any():
+            shown[column] = values.map(lambda v: EMPTY if pd.isna(v) else str(v))
+    return shown.style.format(na_rep=EMPTY).format(_number_or_dash, subset=numbers)
+
+
+def table(frame: pd.DataFrame, name: str, key: str | None = None, **kwargs: Any) -> None:
+    """:func:`dashboard.widgets.table` with empty cells that read "—" (:func:`with_dashes`); the CSV as it was."""
+    st.dataframe(with_dashes(frame), hide_index=True, **kwargs)
+    st.download_button(
+        f"Download {name} (CSV)",
+        frame.to_csv(index=False).encode(),
+        file_name=f"{widgets._slug(name)}.csv",
+        mime="text/csv",
+        key=key or f"csv-{widgets._slug(name)}",
+        on_click="ignore",
+    )
