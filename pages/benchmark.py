@@ -14,7 +14,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import analysis, figures, loaders, results_view, state, widgets
+from dashboard import analysis, loaders, results_view, state, widgets
+from dashboard.figures.bars import metric_bars
+from dashboard.figures.paired import forest_plot, gain_scatter
 from dashboard.safety import UploadError, list_images_under, without_paths
 from gvcore import stats as gvstats
 from gvcore.scoring import SCORE_COLUMNS
@@ -38,7 +40,7 @@ def show_results(table: pd.DataFrame, prefix: str) -> None:
     color = "scale" if "scale" in shown and shown["scale"].nunique() > 1 else None
     with col_bar:
         widgets.chart(
-            figures.metric_bars(shown, metric, color=color), f"{prefix} {metric} bars", key=f"{prefix}-bars"
+            metric_bars(shown, metric, color=color), f"{prefix} {metric} bars", key=f"{prefix}-bars"
         )
     with col_gain:
         gains = analysis.gv_gains(finite, metric if metric in ("psnr", "ssim") else "psnr")
@@ -46,7 +48,7 @@ def show_results(table: pd.DataFrame, prefix: str) -> None:
             st.info("No L1 / L1+GV pair of the same architecture and scale in this table: no gain to plot.")
         else:
             widgets.chart(
-                figures.gain_scatter(gains, metric if metric in ("psnr", "ssim") else "psnr"),
+                gain_scatter(gains, metric if metric in ("psnr", "ssim") else "psnr"),
                 f"{prefix} gain scatter",
                 key=f"{prefix}-gain",
             )
@@ -153,9 +155,7 @@ with tab_shipped:
                 groups = list(dict.fromkeys(shown_paired["images"]))
                 group = st.radio("Test images", groups, horizontal=True, key="paired-images")
                 shown_paired = shown_paired[shown_paired["images"] == group]
-            widgets.chart(
-                figures.forest_plot(shown_paired, paired_metric), "paired forest plot", key="paired-forest"
-            )
+            widgets.chart(forest_plot(shown_paired, paired_metric), "paired forest plot", key="paired-forest")
             with st.expander("paired.csv"):
                 widgets.table(shown_paired, "paired statistics", key="paired-table")
         summary = state.results_dir() / "summary.md"

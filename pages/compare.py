@@ -18,7 +18,12 @@ import numpy as np
 import streamlit as st
 import torch
 
-from dashboard import analysis, before_after, catalog, figures, loaders, state, widgets
+from dashboard import analysis, before_after, catalog, loaders, state, widgets
+from dashboard.figures.axes import with_wrapped_titles
+from dashboard.figures.bars import mean_variance_bars
+from dashboard.figures.histograms import histogram_overlay
+from dashboard.figures.images import crop_grid, image_grid
+from dashboard.figures.maps import deficit_grid, heatmap_grid
 from dashboard.safety import CHECKPOINT_SUFFIXES, LoadedCheckpoint, UploadError
 from gvcore.data import BASELINE_NAMES, prepare_pair, upscale_baseline
 from gvcore.models import MODELS
@@ -262,7 +267,7 @@ for name, img in images.items():
     shown[name], factor = widgets.as_display(img)
 widgets.downsample_note(factor, (height, width), "outputs")
 widgets.chart(
-    figures.with_wrapped_titles(figures.image_grid(shown, columns=min(4, len(shown)), height=320)),
+    with_wrapped_titles(image_grid(shown, columns=min(4, len(shown)), height=320)),
     "outputs side by side",
     key="cmp-grid",
 )
@@ -281,9 +286,7 @@ size = bounded_slider(
 top = bounded_slider(z2, "Top", 0, height - size, link_crop.get("top", (height - size) // 2), "cmp-top")
 left = bounded_slider(z3, "Left", 0, width - size, link_crop.get("left", (width - size) // 2), "cmp-left-px")
 reference = "HR" if "HR" in images else next(iter(images))
-widgets.chart(
-    figures.crop_grid(images, (top, left, size, size), reference, columns=4), "zoom crops", key="cmp-crops"
-)
+widgets.chart(crop_grid(images, (top, left, size, size), reference, columns=4), "zoom crops", key="cmp-crops")
 
 # --- error, variance and deficit maps ------------------------------------------------------------------------
 maps = {
@@ -306,7 +309,7 @@ if tab_deficit.open:
                 for name in methods
             }
             widgets.chart(
-                figures.deficit_grid(deficits, columns=min(4, len(deficits))),
+                deficit_grid(deficits, columns=min(4, len(deficits))),
                 "variance deficit",
                 key="cmp-deficit",
             )
@@ -319,8 +322,8 @@ if tab_variance.open:
             for name, m in maps.items()
         }
         widgets.chart(
-            figures.with_wrapped_titles(
-                figures.heatmap_grid(
+            with_wrapped_titles(
+                heatmap_grid(
                     log_var,
                     columns=min(4, len(log_var)),
                     colorscale="Viridis",
@@ -334,7 +337,7 @@ if tab_variance.open:
 if tab_histograms.open:
     with tab_histograms:
         widgets.chart(
-            figures.histogram_overlay({name: m.variance for name, m in maps.items()}),
+            histogram_overlay({name: m.variance for name, m in maps.items()}),
             "variance histograms",
             key="cmp-hist",
         )
@@ -351,8 +354,8 @@ if tab_errors.open:
                 )
             widgets.downsample_note(efactor, (height, width), "error maps")
             widgets.chart(
-                figures.with_wrapped_titles(
-                    figures.heatmap_grid(
+                with_wrapped_titles(
+                    heatmap_grid(
                         errors,
                         columns=min(4, len(errors)),
                         colorscale="Inferno",
@@ -373,4 +376,4 @@ if hr is None:
     st.caption("LR-only input: the metrics against HR (PSNR, SSIM, MS-SSIM, GMSD, GV distance) are hidden.")
 st.subheader(f"Metrics ({protocol} protocol)" if hr is not None else "Gradient variance")
 widgets.table(metrics.round(4), "comparison metrics", key="cmp-table")
-widgets.chart(figures.mean_variance_bars(metrics), "mean variance per method", key="cmp-bars")
+widgets.chart(mean_variance_bars(metrics), "mean variance per method", key="cmp-bars")

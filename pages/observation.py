@@ -13,7 +13,12 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from dashboard import analysis, catalog, figures, loaders, observation_sections, state, widgets
+from dashboard import analysis, catalog, loaders, observation_sections, state, widgets
+from dashboard.figures.axes import with_wrapped_titles
+from dashboard.figures.bars import mean_variance_bars, variance_ratio_bars
+from dashboard.figures.histograms import histogram_overlay
+from dashboard.figures.images import crops_row
+from dashboard.figures.maps import heatmap_grid
 
 st.title("The observation: how much of HR's gradient variance L1 and L1+GV models keep")
 
@@ -84,12 +89,12 @@ if view.region is not None:
     badges = {m: f"{m}<br>{ratios[m]:.0%}" for m in shown}  # two short lines: they hold at 1024 px
     with c_crop:
         widgets.chart(
-            figures.crops_row({m: view.crops[m] for m in shown}, badges, height=330),
+            crops_row({m: view.crops[m] for m in shown}, badges, height=330),
             "largest-deficit crops",
             key="obs-crops",
         )
 with c_bars:
-    widgets.chart(figures.variance_ratio_bars(view.metrics, height=330), "variance ratio", key="obs-ratio")
+    widgets.chart(variance_ratio_bars(view.metrics, height=330), "variance ratio", key="obs-ratio")
 if view.region is not None:
     top, left, side = view.region
     st.caption(
@@ -145,8 +150,8 @@ if tab_var.open:
             for name, v in view.variance.items()
         }
         widgets.chart(
-            figures.with_wrapped_titles(
-                figures.heatmap_grid(
+            with_wrapped_titles(
+                heatmap_grid(
                     log_var,
                     columns=4,
                     colorscale="Viridis",
@@ -169,16 +174,16 @@ for tab, direction in ((tab_gx, "gx"), (tab_gy, "gy")):
                 )
             widgets.downsample_note(gfactor, (height, width), "gradient maps")
             widgets.chart(
-                figures.with_wrapped_titles(figures.heatmap_grid(pooled, columns=4), 14),
+                with_wrapped_titles(heatmap_grid(pooled, columns=4), 14),
                 f"{direction} maps",
                 key=f"obs-{direction}",
             )
 
 col_hist, col_bar = st.columns(2)
 with col_hist:
-    widgets.chart(figures.histogram_overlay(dict(view.variance)), "variance histograms", key="obs-hist")
+    widgets.chart(histogram_overlay(dict(view.variance)), "variance histograms", key="obs-hist")
 with col_bar:
-    widgets.chart(figures.mean_variance_bars(view.metrics), "mean variance", key="obs-bars")
+    widgets.chart(mean_variance_bars(view.metrics), "mean variance", key="obs-bars")
 
 st.subheader(f"Metrics on {view.image}, x{scale} ({protocol} protocol)")
 widgets.table(view.metrics.round(4), f"metrics {view.image} x{scale}", key="obs-table")

@@ -12,7 +12,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import catalog, figures, loaders, state, widgets
+from dashboard import catalog, loaders, state, widgets
+from dashboard.figures.curves import sweep_figure, training_curves
 
 st.title("Training runs")
 
@@ -53,37 +54,35 @@ else:
         col_loss, col_parts = st.columns(2)
         with col_loss:
             widgets.chart(
-                figures.training_curves(logs, ["loss"], "Training loss", log_y=log_y),
+                training_curves(logs, ["loss"], "Training loss", log_y=log_y),
                 "training loss",
                 key="runs-loss",
             )
         with col_parts:
             widgets.chart(
-                figures.training_curves(logs, ["loss_pixel", "loss_gv"], "Pixel and GV terms", log_y=log_y),
+                training_curves(logs, ["loss_pixel", "loss_gv"], "Pixel and GV terms", log_y=log_y),
                 "loss terms",
                 key="runs-terms",
             )
         col_psnr, col_ssim = st.columns(2)
         with col_psnr:
             widgets.chart(
-                figures.training_curves(logs, ["val_psnr"], "Validation PSNR (dB)"),
+                training_curves(logs, ["val_psnr"], "Validation PSNR (dB)"),
                 "val psnr",
                 key="runs-psnr",
             )
         with col_ssim:
-            widgets.chart(
-                figures.training_curves(logs, ["val_ssim"], "Validation SSIM"), "val ssim", key="runs-ssim"
-            )
+            widgets.chart(training_curves(logs, ["val_ssim"], "Validation SSIM"), "val ssim", key="runs-ssim")
         col_gv, col_ratio = st.columns(2)
         with col_gv:
             widgets.chart(
-                figures.training_curves(logs, ["val_gv"], "Validation GV distance", log_y=log_y),
+                training_curves(logs, ["val_gv"], "Validation GV distance", log_y=log_y),
                 "val gv",
                 key="runs-gv",
             )
         with col_ratio:
             widgets.chart(
-                figures.training_curves(logs, ["val_var_ratio"], "SR/HR gradient-variance ratio"),
+                training_curves(logs, ["val_var_ratio"], "SR/HR gradient-variance ratio"),
                 "val var ratio",
                 key="runs-ratio",
             )
@@ -106,5 +105,5 @@ else:
         s1, s2 = st.columns(2)
         x = s1.selectbox("x", x_options, key="sweep-x")
         y = s2.selectbox("y", y_options, key="sweep-y")
-        widgets.chart(figures.sweep_figure(sweep, x, y), "lambda sweep", key="sweep-chart")
+        widgets.chart(sweep_figure(sweep, x, y), "lambda sweep", key="sweep-chart")
     widgets.table(sweep, "lambda sweep", key="sweep-table")

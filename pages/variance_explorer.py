@@ -22,7 +22,10 @@ import streamlit as st
 import torch
 from streamlit.delta_generator import DeltaGenerator
 
-from dashboard import admission, analysis, downloads, figures, loaders, state, widgets
+from dashboard import admission, analysis, downloads, loaders, state, widgets
+from dashboard.figures.histograms import histogram_overlay
+from dashboard.figures.images import image_grid
+from dashboard.figures.maps import deficit_overlay, heatmap_grid, variance_heatmap
 from dashboard.safety import IMAGE_SUFFIXES, UploadError
 from gvcore.scoring import gv_distance
 
@@ -187,7 +190,7 @@ def variance_maps_with_highlight(
     ):
         with column:
             widgets.chart(
-                figures.variance_heatmap(
+                variance_heatmap(
                     shown_map,
                     f"Variance of {name}",
                     patch_size,
@@ -294,7 +297,7 @@ def deficit_view(
             f":information_source: The deficit map is shown averaged over {pool}x{pool} patch blocks for display."
         )
     widgets.chart(
-        figures.deficit_overlay(
+        deficit_overlay(
             base_img,
             shown_deficit,
             settings.patch_size + (pool - 1) * stride,
@@ -327,7 +330,7 @@ def second_image(
         hist_samples |= {f"{name} Gx": other_maps.vx[channel], f"{name} Gy": other_maps.vy[channel]}
     highlight_on = chosen_range[1] > chosen_range[0]
     widgets.chart(
-        figures.histogram_overlay(hist_samples, highlight=chosen_range if highlight_on else None),
+        histogram_overlay(hist_samples, highlight=chosen_range if highlight_on else None),
         f"variance histograms {provenance}",
         key=HISTOGRAM_KEY,
         # a callback defined in this script would keep this run's globals (maps, images) alive after the run
@@ -426,21 +429,19 @@ def image_and_gradient_maps(
         shown_image, ifactor = widgets.as_display(analysis.to_uint8(image))
         scaled = f", shown at 1/{ifactor}" if ifactor > 1 else ""
         widgets.chart(
-            figures.image_grid(
-                {f"{chosen.name} ({width}x{height}{scaled})": shown_image}, columns=1, height=320
-            ),
+            image_grid({f"{chosen.name} ({width}x{height}{scaled})": shown_image}, columns=1, height=320),
             f"image {source_name}",
             key="vx-image",
         )
     with col_g:
         widgets.chart(
-            figures.heatmap_grid({k: pooled[k] for k in ("Gx", "Gy")}, columns=3, title="Gradient maps"),
+            heatmap_grid({k: pooled[k] for k in ("Gx", "Gy")}, columns=3, title="Gradient maps"),
             f"gradient maps {source_name}",
             key="vx-gradients",
         )
     with col_m:
         widgets.chart(
-            figures.heatmap_grid(
+            heatmap_grid(
                 {"|G|": pooled["|G|"]},
                 columns=1,
                 colorscale="Greys",

@@ -25,8 +25,11 @@ from PIL import Image
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
 
-from dashboard import figures, loaders, state
+from dashboard import loaders, state
 from dashboard.compare_slider import difference_image, slider_html
+from dashboard.figures.axes import with_wrapped_titles, wrap_title
+from dashboard.figures.images import crop_grid
+from dashboard.figures.maps import heatmap_grid
 from tests.dashboard_fixtures import image_sized_arrays, make_fixture_assets, rect_png
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -285,7 +288,7 @@ def test_slider_views_embed_readout_and_difference() -> None:
 
 def test_crop_grid_wraps_many_methods_into_rows() -> None:
     images = {f"a rather long method name number {i}": np.zeros((32, 32, 3), np.uint8) for i in range(7)}
-    fig = figures.crop_grid(images, (4, 4, 8, 8), next(iter(images)), columns=4)
+    fig = crop_grid(images, (4, 4, 8, 8), next(iter(images)), columns=4)
     titles = [a.text for a in fig.layout.annotations]
     assert len(titles) == 8
     assert all(len(line) <= 18 for t in titles for line in t.split("<br>"))
@@ -295,13 +298,13 @@ def test_crop_grid_wraps_many_methods_into_rows() -> None:
 
 def test_long_method_names_are_wrapped_in_every_grid() -> None:
     long_name = "another_run_lambda_0.1_seed_2.safetensors (ESPCN)"
-    assert figures.wrap_title(long_name).split("<br>") == [
+    assert wrap_title(long_name).split("<br>") == [
         "another_run_",
         "lambda_0.1_seed_2.",
         "safetensors…",
     ]
-    grid = figures.heatmap_grid({long_name: np.zeros((4, 4)), "HR": np.ones((4, 4))}, title="maps")
-    wrapped = figures.with_wrapped_titles(grid)
+    grid = heatmap_grid({long_name: np.zeros((4, 4)), "HR": np.ones((4, 4))}, title="maps")
+    wrapped = with_wrapped_titles(grid)
     assert grid.layout.annotations[0].text == long_name  # the input figure is not changed
     assert wrapped.layout.annotations[0].text.count("<br>") == 2
     assert wrapped.layout.margin.t > grid.layout.margin.t
