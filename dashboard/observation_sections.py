@@ -47,7 +47,11 @@ def difference_section(request: ViewRequest) -> None:
     st.subheader("What GV changed: L1+GV - L1")
     d1, d2 = st.columns([1, 2])
     amp = d1.select_slider(
-        "Difference amplification", options=[1, 5, 10, 20, 50], value=10, key="obs_amp", bind="query-params"
+        "Difference amplification",
+        options=analysis.DIFFERENCE_FACTORS,
+        value=analysis.DEFAULT_DIFFERENCE_FACTOR,
+        key="obs_amp",
+        bind="query-params",
     )
     d1.caption(
         f"{analysis.DIFFERENCE_CONVENTION.format(a='L1+GV', b='L1', factor=amp)} Mean |difference| "

@@ -26,7 +26,8 @@ pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
 
 from dashboard import loaders, state
-from dashboard.compare_slider import difference_image, slider_html
+from dashboard.analysis import difference_image, signed_difference
+from dashboard.compare_slider import slider_html
 from dashboard.figures.axes import with_wrapped_titles, wrap_title
 from dashboard.figures.images import crop_grid
 from dashboard.figures.maps import heatmap_grid
@@ -272,8 +273,9 @@ def test_slider_views_embed_readout_and_difference() -> None:
     page = slider_html(left, right, "A", "B", mode="difference", difference_factor=8, state_key="k")
     uris = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(uris[-1]))))
-    np.testing.assert_array_equal(shown, difference_image(left, right, 8))
-    assert "|A - B| x8" in page
+    np.testing.assert_array_equal(shown, difference_image(signed_difference(left, right), 8))
+    assert "(A - B) x8" in page
+    assert "grey = identical" in page
     assert 'data-key="k"' in page
     assert 'id="gv-readout"' in page
     flicker = slider_html(left, right, "A", "B", mode="flicker", flicker_ms=250)
@@ -283,7 +285,7 @@ def test_slider_views_embed_readout_and_difference() -> None:
     with pytest.raises(ValueError, match="mode"):
         slider_html(left, right, "A", "B", mode="blink")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="factor"):
-        difference_image(left, right, 0)
+        slider_html(left, right, "A", "B", mode="difference", difference_factor=0)
 
 
 def test_crop_grid_wraps_many_methods_into_rows() -> None:
