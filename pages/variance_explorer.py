@@ -162,6 +162,7 @@ def highlight_range(vx: np.ndarray, vy: np.ndarray) -> tuple[float, float]:
             high,
             step=0.1,
             key=RANGE_KEY,
+            bind=BIND,
             help="Or drag a box on the histogram below: the slider takes its range.",
         ),
     )

@@ -147,6 +147,7 @@ def test_variance_explorer_reopens_from_its_url(assets: Path) -> None:
             "vx-second": "a degraded copy",
             "vx-degrade": "jpeg",
             "vx-amount-jpeg": "50",
+            "vx-range": ["-2.0", "-1.0"],
         },
     )
     assert at.selectbox(key="vx-sample").value == "coins"
@@ -160,6 +161,8 @@ def test_variance_explorer_reopens_from_its_url(assets: Path) -> None:
     text = captions(at)
     assert "patches of 16x16 pixels" in text
     assert "(scharr, reflect padding, gray, biased;" in text
+    assert at.slider(key="vx-range").value == pytest.approx((-2.0, -1.0))
+    assert "(log10 variance in [-2.0, -1.0])" in text
 
 
 # --- one difference convention -------------------------------------------------------------------------------
