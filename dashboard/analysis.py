@@ -19,8 +19,10 @@ import torch.nn.functional as F
 from PIL import Image
 
 __all__ = [
+    "DEFAULT_DIFFERENCE_FACTOR",
     "DEGRADATIONS",
     "DIFFERENCE_CONVENTION",
+    "DIFFERENCE_FACTORS",
     "GradientSet",
     "GradientSettings",
     "MapSet",
@@ -40,6 +42,7 @@ __all__ = [
     "pool_for_display",
     "resize_for_display",
     "rows_frame",
+    "signed_difference",
     "super_resolve",
     "to_uint8",
     "variance_deficit",
@@ -245,13 +248,32 @@ def mean_abs_difference(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def amplified_difference(a: torch.Tensor, b: torch.Tensor, factor: float) -> np.ndarray:
-    """``128 + factor * (a - b)`` on the 8-bit scale, channel mean, clipped, as an ``(H, W)`` uint8 map.
+    """``a - b`` of two ``(1, C, H, W)`` images drawn by :func:`difference_image`: an ``(H, W)`` uint8 map.
 
     Grey means equal, light means ``a`` brighter.
     """
-    diff = (a.float() - b.float()).mean(dim=1)[0].cpu().numpy() * 255.0
-    return np.clip(128.0 + factor * diff, 0, 255).round().astype(np.uint8)
+    return difference_image((a.float() - b.float()).mean(dim=1)[0].cpu().numpy() * 255.0, factor)
 
+
+def signed_difference(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """``left - right`` of two ``(H, W, 3)`` uint8 images, mean over RGB, in 8-bit levels: ``(H, W)`` float32.
+
+    What :func:`difference_image` draws (Compare's before/after difference view).
+
+    Example:
+        >>> a = np.full((1, 2, 3), 100, np.uint8)
+        >>> b = np.array([[[100, 100, 100], [103, 100, 94]]], np.uint8)
+        >>> signed_difference(a, b).tolist()
+        [[0.0, 1.0]]
+    """
+    if left.shape != right.shape:
+        raise ValueError(f"left and right must have the same shape; got {left.shape} and {right.shape}")
+    return (left.astype(np.float32) - right.astype(np.float32)).mean(axis=-1)
+
+
+#: the amplification factors a page offers for a difference image, and the one it starts at
+DIFFERENCE_FACTORS: tuple[int, ...] = (1, 5, 10, 20, 50)
+DEFAULT_DIFFERENCE_FACTOR = 10
 
 #: how every page draws a difference ``a - b`` (``str.format`` with ``a``, ``b``, ``factor``)
 DIFFERENCE_CONVENTION = (
@@ -261,7 +283,16 @@ DIFFERENCE_CONVENTION = (
 
 
 def difference_image(signed: np.ndarray, factor: float) -> np.ndarray:
-    """An ``(H, W)`` signed difference in 8-bit levels drawn by :data:`DIFFERENCE_CONVENTION`: ``(H, W)`` uint8."""
+    """An ``(H, W)`` signed difference in 8-bit levels drawn by :data:`DIFFERENCE_CONVENTION`: ``(H, W)`` uint8.
+
+    The one way every page draws a difference: ``128 + factor * signed`` (mid grey = identical), clipped.
+
+    Example:
+        >>> difference_image(np.array([[0.0, 1.0, -2.0, 100.0]]), 10).tolist()
+        [[128, 138, 108, 255]]
+    """
+    if isinstance(factor, bool) or not factor > 0:
+        raise ValueError(f"factor must be positive; got {factor!r}")
     return np.clip(128.0 + factor * np.asarray(signed, dtype=np.float32), 0, 255).round().astype(np.uint8)
 
 

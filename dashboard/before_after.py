@@ -25,7 +25,7 @@ VIEWS = {
     "slider": "Slider",
     "viewer": "All outputs (wheel zoom, keys 1-9)",
     "flicker": "Flicker",
-    "difference": "|L - R| amplified",
+    "difference": "Signed difference (L - R)",
 }
 
 
@@ -46,7 +46,7 @@ def images_for(outputs_key: str, outputs: dict[str, torch.Tensor]) -> dict[str, 
 
 @st.fragment
 def before_after(key: Hashable) -> None:
-    """The before/after section: two of the outputs under ``key`` as a slider, flicker or amplified difference.
+    """The before/after section: two of the outputs under ``key`` as a slider, flicker or signed difference.
 
     When the cache no longer holds them (evicted or expired), the section says so and offers a full rerun,
     which computes them again.
@@ -59,7 +59,14 @@ def before_after(key: Hashable) -> None:
             st.rerun(scope="app")
         return
     names = list(images)
-    view = st.radio("View", list(VIEWS), format_func=VIEWS.__getitem__, horizontal=True, key="cmp-view")
+    view = st.radio(
+        "View",
+        list(VIEWS),
+        format_func=VIEWS.__getitem__,
+        horizontal=True,
+        key="cmp-view",
+        bind="query-params",
+    )
     if view == "viewer":
         _all_outputs(images)
         return
@@ -68,20 +75,25 @@ def before_after(key: Hashable) -> None:
     models_first = [i for i, n in enumerate(names) if n not in builtin] + [
         i for i, n in enumerate(names) if n in builtin
     ]
-    left_name = s1.selectbox("Left", names, index=models_first[0], key="cmp-left")
-    right_name = s2.selectbox("Right", names, index=models_first[1], key="cmp-right")
-    zoom = s3.select_slider("Zoom", options=[1, 2, 3, 4], value=1, key="cmp-zoom")
-    flicker_ms, amplify = 700, 4
+    left_name = s1.selectbox("Left", names, index=models_first[0], key="cmp-left", bind="query-params")
+    right_name = s2.selectbox("Right", names, index=models_first[1], key="cmp-right", bind="query-params")
+    zoom = s3.select_slider("Zoom", options=[1, 2, 3, 4], value=1, key="cmp-zoom", bind="query-params")
+    flicker_ms, amplify = 700, analysis.DEFAULT_DIFFERENCE_FACTOR
     if view == "flicker":
         flicker_ms = st.select_slider(
             "Switch every (ms; 0 = only on click)",
             [0, 250, 500, 700, 1000, 2000],
             value=700,
             key="cmp-flicker",
+            bind="query-params",
         )
     elif view == "difference":
         amplify = st.select_slider(
-            "Amplify |left - right| by", [1, 2, 4, 8, 16, 32], value=4, key="cmp-amplify"
+            "Amplify left - right by",
+            analysis.DIFFERENCE_FACTORS,
+            value=analysis.DEFAULT_DIFFERENCE_FACTOR,
+            key="cmp-amplify",
+            bind="query-params",
         )
     render_compare_slider(
         images[left_name],
@@ -97,7 +109,7 @@ def before_after(key: Hashable) -> None:
     explained = {
         "slider": "dragging runs in the browser; the handle keeps its place when the zoom changes.",
         "flicker": "the two images alternate (click the image to switch by hand).",
-        "difference": f"|{left_name} - {right_name}| per channel, amplified x{amplify} (black = identical).",
+        "difference": analysis.DIFFERENCE_CONVENTION.format(a=left_name, b=right_name, factor=amplify),
     }
     st.caption(
         "Exact 8-bit output pixels (lossless PNG, nearest-neighbour zoom); hover for x, y and both images' "

@@ -6,13 +6,14 @@ Everything interactive runs in the browser, with no round trip to the server:
 
 - ``"slider"``: dragging the handle (or the arrow keys on the range input) moves a CSS ``clip-path``;
 - ``"flicker"``: the two images alternate on a timer, and a click on the image switches them by hand;
-- ``"difference"``: ``|left - right|`` per channel, multiplied by a stated factor (:func:`difference_image`).
+- ``"difference"``: the signed ``left - right`` (mean over RGB), amplified by a stated factor and drawn on mid grey,
+  as every page draws a difference (:func:`dashboard.analysis.difference_image`).
 
 Hovering shows the pixel under the cursor (``x, y`` in image pixels) and both images' RGB values, read from the
 embedded PNGs. The handle position and the scroll centre are kept in the browser's ``sessionStorage`` under
 ``state_key``, so re-rendering the slider at another zoom keeps the handle where it was and scrolls it into view.
 
-:func:`slider_html` and :func:`difference_image` are pure (testable); :func:`render_compare_slider` hands the
+:func:`slider_html` is pure (testable); :func:`render_compare_slider` hands the
 HTML to ``st.iframe``.
 """
 
@@ -26,7 +27,14 @@ from typing import Literal
 import numpy as np
 from PIL import Image
 
-__all__ = ["VIEW_MODES", "difference_image", "png_data_uri", "render_compare_slider", "slider_html"]
+from dashboard.analysis import (
+    DEFAULT_DIFFERENCE_FACTOR,
+    DIFFERENCE_CONVENTION,
+    difference_image,
+    signed_difference,
+)
+
+__all__ = ["VIEW_MODES", "png_data_uri", "render_compare_slider", "slider_html"]
 
 ViewMode = Literal["slider", "flicker", "difference"]
 #: The views :func:`slider_html` can draw.
@@ -42,31 +50,6 @@ def png_data_uri(image: np.ndarray) -> str:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG", compress_level=1)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def difference_image(left: np.ndarray, right: np.ndarray, factor: int) -> np.ndarray:
-    """``|left - right| * factor`` per channel, clipped to 255: black = identical, brighter = more different.
-
-    Args:
-        left: ``(H, W, 3)`` uint8.
-        right: ``(H, W, 3)`` uint8, the same size.
-        factor: positive integer amplification (1 = the raw 8-bit difference).
-
-    Returns:
-        ``(H, W, 3)`` uint8.
-
-    Example:
-        >>> a = np.full((1, 2, 3), 100, np.uint8)
-        >>> b = np.array([[[100, 101, 90], [0, 255, 100]]], np.uint8)
-        >>> difference_image(a, b, 4)[0].tolist()
-        [[0, 4, 40], [255, 255, 0]]
-    """
-    if left.shape != right.shape:
-        raise ValueError(f"left and right must have the same shape; got {left.shape} and {right.shape}")
-    if isinstance(factor, bool) or not isinstance(factor, int) or factor < 1:
-        raise ValueError(f"factor must be a positive int; got {factor!r}")
-    diff = np.abs(left.astype(np.int32) - right.astype(np.int32)) * factor
-    return np.clip(diff, 0, 255).astype(np.uint8)
 
 
 _TEMPLATE = """<!doctype html>
@@ -183,8 +166,7 @@ _TEMPLATE = """<!doctype html>
       const i = (y * W + x) * 4, a = pixels[0], b = pixels[1];
       text += " | " + leftName + ": " + rgb(a, i) + " | " + rightName + ": " + rgb(b, i);
       if (mode === "difference") {{
-        text += " | |L-R|: (" + Math.abs(a[i] - b[i]) + ", " + Math.abs(a[i + 1] - b[i + 1]) + ", " +
-                Math.abs(a[i + 2] - b[i + 2]) + ")";
+        text += " | L-R: (" + (a[i] - b[i]) + ", " + (a[i + 1] - b[i + 1]) + ", " + (a[i + 2] - b[i + 2]) + ")";
       }}
     }}
     readout.textContent = text;
@@ -244,7 +226,7 @@ def slider_html(
     frame_height: int = 640,
     mode: ViewMode = "slider",
     flicker_ms: int = 700,
-    difference_factor: int = 4,
+    difference_factor: int = DEFAULT_DIFFERENCE_FACTOR,
     state_key: str = "slider",
 ) -> str:
     """HTML (inline CSS/JS, PNG data URIs) of a before/after view of two same-size uint8 images.
@@ -259,7 +241,8 @@ def slider_html(
         frame_height: the scrollable frame's maximum height in CSS pixels.
         mode: ``"slider"``, ``"flicker"`` or ``"difference"`` (see the module docstring).
         flicker_ms: the flicker period in milliseconds; ``0`` switches on click only.
-        difference_factor: the amplification of ``|left - right|`` in ``"difference"`` mode (stated on the view).
+        difference_factor: the amplification of the signed ``left - right`` in ``"difference"`` mode (stated on
+            the view; drawn by :func:`dashboard.analysis.difference_image`).
         state_key: the ``sessionStorage`` key under which the browser keeps the handle position and scroll.
 
     Raises:
@@ -278,14 +261,21 @@ def slider_html(
     initial = float(min(max(initial, 0.0), 100.0))
     difference_img, diff_label = "", ""
     if mode == "difference":
-        diff = difference_image(left, right, difference_factor)
+        if (
+            isinstance(difference_factor, bool)
+            or not isinstance(difference_factor, int)
+            or difference_factor < 1
+        ):
+            raise ValueError(f"difference_factor must be a positive int; got {difference_factor!r}")
+        diff = difference_image(signed_difference(left, right), difference_factor)
         difference_img = f'<img id="gv-diff" alt="difference" src="{png_data_uri(diff)}">'
-        diff_label = f"|{left_label} - {right_label}| x{difference_factor}"
+        diff_label = f"({left_label} - {right_label}) x{difference_factor}"
     hidden = ' hidden=""'
     hints = {
         "slider": "Hover the image for x, y and both images' RGB; drag to move the handle.",
         "flicker": "Hover the image for x, y and both images' RGB; click it to switch by hand.",
-        "difference": f"Black = identical; the difference is amplified x{difference_factor}. Hover for the pixels.",
+        "difference": DIFFERENCE_CONVENTION.format(a="left", b="right", factor=difference_factor)
+        + " Hover for the pixels.",
     }
     return _TEMPLATE.format(
         width=width * zoom,
@@ -325,7 +315,7 @@ def render_compare_slider(
     zoom: int = 1,
     mode: ViewMode = "slider",
     flicker_ms: int = 700,
-    difference_factor: int = 4,
+    difference_factor: int = DEFAULT_DIFFERENCE_FACTOR,
     state_key: str = "slider",
 ) -> None:
     """Show the view in the current Streamlit container (the only function here that touches Streamlit).

@@ -13,7 +13,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from dashboard import analysis, figures, loaders, state, widgets
+from dashboard import analysis, loaders, state, widgets
+from dashboard.figures.curves import tradeoff_figure
+from dashboard.figures.images import crops_row
+from dashboard.figures.maps import heatmap_grid
 from dashboard.observation_view import ObservationView
 
 __all__ = ["ViewRequest", "difference_section", "lambda_section"]
@@ -44,7 +47,11 @@ def difference_section(request: ViewRequest) -> None:
     st.subheader("What GV changed: L1+GV - L1")
     d1, d2 = st.columns([1, 2])
     amp = d1.select_slider(
-        "Difference amplification", options=[1, 5, 10, 20, 50], value=10, key="obs_amp", bind="query-params"
+        "Difference amplification",
+        options=analysis.DIFFERENCE_FACTORS,
+        value=analysis.DEFAULT_DIFFERENCE_FACTOR,
+        key="obs_amp",
+        bind="query-params",
     )
     d1.caption(
         f"{analysis.DIFFERENCE_CONVENTION.format(a='L1+GV', b='L1', factor=amp)} Mean |difference| "
@@ -93,14 +100,14 @@ def lambda_section(request: ViewRequest) -> None:
     top, left, side = view.region
     with c1:
         crops = {"HR": view.crops["HR"], f"λ = {lam:g}": view.sweep_crops[chosen]}
-        widgets.chart(figures.crops_row(crops, height=260), "lambda crop", key="obs-lambda-crop")
+        widgets.chart(crops_row(crops, height=260), "lambda crop", key="obs-lambda-crop")
         hr_region = view.variance["HR"][top // 8 : (top + side) // 8, left // 8 : (left + side) // 8]
         region_v = {
             "HR": np.log10(np.maximum(hr_region, 1e-6)),
             f"λ = {lam:g}": np.log10(np.maximum(view.sweep_variance[chosen], 1e-6)),
         }
         widgets.chart(
-            figures.heatmap_grid(
+            heatmap_grid(
                 region_v,
                 columns=2,
                 colorscale="Viridis",
@@ -112,7 +119,7 @@ def lambda_section(request: ViewRequest) -> None:
         )
     with c2:
         widgets.chart(
-            figures.tradeoff_figure(
+            tradeoff_figure(
                 pd.concat(curves, ignore_index=True), lam, f"λ trade-off, {request.arch} x{request.scale}"
             ),
             "lambda tradeoff",

@@ -29,8 +29,13 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from PIL import Image
 
-from dashboard import analysis, atlas_figures, figures
+from dashboard import analysis, atlas_figures
 from dashboard.compare_slider import png_data_uri
+from dashboard.figures.axes import plotly_config, with_wrapped_titles
+from dashboard.figures.bars import mean_variance_bars
+from dashboard.figures.curves import tradeoff_figure
+from dashboard.figures.histograms import histogram_overlay
+from dashboard.figures.maps import heatmap_grid
 from gvcore.eval.atlas import AtlasRegion, AtlasResult, Direction, build_atlas, load_checkpoints
 from gvcore.protocol import Protocol, ProtocolLike
 
@@ -129,7 +134,7 @@ class _Figures:
 
     def html(self, fig: go.Figure, name: str) -> str:
         self.count += 1
-        config = figures.plotly_config("png", name)
+        config = plotly_config("png", name)
         return pio.to_html(
             fig, full_html=False, include_plotlyjs=False, config=config, div_id=f"figure-{self.count}"
         )
@@ -185,22 +190,20 @@ def _observation(result: AtlasResult, models: Mapping[str, Any], data: str | Pat
         k: np.log10(np.maximum(analysis.pool_for_display(m.variance[0], MAP_MAX_SIDE)[0], 1e-6))
         for k, m in maps.items()
     }
-    heat = figures.heatmap_grid(
+    heat = heatmap_grid(
         log_var,
         columns=min(4, len(log_var)),
         colorscale="Viridis",
         symmetric=False,
         title=f"{name}: log10 patch variance (mean of Gx, Gy), 8x8 patches",
     )
-    hist = figures.histogram_overlay(
+    hist = histogram_overlay(
         {k: m.variance for k, m in maps.items()}, title=f"{name}: patch variance (log10)"
     )
-    bars = figures.mean_variance_bars(
-        analysis.rows_frame(scored.rows), title=f"{name}: mean gradient variance"
-    )
+    bars = mean_variance_bars(analysis.rows_frame(scored.rows), title=f"{name}: mean gradient variance")
     return (
         f"<h2>The observation on {html.escape(name)} (the image of the worst region)</h2>"
-        + fig.html(figures.with_wrapped_titles(heat), "variance-maps")
+        + fig.html(with_wrapped_titles(heat), "variance-maps")
         + fig.html(hist, "histograms")
         + fig.html(bars, "mean-variance")
     )
@@ -219,7 +222,7 @@ def _sweep(result: AtlasResult, data: str | Path, sweep: Sequence[str | Path], f
     curves = means.rename(columns={"gv_weight": "lambda"})[["lambda", "var_ratio", "psnr", "gv_distance"]]
     images = checkpoints["image"].nunique()
     curves = curves.assign(source=f"mean over {images} image(s)").sort_values("lambda")
-    return "<h2>λ sweep</h2>" + fig.html(figures.tradeoff_figure(curves, title="λ trade-off"), "lambda-sweep")
+    return "<h2>λ sweep</h2>" + fig.html(tradeoff_figure(curves, title="λ trade-off"), "lambda-sweep")
 
 
 def _provenance(command: str, data: str | Path) -> str:

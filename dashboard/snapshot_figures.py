@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from dashboard.figures import _COLORS
+from dashboard.figures.axes import COLORS as _COLORS
 
 __all__ = ["SNAPSHOT_METRICS", "iteration_curve"]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -19,17 +20,22 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from dashboard import catalog, loaders, state, widgets
+from dashboard import analysis, catalog, loaders, state, widgets
+from dashboard.figures.axes import with_wrapped_titles
+from dashboard.figures.maps import heatmap_grid
 from dashboard.safety import UploadError, list_images_under, without_paths
 
 __all__ = [
+    "LOG_VARIANCE_TITLE",
     "PROTOCOLS",
     "URL",
     "ServerFolder",
     "default_choices",
     "default_logs",
+    "default_pair_caption",
     "hr_first",
     "landing_pair",
+    "log_variance_maps",
     "protocol_radio",
     "root_labels",
     "server_folder",
@@ -218,3 +224,40 @@ def table(frame: pd.DataFrame, name: str, key: str | None = None, **kwargs: Any)
         key=key or f"csv-{widgets._slug(name)}",
         on_click="ignore",
     )
+
+
+#: the title of every page's log-variance maps
+LOG_VARIANCE_TITLE = "log10 patch variance (mean of Gx, Gy), 8x8 patches"
+
+
+def log_variance_maps(variances: Mapping[str, np.ndarray], key: str, title_width: int = 18) -> None:
+    """Each method's ``log10`` patch-variance map, side by side on one colour range, with synchronised zoom.
+
+    Args:
+        variances: name -> ``(h, w)`` patch-variance map (mean of Gx and Gy); pooled here for display.
+        key: the chart's widget key.
+        title_width: map titles are wrapped at this many characters.
+    """
+    log_var = {
+        name: np.log10(np.maximum(analysis.pool_for_display(v, state.HEATMAP_MAX_SIDE)[0], 1e-6))
+        for name, v in variances.items()
+    }
+    widgets.chart(
+        with_wrapped_titles(
+            heatmap_grid(
+                log_var,
+                columns=min(4, len(log_var)),
+                colorscale="Viridis",
+                symmetric=False,
+                title=LOG_VARIANCE_TITLE,
+            ),
+            title_width,
+        ),
+        "variance maps",
+        key=key,
+    )
+
+
+def default_pair_caption() -> str:
+    """The sentence that says how a page preselected its L1 / L1+GV pair (:func:`dashboard.catalog.default_arch`)."""
+    return f"Pair chosen by rule: {catalog.DEFAULT_ARCH_RULE}"

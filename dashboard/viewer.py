@@ -4,7 +4,7 @@ One canvas shows one output at a time; all outputs share the view (zoom and pan)
 keys ``1``..``N`` (or the buttons) compares the same pixels of every model in place, the way a reader flips
 between figures, without losing the region. What no image-comparison anchor offers: an overlay of the
 **variance-deficit map** of the shown output against HR (``log10(V_out / V_HR)`` per 8x8 patch, blue = variance
-lost, red = variance added, :data:`dashboard.figures.DEFICIT_COLORSCALE`), with adjustable opacity.
+lost, red = variance added, :data:`dashboard.figures.maps.DEFICIT_COLORSCALE`), with adjustable opacity.
 
 Everything runs in the browser (no request to any host, no round trip to the server): the outputs and the overlays
 are embedded as lossless PNG data URIs and drawn nearest-neighbour, so the pixels are the model's 8-bit output.

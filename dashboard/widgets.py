@@ -21,7 +21,8 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from dashboard import figures, loaders, state
+from dashboard import loaders, state
+from dashboard.figures.axes import plotly_config
 from dashboard.safety import IMAGE_SUFFIXES, UploadError
 
 __all__ = ["ChosenImage", "chart", "choose_image", "downsample_note", "export_format", "labels", "table"]
@@ -52,7 +53,7 @@ def chart(fig: go.Figure, name: str, key: str | None = None, **kwargs: Any) -> A
     """``st.plotly_chart`` with the export button set to the sidebar's format and a file name from ``name``."""
     return st.plotly_chart(
         fig,
-        config=figures.plotly_config(export_format(), _slug(name)),
+        config=plotly_config(export_format(), _slug(name)),
         key=key or f"chart-{_slug(name)}",
         **kwargs,
     )

@@ -13,7 +13,9 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import analysis, figures, loaders, results_view, state, view_blocks, widgets
+from dashboard import analysis, loaders, results_view, state, view_blocks, widgets
+from dashboard.figures.bars import metric_bars
+from dashboard.figures.paired import forest_plot, gain_scatter
 from dashboard.safety import without_paths
 from dashboard.view_blocks import URL
 from gvcore.eval import stats as gvstats
@@ -62,7 +64,7 @@ def metric_charts(table: pd.DataFrame, metric: str, prefix: str) -> None:
     col_bar, col_gain = st.columns(2)
     with col_bar:
         widgets.chart(
-            figures.metric_bars(shown, metric, color=color), f"{prefix} {metric} bars", key=f"{prefix}-bars"
+            metric_bars(shown, metric, color=color), f"{prefix} {metric} bars", key=f"{prefix}-bars"
         )
     gain_metric = metric if metric in ("psnr", "ssim") else "psnr"
     gains = analysis.gv_gains(finite, gain_metric)
@@ -71,7 +73,7 @@ def metric_charts(table: pd.DataFrame, metric: str, prefix: str) -> None:
             st.info("No L1 / L1+GV pair of the same architecture and scale in this table: no gain to plot.")
         else:
             widgets.chart(
-                view_blocks.titled_legend(figures.gain_scatter(gains, gain_metric), "L1 / L1+GV pair"),
+                view_blocks.titled_legend(gain_scatter(gains, gain_metric), "L1 / L1+GV pair"),
                 f"{prefix} gain scatter",
                 key=f"{prefix}-gain",
             )
@@ -157,7 +159,7 @@ def paired_forest(protocol: str) -> None:
         groups = list(dict.fromkeys(shown["images"]))
         group = st.radio("Test images", groups, horizontal=True, key="bm_paired_images", bind=URL)
         shown = shown[shown["images"] == group]
-    widgets.chart(figures.forest_plot(shown, str(paired_metric)), "paired forest plot", key="paired-forest")
+    widgets.chart(forest_plot(shown, str(paired_metric)), "paired forest plot", key="paired-forest")
     with st.expander("paired.csv"):
         view_blocks.table(shown, "paired statistics", key="paired-table")
 

@@ -12,7 +12,8 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from dashboard import catalog, figures, loaders, state, view_blocks, widgets
+from dashboard import catalog, loaders, state, view_blocks, widgets
+from dashboard.figures.curves import sweep_figure, training_curves
 from dashboard.view_blocks import URL
 
 #: the curves, two per row: (log columns, title, export name, chart key, log scale allowed)
@@ -69,7 +70,7 @@ def curves_section(logs: pd.DataFrame) -> None:
     for row in (CURVES[0:2], CURVES[2:4], CURVES[4:6]):
         for column, (columns, title, name, key, loggable) in zip(st.columns(2), row, strict=True):
             with column:
-                fig = figures.training_curves(logs, columns, title, log_y=bool(log_y) and loggable)
+                fig = training_curves(logs, columns, title, log_y=bool(log_y) and loggable)
                 if columns == ["val_var_ratio"]:  # HR's level, the reference the runs are read against
                     fig.add_hline(y=1.0, line={"dash": "dot", "color": "black"}, annotation_text="HR")
                 widgets.chart(view_blocks.titled_legend(fig, "run · column"), name, key=key)
@@ -108,7 +109,7 @@ def sweep_section() -> None:
         s1, s2 = st.columns(2)
         x = s1.selectbox("x", x_options, key="tr_sweep_x", bind=URL)
         y = s2.selectbox("y", y_options, key="tr_sweep_y", bind=URL)
-        fig = figures.sweep_figure(sweep, str(x), str(y))
+        fig = sweep_figure(sweep, str(x), str(y))
         groups = [c for c in ("arch", "scale", "protocol") if c in sweep and sweep[c].nunique() > 1]
         widgets.chart(
             view_blocks.titled_legend(fig, " · ".join(groups) or "sweep"), "lambda sweep", key="sweep-chart"

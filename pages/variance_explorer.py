@@ -15,20 +15,25 @@ import hashlib
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
+from typing import Final, cast
 
 import numpy as np
 import streamlit as st
 import torch
 from streamlit.delta_generator import DeltaGenerator
 
-from dashboard import admission, analysis, downloads, figures, loaders, state, widgets
+from dashboard import admission, analysis, downloads, loaders, state, url_state, widgets
+from dashboard.figures.histograms import histogram_overlay
+from dashboard.figures.images import image_grid
+from dashboard.figures.maps import deficit_overlay, heatmap_grid, variance_heatmap
 from dashboard.safety import IMAGE_SUFFIXES, UploadError
 from gvcore.eval.scoring import gv_distance
 
 RANGE_KEY = "vx-range"
 RANGE_BOUNDS_KEY = "vx-range-bounds"
 HISTOGRAM_KEY = "vx-hist-select"
+#: how the page's controls keep their values: in the URL, under their keys (a link reopens the same view)
+BIND: Final = "query-params"
 
 
 # --- patch variances: a fragment, so patch settings rerun only this part -------------------------------------
@@ -105,11 +110,12 @@ def patch_settings() -> tuple[int, int, bool, bool]:
     """The patch settings: patch size, stride, unbiased estimator, log colour scale."""
     st.subheader("Patch variance")
     c1, c2, c3 = st.columns(3)
-    patch_size = c1.select_slider("Patch size", options=[4, 8, 16, 32], value=8, key="vx-patch")
+    patch_size = c1.select_slider("Patch size", options=[4, 8, 16, 32], value=8, key="vx-patch", bind=BIND)
     overlapping = c2.toggle(
         "Overlapping patches",
         value=False,
         key="vx-overlap",
+        bind=BIND,
         help="Off: non-overlapping tiles (the paper). On: choose the stride.",
     )
     stride = (
@@ -118,14 +124,15 @@ def patch_settings() -> tuple[int, int, bool, bool]:
             options=[s for s in (1, 2, 4, 8, 16) if s < patch_size] or [1],
             value=max(1, patch_size // 2),
             key="vx-stride",
+            bind=BIND,
         )
         if overlapping
         else patch_size
     )
     unbiased = c3.radio(
-        "Variance", ["unbiased (p²-1, paper)", "biased (p²)"], horizontal=True, key="vx-unbiased"
+        "Variance", ["unbiased (p²-1, paper)", "biased (p²)"], horizontal=True, key="vx-unbiased", bind=BIND
     ).startswith("un")
-    log_colour = c3.toggle("Log colour scale", value=True, key="vx-log")
+    log_colour = c3.toggle("Log colour scale", value=True, key="vx-log", bind=BIND)
     return patch_size, stride, unbiased, log_colour
 
 
@@ -155,6 +162,7 @@ def highlight_range(vx: np.ndarray, vy: np.ndarray) -> tuple[float, float]:
             high,
             step=0.1,
             key=RANGE_KEY,
+            bind=BIND,
             help="Or drag a box on the histogram below: the slider takes its range.",
         ),
     )
@@ -187,7 +195,7 @@ def variance_maps_with_highlight(
     ):
         with column:
             widgets.chart(
-                figures.variance_heatmap(
+                variance_heatmap(
                     shown_map,
                     f"Variance of {name}",
                     patch_size,
@@ -223,10 +231,11 @@ def second_image_choice(
         ["nothing", "a degraded copy", "an uploaded SR output"],
         horizontal=True,
         key="vx-second",
+        bind=BIND,
     )
     if second_mode == "a degraded copy":
         d1, d2 = st.columns(2)
-        kind = d1.selectbox("Degradation", list(analysis.DEGRADATIONS), key="vx-degrade")
+        kind = d1.selectbox("Degradation", list(analysis.DEGRADATIONS), key="vx-degrade", bind=BIND)
         defaults = {
             "bicubic down/up": (2.0, 1.0, 8.0),
             "gaussian blur": (1.5, 0.1, 8.0),
@@ -234,7 +243,7 @@ def second_image_choice(
             "gaussian noise": (10.0, 0.0, 64.0),
         }
         value, lo, hi = defaults[kind]
-        amount = d2.slider(analysis.DEGRADATIONS[kind], lo, hi, value, key=f"vx-amount-{kind}")
+        amount = d2.slider(analysis.DEGRADATIONS[kind], lo, hi, value, key=f"vx-amount-{kind}", bind=BIND)
         return analysis.degrade(chosen.tensor, kind, amount), f"{kind} {amount:g}"
     if second_mode != "an uploaded SR output":
         return None
@@ -294,7 +303,7 @@ def deficit_view(
             f":information_source: The deficit map is shown averaged over {pool}x{pool} patch blocks for display."
         )
     widgets.chart(
-        figures.deficit_overlay(
+        deficit_overlay(
             base_img,
             shown_deficit,
             settings.patch_size + (pool - 1) * stride,
@@ -327,7 +336,7 @@ def second_image(
         hist_samples |= {f"{name} Gx": other_maps.vx[channel], f"{name} Gy": other_maps.vy[channel]}
     highlight_on = chosen_range[1] > chosen_range[0]
     widgets.chart(
-        figures.histogram_overlay(hist_samples, highlight=chosen_range if highlight_on else None),
+        histogram_overlay(hist_samples, highlight=chosen_range if highlight_on else None),
         f"variance histograms {provenance}",
         key=HISTOGRAM_KEY,
         # a callback defined in this script would keep this run's globals (maps, images) alive after the run
@@ -379,15 +388,19 @@ def map_downloads(maps: analysis.MapSet, channel: int, provenance: str) -> None:
 def gradient_settings() -> analysis.GradientSettings:
     """The gradient controls: operator, border padding, gray or per channel."""
     c1, c2, c3 = st.columns(3)
-    operator = c1.selectbox("Gradient operator", ["sobel", "scharr", "central"], key="vx-operator")
+    operator = c1.selectbox("Gradient operator", ["sobel", "scharr", "central"], key="vx-operator", bind=BIND)
     padding = c2.selectbox(
         "Border padding",
         ["zeros", "replicate", "reflect"],
         key="vx-padding",
+        bind=BIND,
         help="What the 3x3 gradient kernel sees one pixel past the border: zeros (the paper, like "
         "conv2d(padding=1); borders get strong gradients), the edge pixel repeated, or the image mirrored.",
     )
-    gray = c3.radio("Channels", ["gray (paper)", "per channel (RGB)"], key="vx-gray") == "gray (paper)"
+    gray = (
+        c3.radio("Channels", ["gray (paper)", "per channel (RGB)"], key="vx-gray", bind=BIND)
+        == "gray (paper)"
+    )
     return analysis.GradientSettings(operator=operator, gray=gray, padding=padding)
 
 
@@ -406,7 +419,7 @@ def image_and_gradient_maps(
     channel = 0
     if channels > 1:
         channel = ["R", "G", "B"].index(
-            st.radio("Channel shown", ["R", "G", "B"], horizontal=True, key="vx-ch")
+            st.radio("Channel shown", ["R", "G", "B"], horizontal=True, key="vx-ch", bind=BIND)
         )
     # what every download is named after: image, operator, padding (and channel); the variance maps add the patch
     stem = Path(chosen.name).stem
@@ -426,21 +439,19 @@ def image_and_gradient_maps(
         shown_image, ifactor = widgets.as_display(analysis.to_uint8(image))
         scaled = f", shown at 1/{ifactor}" if ifactor > 1 else ""
         widgets.chart(
-            figures.image_grid(
-                {f"{chosen.name} ({width}x{height}{scaled})": shown_image}, columns=1, height=320
-            ),
+            image_grid({f"{chosen.name} ({width}x{height}{scaled})": shown_image}, columns=1, height=320),
             f"image {source_name}",
             key="vx-image",
         )
     with col_g:
         widgets.chart(
-            figures.heatmap_grid({k: pooled[k] for k in ("Gx", "Gy")}, columns=3, title="Gradient maps"),
+            heatmap_grid({k: pooled[k] for k in ("Gx", "Gy")}, columns=3, title="Gradient maps"),
             f"gradient maps {source_name}",
             key="vx-gradients",
         )
     with col_m:
         widgets.chart(
-            figures.heatmap_grid(
+            heatmap_grid(
                 {"|G|": pooled["|G|"]},
                 columns=1,
                 colorscale="Greys",
@@ -453,7 +464,7 @@ def image_and_gradient_maps(
     return channel, (stem, details)
 
 
-def main() -> None:
+def render() -> None:
     """The page: image and gradient settings, the image with its gradient maps, then the variance section.
 
     Everything large is a local of a function, freed when the run ends: module globals would live as long as
@@ -472,7 +483,7 @@ def main() -> None:
         with col_image:
             placeholder = st.empty()
             note = waiting_note(placeholder)
-            chosen = widgets.choose_image(
+            chosen = url_state.chosen_image(
                 "vx",
                 "Image",
                 admit=lambda pixels: slot.enter_context(admission.large_image_slot(pixels, note)),
@@ -497,4 +508,4 @@ def waiting_note(placeholder: DeltaGenerator) -> Callable[[float], None]:
     return show
 
 
-main()
+render()

@@ -25,8 +25,12 @@ from PIL import Image
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
 
-from dashboard import figures, loaders, state
-from dashboard.compare_slider import difference_image, slider_html
+from dashboard import loaders, state
+from dashboard.analysis import difference_image, signed_difference
+from dashboard.compare_slider import slider_html
+from dashboard.figures.axes import with_wrapped_titles, wrap_title
+from dashboard.figures.images import crop_grid
+from dashboard.figures.maps import heatmap_grid
 from tests.dashboard_fixtures import image_sized_arrays, make_fixture_assets, rect_png
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -269,8 +273,9 @@ def test_slider_views_embed_readout_and_difference() -> None:
     page = slider_html(left, right, "A", "B", mode="difference", difference_factor=8, state_key="k")
     uris = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     shown = np.asarray(Image.open(io.BytesIO(base64.b64decode(uris[-1]))))
-    np.testing.assert_array_equal(shown, difference_image(left, right, 8))
-    assert "|A - B| x8" in page
+    np.testing.assert_array_equal(shown, difference_image(signed_difference(left, right), 8))
+    assert "(A - B) x8" in page
+    assert "grey = identical" in page
     assert 'data-key="k"' in page
     assert 'id="gv-readout"' in page
     flicker = slider_html(left, right, "A", "B", mode="flicker", flicker_ms=250)
@@ -280,12 +285,12 @@ def test_slider_views_embed_readout_and_difference() -> None:
     with pytest.raises(ValueError, match="mode"):
         slider_html(left, right, "A", "B", mode="blink")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="factor"):
-        difference_image(left, right, 0)
+        slider_html(left, right, "A", "B", mode="difference", difference_factor=0)
 
 
 def test_crop_grid_wraps_many_methods_into_rows() -> None:
     images = {f"a rather long method name number {i}": np.zeros((32, 32, 3), np.uint8) for i in range(7)}
-    fig = figures.crop_grid(images, (4, 4, 8, 8), next(iter(images)), columns=4)
+    fig = crop_grid(images, (4, 4, 8, 8), next(iter(images)), columns=4)
     titles = [a.text for a in fig.layout.annotations]
     assert len(titles) == 8
     assert all(len(line) <= 18 for t in titles for line in t.split("<br>"))
@@ -295,13 +300,13 @@ def test_crop_grid_wraps_many_methods_into_rows() -> None:
 
 def test_long_method_names_are_wrapped_in_every_grid() -> None:
     long_name = "another_run_lambda_0.1_seed_2.safetensors (ESPCN)"
-    assert figures.wrap_title(long_name).split("<br>") == [
+    assert wrap_title(long_name).split("<br>") == [
         "another_run_",
         "lambda_0.1_seed_2.",
         "safetensors…",
     ]
-    grid = figures.heatmap_grid({long_name: np.zeros((4, 4)), "HR": np.ones((4, 4))}, title="maps")
-    wrapped = figures.with_wrapped_titles(grid)
+    grid = heatmap_grid({long_name: np.zeros((4, 4)), "HR": np.ones((4, 4))}, title="maps")
+    wrapped = with_wrapped_titles(grid)
     assert grid.layout.annotations[0].text == long_name  # the input figure is not changed
     assert wrapped.layout.annotations[0].text.count("<br>") == 2
     assert wrapped.layout.margin.t > grid.layout.margin.t

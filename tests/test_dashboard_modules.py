@@ -19,8 +19,14 @@ import pytest
 import torch
 from PIL import Image
 
-from dashboard import analysis, catalog, downloads, figures
+from dashboard import analysis, catalog, downloads
 from dashboard.compare_slider import png_data_uri, slider_html
+from dashboard.figures.bars import mean_variance_bars, metric_bars
+from dashboard.figures.curves import sweep_figure, training_curves
+from dashboard.figures.histograms import histogram_overlay
+from dashboard.figures.images import crop_figure, image_grid
+from dashboard.figures.maps import deficit_overlay, heatmap_grid, variance_heatmap
+from dashboard.figures.paired import gain_scatter
 from dashboard.safety import (
     UploadError,
     check_suffix,
@@ -157,18 +163,18 @@ def test_figure_builders_return_figures_and_do_not_mutate_inputs() -> None:
     inputs = [images, maps, table, logs, gains]
     before = copy.deepcopy(inputs)
     built = [
-        figures.image_grid(images),
-        figures.heatmap_grid(maps),
-        figures.heatmap_grid(maps, symmetric=False),
-        figures.variance_heatmap(maps["a"], "v", 8, 8, highlight=maps["a"] > 0.5),
-        figures.histogram_overlay(maps, highlight=(-1.0, 0.0)),
-        figures.mean_variance_bars(table),
-        figures.metric_bars(table, "psnr"),
-        figures.gain_scatter(gains),
-        figures.training_curves(logs, ["loss", "val_psnr"], "t", log_y=True),
-        figures.deficit_overlay(images["HR"], maps["a"], 8, 8),
-        figures.crop_figure(images, (4, 4, 8, 8), "HR"),
-        figures.sweep_figure(pd.DataFrame({"gv_weight": [0, 0.1], "psnr": [1, 2]}), "gv_weight", "psnr"),
+        image_grid(images),
+        heatmap_grid(maps),
+        heatmap_grid(maps, symmetric=False),
+        variance_heatmap(maps["a"], "v", 8, 8, highlight=maps["a"] > 0.5),
+        histogram_overlay(maps, highlight=(-1.0, 0.0)),
+        mean_variance_bars(table),
+        metric_bars(table, "psnr"),
+        gain_scatter(gains),
+        training_curves(logs, ["loss", "val_psnr"], "t", log_y=True),
+        deficit_overlay(images["HR"], maps["a"], 8, 8),
+        crop_figure(images, (4, 4, 8, 8), "HR"),
+        sweep_figure(pd.DataFrame({"gv_weight": [0, 0.1], "psnr": [1, 2]}), "gv_weight", "psnr"),
     ]
     assert all(isinstance(fig, go.Figure) for fig in built)
     for original, now in zip(before, inputs):
@@ -180,7 +186,7 @@ def test_figure_builders_return_figures_and_do_not_mutate_inputs() -> None:
 
 
 def test_variance_heatmap_hover_names_patch_position() -> None:
-    fig = figures.variance_heatmap(np.ones((2, 3)), "v", patch_size=8, stride=4)
+    fig = variance_heatmap(np.ones((2, 3)), "v", patch_size=8, stride=4)
     assert fig.data[0].text[1][2] == "patch (row 1, col 2) at pixel y=4, x=8, 8x8"
 
 
