@@ -23,74 +23,37 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import socket
 import statistics
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+if (
+    str(ROOT) not in sys.path
+):  # `python bench/bench_dashboard_pages.py` puts bench/, not the repository, on the path
+    sys.path.insert(0, str(ROOT))
+
+from tests.serving import CHROMIUM_ARGS, find_chromium, serve_dashboard  # noqa: E402
+
 TIMEOUT_MS = 120_000
 DONE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def serve(tree: Path, assets: Path) -> Iterator[str]:
-    """A fresh Streamlit server for the checkout ``tree`` (its own ``gvcore`` and ``dashboard``)."""
-    port = _free_port()
+    """A fresh Streamlit server for the checkout ``tree`` (its own ``gvcore`` and ``dashboard``); yields its URL."""
     env = {
         **os.environ,
         "PYTHONPATH": str(tree),
         "GVLAB_ASSETS": str(assets.resolve()),
         "GVLAB_RUNS": str(assets.resolve() / "runs"),
     }
-    command = [sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port)]
-    command += ["--server.address", "127.0.0.1", "--server.headless", "true"]
-    command += ["--browser.gatherUsageStats", "false"]
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(command, cwd=tree, env=env, stdout=log, stderr=subprocess.STDOUT)
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                        if response.status == 200:
-                            break
-                except OSError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise RuntimeError(f"streamlit did not start:\n{log.read().decode()[-2000:]}")
-                time.sleep(0.3)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    with serve_dashboard(env, tree=tree) as server:
+        yield server.url
 
 
 def _wait_done(page: Any, charts: int) -> None:
@@ -141,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--assets", type=Path, default=ROOT / "assets", help="assets root (default: shipped)")
     parser.add_argument("--baseline", type=Path, default=None, help="another checkout to compare against")
     args = parser.parse_args(argv)
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium = find_chromium()
     if chromium is None:
         print("bench_dashboard_pages: error: Debian's Chromium is not installed", file=sys.stderr)
         return 2

@@ -38,14 +38,12 @@ import io
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -58,15 +56,14 @@ if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 ROOT = Path(__file__).resolve().parents[1]
+if (
+    str(ROOT) not in sys.path
+):  # `python bench/bench_dashboard_server.py` puts bench/, not the repository, on the path
+    sys.path.insert(0, str(ROOT))
+
+from tests.serving import CHROMIUM_ARGS, dashboard_command, free_port, fresh_home, serve  # noqa: E402
+
 PROG = "bench_dashboard_server.py"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # url path -> minimum number of drawn Plotly charts once the page has finished (as in tests/test_browser.py)
 PAGES = {"": 3, "explorer": 4, "compare": 3, "benchmark": 2}
 BIG_SIDE = 4000  # 16 MP, the default upload limit (GVLAB_MAX_PIXELS)
@@ -210,13 +207,6 @@ class Uploads:
 
 
 # --- the server ----------------------------------------------------------------------------------------------
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @contextmanager
 def dashboard_server(work: Path, port: int, probe: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
     """Run ``python -m gvcore dashboard`` in its own process group, isolated in ``work``; always stopped.
@@ -226,60 +216,27 @@ def dashboard_server(work: Path, port: int, probe: Path | None = None) -> Iterat
     home = work / "home"
     for sub in ("home", "home/.cache", "home/.config", "runs"):
         (work / sub).mkdir(parents=True, exist_ok=True)
-    env = {
-        **os.environ,
-        "HOME": str(home),
-        "XDG_CACHE_HOME": str(home / ".cache"),
-        "XDG_CONFIG_HOME": str(home / ".config"),
-        "GVLAB_ASSETS": str(ROOT / "assets"),
-        "GVLAB_RUNS": str(work / "runs"),
-        "GVLAB_RESULTS_DB": str(work / "results.sqlite"),
-        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
-    }
+    env = fresh_home(home)
+    env.update(
+        GVLAB_ASSETS=str(ROOT / "assets"),
+        GVLAB_RUNS=str(work / "runs"),
+        GVLAB_RESULTS_DB=str(work / "results.sqlite"),
+    )
     if probe is not None:
         env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "bench" / "server_probe"), env["PYTHONPATH"]])
         env["GVLAB_PROBE_LOG"] = str(probe)
         env["GVLAB_PROBE_EVERY"] = "10"
-    log_path = work / "server.log"
-    command = [sys.executable, "-m", "gvcore", "dashboard", "--port", str(port)]
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    started = False
     try:
-        _wait_healthy(process, port, log_path)
-        yield process
-    finally:
-        _stop(process)
-
-
-def _wait_healthy(process: subprocess.Popen[bytes], port: int, log_path: Path) -> None:
-    deadline = time.monotonic() + 90
-    while True:
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            tail = log_path.read_text(errors="replace")[-3000:]
-            raise fail(f"the dashboard server did not start (exit code {process.poll()}); its log:\n{tail}")
-        time.sleep(0.3)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    """Stop the server's process group: SIGTERM, then SIGKILL after 10 s."""
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=10)
-    except ProcessLookupError:
-        pass
+        with serve(
+            dashboard_command(port), port, env=env, cwd=ROOT, log=work / "server.log", timeout=90
+        ) as server:
+            started = True
+            yield server.process
+    except RuntimeError as err:
+        if started:
+            raise
+        raise fail(str(err)) from None  # it did not start: the message has the log's tail
 
 
 # --- the browsers --------------------------------------------------------------------------------------------

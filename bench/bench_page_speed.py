@@ -11,6 +11,8 @@ Each round starts two fresh servers side by side on free 127.0.0.1 ports, the wa
 - the baseline: a one-line page (``st.write("Gradient Variance Lab")``) under ``python -m streamlit run``, with the
   same launcher flags.
 
+Both are started and stopped by :mod:`tests.serving` (the helper of the browser tests).
+
 Then, in headless Debian Chromium (Playwright, the flags of ``tests/test_browser.py``), every page is opened in a
 new browser context (a new Streamlit session): first each page once (**cold**: the server's first visit of that
 page; the first page listed also pays the server's first script run), then each page again (**warm**: a second
@@ -31,39 +33,31 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.request
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+if (
+    str(ROOT) not in sys.path
+):  # `python bench/bench_page_speed.py` puts bench/, not the repository, on the path
+    sys.path.insert(0, str(ROOT))
+
+from tests.serving import (  # noqa: E402
+    CHROMIUM_ARGS,
+    dashboard_command,
+    find_chromium,
+    free_port,
+    fresh_home,
+    serve,
+    serve_one_line,
+)
+
 #: every page of ``dashboard/app.py``, by URL path ("" = the default page, the landing page)
 PAGES = ("observation", "explorer", "compare", "benchmark", "atlas", "training", "snapshots")
-ONE_LINE = 'import streamlit as st\n\nst.write("Gradient Variance Lab")\n'
-LAUNCH_FLAGS = [
-    "--server.address=127.0.0.1",
-    "--browser.serverAddress=127.0.0.1",
-    "--browser.gatherUsageStats=false",
-    "--server.headless=true",
-    "--client.toolbarMode=viewer",
-]
 
 # installed before the page's own scripts: remembers when anything in the page last changed (ms since navigation)
 TRACK_CHANGES = """
@@ -90,43 +84,6 @@ SETTLED = """quiet => {
   for (const plot of document.querySelectorAll('.js-plotly-plot')) if (!plot.querySelector('.main-svg')) return false;
   return performance.now() - window.__lastChange > quiet;
 }"""
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def serve(command: list[str], env: dict[str, str], cwd: Path, port: int) -> Iterator[str]:
-    """Run ``command`` (a Streamlit server on ``port``); yield its URL once healthy; stop it at the end."""
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(
-            command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                        if response.status == 200:
-                            break
-                except OSError:
-                    pass
-                if process.poll() is not None or time.monotonic() > deadline:
-                    log.seek(0)
-                    raise RuntimeError(f"server did not start:\n{log.read().decode()[-2000:]}")
-                time.sleep(0.2)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 def settle_time(
@@ -163,28 +120,17 @@ def run_round(
     size = (args.width, args.height)
     with tempfile.TemporaryDirectory(prefix="gvlab-speed-") as tmp:
         home = Path(tmp)
-        env = {
-            **os.environ,
-            "PYTHONPATH": str(ROOT),
-            "HOME": str(home),
-            "XDG_CACHE_HOME": str(home / ".cache"),
-            "XDG_CONFIG_HOME": str(home / ".config"),
-            "XDG_DATA_HOME": str(home / ".local" / "share"),
-        }
-        env.pop("GVLAB_CACHE", None)
-        (home / "one_line.py").write_text(ONE_LINE)
+        env = fresh_home(home)
         work = home / "work"  # not the repository: the user's own working directory
         work.mkdir()
-        dash_port, base_port = free_port(), free_port()
-        dashboard = [sys.executable, "-m", "gvcore", "dashboard", "--port", str(dash_port)]
-        baseline = [sys.executable, "-m", "streamlit", "run", str(home / "one_line.py"), *LAUNCH_FLAGS]
-        baseline.append(f"--server.port={base_port}")
+        port = free_port()
         visits: Visits = {}
         one_line: dict[str, list[float | None]] = {"cold": [], "warm": []}
         with (
-            serve(dashboard, env, work, dash_port) as dash_url,
-            serve(baseline, env, work, base_port) as base_url,
+            serve(dashboard_command(port), port, env=env, cwd=work) as dashboard,
+            serve_one_line(work, env=env) as baseline,
         ):
+            dash_url, base_url = dashboard.url, baseline.url
             for visit in ("cold", "warm"):
                 for name in pages:
                     # the one-line page's first visit is its cold one; every later visit is a warm one
@@ -224,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # a `kill` or `timeout` ends the run through the `finally` blocks, which stop the servers
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    chromium = find_chromium()
     if chromium is None:
         print("bench_page_speed: error: Debian's Chromium is not installed", file=sys.stderr)
         return 2

@@ -28,6 +28,10 @@ if not (PAGES / "observation.py").is_file():
 
 # every 30 s: release the files of sessions that ended, and hand freed memory back to the OS (one thread per process)
 housekeeping.start()
+# The server's event loop (static files such as the 4.7 MB Plotly bundle, websocket messages) waits for the GIL
+# while a page script computes in its own thread; hand the GIL over more often than Python's default 5 ms, so a
+# visit's script run does not hold up the download of the JavaScript its charts need (docs/performance.md).
+sys.setswitchinterval(min(sys.getswitchinterval(), state.GIL_SWITCH_INTERVAL_S))
 
 # A favicon made here (an image, not an emoji or icon name, which the browser would fetch from an outside host).
 st.set_page_config(page_title="Gradient Variance Lab", page_icon=state.favicon(), layout="wide")

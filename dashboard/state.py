@@ -68,6 +68,9 @@ DATA_CACHE_BYTES = 256 * 1024 * 1024
 MODEL_CACHE_BYTES = 256 * 1024 * 1024
 #: cached entries older than this many seconds are recomputed (and their memory freed meanwhile).
 CACHE_TTL_S = 30 * 60
+#: the server process's GIL switch interval (``sys.setswitchinterval``; Python's default is 5 ms): short enough
+#: that the event loop serving files and websocket messages is not starved by a page script computing meanwhile.
+GIL_SWITCH_INTERVAL_S = 0.0005
 
 _DEFAULT_MAX_PIXELS = 16_000_000
 

@@ -1,6 +1,6 @@
 """End-to-end: the dashboard in headless Debian Chromium via Playwright.
 
-Starts ``streamlit run dashboard/app.py`` on a free 127.0.0.1 port, opens every page, waits until the script has
+Starts ``streamlit run dashboard/app.py`` on a free 127.0.0.1 port (:func:`tests.serving.serve_dashboard`), opens every page, waits until the script has
 finished, asserts there is no exception box and that the key Plotly charts are drawn, and saves a screenshot per
 page to ``tests/_artifacts/``. It also measures, and prints:
 
@@ -16,33 +16,20 @@ Skips without Chromium or Playwright, except under ``CI=true``, where a missing 
 
 from __future__ import annotations
 
-import contextlib
 import os
-import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.dashboard_fixtures import make_fixture_assets
+from tests.serving import CHROMIUM_ARGS, find_chromium, serve_dashboard
 
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "tests" / "_artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # url path -> (minimum number of drawn Plotly charts, a text the page must show)
 PAGES = {
     "": (3, "The observation"),
@@ -64,55 +51,13 @@ def _require(condition: bool, reason: str) -> None:
 
 
 def _chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    path = find_chromium()
     _require(path is not None, "Debian's Chromium is not installed (apt-get install -y chromium)")
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
         _require(False, "the playwright Python package is not installed")
     return str(path)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def serve_dashboard(env: dict[str, str], log_dir: Path) -> Iterator[str]:
-    """Run ``streamlit run dashboard/app.py`` on a free 127.0.0.1 port with ``env``; yield its URL once healthy.
-
-    The server's output goes to ``log_dir/streamlit.log``; it is stopped when the block ends.
-    """
-    port = _free_port()
-    command = [
-        sys.executable, "-m", "streamlit", "run", "dashboard/app.py", "--server.port", str(port),
-        "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-    ]  # fmt: skip
-    log = (log_dir / "streamlit.log").open("w")
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start; see {log.name}")
-            time.sleep(0.3)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        log.close()
 
 
 @pytest.fixture(scope="module")
@@ -124,8 +69,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "GVLAB_ASSETS": str(Path(assets).resolve()),
         "GVLAB_RUNS": str(Path(assets) / "runs"),
     }
-    with serve_dashboard(env, tmp_path_factory.mktemp("server")) as url:
-        yield url
+    with serve_dashboard(env, tmp_path_factory.mktemp("server")) as running:
+        yield running.url
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.bench_page_speed import CHROMIUM_ARGS, free_port, serve
+from tests.serving import CHROMIUM_ARGS, dashboard_command, find_chromium, free_port, fresh_home, serve
 from tests.snapshot_fixtures import make_snapshot_runs
 
 pytestmark = pytest.mark.browser
@@ -31,7 +31,7 @@ DONE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 
 
 def _chromium() -> str:
-    path = shutil.which("chromium") or shutil.which("chromium-browser")
+    path = find_chromium()
     if path is None or (sys.modules.get("playwright") is None and not _has_playwright()):
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail("Chromium and playwright are needed (CI=true)")
@@ -56,14 +56,13 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]
     runs = tmp_path_factory.mktemp("my-runs")
     make_snapshot_runs(runs)
     data = tmp_path_factory.mktemp("my-data")
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "HOME": str(home), "XDG_CACHE_HOME": str(home / ".cache")}
-    for name in ("GVLAB_ASSETS", "GVLAB_RUNS", "GVLAB_CHECKPOINTS", "GVLAB_DATA_ROOTS", "GVLAB_CACHE"):
+    env = fresh_home(home)
+    for name in ("GVLAB_ASSETS", "GVLAB_RUNS", "GVLAB_CHECKPOINTS", "GVLAB_DATA_ROOTS"):
         env.pop(name, None)
     port = free_port()
-    command = [sys.executable, "-m", "gvcore", "dashboard", "--port", str(port), "--ckpt", str(ckpts)]
-    command += ["--data", str(data), "--runs", str(runs)]
-    with serve(command, env, home, port) as url:
-        yield {"url": url, "runs": str(runs), "ckpts": str(ckpts)}
+    command = dashboard_command(port, "--ckpt", str(ckpts), "--data", str(data), "--runs", str(runs))
+    with serve(command, port, env=env, cwd=home) as running:
+        yield {"url": running.url, "runs": str(runs), "ckpts": str(ckpts)}
 
 
 @pytest.fixture(scope="module")

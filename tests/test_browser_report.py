@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from tests.dashboard_fixtures import make_fixture_assets
-from tests.test_browser import CHROMIUM_ARGS, _chromium, serve_dashboard
+from tests.serving import CHROMIUM_ARGS, serve_dashboard
+from tests.test_browser import _chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -126,8 +127,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     _chromium()
     assets = make_fixture_assets(tmp_path_factory.mktemp("assets"))
     env = {**os.environ, "GVLAB_ASSETS": str(assets), "GVLAB_RUNS": str(assets / "runs")}
-    with serve_dashboard(env, tmp_path_factory.mktemp("server")) as url:
-        yield url
+    with serve_dashboard(env, tmp_path_factory.mktemp("server")) as running:
+        yield running.url
 
 
 def test_atlas_page_renders(browser: object, server: str) -> None:

@@ -15,15 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.serving import CHROMIUM_ARGS, serve_dashboard
 from tests.snapshot_fixtures import make_snapshot_runs
-from tests.test_browser import (
-    ARTIFACTS,
-    CHROMIUM_ARGS,
-    LOAD_TIMEOUT_MS,
-    _chromium,
-    _wait_until_done,
-    serve_dashboard,
-)
+from tests.test_browser import ARTIFACTS, LOAD_TIMEOUT_MS, _chromium, _wait_until_done
 from tests.test_snapshots_page import make_benchmark_root
 
 pytestmark = pytest.mark.browser
@@ -42,8 +36,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         "GVLAB_RUNS": str(runs),
         "GVLAB_DATA_ROOTS": str(data),
     }
-    with serve_dashboard(env, tmp_path_factory.mktemp("server")) as url:
-        yield url
+    with serve_dashboard(env, tmp_path_factory.mktemp("server")) as running:
+        yield running.url
 
 
 def test_iteration_curves_render(server: str) -> None:
