@@ -95,7 +95,7 @@ def test_checkpoint_rewritten_between_loading_and_hashing_keeps_numbers_and_key_
         return loaded
 
     with monkeypatch.context() as patch:
-        patch.setattr(gvcore.checkpoint.store, "load_model", load_then_rewrite)
+        patch.setattr("gvcore.eval.evaluate.load_model", load_then_rewrite)  # where evaluate looks it up
         raced = _psnr(evaluate([ckpt], images, 2, progress=False, cache=db))
     assert raced == _truth(old, images, tmp_path / "a")  # the model that was loaded and run
     later = _psnr(evaluate([ckpt], images, 2, progress=False, cache=db))  # the file now holds `new`

@@ -233,7 +233,7 @@ def shipped_dir() -> Path:
     ``<assets>`` is ``$GVLAB_ASSETS`` when set, else the repository's ``assets`` folder.
     """
     raw = os.environ.get("GVLAB_ASSETS", "").strip()
-    assets = Path(raw).expanduser() if raw else Path(__file__).resolve().parent.parent / "assets"
+    assets = Path(raw).expanduser() if raw else Path(__file__).resolve().parents[2] / "assets"
     return assets / "checkpoints" / "published"
 
 
