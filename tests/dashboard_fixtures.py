@@ -15,13 +15,16 @@ The training logs and the λ-sweep table are synthetic (deterministic); the eval
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 import torch
 from PIL import Image
 
@@ -162,3 +165,31 @@ def rect_png(seed: int, height: int, width: int) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8)).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+@contextlib.contextmanager
+def serving_environment(
+    factory: pytest.TempPathFactory, *, data_roots: bool = False, empty_results_db: bool = False
+) -> Iterator[Path]:
+    """The fixture assets in ``GVLAB_ASSETS`` (and their runs in ``GVLAB_RUNS``) while the block runs.
+
+    ``data_roots``: a server data root holding one set of two 48x64 images (``GVLAB_DATA_ROOTS``);
+    ``empty_results_db``: a results database path where none exists yet (``GVLAB_RESULTS_DB``).
+    Yields the assets root; every variable is restored afterwards.
+    """
+    root = make_fixture_assets(factory.mktemp("assets"))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GVLAB_ASSETS", str(root))
+        patch.setenv("GVLAB_RUNS", str(root / "runs"))
+        if data_roots:
+            data = factory.mktemp("data")
+            (data / "set").mkdir()
+            for index in range(2):
+                rng = np.random.default_rng(index)
+                Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(
+                    data / "set" / f"img{index}.png"
+                )
+            patch.setenv("GVLAB_DATA_ROOTS", str(data))
+        if empty_results_db:
+            patch.setenv("GVLAB_RESULTS_DB", str(factory.mktemp("db") / "none.sqlite"))
+        yield root

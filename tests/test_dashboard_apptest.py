@@ -23,7 +23,7 @@ from PIL import Image
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
 
-from tests.dashboard_fixtures import make_fixture_assets
+from tests.dashboard_fixtures import serving_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
@@ -33,18 +33,7 @@ TIMEOUT = 120
 
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = make_fixture_assets(tmp_path_factory.mktemp("assets"))
-    data = tmp_path_factory.mktemp("data")
-    (data / "set").mkdir()
-    for index in range(2):
-        rng = np.random.default_rng(index)
-        Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(
-            data / "set" / f"img{index}.png"
-        )
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GVLAB_ASSETS", str(root))
-        patch.setenv("GVLAB_RUNS", str(root / "runs"))
-        patch.setenv("GVLAB_DATA_ROOTS", str(data))
+    with serving_environment(tmp_path_factory, data_roots=True) as root:
         yield root
 
 

@@ -25,7 +25,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import analysis, before_after
 from dashboard.compare_slider import slider_html
-from tests.dashboard_fixtures import make_fixture_assets
+from tests.dashboard_fixtures import serving_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
@@ -34,10 +34,7 @@ TIMEOUT = 180
 
 @pytest.fixture(scope="module")
 def assets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    root = make_fixture_assets(tmp_path_factory.mktemp("assets"))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("GVLAB_ASSETS", str(root))
-        patch.setenv("GVLAB_RUNS", str(root / "runs"))
+    with serving_environment(tmp_path_factory) as root:
         yield root
 
 
