@@ -8,7 +8,6 @@ pair :func:`dashboard.catalog.default_arch` picks at the smallest scale.
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,9 +38,7 @@ __all__ = [
     "protocol_radio",
     "root_labels",
     "server_folder",
-    "table",
     "titled_legend",
-    "with_dashes",
 ]
 
 #: the two scoring protocols, the default first.
@@ -169,61 +166,6 @@ def hr_first(table: pd.DataFrame, column: str = "method") -> pd.DataFrame:
         return table
     is_hr = table[column].astype(str) == "HR"
     return pd.concat([table[is_hr], table[~is_hr]], ignore_index=True)
-
-
-#: the text an empty cell shows
-EMPTY = "—"
-
-
-def _number_or_dash(value: Any) -> str:
-    return f"{value:.6f}" if isinstance(value, float) and math.isfinite(value) else EMPTY
-
-
-def with_dashes(frame: pd.DataFrame, keep: tuple[str, ...] = ()) -> Any:
-    """``frame`` styled so that every empty cell reads "—" in the browser, not "None".
-
-    The grid draws a null cell as "None" whatever a Styler's ``na_rep`` says, but it draws a non-null cell's
-    display value: so a float column's empty (and infinite) cells hold ``inf`` and are displayed "—" (they sort
-    last), and another column with empty cells is shown as text. Values are otherwise unchanged; tables of more
-    than :data:`dashboard.widgets.STYLED_MAX_CELLS` cells are returned as they are, and the ``keep`` columns (e.g.
-    links) stay as they are.
-
-    Example:
-        >>> shown = with_dashes(pd.DataFrame({"method": ["HR", "a"], "psnr": [None, 30.0], "arch": [None, "x"]}))
-        >>> shown.data["arch"].tolist(), shown.data["psnr"].tolist()
-        (['—', 'x'], [inf, 30.0])
-        >>> "—" in shown.to_html() and "30.000000" in shown.to_html()
-        True
-    """
-    if frame.size > widgets.STYLED_MAX_CELLS:
-        return frame
-    shown = frame.copy()
-    numbers = []
-    for column in shown.columns:
-        if column in keep:
-            continue
-        values = shown[column]
-        if pd.api.types.is_float_dtype(values):
-            empty = ~pd.Series(np.isfinite(values.to_numpy(dtype=float)), index=values.index)
-            if empty.any():
-                shown[column] = values.where(~empty, math.inf)
-                numbers.append(column)
-        elif values.isna().any():
-            shown[column] = values.map(lambda v: EMPTY if pd.isna(v) else str(v))
-    return shown.style.format(na_rep=EMPTY).format(_number_or_dash, subset=numbers)
-
-
-def table(frame: pd.DataFrame, name: str, key: str | None = None, **kwargs: Any) -> None:
-    """:func:`dashboard.widgets.table` with empty cells that read "—" (:func:`with_dashes`); the CSV as it was."""
-    st.dataframe(with_dashes(frame), hide_index=True, **kwargs)
-    st.download_button(
-        f"Download {name} (CSV)",
-        frame.to_csv(index=False).encode(),
-        file_name=f"{widgets._slug(name)}.csv",
-        mime="text/csv",
-        key=key or f"csv-{widgets._slug(name)}",
-        on_click="ignore",
-    )
 
 
 #: the title of every page's log-variance maps

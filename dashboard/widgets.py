@@ -10,8 +10,9 @@ from __future__ import annotations
 import functools
 import hashlib
 import io
+import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,14 +60,109 @@ def chart(fig: go.Figure, name: str, key: str | None = None, **kwargs: Any) -> A
     )
 
 
-#: tables up to this many cells are shown with empty cells as "—" (pandas' Styler); larger ones as they are
+#: the text an empty cell shows
+EMPTY = "—"
+#: tables up to this many rows are static HTML tables (``st.table``); larger ones the interactive grid
+STATIC_MAX_ROWS = 200
+#: a static table of more rows than this scrolls (sticky header) instead of growing
+SCROLL_AFTER_ROWS = 15
+#: the height of one static-table row in px (header included), for the scrolling height
+ROW_PX = 35
+#: characters that Markdown would read as markup in a static table's text cells
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>()#+!|~$])")
+#: tables up to this many cells are shown with empty cells as "—" in the grid; larger ones as they are
 STYLED_MAX_CELLS = 100_000
 
 
-def table(frame: pd.DataFrame, name: str, key: str | None = None, **kwargs: Any) -> None:
-    """A dataframe (empty cells shown as "—", not "None"; the values themselves unchanged) and a CSV download."""
-    shown: Any = frame.style.format(na_rep="—") if frame.size <= STYLED_MAX_CELLS else frame
-    st.dataframe(shown, hide_index=True, **kwargs)
+def cell_text(value: Any) -> str:
+    r"""How a static table shows one cell: "—" for an empty (or infinite) one, floats as Python prints them.
+
+    ``str`` of a float is the shortest text that reads back to the same float, so a shown value is the CSV's
+    value (pages round their tables before showing them); text is escaped so that Markdown does not restyle it.
+
+    Example:
+        >>> [cell_text(v) for v in (None, float("nan"), float("inf"), 30.1234, 2, "a_b*c")]
+        ['—', '—', '—', '30.1234', '2', 'a\\_b\\*c']
+    """
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return EMPTY
+    if isinstance(value, (float, np.floating)):
+        return str(float(value))
+    try:
+        if pd.isna(value):
+            return EMPTY
+    except (TypeError, ValueError):  # a list or an array in a cell: shown as text
+        pass
+    return _MARKDOWN.sub(r"\\\1", str(value))
+
+
+def static_cells(frame: pd.DataFrame, links: Mapping[str, str] | None = None) -> Any:
+    """``frame`` as a Styler whose display text is :func:`cell_text` (a static table's cells).
+
+    ``links`` columns (``{column: link text}``) hold URLs, shown as Markdown links with that text ("—" where
+    empty). The values themselves are unchanged (what ``st.table`` sends as data); only what the reader sees differs.
+    """
+    links = dict(links or {})
+    plain = [column for column in frame.columns if column not in links]
+    styler = frame.style.format(cell_text, subset=plain) if plain else frame.style
+    for column, text in links.items():
+        styler = styler.format(
+            lambda url, text=text: EMPTY if not isinstance(url, str) or not url else f"[{text}]({url})",
+            subset=[column],
+        )
+    return styler
+
+
+def with_dashes(frame: pd.DataFrame) -> Any:
+    """``frame`` styled for the interactive grid so that every empty cell reads "—", not "None".
+
+    The grid draws a null cell as "None" whatever a Styler's ``na_rep`` says, but it draws a non-null cell's
+    display value: so a float column's empty (and infinite) cells hold ``inf`` and are displayed "—" (they sort
+    last), and another column with empty cells is shown as text. Values are otherwise unchanged; tables of more
+    than :data:`STYLED_MAX_CELLS` cells are returned as they are.
+
+    Example:
+        >>> shown = with_dashes(pd.DataFrame({"method": ["HR", "a"], "psnr": [None, 30.0], "arch": [None, "x"]}))
+        >>> shown.data["arch"].tolist(), shown.data["psnr"].tolist()
+        (['—', 'x'], [inf, 30.0])
+        >>> "—" in shown.to_html() and "30.0" in shown.to_html()
+        True
+    """
+    if frame.size > STYLED_MAX_CELLS:
+        return frame
+    shown = frame.copy()
+    numbers = []
+    for column in shown.columns:
+        values = shown[column]
+        if pd.api.types.is_float_dtype(values):
+            empty = ~pd.Series(np.isfinite(values.to_numpy(dtype=float)), index=values.index)
+            if empty.any():
+                shown[column] = values.where(~empty, math.inf)
+                numbers.append(column)
+        elif values.isna().any():
+            shown[column] = values.map(lambda v: EMPTY if pd.isna(v) else str(v))
+    return shown.style.format(cell_text, subset=numbers)
+
+
+def table(
+    frame: pd.DataFrame, name: str, key: str | None = None, links: Mapping[str, str] | None = None
+) -> None:
+    """A table and its CSV download; empty cells read "—" (not "None"), the values themselves unchanged.
+
+    Up to :data:`STATIC_MAX_ROWS` rows it is a static HTML table (``st.table``: text that can be selected and
+    copied, no grid code for the browser to load, so a page with only such tables appears sooner), scrolling past
+    :data:`SCROLL_AFTER_ROWS` rows. Larger tables are the interactive grid (``st.dataframe``: sorting, resizing).
+    ``links`` (``{column: link text}``) names columns of URLs, shown as links with that text in both.
+    """
+    if len(frame) <= STATIC_MAX_ROWS:
+        height: Any = "content" if len(frame) <= SCROLL_AFTER_ROWS else ROW_PX * (SCROLL_AFTER_ROWS + 1)
+        st.table(static_cells(frame, links), hide_index=True, height=height)
+    else:
+        config = {
+            column: st.column_config.LinkColumn(column, display_text=text)
+            for column, text in (links or {}).items()
+        }
+        st.dataframe(with_dashes(frame), hide_index=True, column_config=config or None)
     st.download_button(
         f"Download {name} (CSV)",
         frame.to_csv(index=False).encode(),

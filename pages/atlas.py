@@ -233,25 +233,16 @@ def per_image_table(result: AtlasResult, request: AtlasRequest) -> pd.DataFrame:
 
 
 def per_image_section(result: AtlasResult, request: AtlasRequest) -> None:
-    """The per-image table (empty cells "—"), the variance ratio per image and the table's CSV."""
+    """The per-image table (empty cells "—") with its CSV, and the variance ratio per image."""
     st.subheader("Per image")
     table = per_image_table(result, request)
-    st.dataframe(
-        view_blocks.with_dashes(table[TABLE_COLUMNS], keep=("compare",)),
-        hide_index=True,
-        column_config={
-            "compare": st.column_config.LinkColumn("Compare", display_text="open at worst region")
-        },
+    widgets.table(
+        table[TABLE_COLUMNS],
+        "atlas per-image",
+        key="atlas-table-csv",
+        links={"compare": "open at worst region"},
     )
     widgets.chart(atlas_figures.image_ratio_figure(table), "variance ratio per image", key="atlas-ratio")
-    st.download_button(
-        "Download per-image table (CSV)",
-        pd.DataFrame(result.table).to_csv(index=False).encode(),
-        file_name="atlas-per-image.csv",
-        mime="text/csv",
-        on_click="ignore",
-        key="atlas-table-csv",
-    )
 
 
 # --- the report ------------------------------------------------------------------------------------------------

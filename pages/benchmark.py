@@ -40,7 +40,7 @@ def means_table(table: pd.DataFrame, present: list[str], prefix: str) -> None:
     means = finite.groupby(group, dropna=False, sort=False)[present].mean().reset_index()
     means.insert(len(group), "images", finite.groupby(group, dropna=False, sort=False).size().values)
     st.markdown("**Mean over images** (HR has no PSNR/SSIM against itself: left empty)")
-    view_blocks.table(view_blocks.hr_first(means).round(4), f"{prefix} means", key=f"{prefix}-means")
+    widgets.table(view_blocks.hr_first(means).round(4), f"{prefix} means", key=f"{prefix}-means")
 
 
 def bars_to_show(table: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -87,7 +87,7 @@ def show_results(table: pd.DataFrame, prefix: str) -> None:
     metric_charts(table, str(metric), prefix)
     paired_section(table, prefix)
     with st.expander("Per-image table"):
-        view_blocks.table(view_blocks.hr_first(table), f"{prefix} per image", key=f"{prefix}-per-image")
+        widgets.table(view_blocks.hr_first(table), f"{prefix} per image", key=f"{prefix}-per-image")
 
 
 @st.cache_data(show_spinner=False, max_entries=4, ttl=state.CACHE_TTL_S)
@@ -114,7 +114,7 @@ def paired_section(table: pd.DataFrame, prefix: str) -> None:
             else ""
         )
     )
-    view_blocks.table(paired.round(5), f"{prefix} paired statistics", key=f"{prefix}-paired")
+    widgets.table(paired.round(5), f"{prefix} paired statistics", key=f"{prefix}-paired")
 
 
 # --- the shipped reproduction next to the paper's table ------------------------------------------------------
@@ -161,7 +161,7 @@ def paired_forest(protocol: str) -> None:
         shown = shown[shown["images"] == group]
     widgets.chart(forest_plot(shown, str(paired_metric)), "paired forest plot", key="paired-forest")
     with st.expander("paired.csv"):
-        view_blocks.table(shown, "paired statistics", key="paired-table")
+        widgets.table(shown, "paired statistics", key="paired-table")
 
 
 def summary_section() -> None:
@@ -181,9 +181,9 @@ def paper_section() -> None:
         return
     wide = paper.pivot_table(index=["set", "scale"], columns=["arch", "loss"], values="psnr", sort=False)
     wide.columns = [f"{a} {loss} PSNR" for a, loss in wide.columns]
-    view_blocks.table(wide.reset_index(), "paper table psnr", key="paper-psnr")
+    widgets.table(wide.reset_index(), "paper table psnr", key="paper-psnr")
     with st.expander("SSIM and the tidy table"):
-        view_blocks.table(paper, "paper table", key="paper-tidy")
+        widgets.table(paper, "paper table", key="paper-tidy")
     st.caption(
         "Not directly comparable with the bundled reproduction: the paper trains on DIV2K with "
         "full-size models and scores with its own protocol; the reproduction trains small models on "

@@ -101,9 +101,9 @@ def show_curves(tables: dict[str, pd.DataFrame]) -> None:
                     key=f"snap-{metric}",
                 )
     shown = ["series", "method", "iteration", "images", *snapshot_figures.SNAPSHOT_METRICS]
-    view_blocks.table(means_table(means, snapshots)[shown].round(4), "snapshot means", key="snap-means")
+    widgets.table(means_table(means, snapshots)[shown].round(4), "snapshot means", key="snap-means")
     with st.expander("Per-image table"):
-        view_blocks.table(per_image, "snapshots per image", key="snap-per-image")
+        widgets.table(per_image, "snapshots per image", key="snap-per-image")
 
 
 def no_folders_info(roots: list[Path]) -> None:

@@ -61,7 +61,7 @@ def configs_section(chosen: list[tuple[str, str]]) -> None:
     )
     if len(configs.columns) > 1:
         with st.expander("Run configurations (config.json)"):
-            view_blocks.table(configs, "run configs", key="runs-configs")
+            widgets.table(configs, "run configs", key="runs-configs")
 
 
 def curves_section(logs: pd.DataFrame) -> None:
@@ -75,7 +75,7 @@ def curves_section(logs: pd.DataFrame) -> None:
                     fig.add_hline(y=1.0, line={"dash": "dot", "color": "black"}, annotation_text="HR")
                 widgets.chart(view_blocks.titled_legend(fig, "run · column"), name, key=key)
     st.caption("val_var_ratio: mean patch variance of the SR gradients over that of HR (1 = structure kept).")
-    view_blocks.table(logs, "training logs", key="runs-table")
+    widgets.table(logs, "training logs", key="runs-table")
 
 
 def runs_section() -> None:
@@ -114,7 +114,7 @@ def sweep_section() -> None:
         widgets.chart(
             view_blocks.titled_legend(fig, " · ".join(groups) or "sweep"), "lambda sweep", key="sweep-chart"
         )
-    view_blocks.table(sweep, "lambda sweep", key="sweep-table")
+    widgets.table(sweep, "lambda sweep", key="sweep-table")
 
 
 def render() -> None:

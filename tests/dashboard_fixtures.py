@@ -193,3 +193,15 @@ def serving_environment(
         if empty_results_db:
             patch.setenv("GVLAB_RESULTS_DB", str(factory.mktemp("db") / "none.sqlite"))
         yield root
+
+
+def shown_text(element: object) -> pd.DataFrame:
+    """What a static table (``AppTest``'s ``at.table[i]``) shows the reader: its cells' display text.
+
+    ``element.value`` is the data the page passed (empty cells stay empty); this is the text after the page's
+    formatting (``dashboard.widgets.cell_text``: "—" for an empty cell).
+    """
+    from streamlit import dataframe_util
+
+    styler = element.proto.arrow_data.styler  # type: ignore[attr-defined]
+    return dataframe_util.convert_arrow_bytes_to_pandas_df(styler.display_values)

@@ -53,7 +53,7 @@ def test_gallery_regions_come_only_from_the_chosen_images(assets: Path) -> None:
 
 def test_table_links_into_compare_at_the_worst_region(assets: Path) -> None:
     at = open_atlas(["coins"])
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert table["method"].iloc[0] == "HR"  # the reference row first, without a link
     row = table[table["method"] != "HR"].iloc[0]
     query = parse_qs(urlparse(row["compare"]).query)

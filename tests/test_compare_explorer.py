@@ -90,7 +90,7 @@ def array(value: object) -> np.ndarray:
 
 
 def methods(at: AppTest) -> list[str]:
-    return list(at.dataframe[0].value["method"])
+    return list(at.table[0].value["method"])
 
 
 def upload_compare_image(at: AppTest, name: str, data: bytes) -> None:

@@ -64,10 +64,10 @@ def _compare(page_table: pd.DataFrame, library: pd.DataFrame) -> None:
 
 
 def _table_after(at: AppTest, key: str) -> pd.DataFrame:
-    """The dataframe shown just before the download button ``key`` (widgets.table renders the pair)."""
+    """The table shown just before the download button ``key`` (widgets.table renders the pair)."""
     buttons = [b for b in at.get("download_button") if getattr(b, "key", None) == key]
     assert buttons, f"no table {key!r} on the page"
-    frames = [d.value for d in at.dataframe]
+    frames = [d.value for d in at.table]
     for frame in frames:
         if "method" in frame and "psnr" in frame:
             return frame

@@ -110,7 +110,7 @@ def test_compare_reopens_from_its_url(assets: Path) -> None:
     assert at.selectbox(key="cmp-sample").value == "coins"
     assert at.selectbox(key="cmp-scale").value == 2
     assert at.multiselect(key="cmp-bundled-standard-2").value == ["ESPCN L1+GV x2"]
-    assert list(at.dataframe[0].value["method"]) == ["HR", "bicubic", "ESPCN L1+GV x2"]
+    assert list(at.table[0].value["method"]) == ["HR", "bicubic", "ESPCN L1+GV x2"]
     assert (at.slider(key="cmp-crop").value, at.slider(key="cmp-top").value) == (32, 10)
     assert at.slider(key="cmp-left-px").value == 20
     assert at.radio(key="cmp-view").value == "difference"

@@ -279,9 +279,7 @@ def test_a_bad_row_does_not_take_down_the_benchmark_page(
     assert "1 stored row(s) skipped" in warnings
     assert "row notjson skipped (not valid JSON" in warnings
     assert str(tmp_path) not in warnings
-    assert any(
-        "images" in df.value.columns and list(df.value["method"]) == ["bicubic"] for df in at.dataframe
-    )
+    assert any("images" in df.value.columns and list(df.value["method"]) == ["bicubic"] for df in at.table)
 
 
 # ------------------------------------------------------------------------------------------------ bounded reads
