@@ -5,7 +5,7 @@
 
 Streamlit reads ``.streamlit/config.toml`` from the working directory only; this launcher passes the settings
 that matter for safety on the command line instead (the bind address, no usage statistics, headless, no
-developer menu), so they hold wherever the server is started.
+developer menu, no source file watcher), so they hold wherever the server is started.
 """
 
 from __future__ import annotations
@@ -34,6 +34,10 @@ def streamlit_argv(
         "--server.headless=true",
         "--client.toolbarMode=viewer",
         "--client.showErrorDetails=type",
+        # no watching of source files: a served dashboard does not reload on edits, and the watcher (a walk over
+        # every imported module's file after each script run, torch's thousands included, on the server's event
+        # loop, plus a polling thread) competed with the page scripts and the static files for the GIL
+        "--server.fileWatcherType=none",
     ]
     if port is not None:
         argv.append(f"--server.port={port}")

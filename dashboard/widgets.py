@@ -7,12 +7,13 @@ come from :mod:`dashboard.figures`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import io
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +27,16 @@ from dashboard import loaders, state
 from dashboard.figures.axes import plotly_config
 from dashboard.safety import IMAGE_SUFFIXES, UploadError
 
-__all__ = ["ChosenImage", "chart", "choose_image", "downsample_note", "export_format", "labels", "table"]
+__all__ = [
+    "ChosenImage",
+    "chart",
+    "choose_image",
+    "details",
+    "downsample_note",
+    "export_format",
+    "labels",
+    "table",
+]
 
 FIGURE_FORMAT_KEY = "figure_format"
 
@@ -62,6 +72,8 @@ def chart(fig: go.Figure, name: str, key: str | None = None, **kwargs: Any) -> A
 
 #: the text an empty cell shows
 EMPTY = "—"
+#: a longer table shows this many rows until "Show all" is on
+PREVIEW_ROWS = 15
 #: tables up to this many rows are static HTML tables (``st.table``); larger ones the interactive grid
 STATIC_MAX_ROWS = 200
 #: a static table of more rows than this scrolls (sticky header) instead of growing
@@ -149,28 +161,48 @@ def table(
 ) -> None:
     """A table and its CSV download; empty cells read "—" (not "None"), the values themselves unchanged.
 
+    A table of more than :data:`PREVIEW_ROWS` rows shows its first :data:`PREVIEW_ROWS` (pages put the rows
+    that matter first) and a "Show all" toggle: a page's first paint then costs the browser a few hundred cells,
+    not thousands (``bench/README.md``, "Where a page's time goes"); the CSV always holds every row.
     Up to :data:`STATIC_MAX_ROWS` rows it is a static HTML table (``st.table``: text that can be selected and
-    copied, no grid code for the browser to load, so a page with only such tables appears sooner), scrolling past
-    :data:`SCROLL_AFTER_ROWS` rows. Larger tables are the interactive grid (``st.dataframe``: sorting, resizing).
-    ``links`` (``{column: link text}``) names columns of URLs, shown as links with that text in both.
+    copied), scrolling past :data:`SCROLL_AFTER_ROWS` rows; larger tables are the interactive grid
+    (``st.dataframe``: sorting, resizing). ``links`` (``{column: link text}``) names columns of URLs, shown as
+    links with that text in both.
     """
-    if len(frame) <= STATIC_MAX_ROWS:
-        height: Any = "content" if len(frame) <= SCROLL_AFTER_ROWS else ROW_PX * (SCROLL_AFTER_ROWS + 1)
-        st.table(static_cells(frame, links), hide_index=True, height=height)
+    key = key or f"csv-{_slug(name)}"
+    rows = len(frame)
+    show_all = rows <= PREVIEW_ROWS or st.toggle(
+        f"Show all {rows} rows", key=f"{key}-all", help=f"Shown: the first {PREVIEW_ROWS} rows."
+    )
+    shown = frame if show_all else frame.head(PREVIEW_ROWS)
+    if len(shown) <= STATIC_MAX_ROWS:
+        height: Any = "content" if len(shown) <= SCROLL_AFTER_ROWS else ROW_PX * (SCROLL_AFTER_ROWS + 1)
+        st.table(static_cells(shown, links), hide_index=True, height=height)
     else:
         config = {
             column: st.column_config.LinkColumn(column, display_text=text)
             for column, text in (links or {}).items()
         }
-        st.dataframe(with_dashes(frame), hide_index=True, column_config=config or None)
+        st.dataframe(with_dashes(shown), hide_index=True, column_config=config or None)
     st.download_button(
-        f"Download {name} (CSV)",
+        f"Download {name} (CSV)" if show_all else f"Download {name}, all {rows} rows (CSV)",
         frame.to_csv(index=False).encode(),
         file_name=f"{_slug(name)}.csv",
         mime="text/csv",
-        key=key or f"csv-{_slug(name)}",
+        key=key,
         on_click="ignore",
     )
+
+
+@contextlib.contextmanager
+def details(label: str, key: str) -> Iterator[bool]:
+    """A closed expander whose content is computed and sent only while it is open (yields whether it is).
+
+    Use as ``with widgets.details(label, key) as opened: if opened: ...`` (``st.expander`` with ``on_change="rerun"``: opening it reruns the page, which then renders the content.)
+    A closed ``st.expander`` would still send its content with the page, for the browser to lay out unseen.
+    """
+    with st.expander(label, key=key, on_change="rerun") as box:
+        yield bool(box.open)
 
 
 def downsample_note(factor: int, size: tuple[int, int], what: str = "images") -> None:

@@ -86,8 +86,9 @@ def show_results(table: pd.DataFrame, prefix: str) -> None:
     metric = st.radio("Metric", present, horizontal=True, key=f"bm_{prefix}_metric", bind=URL)
     metric_charts(table, str(metric), prefix)
     paired_section(table, prefix)
-    with st.expander("Per-image table"):
-        widgets.table(view_blocks.hr_first(table), f"{prefix} per image", key=f"{prefix}-per-image")
+    with widgets.details("Per-image table", key=f"{prefix}-per-image-open") as opened:
+        if opened:
+            widgets.table(view_blocks.hr_first(table), f"{prefix} per image", key=f"{prefix}-per-image")
 
 
 @st.cache_data(show_spinner=False, max_entries=4, ttl=state.CACHE_TTL_S)
@@ -160,16 +161,18 @@ def paired_forest(protocol: str) -> None:
         group = st.radio("Test images", groups, horizontal=True, key="bm_paired_images", bind=URL)
         shown = shown[shown["images"] == group]
     widgets.chart(forest_plot(shown, str(paired_metric)), "paired forest plot", key="paired-forest")
-    with st.expander("paired.csv"):
-        widgets.table(shown, "paired statistics", key="paired-table")
+    with widgets.details("paired.csv", key="paired-table-open") as opened:
+        if opened:
+            widgets.table(shown, "paired statistics", key="paired-table")
 
 
 def summary_section() -> None:
     """The reproduction's ``summary.md``, folded."""
     summary = state.results_dir() / "summary.md"
     if summary.is_file():
-        with st.expander("Reproduction summary (summary.md)"):
-            st.markdown(summary.read_text())
+        with widgets.details("Reproduction summary (summary.md)", key="summary-open") as opened:
+            if opened:
+                st.markdown(summary.read_text())
 
 
 def paper_section() -> None:
@@ -182,8 +185,9 @@ def paper_section() -> None:
     wide = paper.pivot_table(index=["set", "scale"], columns=["arch", "loss"], values="psnr", sort=False)
     wide.columns = [f"{a} {loss} PSNR" for a, loss in wide.columns]
     widgets.table(wide.reset_index(), "paper table psnr", key="paper-psnr")
-    with st.expander("SSIM and the tidy table"):
-        widgets.table(paper, "paper table", key="paper-tidy")
+    with widgets.details("SSIM and the tidy table", key="paper-tidy-open") as opened:
+        if opened:
+            widgets.table(paper, "paper table", key="paper-tidy")
     st.caption(
         "Not directly comparable with the bundled reproduction: the paper trains on DIV2K with "
         "full-size models and scores with its own protocol; the reproduction trains small models on "

@@ -102,8 +102,9 @@ def show_curves(tables: dict[str, pd.DataFrame]) -> None:
                 )
     shown = ["series", "method", "iteration", "images", *snapshot_figures.SNAPSHOT_METRICS]
     widgets.table(means_table(means, snapshots)[shown].round(4), "snapshot means", key="snap-means")
-    with st.expander("Per-image table"):
-        widgets.table(per_image, "snapshots per image", key="snap-per-image")
+    with widgets.details("Per-image table", key="snap-per-image-open") as opened:
+        if opened:
+            widgets.table(per_image, "snapshots per image", key="snap-per-image")
 
 
 def no_folders_info(roots: list[Path]) -> None:

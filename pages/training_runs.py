@@ -60,8 +60,9 @@ def configs_section(chosen: list[tuple[str, str]]) -> None:
         ]
     )
     if len(configs.columns) > 1:
-        with st.expander("Run configurations (config.json)"):
-            widgets.table(configs, "run configs", key="runs-configs")
+        with widgets.details("Run configurations (config.json)", key="runs-configs-open") as opened:
+            if opened:
+                widgets.table(configs, "run configs", key="runs-configs")
 
 
 def curves_section(logs: pd.DataFrame) -> None:

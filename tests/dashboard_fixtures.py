@@ -21,6 +21,7 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -205,3 +206,9 @@ def shown_text(element: object) -> pd.DataFrame:
 
     styler = element.proto.arrow_data.styler  # type: ignore[attr-defined]
     return dataframe_util.convert_arrow_bytes_to_pandas_df(styler.display_values)
+
+
+def open_details(at: Any, key: str) -> Any:
+    """Open the lazy expander ``key`` (:func:`dashboard.widgets.details`) as a click would, and rerun the page."""
+    at.session_state[key] = True
+    return at.run()

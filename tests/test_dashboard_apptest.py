@@ -23,7 +23,7 @@ from PIL import Image
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
 
-from tests.dashboard_fixtures import serving_environment
+from tests.dashboard_fixtures import open_details, serving_environment
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
@@ -256,6 +256,7 @@ def test_live_benchmark_on_a_server_folder(assets: Path) -> None:
     assert not at.error
     at.button(key="live-run").click().run()
     assert_clean(at)
+    open_details(at, "live-per-image-open")
     per_image = at.table[-1].value
     assert set(per_image["image"]) == {"img0", "img1"}
     assert set(per_image["method"]) == {

@@ -1,0 +1,90 @@
+"""The shared page blocks that decide what a page's first paint costs: tables, lazy details, chunk preloading."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from dashboard import preload, widgets
+from dashboard.__main__ import streamlit_argv
+from tests.dashboard_fixtures import open_details, shown_text
+
+
+def _table_page() -> None:
+    import numpy as np
+    import pandas as pd
+
+    from dashboard import widgets
+
+    frame = pd.DataFrame({"image": [f"img{i}" for i in range(40)], "psnr": np.arange(40) / 4.0})
+    frame.loc[3, "psnr"] = None
+    widgets.table(frame, "per image", key="t")
+    widgets.table(frame.head(5), "short", key="s")
+
+
+def test_a_long_table_shows_a_preview_and_all_rows_on_demand() -> None:
+    at = AppTest.from_function(_table_page).run()
+    assert not at.exception
+    preview, short = at.table
+    assert len(preview.value) == widgets.PREVIEW_ROWS and len(short.value) == 5
+    assert list(preview.value["image"]) == [f"img{i}" for i in range(widgets.PREVIEW_ROWS)]  # the first rows
+    assert shown_text(preview)["psnr"][3] == widgets.EMPTY  # an empty cell reads "—"; its value stays empty
+    assert pd.isna(preview.value["psnr"][3])
+    assert [t.key for t in at.toggle] == ["t-all"]  # a short table has nothing more to show
+    labels = [button.proto.label for button in at.get("download_button")]
+    assert labels == ["Download per image, all 40 rows (CSV)", "Download short (CSV)"]  # the CSV has them all
+    at.toggle(key="t-all").set_value(True).run()
+    assert len(at.table[0].value) == 40
+    assert at.get("download_button")[0].proto.label == "Download per image (CSV)"
+
+
+def _details_page() -> None:
+    import streamlit as st
+
+    from dashboard import widgets
+
+    with widgets.details("More", key="more") as opened:
+        st.caption(f"opened={opened}")
+        if opened:
+            st.table({"a": [1, 2]})
+
+
+def test_details_send_their_content_only_when_open() -> None:
+    at = AppTest.from_function(_details_page).run()
+    assert not at.exception
+    assert len(at.table) == 0 and at.caption[0].value == "opened=False"
+    open_details(at, "more")
+    assert len(at.table) == 1 and at.caption[0].value == "opened=True"
+
+
+def test_the_installed_streamlit_has_every_preloaded_chunk() -> None:
+    """A Streamlit upgrade that renames a chunk is noticed here (the pages would still work, only slower)."""
+    files = preload.chunk_files()
+    assert [name.split(".")[0] for name in files] == list(preload.CHUNKS)
+    static = Path(st.__file__).resolve().parent / "static" / "static" / "js"
+    assert all((static / name).is_file() for name in files)
+
+
+def test_chunk_files_skips_what_is_missing(tmp_path: Path) -> None:
+    (tmp_path / "PlotlyChart.abc-1_2.js").write_text("")
+    (tmp_path / "Other.x.js").write_text("")
+    (tmp_path / "Table.js").write_text("")  # no content hash: not a chunk file
+    assert preload.chunk_files(tmp_path) == ("PlotlyChart.abc-1_2.js",)
+    assert preload.chunk_files(tmp_path / "absent") == ()
+
+
+def test_the_preload_script_imports_relative_to_streamlits_entry_script() -> None:
+    script = preload.preload_script(("PlotlyChart.abc.js", "Table.def.js"))
+    assert script.startswith("<script>") and script.endswith("</script>")
+    assert '["PlotlyChart.abc.js", "Table.def.js"]' in script
+    assert re.search(
+        r"new URL\(file, entry\.src\)", script
+    )  # the base URL path of the server, whatever it is
+
+
+def test_the_launcher_turns_off_the_source_file_watcher() -> None:
+    assert "--server.fileWatcherType=none" in streamlit_argv()
