@@ -30,7 +30,8 @@ def test_a_long_table_shows_a_preview_and_all_rows_on_demand() -> None:
     at = AppTest.from_function(_table_page).run()
     assert not at.exception
     preview, short = at.table
-    assert len(preview.value) == widgets.PREVIEW_ROWS and len(short.value) == 5
+    assert len(preview.value) == widgets.PREVIEW_ROWS
+    assert len(short.value) == 5
     assert list(preview.value["image"]) == [f"img{i}" for i in range(widgets.PREVIEW_ROWS)]  # the first rows
     assert shown_text(preview)["psnr"][3] == widgets.EMPTY  # an empty cell reads "—"; its value stays empty
     assert pd.isna(preview.value["psnr"][3])
@@ -56,9 +57,11 @@ def _details_page() -> None:
 def test_details_send_their_content_only_when_open() -> None:
     at = AppTest.from_function(_details_page).run()
     assert not at.exception
-    assert len(at.table) == 0 and at.caption[0].value == "opened=False"
+    assert len(at.table) == 0
+    assert at.caption[0].value == "opened=False"
     open_details(at, "more")
-    assert len(at.table) == 1 and at.caption[0].value == "opened=True"
+    assert len(at.table) == 1
+    assert at.caption[0].value == "opened=True"
 
 
 def test_the_installed_streamlit_has_every_preloaded_chunk() -> None:
@@ -79,7 +82,8 @@ def test_chunk_files_skips_what_is_missing(tmp_path: Path) -> None:
 
 def test_the_preload_script_imports_relative_to_streamlits_entry_script() -> None:
     script = preload.preload_script(("PlotlyChart.abc.js", "Table.def.js"))
-    assert script.startswith("<script>") and script.endswith("</script>")
+    assert script.startswith("<script>")
+    assert script.endswith("</script>")
     assert '["PlotlyChart.abc.js", "Table.def.js"]' in script
     assert re.search(
         r"new URL\(file, entry\.src\)", script
