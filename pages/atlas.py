@@ -196,8 +196,11 @@ def gallery(result: AtlasResult) -> None:
     """One tab per ranking (the open one in the URL): its deficit bars and its regions."""
     a, b = result.pair or ("", "")
     rankings = list(result.regions)
-    tabs = st.tabs([name.replace("_", " ") for name in rankings], key="atl_rank", bind=URL)
+    # lazy: only the open tab's chart and crops are built and sent (4 rankings x 8 regions x 4 crops otherwise)
+    tabs = st.tabs([name.replace("_", " ") for name in rankings], key="atl_rank", on_change="rerun", bind=URL)
     for tab, name in zip(tabs, rankings, strict=True):
+        if not tab.open:
+            continue
         with tab:
             regions = result.regions[name]
             st.markdown(f"**{atlas_figures.RANKING_TITLES[name].format(a=a, b=b)}**")
