@@ -38,6 +38,9 @@ def streamlit_argv(
         # every imported module's file after each script run, torch's thousands included, on the server's event
         # loop, plus a polling thread) competed with the page scripts and the static files for the GIL
         "--server.fileWatcherType=none",
+        # no full garbage collection after every script run (~0.15 s holding the GIL with torch loaded, while the
+        # browser waits for the page's JavaScript); dashboard/housekeeping.py collects every 30 s instead
+        "--runner.postScriptGC=false",
     ]
     if port is not None:
         argv.append(f"--server.port={port}")

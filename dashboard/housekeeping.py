@@ -15,6 +15,7 @@ goes on trimming; ``tests/test_housekeeping.py`` runs against the installed Stre
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
 import time
@@ -77,6 +78,7 @@ def _tick() -> None:
         if not _warned:
             _warned = True
             _LOG.warning("cannot release ended sessions' files (Streamlit internals changed?)", exc_info=True)
+    gc.collect()  # what Streamlit's post-run collection did, off the visits' path (the launcher turns that off)
     release_freed_memory()
 
 

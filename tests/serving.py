@@ -50,6 +50,7 @@ LAUNCH_FLAGS = [
     "--server.headless=true",
     "--client.toolbarMode=viewer",
     "--server.fileWatcherType=none",
+    "--runner.postScriptGC=false",
 ]
 #: the baseline of the page-speed benchmarks: the least a Streamlit page can be
 ONE_LINE_PAGE = 'import streamlit as st\n\nst.write("Gradient Variance Lab")\n'

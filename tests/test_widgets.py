@@ -90,5 +90,7 @@ def test_the_preload_script_imports_relative_to_streamlits_entry_script() -> Non
     )  # the base URL path of the server, whatever it is
 
 
-def test_the_launcher_turns_off_the_source_file_watcher() -> None:
-    assert "--server.fileWatcherType=none" in streamlit_argv()
+def test_the_launcher_keeps_work_off_the_visits_path() -> None:
+    argv = streamlit_argv()
+    assert "--server.fileWatcherType=none" in argv  # no walk over every imported module after each run
+    assert "--runner.postScriptGC=false" in argv  # the housekeeping thread collects instead
