@@ -18,7 +18,7 @@ if (
 
 import streamlit as st  # noqa: E402
 
-from dashboard import housekeeping, preload, state, widgets  # noqa: E402
+from dashboard import housekeeping, state, widgets  # noqa: E402
 from dashboard.safety import assets_label  # noqa: E402
 
 # Installed (wheel), the pages live in dashboard/pages/; in the repository, in the top-level pages/ folder.
@@ -106,8 +106,4 @@ try:  # GVLAB_DEVICE: a bad value or a missing GPU is said once, before any page
 except ValueError as err:
     st.error(f"Cannot choose where models run: {err}.")
     st.stop()
-with (
-    st.sidebar
-):  # the chart and table code starts loading now, while the page script runs (dashboard/preload.py)
-    preload.preload()
 navigation.run()

@@ -1,15 +1,11 @@
-"""The shared page blocks that decide what a page's first paint costs: tables, lazy details, chunk preloading."""
+"""The shared page blocks that decide what a page's first paint costs: tables, lazy details, launcher flags."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import pandas as pd
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-from dashboard import preload, widgets
+from dashboard import widgets
 from dashboard.__main__ import streamlit_argv
 from tests.dashboard_fixtures import open_details, shown_text
 
@@ -62,32 +58,6 @@ def test_details_send_their_content_only_when_open() -> None:
     open_details(at, "more")
     assert len(at.table) == 1
     assert at.caption[0].value == "opened=True"
-
-
-def test_the_installed_streamlit_has_every_preloaded_chunk() -> None:
-    """A Streamlit upgrade that renames a chunk is noticed here (the pages would still work, only slower)."""
-    files = preload.chunk_files()
-    assert [name.split(".")[0] for name in files] == list(preload.CHUNKS)
-    static = Path(st.__file__).resolve().parent / "static" / "static" / "js"
-    assert all((static / name).is_file() for name in files)
-
-
-def test_chunk_files_skips_what_is_missing(tmp_path: Path) -> None:
-    (tmp_path / "PlotlyChart.abc-1_2.js").write_text("")
-    (tmp_path / "Other.x.js").write_text("")
-    (tmp_path / "Table.js").write_text("")  # no content hash: not a chunk file
-    assert preload.chunk_files(tmp_path) == ("PlotlyChart.abc-1_2.js",)
-    assert preload.chunk_files(tmp_path / "absent") == ()
-
-
-def test_the_preload_script_imports_relative_to_streamlits_entry_script() -> None:
-    script = preload.preload_script(("PlotlyChart.abc.js", "Table.def.js"))
-    assert script.startswith("<script>")
-    assert script.endswith("</script>")
-    assert '["PlotlyChart.abc.js", "Table.def.js"]' in script
-    assert re.search(
-        r"new URL\(file, entry\.src\)", script
-    )  # the base URL path of the server, whatever it is
 
 
 def test_the_launcher_keeps_work_off_the_visits_path() -> None:
