@@ -187,7 +187,20 @@ def test_figure_builders_return_figures_and_do_not_mutate_inputs() -> None:
 
 def test_variance_heatmap_hover_names_patch_position() -> None:
     fig = variance_heatmap(np.ones((2, 3)), "v", patch_size=8, stride=4)
-    assert fig.data[0].text[1][2] == "patch (row 1, col 2) at pixel y=4, x=8, 8x8"
+    heatmap = fig.data[0]
+    assert list(heatmap.x) == [0, 4, 8]  # each cell at its patch's top-left pixel
+    assert list(heatmap.y) == [0, 4]
+    assert heatmap.hovertemplate.startswith(
+        "patch at pixel y=%{y}, x=%{x}, 8x8<br>variance=%{customdata:.4g}"
+    )
+    overlay = deficit_overlay(np.zeros((6, 8), np.uint8), np.zeros((2, 3)), 4, 4, display_factor=2)
+    image, cells = overlay.data
+    assert (image.dx, image.dy) == (2, 2)  # the downsampled image drawn in the analysed image's pixels
+    assert list(cells.x) == [2, 6, 10]  # patch centres, in those pixels
+    assert cells.hovertemplate.startswith("patch centred at pixel y=%{y}, x=%{x}, 4x4")
+    pooled = variance_heatmap(np.ones((2, 3)), "v", patch_size=8, stride=4, display_factor=2)
+    assert list(pooled.data[0].x) == [0, 8, 16]
+    assert "mean of 2x2 patches" in pooled.data[0].hovertemplate
 
 
 # --- downloads, paper table, analysis ------------------------------------------------------------------------
