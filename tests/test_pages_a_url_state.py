@@ -92,6 +92,24 @@ def test_observation_reopens_from_its_url(assets: Path) -> None:
     assert "On *coins* at x2" in " ".join(str(m.value) for m in at.markdown)
 
 
+@pytest.mark.parametrize(
+    ("page", "params", "key"),
+    [
+        ("observation", {"obs_scale": "x7", "obs_image": "no-such-image", "obs_amp": "1e9"}, "obs_scale"),
+        ("compare", {"cmp-scale": "x7", "cmp-crop": "-5", "cmp-view": "sideways"}, "cmp-scale"),
+        ("variance_explorer", {"vx-sample": "../../etc/passwd", "vx-operator": "laplace"}, "vx-sample"),
+    ],
+)
+def test_a_hand_edited_url_falls_back_to_the_defaults(
+    assets: Path, page: str, params: dict[str, str | list[str]], key: str
+) -> None:
+    """Values a link cannot hold (an unknown option, a number out of range) open the page on its defaults."""
+    default = open_at(page, {})
+    at = open_at(page, params)  # no exception, no error box (open_at checks both)
+    assert at.selectbox(key=key).value == default.selectbox(key=key).value
+    assert len(at.get("plotly_chart")) == len(default.get("plotly_chart"))  # the same view, fully drawn
+
+
 def test_compare_reopens_from_its_url(assets: Path) -> None:
     params: dict[str, str | list[str]] = {
         "cmp-sample": "coins",
