@@ -22,10 +22,12 @@ machine load drifts hit both.
 A page has **settled** when Streamlit says its script (and any fragment) is not running, no spinner or progress
 bar is on the page, every Plotly chart is drawn, and nothing in the page has changed for ``--quiet`` ms; the
 settle time is the moment of the *last* change, in ms from the navigation's start (a ``MutationObserver``
-installed before the page's own scripts), so the quiet window is not counted.
+installed before the page's own scripts), so the quiet window is not counted. Its **visible part** settled at
+the last change of an element that, once the page settled, lies in the viewport (``--width`` x ``--height``, not
+scrolled): what a reader sees before scrolling (an added node counts, and a changed attribute or text).
 
 Printed: each page's cold and warm settle time and their ratios to the one-line page's (cold to its cold visit,
-warm to the median of its warm visits), the machine's load average before and after, and with ``--rounds`` > 1
+warm to the median of its warm visits), the second visit's visible part, the machine's load average before and after, and with ``--rounds`` > 1
 the median over rounds. A page that does not settle within ``--timeout`` s is printed as ``timeout``.
 """
 
@@ -38,7 +40,7 @@ import statistics
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 if (
@@ -59,17 +61,26 @@ from tests.serving import (  # noqa: E402
 #: every page of ``dashboard/app.py``, by URL path ("" = the default page, the landing page)
 PAGES = ("observation", "explorer", "compare", "benchmark", "atlas", "training", "snapshots")
 
-# installed before the page's own scripts: remembers when anything in the page last changed (ms since navigation)
+# installed before the page's own scripts: remembers when anything in the page last changed (ms since navigation),
+# and which elements changed when (an added node, or the target of a changed attribute or text), for VISIBLE_SETTLED
 TRACK_CHANGES = """
 window.__lastChange = 0;
+window.__changes = [];
 const start = () => {
   new MutationObserver((records) => {
+    const now = performance.now();
+    const changed = new Set();
     for (const r of records) {
       const el = r.target.nodeType === 1 ? r.target : r.target.parentElement;
       if (el && el.closest && el.closest('[data-testid="stHeader"], [data-testid="stStatusWidget"]')) continue;
-      window.__lastChange = performance.now();
-      return;
+      window.__lastChange = now;
+      if (r.type !== 'childList') { if (el) changed.add(el); continue; }
+      for (const node of r.addedNodes) {
+        const added = node.nodeType === 1 ? node : node.parentElement;
+        if (added) changed.add(added);
+      }
     }
+    for (const el of changed) window.__changes.push([now, el]);
   }).observe(document, {subtree: true, childList: true, attributes: true, characterData: true});
 };
 if (document.documentElement) start(); else document.addEventListener('readystatechange', start, {once: true});
@@ -86,10 +97,28 @@ SETTLED = """quiet => {
 }"""
 
 
-def settle_time(
-    browser: Any, url: str, size: tuple[int, int], quiet_ms: int, timeout_s: float
-) -> float | None:
-    """Seconds from navigation until ``url`` settled (module docstring) in a new session; ``None`` on timeout."""
+# once settled: the last change of an element that ends up in the viewport (what a reader sees without scrolling)
+VISIBLE_SETTLED = """() => {
+  let last = 0;
+  for (const [time, el] of window.__changes) {
+    if (time <= last || !el.isConnected) continue;
+    const box = el.getBoundingClientRect();
+    if ((box.width > 0 || box.height > 0) && box.bottom > 0 && box.right > 0
+        && box.top < window.innerHeight && box.left < window.innerWidth) last = time;
+  }
+  return last;
+}"""
+
+
+class Visit(NamedTuple):
+    """One visit's times in seconds from navigation (``None``: it did not settle in time)."""
+
+    settled: float | None  # the last change of the page (module docstring)
+    visible: float | None  # the last change of what is in the viewport at the end (above the fold)
+
+
+def visit(browser: Any, url: str, size: tuple[int, int], quiet_ms: int, timeout_s: float) -> Visit:
+    """Open ``url`` in a new browser context (a new session, nothing cached) and time it until it settled."""
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     context = browser.new_context(viewport={"width": size[0], "height": size[1]})
@@ -98,11 +127,19 @@ def settle_time(
     try:
         page.goto(url, wait_until="commit", timeout=int(timeout_s * 1000))
         page.wait_for_function(SETTLED, arg=quiet_ms, timeout=int(timeout_s * 1000), polling=100)
-        return float(page.evaluate("window.__lastChange")) / 1000.0
+        settled = float(page.evaluate("window.__lastChange")) / 1000.0
+        return Visit(settled, float(page.evaluate(VISIBLE_SETTLED)) / 1000.0)
     except PlaywrightTimeout:  # a page that never settles is a result, not a crash
-        return None
+        return Visit(None, None)
     finally:
         context.close()
+
+
+def settle_time(
+    browser: Any, url: str, size: tuple[int, int], quiet_ms: int, timeout_s: float
+) -> float | None:
+    """Seconds from navigation until ``url`` settled (module docstring) in a new session; ``None`` on timeout."""
+    return visit(browser, url, size, quiet_ms, timeout_s).settled
 
 
 def load_average() -> str:
@@ -131,16 +168,19 @@ def run_round(
             serve_one_line(work, env=env) as baseline,
         ):
             dash_url, base_url = dashboard.url, baseline.url
-            for visit in ("cold", "warm"):
+            for which in ("cold", "warm"):
                 for name in pages:
                     # the one-line page's first visit is its cold one; every later visit is a warm one
                     kind = "cold" if not one_line["cold"] else "warm"
                     base_time = settle_time(browser, base_url, size, args.quiet, args.timeout)
                     one_line[kind].append(base_time)
-                    seconds = settle_time(browser, f"{dash_url}/{name}", size, args.quiet, args.timeout)
-                    visits.setdefault(name, {})[visit] = seconds
+                    times = visit(browser, f"{dash_url}/{name}", size, args.quiet, args.timeout)
+                    visits.setdefault(name, {}).update(
+                        {which: times.settled, f"{which} visible": times.visible}
+                    )
                     print(
-                        f"  {visit:4} {name or '/':12} {_fmt(seconds):>8} s  (one-line page {_fmt(base_time)} s)",
+                        f"  {which:4} {name or '/':12} {_fmt(times.settled):>8} s, visible part "
+                        f"{_fmt(times.visible)} s  (one-line page {_fmt(base_time)} s)",
                         flush=True,
                     )
         return visits, one_line
@@ -197,13 +237,18 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"\none-line page: cold {_fmt(base_cold)} s, warm {_fmt(base_warm)} s (median over visits and rounds)"
     )
-    print("\n| page | first visit (s) | second visit (s) | first ÷ one-line | second ÷ one-line |")
-    print("|---|---|---|---|---|")
+    print(
+        "\n| page | first visit (s) | second visit (s) | first ÷ one-line | second ÷ one-line "
+        "| second visit, visible part (s) |"
+    )
+    print("|---|---|---|---|---|---|")
     for name in args.pages:
         cold = med([visits[name]["cold"] for visits, _ in rounds])
         warm = med([visits[name]["warm"] for visits, _ in rounds])
+        seen = med([visits[name]["warm visible"] for visits, _ in rounds])
         print(
-            f"| {name or '/'} | {_fmt(cold)} | {_fmt(warm)} | {_ratio(cold, base_cold)} | {_ratio(warm, base_warm)} |"
+            f"| {name or '/'} | {_fmt(cold)} | {_fmt(warm)} | {_ratio(cold, base_cold)} | {_ratio(warm, base_warm)} "
+            f"| {_fmt(seen)} |"
         )
     return 0
 

@@ -15,16 +15,26 @@ from typing import Final
 import pandas as pd
 import streamlit as st
 
-from dashboard import analysis, catalog, loaders, observation_sections, state, view_blocks, widgets
+from dashboard import (
+    analysis,
+    atlas_figures,
+    catalog,
+    loaders,
+    observation_sections,
+    state,
+    view_blocks,
+    widgets,
+)
 from dashboard.figures.axes import with_wrapped_titles
 from dashboard.figures.bars import mean_variance_bars, variance_ratio_bars
 from dashboard.figures.histograms import histogram_overlay
-from dashboard.figures.images import crops_row
 from dashboard.figures.maps import heatmap_grid
 from dashboard.observation_view import ObservationView
 
 #: how the page's controls keep their values: in the URL, under their keys (a link reopens the same view)
 BIND: Final = "query-params"
+#: the side to which each worst-region crop is enlarged (exact pixels, repeated); shown at its column's width
+CROP_PX: Final = 320
 
 
 def choose_view(samples: dict[str, str]) -> observation_sections.ViewRequest:
@@ -90,28 +100,31 @@ def headline(view: ObservationView, request: observation_sections.ViewRequest) -
     )
 
 
-def worst_region(view: ObservationView) -> None:
+def worst_region(view: ObservationView, request: observation_sections.ViewRequest) -> None:
     """The region where the L1 model lost the most variance, large and in sync, next to the ratio bars."""
     ratios = dict(zip(view.metrics["method"], view.metrics["var_ratio"], strict=True))
     baseline = next(m for m in view.methods if m != "HR")
+    # images and HTML only on the first screen: it is drawn without waiting for plotly.js (bench/README.md)
     c_crop, c_bars = st.columns([3, 2])
     if view.region is not None:
         shown = ["HR", *(m for m in (view.l1, view.gv) if m)]
-        badges = {m: f"{m}<br>{ratios[m]:.0%}" for m in shown}  # two short lines: they hold at 1024 px
         with c_crop:
-            widgets.chart(
-                crops_row({m: view.crops[m] for m in shown}, badges, height=330),
-                "largest-deficit crops",
-                key="obs-crops",
-            )
+            for column, m in zip(st.columns(len(shown)), shown, strict=True):
+                column.image(
+                    atlas_figures.framed(atlas_figures.enlarge(view.crops[m], CROP_PX)),
+                    caption=f"{m} · {ratios[m]:.0%}",  # the badge: the share of HR's gradient variance kept
+                    width="stretch",
+                )
     with c_bars:
-        widgets.chart(variance_ratio_bars(view.metrics, height=330), "variance ratio", key="obs-ratio")
+        st.html(variance_ratio_bars(view.metrics))
     if view.region is not None:
         top, left, side = view.region
+        link = atlas_figures.compare_link(view.image, view.scale, request.protocol, top, left, side)
         st.caption(
             f"Left: the {side}x{side}-pixel region (x = {left}, y = {top}) where the L1 model lost the most patch "
-            f"variance (summed deficit HR - L1 {view.region_deficit:.3f}; p = 8, Sobel, gray), found by code; zoom "
-            "and pan are shared. Badges and bars: SR/HR gradient-variance ratio on the whole image "
+            f"variance (summed deficit HR - L1 {view.region_deficit:.3f}; p = 8, Sobel, gray), found by code, its "
+            f"pixels enlarged without interpolation; [zoom, pan and switch models on it in Compare]({link}). "
+            "Badges and bars: SR/HR gradient-variance ratio on the whole image "
             f"(gvcore.eval.scoring). {view_blocks.default_pair_caption()}"
         )
     noise_row = f"{baseline}+noise"
@@ -223,7 +236,7 @@ def render() -> None:
     view = request.view()
     # --- the point, above the fold: headline, the worst region, the ratio bars -------------------------------
     headline(view, request)
-    worst_region(view)
+    worst_region(view, request)
     # --- the whole images and the difference ----------------------------------------------------------------
     whole_images(view)
     published_models()

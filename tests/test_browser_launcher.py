@@ -14,6 +14,7 @@ working directory (not the repository) with the shipped assets; the checks:
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from collections.abc import Iterator
@@ -119,16 +120,18 @@ def test_observation_url_and_its_state(browser: object, server: dict[str, str]) 
 def test_landing_makes_its_point_above_the_fold(browser: object, server: dict[str, str]) -> None:
     context, page = _open(browser, f"{server['url']}/")
     try:
-        page.wait_for_function(
-            "() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= 2", timeout=TIMEOUT_MS
-        )
         headline = page.get_by_text("of HR's gradient variance; L1+GV").first
-        crops = page.locator(".js-plotly-plot").nth(0)
-        bars = page.locator(".js-plotly-plot").nth(1)
-        for element in (headline, crops, bars):
+        crops = page.locator('[data-testid="stImage"]')
+        bars = page.locator(".gv-bars")
+        bars.wait_for(timeout=TIMEOUT_MS)
+        crops.nth(2).locator("img").wait_for(timeout=TIMEOUT_MS)
+        for element in (headline, crops.nth(0), crops.nth(2), bars):
             box = element.bounding_box()
             assert box is not None
             assert box["y"] + box["height"] <= 768, box
         assert "Gradient variance kept" in bars.inner_text()
+        assert re.search(
+            r"HR · 100%", crops.nth(0).inner_text()
+        )  # each crop's badge: the share of HR's variance
     finally:
         context.close()
