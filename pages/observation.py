@@ -28,13 +28,12 @@ from dashboard import (
 from dashboard.figures.axes import with_wrapped_titles
 from dashboard.figures.bars import mean_variance_bars, variance_ratio_bars
 from dashboard.figures.histograms import histogram_overlay
+from dashboard.figures.images import crops_html
 from dashboard.figures.maps import heatmap_grid
 from dashboard.observation_view import ObservationView
 
 #: how the page's controls keep their values: in the URL, under their keys (a link reopens the same view)
 BIND: Final = "query-params"
-#: the side to which each worst-region crop is enlarged (exact pixels, repeated); shown at its column's width
-CROP_PX: Final = 320
 
 
 def choose_view(samples: dict[str, str]) -> observation_sections.ViewRequest:
@@ -108,13 +107,10 @@ def worst_region(view: ObservationView, request: observation_sections.ViewReques
     c_crop, c_bars = st.columns([3, 2])
     if view.region is not None:
         shown = ["HR", *(m for m in (view.l1, view.gv) if m)]
-        with c_crop:
-            for column, m in zip(st.columns(len(shown)), shown, strict=True):
-                column.image(
-                    atlas_figures.framed(atlas_figures.enlarge(view.crops[m], CROP_PX)),
-                    caption=f"{m} · {ratios[m]:.0%}",  # the badge: the share of HR's gradient variance kept
-                    width="stretch",
-                )
+        with c_crop:  # each caption is the badge: the share of HR's gradient variance kept
+            st.html(
+                crops_html({m: view.crops[m] for m in shown}, {m: f"{m} · {ratios[m]:.0%}" for m in shown})
+            )
     with c_bars:
         st.html(variance_ratio_bars(view.metrics))
     if view.region is not None:
@@ -237,6 +233,7 @@ def render() -> None:
     # --- the point, above the fold: headline, the worst region, the ratio bars -------------------------------
     headline(view, request)
     worst_region(view, request)
+    widgets.let_the_first_screen_paint()
     # --- the whole images and the difference ----------------------------------------------------------------
     whole_images(view)
     published_models()

@@ -5,6 +5,8 @@ Images go to the browser as lossless PNG (``go.Image(source=...)``) so pixels ar
 
 from __future__ import annotations
 
+import html
+
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -179,3 +181,28 @@ def crops_row(
     lines = max((t.count("<br>") + 1 for t in shown), default=1)
     fig.update_layout(height=height, margin={"l": 2, "r": 2, "t": 18 + 17 * lines, "b": 2})
     return fig
+
+
+def crops_html(crops: dict[str, np.ndarray], captions: dict[str, str] | None = None) -> str:
+    """The same region of several images side by side as static HTML: exact pixels, enlarged by the browser.
+
+    Lossless PNGs inline (``data:`` URIs, no request), drawn with ``image-rendering: pixelated`` (each pixel a
+    square, no interpolation) at an equal share of the width, each with its caption (default: its name).
+    HTML only, no chart library: shown as soon as it arrives (see :func:`dashboard.figures.bars.variance_ratio_bars`).
+
+    Example:
+        >>> page = crops_html({"HR": np.zeros((2, 2, 3), np.uint8), "a&b": np.ones((2, 2, 3), np.uint8)})
+        >>> page.count("<img") == 2 and "a&amp;b" in page and "pixelated" in page
+        True
+    """
+    figures = "".join(
+        f'<figure><img src="{png_data_uri(np.ascontiguousarray(crop))}" alt="{html.escape(name, quote=True)}">'
+        f"<figcaption>{html.escape((captions or {}).get(name, name))}</figcaption></figure>"
+        for name, crop in crops.items()
+    )
+    return (
+        "<style>.gv-crops { display: flex; gap: 8px; } .gv-crops figure { flex: 1 1 0; min-width: 0; margin: 0; }"
+        " .gv-crops img { width: 100%; display: block; image-rendering: pixelated; }"
+        " .gv-crops figcaption { font-size: 0.85rem; opacity: 0.75; text-align: center; margin-top: 0.3rem;"
+        f' overflow-wrap: anywhere; }}</style><div class="gv-crops">{figures}</div>'
+    )
