@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import hashlib
+import html
 import io
 import math
 import re
@@ -35,6 +36,7 @@ __all__ = [
     "details",
     "downsample_note",
     "export_format",
+    "html_table",
     "labels",
     "table",
 ]
@@ -75,27 +77,34 @@ def chart(fig: go.Figure, name: str, key: str | None = None, **kwargs: Any) -> A
 EMPTY = "—"
 #: a longer table shows this many rows until "Show all" is on
 PREVIEW_ROWS = 15
-#: tables up to this many rows are static HTML tables (``st.table``); larger ones the interactive grid
+#: tables up to this many rows are static HTML tables; larger ones the interactive grid (``st.dataframe``)
 STATIC_MAX_ROWS = 200
 #: a static table of more rows than this scrolls (sticky header) instead of growing
 SCROLL_AFTER_ROWS = 15
 #: the height of one static-table row in px (header included), for the scrolling height
 ROW_PX = 35
-#: characters that Markdown would read as markup in a static table's text cells
-_MARKDOWN = re.compile(r"([\\`*_{}\[\]<>()#+!|~$])")
 #: tables up to this many cells are shown with empty cells as "—" in the grid; larger ones as they are
 STYLED_MAX_CELLS = 100_000
+#: the static tables' look (scoped by the ``gv-table`` class; the theme's font and colours are kept)
+_TABLE_STYLE = """<style>
+.gv-table-wrap { overflow: auto; border: 1px solid rgba(128, 128, 128, 0.25); border-radius: 0.5rem; }
+.gv-table { border-collapse: collapse; width: 100%; font-size: 0.875rem; }
+.gv-table th, .gv-table td { padding: 0.3rem 0.6rem; border-bottom: 1px solid rgba(128, 128, 128, 0.2);
+  text-align: left; white-space: nowrap; }
+.gv-table th { position: sticky; top: 0; background: rgb(245, 246, 248); font-weight: 600; }
+.gv-table td.gv-num { text-align: right; font-variant-numeric: tabular-nums; }
+</style>"""
 
 
 def cell_text(value: Any) -> str:
-    r"""How a static table shows one cell: "—" for an empty (or infinite) one, floats as Python prints them.
+    """How a static table shows one cell: "—" for an empty (or infinite) one, floats as Python prints them.
 
     ``str`` of a float is the shortest text that reads back to the same float, so a shown value is the CSV's
-    value (pages round their tables before showing them); text is escaped so that Markdown does not restyle it.
+    value (pages round their tables before showing them).
 
     Example:
         >>> [cell_text(v) for v in (None, float("nan"), float("inf"), 30.1234, 2, "a_b*c")]
-        ['—', '—', '—', '30.1234', '2', 'a\\_b\\*c']
+        ['—', '—', '—', '30.1234', '2', 'a_b*c']
     """
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return EMPTY
@@ -106,24 +115,52 @@ def cell_text(value: Any) -> str:
             return EMPTY
     except (TypeError, ValueError):  # a list or an array in a cell: shown as text
         pass
-    return _MARKDOWN.sub(r"\\\1", str(value))
+    return str(value)
 
 
-def static_cells(frame: pd.DataFrame, links: Mapping[str, str] | None = None) -> Any:
-    """``frame`` as a Styler whose display text is :func:`cell_text` (a static table's cells).
+def html_table(frame: pd.DataFrame, links: Mapping[str, str] | None = None) -> str:
+    """``frame`` as a static HTML table: every cell's :func:`cell_text`, escaped; numbers aligned right.
 
-    ``links`` columns (``{column: link text}``) hold URLs, shown as Markdown links with that text ("—" where
-    empty). The values themselves are unchanged (what ``st.table`` sends as data); only what the reader sees differs.
+    ``links`` columns (``{column: link text}``) hold relative URLs (``./page?...``), shown as links with that text
+    ("—" where empty or not relative). More than :data:`SCROLL_AFTER_ROWS` rows scroll under a sticky header.
+    HTML and CSS only: unlike ``st.table`` it needs no table code in the browser (0.25 s of a visit,
+    ``bench/bench_page_parts.py``).
+
+    Example:
+        >>> page = html_table(pd.DataFrame({"method": ["a<b", None], "psnr": [30.5, float("nan")]}))
+        >>> "<td>a&lt;b</td>" in page and '<td class="gv-num">30.5</td>' in page and page.count("—") == 2
+        True
     """
     links = dict(links or {})
-    plain = [column for column in frame.columns if column not in links]
-    styler = frame.style.format(cell_text, subset=plain) if plain else frame.style
-    for column, text in links.items():
-        styler = styler.format(
-            lambda url, text=text: EMPTY if not isinstance(url, str) or not url else f"[{text}]({url})",
-            subset=[column],
-        )
-    return styler
+    numeric = {
+        column
+        for column in frame.columns
+        if pd.api.types.is_numeric_dtype(frame[column]) and not pd.api.types.is_bool_dtype(frame[column])
+    }
+    head = "".join(f"<th>{html.escape(str(column))}</th>" for column in frame.columns)
+    rows = []
+    for record in frame.itertuples(index=False, name=None):
+        cells = []
+        for column, value in zip(frame.columns, record, strict=True):
+            if column in links:
+                url = value if isinstance(value, str) and value.startswith("./") else None
+                text = (
+                    f'<a href="{html.escape(url)}" target="_self">{html.escape(links[column])}</a>'
+                    if url
+                    else EMPTY
+                )
+                cells.append(f"<td>{text}</td>")
+            else:
+                kind = ' class="gv-num"' if column in numeric else ""
+                cells.append(f"<td{kind}>{html.escape(cell_text(value))}</td>")
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    height = (
+        f' style="max-height:{ROW_PX * (SCROLL_AFTER_ROWS + 1)}px"' if len(frame) > SCROLL_AFTER_ROWS else ""
+    )
+    return (
+        f'{_TABLE_STYLE}<div class="gv-table-wrap"{height}><table class="gv-table">'
+        f"<thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+    )
 
 
 def with_dashes(frame: pd.DataFrame) -> Any:
@@ -180,8 +217,8 @@ def table(
     A table of more than :data:`PREVIEW_ROWS` rows shows its first :data:`PREVIEW_ROWS` (pages put the rows
     that matter first) and a "Show all" toggle: a page's first paint then costs the browser a few hundred cells,
     not thousands (``bench/README.md``, "Where a page's time goes"); the CSV always holds every row.
-    Up to :data:`STATIC_MAX_ROWS` rows it is a static HTML table (``st.table``: text that can be selected and
-    copied), scrolling past :data:`SCROLL_AFTER_ROWS` rows; larger tables are the interactive grid
+    Up to :data:`STATIC_MAX_ROWS` rows it is a static HTML table (:func:`html_table`: text that can be selected
+    and copied), scrolling past :data:`SCROLL_AFTER_ROWS` rows; larger tables are the interactive grid
     (``st.dataframe``: sorting, resizing). ``links`` (``{column: link text}``) names columns of URLs, shown as
     links with that text in both.
     """
@@ -192,8 +229,7 @@ def table(
     )
     shown = frame if show_all else frame.head(PREVIEW_ROWS)
     if len(shown) <= STATIC_MAX_ROWS:
-        height: Any = "content" if len(shown) <= SCROLL_AFTER_ROWS else ROW_PX * (SCROLL_AFTER_ROWS + 1)
-        st.table(static_cells(shown, links), hide_index=True, height=height)
+        st.html(html_table(shown, links))
     else:
         config = {
             column: st.column_config.LinkColumn(column, display_text=text)

@@ -20,6 +20,8 @@ import gc
 import io
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -196,16 +198,60 @@ def serving_environment(
         yield root
 
 
-def shown_text(element: object) -> pd.DataFrame:
-    """What a static table (``AppTest``'s ``at.table[i]``) shows the reader: its cells' display text.
+@dataclass(frozen=True)
+class ShownTable:
+    """A static table of a page as ``AppTest`` sees it (:func:`dashboard.widgets.html_table`, read back).
 
-    ``element.value`` is the data the page passed (empty cells stay empty); this is the text after the page's
-    formatting (``dashboard.widgets.cell_text``: "—" for an empty cell).
+    ``text``: each cell's text as the reader sees it ("—" for an empty cell; a link cell's URL); ``value``: the same
+    read as a CSV would be (numbers as numbers, "—" empty), which is the page's data, floats to the last digit.
     """
-    from streamlit import dataframe_util
 
-    styler = element.proto.arrow_data.styler  # type: ignore[attr-defined]
-    return dataframe_util.convert_arrow_bytes_to_pandas_df(styler.display_values)
+    text: pd.DataFrame
+    value: pd.DataFrame
+
+
+class _TableParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.rows: list[list[str]] = []
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "tr":
+            self.rows.append([])
+        elif tag in ("td", "th"):
+            self._cell = []
+        elif tag == "a" and self._cell is not None:  # a link cell reads as its URL, not its text
+            self._cell.append((dict(attrs).get("href") or "") + "\x00")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th") and self._cell is not None:
+            self.rows[-1].append("".join(self._cell).split("\x00")[0])
+            self._cell = None
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def tables(at: Any) -> list[ShownTable]:
+    """The page's static tables, in page order (what ``at.table`` was before the tables became HTML)."""
+    import csv
+
+    shown = []
+    for element in at.get("html"):
+        body = str(element.proto.body)
+        if 'class="gv-table"' not in body:
+            continue
+        parser = _TableParser()
+        parser.feed(body)
+        header, *rows = parser.rows
+        text = pd.DataFrame(rows, columns=header)
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows([header, *rows])
+        value = pd.read_csv(io.StringIO(buffer.getvalue()), keep_default_na=False, na_values=["—"])
+        shown.append(ShownTable(text, value))
+    return shown
 
 
 def open_details(at: Any, key: str) -> Any:

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
 
-from tests.dashboard_fixtures import make_fixture_assets
+from tests.dashboard_fixtures import make_fixture_assets, tables
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
@@ -53,7 +53,7 @@ def test_gallery_regions_come_only_from_the_chosen_images(assets: Path) -> None:
 
 def test_table_links_into_compare_at_the_worst_region(assets: Path) -> None:
     at = open_atlas(["coins"])
-    table = at.table[0].value
+    table = tables(at)[0].value
     assert table["method"].iloc[0] == "HR"  # the reference row first, without a link
     row = table[table["method"] != "HR"].iloc[0]
     query = parse_qs(urlparse(row["compare"]).query)

@@ -16,6 +16,7 @@ from streamlit.testing.v1 import AppTest
 from gvcore.checkpoint.store import save_checkpoint
 from gvcore.eval.evaluate import evaluate
 from gvcore.models import build_model
+from tests.dashboard_fixtures import tables
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
@@ -79,7 +80,7 @@ def test_results_database_lists_filters_and_compares(env: dict[str, Path]) -> No
     assert "results.sqlite`: 10 stored per-image results" in captions
     at.multiselect(key="bm_db_protocol").set_value(["standard"]).run()
     assert not at.exception
-    means = next(df.value for df in at.table if "images" in df.value.columns)
+    means = next(df.value for df in tables(at) if "images" in df.value.columns)
     assert list(means["method"]) == ["HR", "bicubic", "mine"]
     at.multiselect(key="bm_db_method").set_value(["bilinear"]).run()
     assert "No stored result matches" in " ".join(str(i.value) for i in at.info)

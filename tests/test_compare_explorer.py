@@ -31,7 +31,7 @@ from dashboard.compare_slider import slider_html
 from dashboard.figures.axes import with_wrapped_titles, wrap_title
 from dashboard.figures.images import crop_grid
 from dashboard.figures.maps import heatmap_grid
-from tests.dashboard_fixtures import image_sized_arrays, make_fixture_assets, rect_png
+from tests.dashboard_fixtures import image_sized_arrays, make_fixture_assets, rect_png, tables
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
@@ -90,7 +90,7 @@ def array(value: object) -> np.ndarray:
 
 
 def methods(at: AppTest) -> list[str]:
-    return list(at.table[0].value["method"])
+    return list(tables(at)[0].value["method"])
 
 
 def upload_compare_image(at: AppTest, name: str, data: bytes) -> None:

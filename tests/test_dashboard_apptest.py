@@ -23,7 +23,7 @@ from PIL import Image
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
 
-from tests.dashboard_fixtures import open_details, serving_environment
+from tests.dashboard_fixtures import open_details, serving_environment, tables
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
@@ -71,7 +71,7 @@ def test_page_runs_on_fixture_assets(assets: Path, page: str) -> None:
     assert not at.error, texts(at.error)
     assert charts(at) >= 1
     if page == "observation":
-        table = at.table[0].value
+        table = tables(at)[0].value
         assert list(table["method"]) == ["HR", "bicubic", "bicubic+noise", "ESPCN L1 x2", "ESPCN L1+GV x2"]
         assert np.isfinite(table["psnr"].iloc[1:]).all()
 
@@ -117,10 +117,10 @@ def test_degraded_copy_shows_deficit_and_gv_loss(assets: Path) -> None:
 
 def test_compare_lr_only_hides_reference_metrics(assets: Path) -> None:
     at = open_page("compare")
-    assert "psnr" in at.table[0].value.columns
+    assert "psnr" in tables(at)[0].value.columns
     at.radio(key="cmp-mode").set_value("LR only (no reference)").run()
     assert_clean(at)
-    columns = at.table[0].value.columns
+    columns = tables(at)[0].value.columns
     assert "psnr" not in columns
     assert "var_gx" in columns
 
@@ -217,7 +217,7 @@ def _upload_checkpoints(files: list[tuple[str, bytes]]) -> AppTest:
 def test_good_checkpoint_upload_joins_the_comparison(assets: Path, tmp_path: Path) -> None:
     at = _upload_checkpoints([("mine.safetensors", _checkpoint_bytes(tmp_path, "espcn", 2))])
     assert not at.error, texts(at.error)
-    assert "my espcn · mine.safetensors (ESPCN)" in list(at.table[0].value["method"])
+    assert "my espcn · mine.safetensors (ESPCN)" in list(tables(at)[0].value["method"])
 
 
 def test_bad_checkpoint_uploads_show_errors_and_page_keeps_working(assets: Path, tmp_path: Path) -> None:
@@ -238,7 +238,7 @@ def test_bad_checkpoint_uploads_show_errors_and_page_keeps_working(assets: Path,
         assert name in message, f"no error naming {name}: {message}"
     assert not (Path(os.environ["GVLAB_ASSETS"]) / "pwned").exists(), "the hostile pickle was executed"
     assert charts(at) >= 4  # the bundled comparison is still drawn
-    assert list(at.table[0].value["method"]) == ["HR", "bicubic", "ESPCN L1 x2", "ESPCN L1+GV x2"]
+    assert list(tables(at)[0].value["method"]) == ["HR", "bicubic", "ESPCN L1 x2", "ESPCN L1+GV x2"]
     # refusals are remembered: a widget click shows them again without loading the files again
     assert len(at.session_state["cmp-refused-uploads"]) == len(files)
     at.checkbox(key="cmp-bicubic").uncheck().run()
@@ -257,7 +257,7 @@ def test_live_benchmark_on_a_server_folder(assets: Path) -> None:
     at.button(key="live-run").click().run()
     assert_clean(at)
     open_details(at, "live-per-image-open")
-    per_image = at.table[-1].value
+    per_image = tables(at)[-1].value
     assert set(per_image["image"]) == {"img0", "img1"}
     assert set(per_image["method"]) == {
         "HR",

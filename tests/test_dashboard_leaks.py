@@ -33,9 +33,9 @@ def assets(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 
 def shown_text(at: AppTest) -> str:
-    """Every caption, error, warning and info of the page and its sidebar, joined."""
+    """Every caption, error, warning and info of the page and its sidebar, and its HTML (tables, bars), joined."""
     parts = [*at.caption, *at.sidebar.caption, *at.error, *at.warning, *at.info]
-    return " | ".join(str(e.value) for e in parts)
+    return " | ".join([*(str(e.value) for e in parts), *(str(h.proto.body) for h in at.get("html"))])
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from streamlit.testing.v1 import AppTest
 
 from gvcore.data.bundled import bundled_image_paths
 from gvcore.eval.evaluate import evaluate
-from tests.dashboard_fixtures import SCALE, make_fixture_assets
+from tests.dashboard_fixtures import SCALE, make_fixture_assets, tables
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
@@ -67,7 +67,7 @@ def _table_after(at: AppTest, key: str) -> pd.DataFrame:
     """The table shown just before the download button ``key`` (widgets.table renders the pair)."""
     buttons = [b for b in at.get("download_button") if getattr(b, "key", None) == key]
     assert buttons, f"no table {key!r} on the page"
-    frames = [d.value for d in at.table]
+    frames = [d.value for d in tables(at)]
     for frame in frames:
         if "method" in frame and "psnr" in frame:
             return frame

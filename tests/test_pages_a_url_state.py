@@ -25,7 +25,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import analysis, before_after
 from dashboard.compare_slider import slider_html
-from tests.dashboard_fixtures import serving_environment
+from tests.dashboard_fixtures import serving_environment, tables
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
@@ -128,7 +128,7 @@ def test_compare_reopens_from_its_url(assets: Path) -> None:
     assert at.selectbox(key="cmp-sample").value == "coins"
     assert at.selectbox(key="cmp-scale").value == 2
     assert at.multiselect(key="cmp-bundled-standard-2").value == ["ESPCN L1+GV x2"]
-    assert list(at.table[0].value["method"]) == ["HR", "bicubic", "ESPCN L1+GV x2"]
+    assert list(tables(at)[0].value["method"]) == ["HR", "bicubic", "ESPCN L1+GV x2"]
     assert (at.slider(key="cmp-crop").value, at.slider(key="cmp-top").value) == (32, 10)
     assert at.slider(key="cmp-left-px").value == 20
     assert at.radio(key="cmp-view").value == "difference"

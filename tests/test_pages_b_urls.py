@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
 
-from tests.dashboard_fixtures import serving_environment, shown_text
+from tests.dashboard_fixtures import serving_environment, tables
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
@@ -103,7 +103,7 @@ def test_atlas_server_folder_is_named_by_folder_only(assets: Path) -> None:
     data_root = os.environ["GVLAB_DATA_ROOTS"]
     assert root.options == [Path(data_root).name]
     assert at.multiselect(key="atl_images").value == ["img1"]
-    assert set(at.table[0].value["image"]) == {"img1"}
+    assert set(tables(at)[0].value["image"]) == {"img1"}
     shown = " ".join(str(e.value) for e in [*at.caption, *at.markdown, *at.info])
     assert data_root not in shown
 
@@ -116,7 +116,7 @@ def test_training_runs_link_reopens_the_same_runs(assets: Path) -> None:
     assert at.multiselect(key="tr_runs").value == ["shipped/espcn_x2_l1gv"]
     assert at.toggle(key="tr_logy").value is False
     assert at.selectbox(key="tr_sweep_y").value == "var_ratio"
-    logs = next(df.value for df in at.table if "step" in df.value.columns)
+    logs = next(df.value for df in tables(at) if "step" in df.value.columns)
     assert set(logs["run"]) == {"shipped/espcn_x2_l1gv"}
 
 
@@ -129,7 +129,7 @@ def test_snapshots_link_reopens_the_same_curves(tmp_path: Path, monkeypatch: pyt
     assert at.multiselect(key="snap_folders").value == ["espcn-x2-l1-gv-snapshots"]
     charts = at.get("plotly_chart")
     assert len(charts) == 4
-    means = shown_text(at.table[0])
+    means = tables(at)[0].text
     assert means["method"].iloc[0] == "HR"  # the reference first
     assert set(means["series"]) == {"—", "espcn-x2-l1-gv-snapshots"}  # the references belong to no run
     at = open_link("snapshots", {"snap_protocol": "official"})

@@ -22,6 +22,7 @@ from gvcore.eval.evaluate import evaluate
 from gvcore.eval.results_db import ResultsDB, ResultsDBError, read_results
 from gvcore.eval.results_schema import APPLICATION_ID, SCHEMA
 from gvcore.models import build_model
+from tests.dashboard_fixtures import tables
 from tests.image_fixtures import NoiseImages
 
 #: the shared ``images`` fixture (tests/conftest.py) of this module
@@ -279,7 +280,7 @@ def test_a_bad_row_does_not_take_down_the_benchmark_page(
     assert "1 stored row(s) skipped" in warnings
     assert "row notjson skipped (not valid JSON" in warnings
     assert str(tmp_path) not in warnings
-    assert any("images" in df.value.columns and list(df.value["method"]) == ["bicubic"] for df in at.table)
+    assert any("images" in df.value.columns and list(df.value["method"]) == ["bicubic"] for df in tables(at))
 
 
 # ------------------------------------------------------------------------------------------------ bounded reads

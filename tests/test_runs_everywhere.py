@@ -27,6 +27,7 @@ from streamlit.testing.v1 import AppTest
 import gvcore
 from dashboard import catalog
 from gvcore.training.run import TrainConfig, train
+from tests.dashboard_fixtures import tables
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
@@ -130,7 +131,7 @@ def test_compare_offers_runs_and_folders_by_protocol(folders: dict[str, Path]) -
     at.multiselect(key="cmp-runs-standard-2").set_value([RUN_LABEL]).run()
     at.multiselect(key="cmp-folders-standard-2").set_value(["folder std"]).run()
     assert_clean(at)
-    shown = list(at.table[0].value["method"])
+    shown = list(tables(at)[0].value["method"])
     assert RUN_LABEL in shown
     assert "folder std" in shown
     at.radio(key="cmp-protocol").set_value("official").run()
@@ -245,4 +246,4 @@ def test_compare_scores_a_foreign_folder_checkpoint(
     at.multiselect(key="cmp-runs-standard-2").set_value([RUN_LABEL]).run()
     at.multiselect(key="cmp-folders-standard-2").set_value(["basicsr_espcn"]).run()
     assert_clean(at)
-    assert {RUN_LABEL, "basicsr_espcn"} <= set(at.table[0].value["method"])
+    assert {RUN_LABEL, "basicsr_espcn"} <= set(tables(at)[0].value["method"])

@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.snapshot_figures import iteration_curve
 from gvcore.eval.evaluate import evaluate, summarize
+from tests.dashboard_fixtures import tables
 from tests.snapshot_fixtures import STEPS, make_snapshot_runs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +59,7 @@ def test_curves_match_gvcore_eval(env: dict[str, Path]) -> None:
     assert not at.exception, [e.message for e in at.exception]
     assert not at.error
     assert len(at.get("plotly_chart")) == 4
-    means = at.table[0].value
+    means = tables(at)[0].value
     assert list(means["method"][:2]) == ["HR", "bicubic"]  # the references first, in no run ("—")
     assert means["series"][:2].isna().all()  # shown "—": the table sends values, the text is only displayed
     snapshots = means[means["series"].notna()].astype({"iteration": int})
