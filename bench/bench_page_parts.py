@@ -6,7 +6,7 @@ Usage::
 
 Each *part* is a minimal Streamlit page: the one-line page of ``bench_page_speed.py`` plus one kind of element the
 dashboard's pages are made of (a Plotly chart, five, a static table of 15 or 120 rows, the interactive grid of
-120 rows). All are served side by side with the launcher flags of ``tests/serving.py`` and visited in turn, each
+120 rows; the dashboard's own static table, ``dashboard.widgets.html_table``, of 15 rows). All are served side by side with the launcher flags of ``tests/serving.py`` and visited in turn, each
 visit in a new browser context (a new session, nothing cached), ``--visits`` times; the first visit of each is left
 out (the server's first run). Printed per part: the median settle time (``bench_page_speed.settle_time``: the last
 change of the page once it is quiet) and its difference to the one-line page's median, so the sum of a page's
@@ -16,6 +16,7 @@ parts says how far below a ratio its elements let it go.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -44,6 +45,8 @@ PARTS = {
     + "for i in range(5):\n    st.plotly_chart(go.Figure(go.Bar(x=[1, 2, 3], y=[3, 1, i])), key=f'c{i}')\n",
     "table-15x12": _FRAME.format(rows=15) + "st.table(frame, hide_index=True)\n",
     "table-120x12": _FRAME.format(rows=120) + "st.table(frame, hide_index=True, height=560)\n",
+    "html-table-15x12": _FRAME.format(rows=15)
+    + "from dashboard.widgets import html_table\nst.html(html_table(frame))\n",
     "grid-120x12": _FRAME.format(rows=120) + "st.dataframe(frame, hide_index=True)\n",
     "image-4": (
         "import numpy as np\n"
@@ -78,7 +81,10 @@ def main(argv: list[str] | None = None) -> int:
             script = Path(tmp) / f"{name.replace('-', '_')}.py"
             script.write_text(ONE_LINE_PAGE + PARTS[name])
             port = free_port()
-            urls[name] = stack.enter_context(serve(streamlit_command(script, port), port, cwd=Path(tmp))).url
+            env = {**os.environ, "PYTHONPATH": str(ROOT)}  # the html-table part imports the dashboard
+            urls[name] = stack.enter_context(
+                serve(streamlit_command(script, port), port, env=env, cwd=Path(tmp))
+            ).url
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS, headless=True)
         times: dict[str, list[float]] = {name: [] for name in parts}
         for _ in range(args.visits):
