@@ -196,6 +196,8 @@ def with_dashes(frame: pd.DataFrame) -> Any:
 
 #: how long a page pauses after its first screen, so the browser draws it before the rest arrives (s)
 FIRST_SCREEN_PAUSE_S = 0.15
+_FIRST_SCREEN_KEY = "_gv_first_screen_painted"
+_pause = time.sleep  # (tests count the pauses through this name)
 
 
 def let_the_first_screen_paint() -> None:
@@ -204,9 +206,13 @@ def let_the_first_screen_paint() -> None:
     Observed in Chromium (``bench/README.md``): elements that reach the browser in the same moment as a page's
     first Plotly chart are shown together with it, once plotly.js (a 4.7 MB chunk) has loaded and run, about 1.4 s
     later on a 2-core machine; sent a moment earlier, they are drawn at once. A page calls this after its first
-    screen (made of elements that need no chart code) and before its charts.
+    screen (made of elements that need no chart code) and before its charts. Once per session: after that the
+    browser has the chart code, and a rerun (a moved control) does not wait.
     """
-    time.sleep(FIRST_SCREEN_PAUSE_S)
+    if st.session_state.get(_FIRST_SCREEN_KEY):
+        return
+    st.session_state[_FIRST_SCREEN_KEY] = True
+    _pause(FIRST_SCREEN_PAUSE_S)
 
 
 def table(

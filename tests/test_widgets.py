@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboard import widgets
@@ -89,3 +90,21 @@ def test_a_static_table_escapes_text_and_links_only_relative_urls() -> None:
     body = str(at.get("html")[0].proto.body)
     assert '<a href="./compare?image=camera" target="_self">open</a>' in body
     assert "elsewhere.example" not in body
+
+
+def _first_screen_page() -> None:
+    import streamlit as st
+
+    from dashboard import widgets
+
+    st.caption("first screen")
+    widgets.let_the_first_screen_paint()
+
+
+def test_the_first_screen_pause_is_once_per_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    pauses: list[float] = []
+    monkeypatch.setattr(widgets, "_pause", pauses.append)
+    at = AppTest.from_function(_first_screen_page).run()
+    assert not at.exception
+    at.run()  # a rerun: the browser already has the chart code
+    assert pauses == [widgets.FIRST_SCREEN_PAUSE_S]
