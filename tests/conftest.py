@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -55,6 +56,21 @@ NUMERIC_MODULES = frozenset(
         "test_variance.py",
     }
 )
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_real_main_module() -> object:
+    """Put back the interpreter's ``__main__`` after each test.
+
+    Streamlit's script runner (AppTest included) installs the page script as ``sys.modules["__main__"]`` and
+    leaves it there. A later test that starts a ``spawn`` process pool (the reproduction, the shared results
+    database) would then have every child re-run that page script as its main module, die on it, and break the
+    pool: an order-dependent failure. Restoring the module keeps tests independent of their order.
+    """
+    main = sys.modules.get("__main__")
+    yield
+    if main is not None and sys.modules.get("__main__") is not main:
+        sys.modules["__main__"] = main
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
