@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -59,7 +60,7 @@ NUMERIC_MODULES = frozenset(
 
 
 @pytest.fixture(autouse=True)
-def _keep_the_real_main_module() -> object:
+def _keep_the_real_main_module() -> Iterator[None]:
     """Put back the interpreter's ``__main__`` after each test.
 
     Streamlit's script runner (AppTest included) installs the page script as ``sys.modules["__main__"]`` and

@@ -14,7 +14,7 @@ from plotly.subplots import make_subplots
 from dashboard.compare_slider import png_data_uri
 from dashboard.figures.axes import wrap_title
 
-__all__ = ["REFERENCE_MAX_SIDE", "crop_figure", "crop_grid", "crops_row", "image_grid"]
+__all__ = ["REFERENCE_MAX_SIDE", "crop_figure", "crop_grid", "crops_html", "crops_row", "image_grid"]
 
 
 def image_grid(
