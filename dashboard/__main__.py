@@ -41,6 +41,8 @@ def streamlit_argv(
         # no full garbage collection after every script run (~0.15 s holding the GIL with torch loaded, while the
         # browser waits for the page's JavaScript); dashboard/housekeeping.py collects every 30 s instead
         "--runner.postScriptGC=false",
+        # serve dashboard/static/ at /app/static/: the plotly.js bundle the charts are drawn with (dashboard/charts.py)
+        "--server.enableStaticServing=true",
     ]
     if port is not None:
         argv.append(f"--server.port={port}")

@@ -215,9 +215,9 @@ def take_histogram_box(histogram_key: str, range_key: str, bounds_key: str) -> N
 
     import streamlit as st
 
-    selected = st.session_state.get(histogram_key)
-    box = getattr(getattr(selected, "selection", None), "box", None) if selected is not None else None
-    xs = box[0].get("x", []) if box else []
+    from dashboard.charts import selection_box
+
+    xs = selection_box(st.session_state.get(histogram_key))
     if len(xs) != 2:
         return
     low, high = st.session_state.get(bounds_key, (min(xs), max(xs)))

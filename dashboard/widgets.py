@@ -25,7 +25,7 @@ import plotly.graph_objects as go
 import streamlit as st
 import torch
 
-from dashboard import loaders, state
+from dashboard import charts, loaders, state
 from dashboard.figures.axes import plotly_config
 from dashboard.safety import IMAGE_SUFFIXES, UploadError
 
@@ -63,13 +63,19 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "figure"
 
 
-def chart(fig: go.Figure, name: str, key: str | None = None, **kwargs: Any) -> Any:
-    """``st.plotly_chart`` with the export button set to the sidebar's format and a file name from ``name``."""
-    return st.plotly_chart(
+def chart(
+    fig: go.Figure, name: str, key: str | None = None, on_select: Callable[[], None] | None = None
+) -> Any:
+    """Draw ``fig`` (:func:`dashboard.charts.plot`), its export button set to the sidebar's format and ``name``.
+
+    With ``on_select``, dragging a box on the chart calls it; :func:`dashboard.charts.selection_box` reads the box
+    from ``st.session_state[key]``.
+    """
+    return charts.plot(
         fig,
-        config=plotly_config(export_format(), _slug(name)),
+        plotly_config(export_format(), _slug(name)),
         key=key or f"chart-{_slug(name)}",
-        **kwargs,
+        on_select=on_select,
     )
 
 

@@ -258,3 +258,26 @@ def open_details(at: Any, key: str) -> Any:
     """Open the lazy expander ``key`` (:func:`dashboard.widgets.details`) as a click would, and rerun the page."""
     at.session_state[key] = True
     return at.run()
+
+
+@dataclass(frozen=True)
+class ShownChart:
+    """A chart of the page (:func:`dashboard.charts.plot`): its element id (ends in ``-KEY``) and Plotly JSON."""
+
+    id: str
+    spec: str
+
+    @property
+    def figure(self) -> dict[str, Any]:
+        return dict(json.loads(self.spec))
+
+
+def charts(at: Any) -> list[ShownChart]:
+    """The page's charts, in page order (what ``at.get("plotly_chart")`` was before they became a component)."""
+    from dashboard.charts import COMPONENT_NAME
+
+    return [
+        ShownChart(str(element.proto.id), str(json.loads(element.proto.json)["figure"]))
+        for element in at.get("bidi_component")
+        if element.proto.component_name == COMPONENT_NAME
+    ]

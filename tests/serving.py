@@ -51,6 +51,7 @@ LAUNCH_FLAGS = [
     "--client.toolbarMode=viewer",
     "--server.fileWatcherType=none",
     "--runner.postScriptGC=false",
+    "--server.enableStaticServing=true",
 ]
 #: the baseline of the page-speed benchmarks: the least a Streamlit page can be
 ONE_LINE_PAGE = 'import streamlit as st\n\nst.write("Gradient Variance Lab")\n'

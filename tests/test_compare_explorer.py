@@ -31,7 +31,7 @@ from dashboard.compare_slider import slider_html
 from dashboard.figures.axes import with_wrapped_titles, wrap_title
 from dashboard.figures.images import crop_grid
 from dashboard.figures.maps import heatmap_grid
-from tests.dashboard_fixtures import image_sized_arrays, make_fixture_assets, rect_png, tables
+from tests.dashboard_fixtures import charts, image_sized_arrays, make_fixture_assets, rect_png, tables
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
@@ -74,9 +74,9 @@ def random_png(width: int, height: int, seed: int) -> bytes:
 
 
 def chart_spec(at: AppTest, key: str) -> dict:
-    for chart in at.get("plotly_chart"):
-        if chart.proto.id.endswith(f"-{key}"):
-            return json.loads(chart.proto.spec)
+    for chart in charts(at):
+        if chart.id.endswith(f"-{key}"):
+            return chart.figure
     raise AssertionError(f"no chart with key {key!r}")
 
 

@@ -23,6 +23,7 @@ from PIL import Image
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
 
+from tests.dashboard_fixtures import charts as shown_charts
 from tests.dashboard_fixtures import open_details, serving_environment, tables
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,7 +57,7 @@ def png_bytes(array: np.ndarray, mode: str | None = None) -> bytes:
 
 
 def charts(at: AppTest) -> int:
-    return len(at.get("plotly_chart"))
+    return len(shown_charts(at))
 
 
 def texts(elements: object) -> str:

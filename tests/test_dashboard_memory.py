@@ -21,7 +21,7 @@ from PIL import Image
 from dashboard import state
 from dashboard.bounded_cache import ByteBudgetCache, budget_cached, nbytes
 from dashboard.safety import UploadError, load_checkpoint_upload
-from tests.dashboard_fixtures import image_sized_arrays, rect_png
+from tests.dashboard_fixtures import charts, image_sized_arrays, rect_png
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
@@ -240,8 +240,8 @@ def test_deficit_map_sent_to_the_browser_is_pooled(explorer: AppTest) -> None:
     assert not explorer.exception, [e.message for e in explorer.exception]
     captions = " | ".join(str(c.value) for c in explorer.caption)
     assert "deficit map is shown averaged over" in captions
-    deficit = next(c for c in explorer.get("plotly_chart") if "deficit" in c.proto.spec.lower())
-    assert len(deficit.proto.spec) < 8 * 1024 * 1024  # 593x593 patches would be ~30 MB of JSON
+    deficit = next(c for c in charts(explorer) if "deficit" in c.spec.lower())
+    assert len(deficit.spec) < 8 * 1024 * 1024  # 593x593 patches would be ~30 MB of JSON
 
 
 def test_labels_show_the_name_of_each_option_and_any_other_as_text() -> None:

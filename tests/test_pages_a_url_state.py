@@ -25,7 +25,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard import analysis, before_after
 from dashboard.compare_slider import slider_html
-from tests.dashboard_fixtures import serving_environment, tables
+from tests.dashboard_fixtures import charts, serving_environment, tables
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
@@ -51,7 +51,7 @@ def open_at(page: str, params: dict[str, str | list[str]]) -> AppTest:
 
 
 def has_chart(at: AppTest, key: str) -> bool:
-    return any(str(chart.proto.id).endswith(f"-{key}") for chart in at.get("plotly_chart"))
+    return any(chart.id.endswith(f"-{key}") for chart in charts(at))
 
 
 def captions(at: AppTest) -> str:
@@ -107,7 +107,7 @@ def test_a_hand_edited_url_falls_back_to_the_defaults(
     default = open_at(page, {})
     at = open_at(page, params)  # no exception, no error box (open_at checks both)
     assert at.selectbox(key=key).value == default.selectbox(key=key).value
-    assert len(at.get("plotly_chart")) == len(default.get("plotly_chart"))  # the same view, fully drawn
+    assert len(charts(at)) == len(charts(default))  # the same view, fully drawn
 
 
 def test_compare_reopens_from_its_url(assets: Path) -> None:

@@ -16,7 +16,7 @@ import pytest
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest
 
-from tests.dashboard_fixtures import serving_environment, tables
+from tests.dashboard_fixtures import charts, serving_environment, tables
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = ROOT / "dashboard" / "app.py"
@@ -127,8 +127,7 @@ def test_snapshots_link_reopens_the_same_curves(tmp_path: Path, monkeypatch: pyt
     monkeypatch.setenv("GVLAB_DATA_ROOTS", str(tmp_path / "no-data"))
     at = open_link("snapshots", {"snap_folders": "espcn-x2-l1-gv-snapshots"})
     assert at.multiselect(key="snap_folders").value == ["espcn-x2-l1-gv-snapshots"]
-    charts = at.get("plotly_chart")
-    assert len(charts) == 4
+    assert len(charts(at)) == 4
     means = tables(at)[0].text
     assert means["method"].iloc[0] == "HR"  # the reference first
     assert set(means["series"]) == {"—", "espcn-x2-l1-gv-snapshots"}  # the references belong to no run

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from dashboard.snapshot_figures import iteration_curve
 from gvcore.eval.evaluate import evaluate, summarize
-from tests.dashboard_fixtures import tables
+from tests.dashboard_fixtures import charts, tables
 from tests.snapshot_fixtures import STEPS, make_snapshot_runs
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +58,7 @@ def test_curves_match_gvcore_eval(env: dict[str, Path]) -> None:
     at.button(key="snap-run").click().run()
     assert not at.exception, [e.message for e in at.exception]
     assert not at.error
-    assert len(at.get("plotly_chart")) == 4
+    assert len(charts(at)) == 4
     means = tables(at)[0].value
     assert list(means["method"][:2]) == ["HR", "bicubic"]  # the references first, in no run ("—")
     assert means["series"][:2].isna().all()  # shown "—": the table sends values, the text is only displayed
@@ -93,7 +93,7 @@ def test_a_fresh_install_shows_the_shipped_curves(tmp_path: Path, monkeypatch: p
         "espcn-x2-l1-snapshots",
         "espcn-x2-l1-gv-snapshots",
     }
-    assert len(at.get("plotly_chart")) == 4
+    assert len(charts(at)) == 4
     assert not [b for b in at.button if b.key == "snap-run"]  # nothing left to score
 
 
@@ -111,7 +111,7 @@ def test_a_broken_snapshot_is_a_warning_not_a_traceback(env: dict[str, Path], tm
         warnings = " ".join(str(w.value) for w in at.warning)
         assert "step_000009.safetensors" in warnings
         assert str(env["runs"]) not in warnings
-        assert len(at.get("plotly_chart")) == 4
+        assert len(charts(at)) == 4
     finally:
         for path in broken.iterdir():
             path.unlink()
