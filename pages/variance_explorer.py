@@ -341,7 +341,6 @@ def second_image(
         key=HISTOGRAM_KEY,
         # a callback defined in this script would keep this run's globals (maps, images) alive after the run
         on_select=functools.partial(state.take_histogram_box, HISTOGRAM_KEY, RANGE_KEY, RANGE_BOUNDS_KEY),
-        selection_mode="box",
     )
     st.subheader("Summary statistics")
     widgets.table(
