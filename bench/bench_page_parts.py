@@ -5,7 +5,8 @@ Usage::
     python bench/bench_page_parts.py [--visits 5] [--parts one-line plotly-1 ...]
 
 Each *part* is a minimal Streamlit page: the one-line page of ``bench_page_speed.py`` plus one kind of element the
-dashboard's pages are made of (a Plotly chart, five, a static table of 15 or 120 rows, the interactive grid of
+dashboard's pages are made of (a Plotly chart, five, drawn by ``st.plotly_chart`` or by the dashboard's chart
+element ``dashboard.charts.plot``, a static table of 15 or 120 rows, the interactive grid of
 120 rows; the dashboard's own static table, ``dashboard.widgets.html_table``, of 15 rows). All are served side by side with the launcher flags of ``tests/serving.py`` and visited in turn, each
 visit in a new browser context (a new session, nothing cached), ``--visits`` times; the first visit of each is left
 out (the server's first run). Printed per part: the median settle time (``bench_page_speed.settle_time``: the last
@@ -37,12 +38,17 @@ _FRAME = (
     "frame = pd.DataFrame(np.random.default_rng(0).normal(size=({rows}, 12)), columns=[f'c{{i}}' for i in range(12)])\n"
 )
 _CHART = "import plotly.graph_objects as go\n"
+_PLOT = "from dashboard.charts import plot\n"  # the dashboard's chart element (plotly.js's cartesian bundle)
 #: part name -> the code after the one-line page
 PARTS = {
     "one-line": "",
     "plotly-1": _CHART + "st.plotly_chart(go.Figure(go.Bar(x=[1, 2, 3], y=[3, 1, 2])))\n",
     "plotly-5": _CHART
     + "for i in range(5):\n    st.plotly_chart(go.Figure(go.Bar(x=[1, 2, 3], y=[3, 1, i])), key=f'c{i}')\n",
+    "chart-1": _CHART + _PLOT + "plot(go.Figure(go.Bar(x=[1, 2, 3], y=[3, 1, 2])), {}, key='c')\n",
+    "chart-5": _CHART
+    + _PLOT
+    + "for i in range(5):\n    plot(go.Figure(go.Bar(x=[1, 2, 3], y=[3, 1, i])), {}, key=f'c{i}')\n",
     "table-15x12": _FRAME.format(rows=15) + "st.table(frame, hide_index=True)\n",
     "table-120x12": _FRAME.format(rows=120) + "st.table(frame, hide_index=True, height=560)\n",
     "html-table-15x12": _FRAME.format(rows=15)
@@ -80,6 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         for name in parts:
             script = Path(tmp) / f"{name.replace('-', '_')}.py"
             script.write_text(ONE_LINE_PAGE + PARTS[name])
+            # the chart parts' plotly.js, served as the dashboard serves it
+            if not (Path(tmp) / "static").exists():
+                (Path(tmp) / "static").symlink_to(ROOT / "dashboard" / "static")
             port = free_port()
             env = {**os.environ, "PYTHONPATH": str(ROOT)}  # the html-table part imports the dashboard
             urls[name] = stack.enter_context(

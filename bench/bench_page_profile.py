@@ -11,8 +11,9 @@ session) with V8's sampling profiler running (Chrome DevTools Protocol, one samp
 the navigation until the page settled (``bench_page_speed.SETTLED``: script done, charts drawn, no change for
 ``--quiet`` ms). The samples up to the settle moment are summed by where the renderer's main thread was:
 
-- **plotly**: in Streamlit's ``PlotlyChart`` chunk (plotly.js and its wrapper: evaluating the 4.7 MB module,
-  drawing the charts), including the DOM calls it makes (``getBoundingClientRect``, ``appendChild``, ...);
+- **plotly**: in plotly.js (the dashboard's cartesian bundle, ``dashboard/static/``, 1.5 MB; or Streamlit's own
+  ``PlotlyChart`` chunk, 4.7 MB, for a page that uses ``st.plotly_chart``): evaluating it and drawing the charts,
+  including the DOM calls it makes (``getBoundingClientRect``, ``appendChild``, ...);
 - **streamlit**: in any other script of Streamlit's frontend (React, widgets, markdown, protobuf decoding) and the
   DOM calls they make;
 - **browser**: V8's ``(program)`` bucket (native work not attributed to a script: parsing and compiling
@@ -69,8 +70,8 @@ PAGES = {
 }
 #: the columns of the browser's time, in print order
 CATEGORIES = ("plotly", "streamlit", "browser", "gc", "idle")
-#: the chunk of Streamlit's frontend that holds plotly.js
-PLOTLY_CHUNK = "PlotlyChart"
+#: the scripts that hold plotly.js: the dashboard's bundle (dashboard/charts.py) and Streamlit's own chunk
+PLOTLY_SCRIPTS = ("plotly-cartesian", "PlotlyChart")
 #: V8's sampling interval, microseconds
 SAMPLING_US = 500
 
@@ -78,7 +79,8 @@ SAMPLING_US = 500
 def _category(url: str, name: str) -> str | None:
     """The category of a profile node that ran script ``url`` / native ``name``; ``None``: ask its caller."""
     if url:
-        return "plotly" if PLOTLY_CHUNK in url.rsplit("/", 1)[-1] else "streamlit"
+        script = url.rsplit("/", 1)[-1]
+        return "plotly" if any(name in script for name in PLOTLY_SCRIPTS) else "streamlit"
     return {"(program)": "browser", "(garbage collector)": "gc", "(idle)": "idle", "(root)": "browser"}.get(
         name
     )

@@ -95,7 +95,9 @@ SETTLED = """quiet => {
   if (!main || !main.querySelector('[data-testid="stElementContainer"]')) return false;
   if (document.querySelector('[data-testid="stSpinner"], [data-testid="stProgress"], .stSkeleton,'
                              + ' [data-testid="stSkeleton"]')) return false;
-  for (const plot of document.querySelectorAll('.js-plotly-plot')) if (!plot.querySelector('.main-svg')) return false;
+  // every chart drawn: st.plotly_chart's and the dashboard's own (dashboard/charts.py; text only if it failed)
+  for (const plot of document.querySelectorAll('.js-plotly-plot, .gvlab-chart'))
+    if (!plot.querySelector('.main-svg') && !plot.textContent) return false;
   return performance.now() - window.__lastChange > quiet;
 }"""
 

@@ -48,3 +48,15 @@ def test_samples_after_the_settle_moment_are_left_out() -> None:
     assert totals["streamlit"] == pytest.approx(0.0005)
     assert totals["idle"] == 0.0
     assert sum(totals.values()) == pytest.approx(0.0015)
+
+
+def test_the_dashboards_plotly_bundle_counts_as_plotly() -> None:
+    bundle = "http://127.0.0.1:1/app/static/plotly-cartesian-4.1.1.min.js"
+    nodes = [
+        _node(1, "(root)", children=(2,)),
+        _node(2, "draw", bundle, children=(3,)),
+        _node(3, "appendChild"),
+    ]
+    totals = split_profile({"nodes": nodes, "samples": [2, 3, 2], "timeDeltas": [1000] * 3}, until_s=1.0)
+    assert totals["plotly"] == pytest.approx(0.002)
+    assert totals["streamlit"] == 0.0
