@@ -38,7 +38,7 @@ _FRAME = (
     "frame = pd.DataFrame(np.random.default_rng(0).normal(size=({rows}, 12)), columns=[f'c{{i}}' for i in range(12)])\n"
 )
 _CHART = "import plotly.graph_objects as go\n"
-_PLOT = "from dashboard.charts import plot\n"  # the dashboard's chart element (plotly.js's cartesian bundle)
+_PLOT = "from dashboard.charts import plot\n"  # the dashboard's chart element (its own plotly.js bundle)
 #: part name -> the code after the one-line page
 PARTS = {
     "one-line": "",

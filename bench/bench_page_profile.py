@@ -11,7 +11,7 @@ session) with V8's sampling profiler running (Chrome DevTools Protocol, one samp
 the navigation until the page settled (``bench_page_speed.SETTLED``: script done, charts drawn, no change for
 ``--quiet`` ms). The samples up to the settle moment are summed by where the renderer's main thread was:
 
-- **plotly**: in plotly.js (the dashboard's cartesian bundle, ``dashboard/static/``, 1.5 MB; or Streamlit's own
+- **plotly**: in plotly.js (the dashboard's own bundle, ``dashboard/static/``, 1.3 MB; or Streamlit's own
   ``PlotlyChart`` chunk, 4.7 MB, for a page that uses ``st.plotly_chart``): evaluating it and drawing the charts,
   including the DOM calls it makes (``getBoundingClientRect``, ``appendChild``, ...);
 - **streamlit**: in any other script of Streamlit's frontend (React, widgets, markdown, protobuf decoding) and the
@@ -71,7 +71,7 @@ PAGES = {
 #: the columns of the browser's time, in print order
 CATEGORIES = ("plotly", "streamlit", "browser", "gc", "idle")
 #: the scripts that hold plotly.js: the dashboard's bundle (dashboard/charts.py) and Streamlit's own chunk
-PLOTLY_SCRIPTS = ("plotly-cartesian", "PlotlyChart")
+PLOTLY_SCRIPTS = ("plotly-", "PlotlyChart")  # file names: plotly.js builds (plotly-*.js), Streamlit's chunk
 #: V8's sampling interval, microseconds
 SAMPLING_US = 500
 

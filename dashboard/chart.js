@@ -1,4 +1,4 @@
-// The dashboard's chart: a Plotly figure drawn by plotly.js's cartesian bundle (dashboard/static/), in the page's
+// The dashboard's chart: a Plotly figure drawn by the dashboard's plotly.js build (dashboard/static/), in the page's
 // own document (a Streamlit v2 component, no iframe). See dashboard/charts.py for why.
 //
 // data: {figure: Plotly JSON (string), config: Plotly config, src: the bundle's URL, height: px, select: bool}

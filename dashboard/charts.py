@@ -1,12 +1,15 @@
-"""The dashboard's chart element: a Plotly figure drawn by plotly.js's *cartesian* bundle, in the page itself.
+"""The dashboard's chart element: a Plotly figure drawn by the dashboard's own plotly.js build, in the page itself.
 
 Why not ``st.plotly_chart``: it loads Streamlit's Plotly chunk, the full plotly.js (4.7 MB, every trace type: maps,
 3-D, finance...), and a new browser session evaluates it before drawing its first chart; that was most of what a
 dashboard page cost over a one-line page (``bench/bench_page_profile.py``; ``bench/bench_page_parts.py``: one
-``st.plotly_chart`` +1.7 s, one chart drawn here +1.0 s). The figures use four trace types (bar, scatter, heatmap,
-image), all in plotly.js's cartesian bundle (1.5 MB), which ``dashboard/static/`` holds unmodified (MIT licence
-beside it) and the server serves (``server.enableStaticServing``, set by ``gvcore dashboard``). A Streamlit v2
-component (``dashboard/chart.js``, no iframe) loads it once per page and draws each figure with its own config.
+``st.plotly_chart`` +1.7 s, one chart drawn here +1.0 s). The figures use four trace types (scatter, bar, heatmap,
+image). ``scripts/plotly_bundle/`` builds plotly.js 4.1.1's core with those three traces (1.3 MB; plotly.js's
+own cartesian bundle, 1.5 MB with eight more trace types, took 3x as long to load and evaluate in Chromium:
+``bench/README.md``); ``dashboard/static/`` holds the build (MIT licence beside it) and the server serves it
+(``server.enableStaticServing``, set by ``gvcore dashboard``). A Streamlit v2 component (``dashboard/chart.js``,
+no iframe) loads it once per page and draws each figure with its own config. A figure with a trace type the
+build does not register is refused by name (:func:`plot`), not drawn blank.
 
 The figure is drawn with :data:`TEMPLATE` (the dashboard's light theme), not with Streamlit's chart theme, which
 only ``st.plotly_chart`` applies.
@@ -22,13 +25,26 @@ from typing import Any
 
 import plotly.graph_objects as go
 import streamlit as st
+from plotly.io.json import to_json_plotly
 
 from dashboard.figures.axes import COLORS
 
-__all__ = ["BUNDLE", "COMPONENT_NAME", "TEMPLATE", "bundle_url", "figure_json", "plot", "selection_box"]
+__all__ = [
+    "BUNDLE",
+    "COMPONENT_NAME",
+    "TEMPLATE",
+    "bundle_header",
+    "bundle_traces",
+    "bundle_url",
+    "figure_json",
+    "plot",
+    "selection_box",
+]
 
-#: the plotly.js bundle the charts are drawn with, in ``dashboard/static/`` (served at ``/app/static/``)
-BUNDLE = "plotly-cartesian-4.1.1.min.js"
+#: the plotly.js bundle the charts are drawn with, in ``dashboard/static/`` (served at ``/app/static/``), built by
+#: ``scripts/plotly_bundle/``: plotly.js's core and the trace types the figures use (:func:`bundle_traces`)
+BUNDLE = "plotly-gvlab-4.1.1.min.js"
+_HEADER = re.compile(r"plotly\.js \(gvlab: ([a-z0-9, ]+) - minified\) v(\d+\.\d+\.\d+)")
 #: the chart component's name (one per app)
 COMPONENT_NAME = "gvlab_chart"
 #: the height a figure without one gets, in px (``st.plotly_chart``'s too)
@@ -63,12 +79,34 @@ def _component() -> Callable[..., Any]:
     return st.components.v2.component(COMPONENT_NAME, js=js, isolate_styles=False)
 
 
+@functools.cache
+def bundle_header() -> tuple[tuple[str, ...], str]:
+    """``(trace types, plotly.js version)`` that :data:`BUNDLE`'s header names (``scripts/plotly_bundle/build.js``)."""
+    head = Path(__file__).with_name("static").joinpath(BUNDLE).read_text(encoding="utf-8")[:400]
+    match = _HEADER.search(head)
+    if match is None:
+        raise RuntimeError(
+            f"dashboard/static/{BUNDLE} has no gvlab header: rebuild it (scripts/plotly_bundle/)"
+        )
+    return tuple(t.strip() for t in match.group(1).split(",")), match.group(2)
+
+
+def bundle_traces() -> tuple[str, ...]:
+    """The trace types :data:`BUNDLE` registers, as plotly names them.
+
+    Example:
+        >>> bundle_traces()
+        ('scatter', 'bar', 'heatmap', 'image')
+    """
+    return bundle_header()[0]
+
+
 def bundle_url(base_path: str | None = None) -> str:
     """The URL path of :data:`BUNDLE` under the server's ``server.baseUrlPath`` (read from the config if ``None``).
 
     Example:
         >>> bundle_url(""), bundle_url("/lab/")
-        ('/app/static/plotly-cartesian-4.1.1.min.js', '/lab/app/static/plotly-cartesian-4.1.1.min.js')
+        ('/app/static/plotly-gvlab-4.1.1.min.js', '/lab/app/static/plotly-gvlab-4.1.1.min.js')
     """
     if base_path is None:
         base_path = str(st.get_option("server.baseUrlPath") or "")
@@ -76,11 +114,22 @@ def bundle_url(base_path: str | None = None) -> str:
     return f"/{base}/app/static/{BUNDLE}" if base else f"/app/static/{BUNDLE}"
 
 
+@functools.cache
+def _template_json() -> dict[str, Any]:
+    """:data:`TEMPLATE` as a plain dict (validated once, when it was built)."""
+    return dict(TEMPLATE.to_plotly_json())
+
+
 def figure_json(fig: go.Figure) -> str:
-    """``fig`` as Plotly JSON, drawn with :data:`TEMPLATE` (a copy: ``fig`` is unchanged)."""
-    themed = go.Figure(fig)
-    themed.update_layout(template=TEMPLATE)
-    return str(themed.to_json())
+    """``fig`` as Plotly JSON (what ``fig.to_json()`` says) drawn with :data:`TEMPLATE`; ``fig`` is unchanged.
+
+    The template goes into a copy of the figure's plain dict: copying the figure object instead
+    (``go.Figure(fig)``) validates every property again, 2-6x the cost of the serialisation itself.
+    """
+    plain = fig.to_plotly_json()
+    layout = dict(plain["layout"])
+    layout["template"] = _template_json()
+    return str(to_json_plotly({"data": plain["data"], "layout": layout}))
 
 
 def plot(
@@ -90,6 +139,12 @@ def plot(
     on_select: Callable[[], None] | None = None,
 ) -> Any:
     """Draw ``fig`` with plotly.js ``config``; with ``on_select``, a box selection calls it (:func:`selection_box`)."""
+    missing = sorted({trace.type for trace in fig.data} - set(bundle_traces()))
+    if missing:  # plotly.js would draw nothing for them, and say nothing
+        raise ValueError(
+            f"the dashboard's plotly.js does not draw {', '.join(missing)} traces: add them to "
+            "scripts/plotly_bundle/entry.js and rebuild"
+        )
     height = fig.layout.height if fig.layout.height is not None else DEFAULT_HEIGHT
     data = {
         "figure": figure_json(fig),

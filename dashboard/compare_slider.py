@@ -20,6 +20,7 @@ HTML to ``st.iframe``.
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import io
 from typing import Literal
@@ -33,6 +34,7 @@ from dashboard.analysis import (
     difference_image,
     signed_difference,
 )
+from dashboard.bounded_cache import ByteBudgetCache
 
 __all__ = ["VIEW_MODES", "png_data_uri", "render_compare_slider", "slider_html"]
 
@@ -41,12 +43,26 @@ ViewMode = Literal["slider", "flicker", "difference"]
 VIEW_MODES: tuple[str, ...] = ("slider", "flicker", "difference")
 
 
+#: encoded images by content: a page's second visit (a new session) re-sends the same pixels, and hashing them
+#: costs ~1/25 of encoding them (``bench/README.md``); bounded in bytes like the dashboard's other caches
+_ENCODED = ByteBudgetCache("png", 64 * 1024 * 1024, 30 * 60)
+
+
 def png_data_uri(image: np.ndarray) -> str:
-    """Encode an ``(H, W, 3)`` or ``(H, W)`` uint8 array as a lossless PNG ``data:`` URI."""
+    """Encode an ``(H, W, 3)`` or ``(H, W)`` uint8 array as a lossless PNG ``data:`` URI.
+
+    The same pixels (same shape and bytes) are encoded once per process.
+    """
     if image.dtype != np.uint8:
         raise TypeError(f"image must be uint8 (exact 8-bit pixels); got {image.dtype}")
     if image.ndim not in (2, 3):
         raise ValueError(f"image must have shape (H, W) or (H, W, 3); got {image.shape}")
+    pixels = np.ascontiguousarray(image)
+    key = (pixels.shape, hashlib.blake2b(pixels.data, digest_size=16).hexdigest())
+    return _ENCODED.get_or_compute(key, lambda: _encode_png(pixels))
+
+
+def _encode_png(image: np.ndarray) -> str:
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG", compress_level=1)
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")

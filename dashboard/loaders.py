@@ -175,6 +175,24 @@ def decoded_upload(name: str, digest: str, max_pixels: int, _data: bytes) -> tor
 
 
 @budget_cached(DATA_CACHE)
+def degraded_pair(
+    image_key: str, scale: int, protocol: str, _hr: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(LR, HR)`` made from the HR image identified by ``image_key`` as ``protocol`` does (computed once)."""
+    from gvcore.protocol import Protocol, prepare_pair
+
+    return prepare_pair(_hr, scale, Protocol.parse(protocol))
+
+
+@budget_cached(DATA_CACHE)
+def baseline_output(image_key: str, scale: int, protocol: str, _lr: torch.Tensor) -> torch.Tensor:
+    """``protocol``'s baseline (bicubic or bilinear) upscaling of the LR image identified by ``image_key``."""
+    from gvcore.protocol import Protocol, upscale_baseline
+
+    return upscale_baseline(_lr, scale, Protocol.parse(protocol))
+
+
+@budget_cached(DATA_CACHE)
 def sr_output(
     model_path: str, mtime: float, image_key: str, scale: int, protocol: str, _lr: torch.Tensor
 ) -> torch.Tensor:

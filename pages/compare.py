@@ -26,7 +26,7 @@ from dashboard.figures.images import crop_grid, image_grid
 from dashboard.figures.maps import deficit_grid, heatmap_grid
 from dashboard.safety import CHECKPOINT_SUFFIXES, LoadedCheckpoint, UploadError
 from gvcore.models import MODELS
-from gvcore.protocol import Protocol, prepare_pair, upscale_baseline
+from gvcore.protocol import Protocol
 
 #: The smallest region side (LR pixels) the region crop accepts: LR under 8x8 says nothing about variance.
 MIN_REGION_SIDE = 8
@@ -297,19 +297,19 @@ def super_resolve_all(
     image = chosen.tensor
     x, y, w, h = region
     whole = region == (0, 0, *compared_whole(image, scale, has_reference))
+    region_tag = "" if whole else f":region{x},{y},{w},{h}"
+    image_key = f"{chosen.key}:x{scale}:{protocol if has_reference else 'lr'}{region_tag}"
     hr: torch.Tensor | None
     if has_reference:
         hr_region = image[..., y * scale : (y + h) * scale, x * scale : (x + w) * scale]
-        lr, hr = prepare_pair(image if whole else hr_region, scale, Protocol.parse(protocol))
+        lr, hr = loaders.degraded_pair(image_key, scale, protocol, image if whole else hr_region)
     else:
         hr, lr = None, image[..., y : y + h, x : x + w]
-    region_tag = "" if whole else f":region{x},{y},{w},{h}"
-    image_key = f"{chosen.key}:x{scale}:{protocol if has_reference else 'lr'}{region_tag}"
     outputs = {}
     if hr is not None:
         outputs["HR"] = hr
     if include_bicubic:
-        outputs[Protocol.parse(protocol).baseline] = upscale_baseline(lr, scale, Protocol.parse(protocol))
+        outputs[Protocol.parse(protocol).baseline] = loaders.baseline_output(image_key, scale, protocol, lr)
     progress = st.progress(0.0, text="Super-resolving…")
     for index, (label, (model_key, model)) in enumerate(models.items()):
         progress.progress(

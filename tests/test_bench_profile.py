@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.bench_page_profile import CATEGORIES, split_profile
+from dashboard import charts
 
 PLOTLY = "http://127.0.0.1:1/static/js/PlotlyChart.D9Z0_fxz.js"
 REACT = "http://127.0.0.1:1/static/js/react-dom.Dzbslgj4.js"
@@ -51,7 +52,7 @@ def test_samples_after_the_settle_moment_are_left_out() -> None:
 
 
 def test_the_dashboards_plotly_bundle_counts_as_plotly() -> None:
-    bundle = "http://127.0.0.1:1/app/static/plotly-cartesian-4.1.1.min.js"
+    bundle = f"http://127.0.0.1:1/app/static/{charts.BUNDLE}"
     nodes = [
         _node(1, "(root)", children=(2,)),
         _node(2, "draw", bundle, children=(3,)),

@@ -116,6 +116,23 @@ def _check_page(page: object, name: str, text: str, min_charts: int) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+def test_the_served_plotly_bundle_registers_the_trace_types_its_header_names(
+    browser: object, server: str
+) -> None:
+    """The dashboard's own plotly.js build (scripts/plotly_bundle/) draws every trace type the figures use."""
+    from dashboard.charts import bundle_traces, bundle_url
+
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        page.goto(f"{server}/_stcore/health")
+        page.add_script_tag(url=f"{server}{bundle_url('')}")
+        registered = page.evaluate("Object.keys(Plotly.PlotSchema.get().traces).sort()")
+        assert registered == sorted(bundle_traces())
+    finally:
+        context.close()
+
+
 def test_landing_page_cold_and_warm_start(browser: object, server: str) -> None:
     charts, text = PAGES[""]
     context, page, cold = _open(browser, f"{server}/", charts)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import ast
 import json
-import re
 from pathlib import Path
 
+import numpy as np
 import plotly
 import plotly.graph_objects as go
 import pytest
@@ -15,36 +15,20 @@ from dashboard import charts
 
 ROOT = Path(__file__).resolve().parents[1]
 STATIC = ROOT / "dashboard" / "static"
-#: trace types plotly.js's cartesian bundle holds (its README), the ones a figure may use
-CARTESIAN_TRACES = {
-    "Bar",
-    "Box",
-    "Contour",
-    "Heatmap",
-    "Histogram",
-    "Histogram2d",
-    "Histogram2dContour",
-    "Image",
-}
-CARTESIAN_TRACES |= {"Pie", "Scatter", "Scatterternary", "Violin"}
 
 
-def _bundle_version() -> str:
-    head = (STATIC / charts.BUNDLE).read_text(encoding="utf-8")[:300]
-    match = re.search(r"plotly\.js \(cartesian - minified\) v(\d+\.\d+\.\d+)", head)
-    assert match, "the bundle's header names plotly.js's cartesian bundle and its version"
-    return match.group(1)
-
-
-def test_the_served_bundle_is_plotly_js_cartesian_of_plotly_pys_major_version() -> None:
+def test_the_served_bundle_is_plotly_js_of_plotly_pys_major_version() -> None:
     """The figures are serialised by plotly.py: its plotly.js and the bundle must read the same figure JSON."""
     from plotly.offline import get_plotlyjs_version
 
-    version = _bundle_version()
+    version = charts.bundle_header()[1]
     assert version in charts.BUNDLE  # the file name says which version it is (a new name on every update)
     assert version.split(".")[0] == get_plotlyjs_version().split(".")[0], plotly.__version__
     assert "MIT" in (STATIC / "plotly.js-LICENSE.txt").read_text(encoding="utf-8")
     assert sorted(p.name for p in STATIC.iterdir()) == sorted([charts.BUNDLE, "plotly.js-LICENSE.txt"])
+    # the build that makes it pins that plotly.js
+    package = json.loads((ROOT / "scripts" / "plotly_bundle" / "package.json").read_text(encoding="utf-8"))
+    assert package["dependencies"]["plotly.js"] == version
 
 
 def test_every_trace_the_dashboard_draws_is_in_the_bundle() -> None:
@@ -58,7 +42,14 @@ def test_every_trace_the_dashboard_draws_is_in_the_bundle() -> None:
                 if isinstance(kind, type) and issubclass(kind, BaseTraceType):
                     traces.add(node.attr)
     assert traces, "the dashboard's figures use some trace types"
-    assert traces <= CARTESIAN_TRACES, traces - CARTESIAN_TRACES
+    registered = {t.capitalize() for t in charts.bundle_traces()}
+    assert traces <= registered, f"{traces - registered}: add them to scripts/plotly_bundle/ and rebuild"
+
+
+def test_a_trace_type_the_bundle_does_not_draw_is_refused_by_name() -> None:
+    fig = go.Figure([go.Bar(x=[1], y=[2]), go.Pie(values=[1, 2]), go.Violin(y=[1, 2])])
+    with pytest.raises(ValueError, match=r"does not draw pie, violin traces"):
+        charts.plot(fig, {}, key="refused")
 
 
 def test_the_figure_is_sent_with_the_dashboards_template_and_left_unchanged() -> None:
@@ -68,6 +59,18 @@ def test_the_figure_is_sent_with_the_dashboards_template_and_left_unchanged() ->
     assert sent["layout"]["template"]["layout"]["colorway"] == list(charts.COLORS)
     assert sent["layout"]["height"] == 300
     assert fig.layout.template.layout.colorway != tuple(charts.COLORS)  # the caller's figure keeps its own
+
+
+def test_the_figure_is_sent_as_plotly_serialises_it_with_only_the_template_replaced() -> None:
+    fig = go.Figure(go.Heatmap(z=np.arange(12.0).reshape(3, 4), colorscale="Inferno"))
+    fig.add_trace(go.Scatter(x=[0, 1], y=[2, 3], name="line"))
+    fig.update_layout(title="maps", height=320, xaxis={"range": [0, 3]})
+    sent, own = json.loads(charts.figure_json(fig)), json.loads(fig.to_json())
+    assert sent["data"] == own["data"]
+    assert {k: v for k, v in sent["layout"].items() if k != "template"} == {
+        k: v for k, v in own["layout"].items() if k != "template"
+    }
+    assert sent["layout"]["template"] == json.loads(json.dumps(charts.TEMPLATE.to_plotly_json()))
 
 
 @pytest.mark.parametrize(

@@ -148,6 +148,25 @@ def test_slider_refuses_bad_input() -> None:
         png_data_uri(a.astype(np.float32))
 
 
+def test_png_data_uri_is_exact_and_keyed_by_the_pixels() -> None:
+    rng = np.random.default_rng(3)
+    image = rng.integers(0, 256, (6, 10, 3), dtype=np.uint8)
+
+    def decode(uri: str) -> np.ndarray:
+        return np.asarray(Image.open(io.BytesIO(base64.b64decode(uri.split(",", 1)[1]))))
+
+    first = png_data_uri(image)
+    np.testing.assert_array_equal(decode(first), image)
+    assert png_data_uri(image.copy()) == first  # the same pixels: the same encoding
+    view = image[:, ::2]  # a non-contiguous view is encoded as the pixels it shows
+    np.testing.assert_array_equal(decode(png_data_uri(view)), view)
+    # the same bytes in another shape, or one changed pixel, are other images
+    np.testing.assert_array_equal(decode(png_data_uri(image.reshape(10, 6, 3))), image.reshape(10, 6, 3))
+    changed = image.copy()
+    changed[0, 0, 0] ^= 1
+    np.testing.assert_array_equal(decode(png_data_uri(changed)), changed)
+
+
 # --- figures are pure ----------------------------------------------------------------------------------------
 def test_figure_builders_return_figures_and_do_not_mutate_inputs() -> None:
     rng = np.random.default_rng(1)
