@@ -5,8 +5,8 @@ Why not ``st.plotly_chart``: it loads Streamlit's Plotly chunk, the full plotly.
 dashboard page cost over a one-line page (``bench/bench_page_profile.py``; ``bench/bench_page_parts.py``: one
 ``st.plotly_chart`` +1.7 s, one chart drawn here +1.0 s). The figures use four trace types (scatter, bar, heatmap,
 image). ``scripts/plotly_bundle/`` builds plotly.js 4.1.1's core with those three traces (1.3 MB; plotly.js's
-own cartesian bundle, 1.5 MB with eight more trace types, took 3x as long to load and evaluate in Chromium:
-``bench/README.md``); ``dashboard/static/`` holds the build (MIT licence beside it) and the server serves it
+own cartesian bundle, 1.5 MB with eight more trace types, took 2.9x as long to load and evaluate in Chromium,
+1.7x as long to load and draw a first figure: ``bench/bench_plotly_bundle.py``); ``dashboard/static/`` holds the build (MIT licence beside it) and the server serves it
 (``server.enableStaticServing``, set by ``gvcore dashboard``). A Streamlit v2 component (``dashboard/chart.js``,
 no iframe) loads it once per page and draws each figure with its own config. A figure with a trace type the
 build does not register is refused by name (:func:`plot`), not drawn blank.
