@@ -284,7 +284,10 @@ class TestMsSsim:
         batch = ms_ssim(x, y)
         assert batch.shape == (2,)
         singles = torch.cat([ms_ssim(x[i : i + 1], y[i : i + 1]) for i in range(2)])
-        torch.testing.assert_close(batch, singles, rtol=0, atol=1e-14)
+        # a batch may sum in another order than one image (the CPU's vector width, torch's kernels): both results
+        # are within the rounding bound of the exact value, not equal to the last bit
+        for a, b in zip(batch.tolist(), singles.tolist(), strict=True):
+            assert abs(a - b) <= 2 * ms_ssim_error_bound(U64, b)
 
     @pytest.mark.parametrize("case", range(len(bad_inputs(MS_SSIM_MIN_SIZE))))
     def test_refuses_bad_inputs(self, case: int) -> None:
