@@ -143,7 +143,7 @@ def plot(
     if missing:  # plotly.js would draw nothing for them, and say nothing
         raise ValueError(
             f"the dashboard's plotly.js does not draw {', '.join(missing)} traces: add them to "
-            "scripts/plotly_bundle/entry.js and rebuild"
+            "TRACES in scripts/plotly_bundle/build.js and rebuild"
         )
     height = fig.layout.height if fig.layout.height is not None else DEFAULT_HEIGHT
     data = {

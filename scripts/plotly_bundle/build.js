@@ -1,4 +1,4 @@
-// Builds dashboard/static/plotly-gvlab-<version>.min.js from entry.js (see README.md): `npm ci && node build.js`.
+// Builds dashboard/static/plotly-gvlab-<version>.min.js (see README.md): `npm ci --ignore-scripts && node build.js`.
 'use strict';
 const fs = require('fs');
 const path = require('path');
@@ -7,14 +7,20 @@ const { environmentPlugin } = require('esbuild-plugin-environment');
 const InlineCSSPlugin = require('esbuild-plugin-inline-css');
 
 const version = require('plotly.js/package.json').version;
-// the trace types entry.js registers (scatter is part of the core), in the header the tests read
+// the trace types the dashboard's figures use: the bundle registers them and its header names them (the tests and
+// dashboard/charts.py read it); scatter is part of plotly.js's core
 const TRACES = ['scatter', 'bar', 'heatmap', 'image'];
+// the bundle's entry: plotly.js's core (axes, modebar, selections, templates) with the other traces registered
+const ENTRY =
+  "'use strict';\nvar Plotly = require('plotly.js/lib/core');\n" +
+  `Plotly.register([${TRACES.filter((t) => t !== 'scatter').map((t) => `require('plotly.js/lib/${t}')`).join(', ')}]);\n` +
+  'module.exports = Plotly;\n';
 const outfile = path.join(__dirname, '..', '..', 'dashboard', 'static', `plotly-gvlab-${version}.min.js`);
 
 esbuild
   .build({
     // the options of plotly.js's own dist build (its esbuild-config.js), without the WebGL plugins
-    entryPoints: [path.join(__dirname, 'entry.js')],
+    stdin: { contents: ENTRY, resolveDir: __dirname, sourcefile: 'entry.js' },
     outfile,
     format: 'iife',
     globalName: 'Plotly',
@@ -25,7 +31,7 @@ esbuild
     alias: { stream: 'stream-browserify' },
     define: { global: 'window', 'define.amd': 'false' },
     target: 'es2016',
-    legalComments: "eof",
+    legalComments: 'eof',
     banner: {
       js:
         `/**\n* plotly.js (gvlab: ${TRACES.join(', ')} - minified) v${version}\n` +
